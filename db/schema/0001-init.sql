@@ -1,0 +1,1 @@
+-- 0001-init.sql: written by the catalog work.

@@ -1,0 +1,12 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* jsonutil.h — jansson helpers shared by daemon and client. */
+#ifndef GVMD_JSONUTIL_H
+#define GVMD_JSONUTIL_H
+
+#include <jansson.h>
+#include "util.h"
+
+static inline void json_decrefp(json_t **j) { if (*j) json_decref(*j); }
+#define _cleanup_json_ _cleanup_(json_decrefp)
+
+#endif

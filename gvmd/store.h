@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * store.h — the storage function table (store.c, store-posix.c,
+ * store-gluster.c, store-faulty.c) and path confinement (path.c).
+ *
+ * A struct gvm_store is one volume's storage: a directory, or a gluster
+ * volume reached through one glfs_t kept for the daemon's life.  Paths given
+ * to a store are relative to the volume root and must have passed
+ * path_check(); the store still refuses anything that would leave the root
+ * (symlinks included, on dir volumes).
+ *
+ * Every slot returns 0 (or a byte count) on success and -errno on failure,
+ * and never logs: the caller knows what the operation was for and reports it.
+ * Slots may be called from any thread; a gvm_file is used by one thread at a
+ * time.
+ */
+#ifndef GVMD_STORE_H
+#define GVMD_STORE_H
+
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "util.h"
+
+/* ---- gluster servers (shared with imageref.c and volume.c) ------------ */
+
+enum gvm_transport { GVM_TRANSPORT_TCP, GVM_TRANSPORT_UNIX, GVM_TRANSPORT_RDMA };
+
+struct gvm_server {
+    enum gvm_transport transport;
+    char *host;     /* tcp/rdma: host name or address (IPv6 without []) */
+    int port;       /* tcp/rdma: 0 = default 24007                      */
+    char *socket;   /* unix: socket path                                */
+};
+
+const char *gvm_transport_name(enum gvm_transport t);       /* "tcp", ... */
+int gvm_transport_parse(const char *name, enum gvm_transport *out);
+void gvm_server_clear(struct gvm_server *s);
+void gvm_servers_free(struct gvm_server *s, size_t n);
+
+/* ---- the function table --------------------------------------------- */
+
+struct gvm_store;
+struct gvm_file;
+
+/* Open flags for ->open. */
+#define GVM_O_RDONLY 0x0
+#define GVM_O_RDWR   0x1
+#define GVM_O_CREAT  0x2   /* create; with GVM_O_EXCL fail if it exists */
+#define GVM_O_EXCL   0x4
+#define GVM_O_TRUNC  0x8
+
+struct gvm_stat {
+    uint64_t size;        /* bytes                         */
+    uint64_t allocated;   /* bytes actually allocated      */
+    bool is_dir;
+    bool is_reg;
+};
+
+struct gvm_store_ops {
+    const char *name;   /* "dir", "gluster", "faulty" */
+
+    /* Open path. -ENOENT if missing (without CREAT), -EEXIST with
+     * CREAT|EXCL, -EXDEV/-ELOOP if it resolves outside the volume. */
+    int (*open)(struct gvm_store *st, const char *path, int flags,
+                struct gvm_file **out);
+    /* Close; never fails (errors of earlier writes surface in ->flush). */
+    void (*close)(struct gvm_file *f);
+    /* Read up to len bytes at off.  Returns bytes read: fewer than len only
+     * at end of file.  -errno on I/O error. */
+    ssize_t (*pread)(struct gvm_file *f, void *buf, size_t len, uint64_t off);
+    /* Write all of len bytes at off, retrying short writes: 0 or -errno. */
+    int (*pwrite)(struct gvm_file *f, const void *buf, size_t len, uint64_t off);
+    /* Make earlier writes durable (fsync): 0 or -errno. */
+    int (*flush)(struct gvm_file *f);
+    int (*getsize)(struct gvm_file *f, uint64_t *size);
+    int (*truncate)(struct gvm_file *f, uint64_t size);
+    /* Deallocate a range, reading back as zeros.  -EOPNOTSUPP if the
+     * backend cannot; callers then write zeros. */
+    int (*punch)(struct gvm_file *f, uint64_t off, uint64_t len);
+    /* Copy len bytes between two files of the same store, on the server
+     * where possible.  Returns bytes copied (>0), or -EOPNOTSUPP/-EXDEV
+     * when the caller must fall back to pread/pwrite. */
+    ssize_t (*copy_range)(struct gvm_file *in, uint64_t off_in,
+                          struct gvm_file *out, uint64_t off_out, size_t len);
+
+    int (*stat)(struct gvm_store *st, const char *path, struct gvm_stat *out);
+    int (*unlink)(struct gvm_store *st, const char *path);
+    int (*rename)(struct gvm_store *st, const char *from, const char *to);
+    /* Create one directory level; -EEXIST if present. */
+    int (*mkdir)(struct gvm_store *st, const char *path);
+    /* Free and total bytes of the volume. */
+    int (*statvfs)(struct gvm_store *st, uint64_t *free_bytes,
+                   uint64_t *total_bytes);
+    /* Free the store (closing the gluster connection). */
+    void (*destroy)(struct gvm_store *st);
+};
+
+struct gvm_store {
+    const struct gvm_store_ops *ops;
+    void *priv;
+};
+
+/* ---- path confinement (path.c) ---------------------------------------- */
+
+/* A path inside a volume: relative, not empty, no ".." segment, no empty
+ * or "." segments after normalisation, at most GVM_MAX_STRING bytes.
+ * Fills err (INVALID_PARAMS naming `param`) and returns -EINVAL if not. */
+int path_check(const char *path, const char *param, struct gvm_error *err);
+/* Directory part of a volume path ("" for the root). Caller frees. */
+char *path_dirname(const char *path);
+/* Resolve a backing file name stored relative to the image's directory:
+ * returns the volume path or -EXDEV if it leaves the volume. */
+int path_resolve_relative(const char *image_path, const char *name, char **out);
+
+/* ---- constructors ------------------------------------------------------ */
+
+/* A dir volume rooted at root (an absolute directory that must exist). */
+int store_posix_new(const char *root, struct gvm_store **out,
+                    struct gvm_error *err);
+
+struct gvm_gluster_cfg {
+    const char *volume;                 /* gluster volume name            */
+    const struct gvm_server *servers;   /* in the order the user gave     */
+    size_t nservers;
+    int debug;                          /* gfapi log level 0..9           */
+    const char *logfile;                /* NULL: stderr                   */
+};
+/* Probes the servers, hands reachable ones to gfapi first, glfs_init(). */
+int store_gluster_new(const struct gvm_gluster_cfg *cfg, struct gvm_store **out,
+                      struct gvm_error *err);
+/* Probe one server with a short connect; true if something answers. */
+bool store_gluster_probe(const struct gvm_server *s, int timeout_ms);
+
+static inline void gvm_store_destroy(struct gvm_store *st)
+{ if (st) st->ops->destroy(st); }
+
+#endif
