@@ -8,9 +8,11 @@ out=$1; shift
   echo '#include <stddef.h>'
   echo 'const char *const catalog_schema[] = {'
   for f in "$@"; do
-    printf '  /* %s */\n  "' "$(basename "$f")"
-    sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/$/\\n"\n  "/' "$f"
-    echo '",'
+    printf '  /* %s */\n' "$(basename "$f")"
+    # Each SQL line becomes one C string literal ending in \n; adjacent
+    # literals concatenate into the migration's text.
+    sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/  "/' -e 's/$/\\n"/' "$f"
+    echo '  ,'
   done
   echo '  NULL'
   echo '};'

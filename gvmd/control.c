@@ -1,2 +1,805 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* control.c — not written yet. */
+/*
+ * control.c — the control sockets and their connections.
+ *
+ * Framing: one message per '\n'.  A message longer than GVM_MAX_MESSAGE is
+ * answered with an error and the rest of it is discarded up to the next
+ * '\n' (the connection resynchronises there); at no point is more than
+ * GVM_MAX_MESSAGE plus one socket read buffered for a connection's input.
+ *
+ * Back-pressure: while CONN_MAX_INFLIGHT calls of a connection run on
+ * workers, or its unsent output exceeds CONN_MAX_OUTPUT, its input is not
+ * read, so neither a pipelining client nor one that never reads its
+ * replies makes the daemon buffer without bound.
+ *
+ * Lifetime: a connection is reference counted.  The connection list holds
+ * one reference, each call running on a worker and each pending batch
+ * another.  When the peer goes away the socket is closed at once, the
+ * connection leaves the list, and the last reference frees it; replies to
+ * a closed connection are dropped.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "control.h"
+#include "jsonutil.h"
+#include "rpc.h"
+
+#define CONN_MAX_INFLIGHT 64
+#define CONN_MAX_OUTPUT   (4u * 1024 * 1024)
+
+struct conn {
+    unsigned refs;
+    struct control *ctl;
+    struct conn *prev, *next;       /* in ctl->conns while open */
+    struct bufferevent *bev;        /* NULL once closed         */
+    uid_t uid;
+    gid_t gid;
+    pid_t pid;
+    enum conn_access access;
+    bool subscribed;
+    bool discarding;                /* skipping an over-long message */
+    bool eof;                       /* peer shut down its sending side */
+    bool in_process;                /* re-entrancy guard for process() */
+    unsigned inflight;
+    size_t scanned;                 /* input bytes known to hold no '\n' */
+};
+
+struct listener {
+    struct control *ctl;
+    struct evconnlistener *lev;
+    char *path;                     /* to unlink at exit; NULL if activated */
+    bool ro;
+};
+
+struct uid_count {
+    uid_t uid;
+    unsigned n;
+};
+
+struct control {
+    struct gvmd *d;
+    struct rpc *rpc;
+    struct listener rw, ro;
+    struct conn *conns;
+    unsigned nconns;
+    struct uid_count *uids;         /* one slot per uid with connections */
+    size_t nuids;
+    /* Events queued by any thread, sent by the loop. */
+    pthread_mutex_t ev_lock;
+    json_t *ev_queue;
+    struct event *ev_wake;
+    bool ev_dead;
+};
+
+static void process(struct conn *c);
+static void conn_close(struct conn *c);
+
+/* ---- credentials ------------------------------------------------------------ */
+
+static bool gid_in_proc_groups(pid_t pid, gid_t g)
+{
+    char path[64], line[4096];
+    bool found = false;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    f = fopen(path, "re");
+    if (!f)
+        return false;
+    while (fgets(line, sizeof(line), f)) {
+        char *s, *end;
+
+        if (strncmp(line, "Groups:", 7))
+            continue;
+        s = line + 7;
+        for (;;) {
+            unsigned long v = strtoul(s, &end, 10);
+
+            if (end == s)
+                break;
+            if ((gid_t)v == g) {
+                found = true;
+                break;
+            }
+            s = end;
+        }
+        break;
+    }
+    fclose(f);
+    return found;
+}
+
+static bool uid_in_group_db(uid_t uid, gid_t g)
+{
+    struct passwd pw, *pwp = NULL;
+    char buf[4096];
+    gid_t groups[256];
+    int n = (int)GVM_ARRAY_SIZE(groups);
+
+    if (getpwuid_r(uid, &pw, buf, sizeof(buf), &pwp) || !pwp)
+        return false;
+    if (pw.pw_gid == g)
+        return true;
+    if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &n) < 0)
+        return false;
+    for (int i = 0; i < n; i++)
+        if (groups[i] == g)
+            return true;
+    return false;
+}
+
+/* Root, or a member of group gvm: by the process's primary or
+ * supplementary groups, or by the group database for its uid.  Looked up
+ * on every connection, so adding a user to the group needs no restart. */
+static bool privileged(uid_t uid, gid_t gid, pid_t pid)
+{
+    struct group gr, *grp = NULL;
+    char buf[4096];
+
+    if (uid == 0)
+        return true;
+    if (getgrnam_r(GVM_GROUP, &gr, buf, sizeof(buf), &grp) || !grp)
+        return false;
+    return gid == gr.gr_gid || gid_in_proc_groups(pid, gr.gr_gid) ||
+           uid_in_group_db(uid, gr.gr_gid);
+}
+
+static struct uid_count *uid_slot(struct control *ctl, uid_t uid, bool create)
+{
+    struct uid_count *n;
+
+    for (size_t i = 0; i < ctl->nuids; i++)
+        if (ctl->uids[i].uid == uid)
+            return &ctl->uids[i];
+    if (!create)
+        return NULL;
+    n = realloc(ctl->uids, (ctl->nuids + 1) * sizeof(*n));
+    if (!n)
+        return NULL;
+    ctl->uids = n;
+    n[ctl->nuids] = (struct uid_count){ .uid = uid, .n = 0 };
+    return &n[ctl->nuids++];
+}
+
+/* ---- connections ------------------------------------------------------------- */
+
+struct conn *control_conn_ref(struct conn *c)
+{
+    c->refs++;
+    return c;
+}
+
+void control_conn_unref(struct conn *c)
+{
+    if (--c->refs == 0)
+        free(c);
+}
+
+struct evbuffer *control_conn_output(struct conn *c)
+{
+    return c->bev ? bufferevent_get_output(c->bev) : NULL;
+}
+
+void control_conn_send(struct conn *c, const char *data, size_t len)
+{
+    struct evbuffer *out = control_conn_output(c);
+
+    if (!out)
+        return;
+    if (len)
+        evbuffer_add(out, data, len);
+    evbuffer_add(out, "\n", 1);
+}
+
+enum conn_access control_conn_access(const struct conn *c)
+{
+    return c->access;
+}
+
+uid_t control_conn_uid(const struct conn *c)
+{
+    return c->uid;
+}
+
+pid_t control_conn_pid(const struct conn *c)
+{
+    return c->pid;
+}
+
+bool control_conn_is_closed(const struct conn *c)
+{
+    return c->bev == NULL;
+}
+
+void control_conn_subscribe(struct conn *c)
+{
+    c->subscribed = true;
+}
+
+void control_conn_call_started(struct conn *c)
+{
+    c->inflight++;
+}
+
+void control_conn_call_finished(struct conn *c)
+{
+    c->inflight--;
+    if (c->bev)
+        process(c);
+}
+
+static void conn_close(struct conn *c)
+{
+    struct control *ctl = c->ctl;
+    struct uid_count *u;
+
+    if (!c->bev)
+        return;
+    bufferevent_free(c->bev);       /* closes the socket */
+    c->bev = NULL;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        ctl->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    ctl->nconns--;
+    u = uid_slot(ctl, c->uid, false);
+    if (u && u->n)
+        u->n--;
+    log_debug("Connection from uid %u pid %d closed.", (unsigned)c->uid,
+              (int)c->pid);
+    control_conn_unref(c);
+}
+
+/* A message over the size limit: answered, and (when its end has not
+ * arrived yet) the rest of it skipped up to the next newline. */
+static void frame_error(struct conn *c, size_t n, bool complete)
+{
+    struct gvm_error err;
+
+    gvm_error_clear(&err);
+    gvm_error_set(&err, GVM_ERR_INVALID_REQUEST,
+                  "The message is longer than the limit of %d bytes (%s%zu bytes received)%s.",
+                  GVM_MAX_MESSAGE, complete ? "" : "at least ", n,
+                  complete ? "" : "; it is discarded up to the next newline");
+    rpc_send_error(c, &err);
+}
+
+/* Handle every complete message in the input that back-pressure allows,
+ * then decide whether to read more. */
+static void process(struct conn *c)
+{
+    struct evbuffer *in;
+
+    if (c->in_process || !c->bev)
+        return;
+    c->in_process = true;
+    control_conn_ref(c);
+    in = bufferevent_get_input(c->bev);
+    while (c->bev && c->inflight < CONN_MAX_INFLIGHT &&
+           evbuffer_get_length(bufferevent_get_output(c->bev)) < CONN_MAX_OUTPUT) {
+        size_t len = evbuffer_get_length(in), n;
+        struct evbuffer_ptr p;
+        unsigned char *line;
+
+        if (len == 0)
+            break;
+        if (c->scanned < len) {
+            evbuffer_ptr_set(in, &p, c->scanned, EVBUFFER_PTR_SET);
+            p = evbuffer_search(in, "\n", 1, &p);
+        } else {
+            p.pos = -1;
+        }
+        if (p.pos < 0) {
+            c->scanned = len;
+            if (c->discarding) {
+                evbuffer_drain(in, len);
+                c->scanned = 0;
+            } else if (len > GVM_MAX_MESSAGE) {
+                frame_error(c, len, false);
+                evbuffer_drain(in, len);
+                c->scanned = 0;
+                c->discarding = true;
+            } else if (c->eof) {
+                /* The peer will send no '\n': take the tail as a message. */
+                line = evbuffer_pullup(in, -1);
+                rpc_handle_message(c->ctl->rpc, c, (const char *)line, len);
+                if (c->bev)
+                    evbuffer_drain(in, len);
+                c->scanned = 0;
+            }
+            break;
+        }
+        n = (size_t)p.pos;
+        c->scanned = 0;
+        if (c->discarding) {
+            evbuffer_drain(in, n + 1);
+            c->discarding = false;
+            continue;
+        }
+        if (n > GVM_MAX_MESSAGE) {
+            frame_error(c, n, true);
+            evbuffer_drain(in, n + 1);
+            continue;
+        }
+        line = evbuffer_pullup(in, (ssize_t)n + 1);
+        /* Tolerate CRLF and blank lines (e.g. a trailing newline). */
+        if (n && line[n - 1] == '\r')
+            n--;
+        if (n)
+            rpc_handle_message(c->ctl->rpc, c, (const char *)line, n);
+        if (c->bev)
+            evbuffer_drain(in, (size_t)p.pos + 1);
+    }
+    if (c->bev) {
+        bool blocked = c->inflight >= CONN_MAX_INFLIGHT ||
+            evbuffer_get_length(bufferevent_get_output(c->bev)) >= CONN_MAX_OUTPUT;
+
+        if (c->eof) {
+            /* Half-closed: finish once every reply has been sent. */
+            if (c->inflight == 0 && evbuffer_get_length(in) == 0 &&
+                evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+                conn_close(c);
+        } else if (blocked) {
+            bufferevent_disable(c->bev, EV_READ);
+        } else {
+            bufferevent_enable(c->bev, EV_READ);
+        }
+    }
+    c->in_process = false;
+    control_conn_unref(c);
+}
+
+static void read_cb(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    process(arg);
+}
+
+static void write_cb(struct bufferevent *bev, void *arg)
+{
+    struct conn *c = arg;
+
+    (void)bev;
+    /* The output drained: resume reading, or finish a half-closed one. */
+    process(c);
+}
+
+static void event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct conn *c = arg;
+
+    (void)bev;
+    if (what & BEV_EVENT_EOF) {
+        c->eof = true;
+        bufferevent_disable(c->bev, EV_READ);
+        process(c);
+        return;
+    }
+    if (what & BEV_EVENT_ERROR)
+        conn_close(c);
+}
+
+/* Refuse a connection: one error line, then close. */
+static void refuse(int fd, enum gvm_error_class cls, const char *msg)
+{
+    struct gvm_error err;
+    _cleanup_free_ char *line = NULL;
+
+    gvm_error_clear(&err);
+    gvm_error_set(&err, cls, "%s", msg);
+    line = rpc_error_line(&err);
+    if (line) {
+        size_t n = strlen(line);
+
+        line[n] = '\n';     /* replaces the terminator; length known */
+        (void)!send(fd, line, n + 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        line[n] = '\0';
+    }
+    close(fd);
+}
+
+static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
+                      struct sockaddr *sa, int salen, void *arg)
+{
+    struct listener *l = arg;
+    struct control *ctl = l->ctl;
+    struct ucred cr;
+    socklen_t crlen = sizeof(cr);
+    struct uid_count *u;
+    struct conn *c;
+
+    (void)lev;
+    (void)sa;
+    (void)salen;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) < 0) {
+        log_warn("Cannot read a peer's credentials: %s; connection refused.",
+                 strerror(errno));
+        close(fd);
+        return;
+    }
+    if (ctl->nconns >= GVM_MAX_CONN_TOTAL) {
+        log_warn("Refusing a connection from uid %u: %d connections already.",
+                 (unsigned)cr.uid, GVM_MAX_CONN_TOTAL);
+        refuse(fd, GVM_ERR_BUSY, "Too many connections to gvmd; try again later.");
+        return;
+    }
+    u = uid_slot(ctl, cr.uid, true);
+    if (!u) {
+        refuse(fd, GVM_ERR_INTERNAL, "Out of memory.");
+        return;
+    }
+    if (u->n >= GVM_MAX_CONN_PER_UID) {
+        log_warn("Refusing a connection from uid %u: it has %d already.",
+                 (unsigned)cr.uid, GVM_MAX_CONN_PER_UID);
+        refuse(fd, GVM_ERR_BUSY, "Too many connections from this user; close some and try again.");
+        return;
+    }
+    c = calloc(1, sizeof(*c));
+    if (!c) {
+        refuse(fd, GVM_ERR_INTERNAL, "Out of memory.");
+        return;
+    }
+    c->refs = 1;
+    c->ctl = ctl;
+    c->uid = cr.uid;
+    c->gid = cr.gid;
+    c->pid = cr.pid;
+    if (l->ro)
+        c->access = CONN_ACCESS_RO;
+    else
+        c->access = privileged(cr.uid, cr.gid, cr.pid) ? CONN_ACCESS_FULL
+                                                       : CONN_ACCESS_NONE;
+    evutil_make_socket_nonblocking(fd);
+    c->bev = bufferevent_socket_new(ctl->d->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (!c->bev) {
+        free(c);
+        refuse(fd, GVM_ERR_INTERNAL, "Out of memory.");
+        return;
+    }
+    bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    u->n++;
+    c->next = ctl->conns;
+    if (ctl->conns)
+        ctl->conns->prev = c;
+    ctl->conns = c;
+    ctl->nconns++;
+    log_debug("Connection on the %s socket from uid %u pid %d (%s).",
+              l->ro ? "read-only" : "read-write", (unsigned)cr.uid, (int)cr.pid,
+              c->access == CONN_ACCESS_FULL ? "full access" :
+              c->access == CONN_ACCESS_RO ? "read-only" : "no access");
+}
+
+static void accept_error_cb(struct evconnlistener *lev, void *arg)
+{
+    (void)lev;
+    (void)arg;
+    log_warn("Cannot accept a connection: %s.", strerror(errno));
+}
+
+/* ---- listening ------------------------------------------------------------- */
+
+static int mkdir_parents(const char *path)
+{
+    _cleanup_free_ char *dir = strdup(path);
+    char *slash;
+
+    if (!dir)
+        return -ENOMEM;
+    slash = strrchr(dir, '/');
+    if (!slash || slash == dir)
+        return 0;
+    *slash = '\0';
+    for (char *p = dir + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+static int bind_socket(const char *path, bool ro, struct gvm_error *err)
+{
+    struct sockaddr_un sun = { .sun_family = AF_UNIX };
+    _cleanup_close_ int fd = -1;
+    struct stat st;
+    mode_t old_umask;
+    int rc;
+
+    if (strlen(path) >= sizeof(sun.sun_path)) {
+        gvm_error_set(err, GVM_ERR_INVALID_PARAMS,
+                      "The socket path %s is longer than %zu bytes.", path,
+                      sizeof(sun.sun_path) - 1);
+        return -1;
+    }
+    strcpy(sun.sun_path, path);
+    rc = mkdir_parents(path);
+    if (rc < 0) {
+        gvm_error_set_errno(err, GVM_ERR_STORAGE, rc,
+                            "Cannot create the directory of socket %s", path);
+        return -1;
+    }
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        gvm_error_set_errno(err, GVM_ERR_INTERNAL, -errno, "Cannot create a socket");
+        return -1;
+    }
+    /* A socket file left by a daemon that died: remove it, but never
+     * steal the socket of a daemon that still answers. */
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            gvm_error_set(err, GVM_ERR_ALREADY_EXISTS,
+                          "%s exists and is not a socket; not removing it.", path);
+            return -1;
+        }
+        _cleanup_close_ int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (probe >= 0 &&
+            connect(probe, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
+            gvm_error_set(err, GVM_ERR_BUSY,
+                          "Another gvmd is listening on %s.", path);
+            return -1;
+        }
+        unlink(path);
+    }
+    /* Bind with a restrictive umask so the socket is never reachable with
+     * wider permissions than intended, then open it up as configured. */
+    old_umask = umask(0177);
+    rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+    umask(old_umask);
+    if (rc < 0) {
+        gvm_error_set_errno(err, GVM_ERR_STORAGE, -errno, "Cannot bind %s", path);
+        return -1;
+    }
+    if (!ro) {
+        struct group gr, *grp = NULL;
+        char buf[4096];
+
+        if (getgrnam_r(GVM_GROUP, &gr, buf, sizeof(buf), &grp) == 0 && grp &&
+            geteuid() == 0 && chown(path, 0, gr.gr_gid) < 0)
+            log_warn("Cannot give %s to group %s: %s.", path, GVM_GROUP,
+                     strerror(errno));
+    }
+    if (chmod(path, ro ? 0666 : 0660) < 0) {
+        gvm_error_set_errno(err, GVM_ERR_STORAGE, -errno,
+                            "Cannot set the mode of %s", path);
+        unlink(path);
+        return -1;
+    }
+    if (listen(fd, 128) < 0) {
+        gvm_error_set_errno(err, GVM_ERR_STORAGE, -errno, "Cannot listen on %s", path);
+        unlink(path);
+        return -1;
+    }
+    return steal_fd(&fd);
+}
+
+/* systemd socket activation (sd_listen_fds(3) by hand): fills rw/ro with
+ * the passed descriptors, -1 where none. */
+static void activated_fds(int *rw, int *ro)
+{
+    const char *pid_s = getenv("LISTEN_PID"), *fds_s = getenv("LISTEN_FDS");
+    const char *names = getenv("LISTEN_FDNAMES");
+    long n;
+
+    *rw = *ro = -1;
+    if (!pid_s || !fds_s || strtol(pid_s, NULL, 10) != (long)getpid())
+        return;
+    n = strtol(fds_s, NULL, 10);
+    for (long i = 0; i < n && i < 16; i++) {
+        int fd = 3 + (int)i;
+        char name[64] = "";
+
+        if (names) {
+            /* The i-th colon-separated name. */
+            const char *s = names;
+
+            for (long k = 0; k < i && s; k++) {
+                s = strchr(s, ':');
+                if (s)
+                    s++;
+            }
+            if (s) {
+                size_t len = strcspn(s, ":");
+
+                snprintf(name, sizeof(name), "%.*s", (int)(len < 63 ? len : 63), s);
+            }
+        }
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
+        if (!strcmp(name, "rw") && *rw < 0)
+            *rw = fd;
+        else if (!strcmp(name, "ro") && *ro < 0)
+            *ro = fd;
+        else if (strcmp(name, "rw") && strcmp(name, "ro") && *rw < 0)
+            *rw = fd;
+        else if (strcmp(name, "rw") && strcmp(name, "ro") && *ro < 0)
+            *ro = fd;
+        else
+            close(fd);
+    }
+    unsetenv("LISTEN_PID");
+    unsetenv("LISTEN_FDS");
+    unsetenv("LISTEN_FDNAMES");
+}
+
+static int listener_open(struct control *ctl, struct listener *l, bool ro,
+                         int activated, const char *path, struct gvm_error *err)
+{
+    int fd = activated;
+
+    l->ctl = ctl;
+    l->ro = ro;
+    if (fd < 0) {
+        fd = bind_socket(path, ro, err);
+        if (fd < 0)
+            return -1;
+        l->path = strdup(path);
+    } else {
+        evutil_make_socket_nonblocking(fd);
+        log_info("Using the %s socket passed by systemd (fd %d).",
+                 ro ? "read-only" : "read-write", fd);
+    }
+    l->lev = evconnlistener_new(ctl->d->base, accept_cb, l,
+                                LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+                                0, fd);
+    if (!l->lev) {
+        close(fd);
+        if (l->path)
+            unlink(l->path);
+        gvm_error_set(err, GVM_ERR_INTERNAL, "Cannot listen on the %s socket.",
+                      ro ? "read-only" : "read-write");
+        return -1;
+    }
+    evconnlistener_set_error_cb(l->lev, accept_error_cb);
+    if (l->path)
+        log_info("Listening on %s (%s).", path, ro ? "read-only" : "read-write");
+    return 0;
+}
+
+static void listener_close(struct listener *l)
+{
+    if (l->lev) {
+        evconnlistener_free(l->lev);
+        l->lev = NULL;
+    }
+    if (l->path) {
+        unlink(l->path);
+        free(l->path);
+        l->path = NULL;
+    }
+}
+
+/* ---- events ------------------------------------------------------------------ */
+
+static void events_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct control *ctl = arg;
+    _cleanup_json_ json_t *q = NULL;
+    json_t *ev;
+    size_t i;
+
+    (void)fd;
+    (void)what;
+    pthread_mutex_lock(&ctl->ev_lock);
+    q = ctl->ev_queue;
+    ctl->ev_queue = json_array();
+    pthread_mutex_unlock(&ctl->ev_lock);
+    if (!q)
+        return;
+    json_array_foreach(q, i, ev) {
+        _cleanup_json_ json_t *msg = json_pack("{s:s, s:s, s:O}", "jsonrpc", "2.0",
+                                               "method", "event", "params", ev);
+        _cleanup_free_ char *line = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
+
+        if (!line)
+            continue;
+        for (struct conn *c = ctl->conns; c; c = c->next)
+            if (c->subscribed)
+                control_conn_send(c, line, strlen(line));
+    }
+}
+
+void control_broadcast_event(struct control *ctl, json_t *event)
+{
+    bool wake;
+
+    if (!ctl || !event)
+        return;
+    pthread_mutex_lock(&ctl->ev_lock);
+    if (ctl->ev_dead || !ctl->ev_queue) {
+        pthread_mutex_unlock(&ctl->ev_lock);
+        return;
+    }
+    wake = json_array_size(ctl->ev_queue) == 0;
+    json_array_append(ctl->ev_queue, event);
+    if (wake)
+        event_active(ctl->ev_wake, EV_READ, 0);
+    pthread_mutex_unlock(&ctl->ev_lock);
+}
+
+/* ---- life cycle ------------------------------------------------------------ */
+
+int control_new(struct gvmd *d, struct control **out, struct gvm_error *err)
+{
+    struct control *ctl = calloc(1, sizeof(*ctl));
+    int rw_fd, ro_fd;
+
+    if (!ctl) {
+        gvm_error_set(err, GVM_ERR_INTERNAL, "Out of memory.");
+        return -1;
+    }
+    ctl->d = d;
+    pthread_mutex_init(&ctl->ev_lock, NULL);
+    ctl->ev_queue = json_array();
+    ctl->ev_wake = event_new(d->base, -1, 0, events_cb, ctl);
+    if (!ctl->ev_queue || !ctl->ev_wake || rpc_new(d, &ctl->rpc) < 0) {
+        gvm_error_set(err, GVM_ERR_INTERNAL,
+                      "Cannot set up the RPC layer (out of memory or a bad methods.def).");
+        control_free(ctl);
+        return -1;
+    }
+    activated_fds(&rw_fd, &ro_fd);
+    if (listener_open(ctl, &ctl->rw, false, rw_fd, d->cfg.socket_path, err) < 0 ||
+        listener_open(ctl, &ctl->ro, true, ro_fd, d->cfg.ro_socket_path, err) < 0) {
+        if (ro_fd >= 0 && !ctl->ro.lev)
+            close(ro_fd);
+        control_free(ctl);
+        return -1;
+    }
+    *out = ctl;
+    return 0;
+}
+
+void control_stop_accepting(struct control *ctl)
+{
+    if (!ctl)
+        return;
+    listener_close(&ctl->rw);
+    listener_close(&ctl->ro);
+}
+
+void control_free(struct control *ctl)
+{
+    if (!ctl)
+        return;
+    control_stop_accepting(ctl);
+    while (ctl->conns) {
+        struct conn *c = ctl->conns;
+        struct evbuffer *out = bufferevent_get_output(c->bev);
+
+        /* Last chance for queued replies; never block on a slow peer. */
+        if (evbuffer_get_length(out))
+            evbuffer_write(out, bufferevent_getfd(c->bev));
+        conn_close(c);
+    }
+    pthread_mutex_lock(&ctl->ev_lock);
+    ctl->ev_dead = true;
+    pthread_mutex_unlock(&ctl->ev_lock);
+    if (ctl->ev_wake)
+        event_free(ctl->ev_wake);
+    json_decref(ctl->ev_queue);
+    pthread_mutex_destroy(&ctl->ev_lock);
+    rpc_free(ctl->rpc);
+    free(ctl->uids);
+    free(ctl);
+}

@@ -19,6 +19,7 @@ struct volumes;      /* volume.h   */
 struct workq;        /* workq.h    */
 struct control;      /* control.h  */
 struct rpc_call;     /* rpc.h      */
+struct jobs;         /* job.h      */
 
 struct gvmd_config {
     char *socket_path;       /* read-write socket                     */
@@ -39,6 +40,7 @@ struct gvmd {
     struct volumes *vols;
     struct workq *wq;
     struct control *ctl;
+    struct jobs *jobs;       /* the job runner (job.c)               */
     volatile bool stopping;
 };
 

@@ -53,6 +53,12 @@ struct img_resolver {
 int img_open(struct gvm_store *st, const char *path, enum img_format fmt,
              unsigned flags, const struct img_resolver *res,
              unsigned max_depth, struct img **out, struct gvm_error *err);
+/* img_open with a format hint for the top image's backing file, used only
+ * when its header records no backing format (like qemu-img's -F). */
+int img_open_hint(struct gvm_store *st, const char *path, enum img_format fmt,
+                  unsigned flags, const struct img_resolver *res,
+                  unsigned max_depth, const char *backing_fmt_hint,
+                  struct img **out, struct gvm_error *err);
 /* Flush (if writable) and close the image and its opened backing chain. */
 void img_close(struct img *img);
 

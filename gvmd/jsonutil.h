@@ -6,7 +6,8 @@
 #include <jansson.h>
 #include "util.h"
 
-static inline void json_decrefp(json_t **j) { if (*j) json_decref(*j); }
-#define _cleanup_json_ _cleanup_(json_decrefp)
+/* jansson >= 2.9 already defines json_decrefp(): use our own name. */
+static inline void gvm_json_decrefp(json_t **j) { if (*j) json_decref(*j); }
+#define _cleanup_json_ _cleanup_(gvm_json_decrefp)
 
 #endif

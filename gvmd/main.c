@@ -1,2 +1,233 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-int main(void) { return 0; }
+/*
+ * main.c — gvmd's start-up and teardown.
+ *
+ * Start-up order (each step needs the ones before it):
+ *   configuration → catalog → volumes (the default `local` dir volume) →
+ *   worker queue → control sockets → READY=1 to systemd → event loop.
+ * Teardown on SIGTERM/SIGINT runs it backwards: stop accepting, let calls
+ * running on workers finish and answer, close connections, free the
+ * volumes, close the catalog cleanly, exit 0.
+ *
+ * gvmd never forks: under systemd it is Type=notify, and scripts run it in
+ * the background themselves.  Signals are libevent signal events, so the
+ * handlers run on the loop thread as ordinary callbacks.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include "catalog.h"
+#include "config.h"
+#include "control.h"
+#include "daemon.h"
+#include "job.h"
+#include "volume.h"
+#include "workq.h"
+
+/* sd_notify(3) by hand: one datagram to $NOTIFY_SOCKET ('@' = abstract). */
+static void notify_systemd(const char *state)
+{
+    const char *path = getenv("NOTIFY_SOCKET");
+    struct sockaddr_un sun = { .sun_family = AF_UNIX };
+    _cleanup_close_ int fd = -1;
+    socklen_t salen;
+    size_t len;
+
+    if (!path || (path[0] != '/' && path[0] != '@'))
+        return;
+    len = strlen(path);
+    if (len >= sizeof(sun.sun_path))
+        return;
+    memcpy(sun.sun_path, path, len);
+    if (sun.sun_path[0] == '@')
+        sun.sun_path[0] = '\0';
+    salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
+    fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return;
+    if (sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sun,
+               salen) < 0)
+        log_warn("Cannot notify systemd at %s: %s.", path, strerror(errno));
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct gvmd *d = arg;
+
+    (void)what;
+    if (d->stopping)
+        return;
+    log_info("Received %s; shutting down.", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    d->stopping = true;
+    notify_systemd("STOPPING=1");
+    control_stop_accepting(d->ctl);
+    event_base_loopexit(d->base, NULL);
+}
+
+/* Connections and the worker pool need descriptors well beyond the usual
+ * soft limit of 1024 (GVM_MAX_CONN_TOTAL plus gluster's). */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+    _cleanup_free_ char *p = strdup(path);
+
+    if (!p)
+        return -ENOMEM;
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        if (mkdir(p, mode) < 0 && errno != EEXIST)
+            return -errno;
+        *s = '/';
+    }
+    if (mkdir(p, mode) < 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+static int mkdir_parent(const char *path, mode_t mode)
+{
+    _cleanup_free_ char *p = strdup(path);
+    char *slash;
+
+    if (!p)
+        return -ENOMEM;
+    slash = strrchr(p, '/');
+    if (!slash || slash == p)
+        return 0;
+    *slash = '\0';
+    return mkdir_p(p, mode);
+}
+
+static void teardown(struct gvmd *d)
+{
+    control_stop_accepting(d->ctl);
+    /* Running jobs stop at a consistent point (they resume at the next
+     * start) and job-wait calls return, before the workers drain. */
+    jobs_stop(d->jobs);
+    /* Calls already on workers finish and their replies are queued. */
+    if (d->wq)
+        workq_drain(d->wq);
+    control_free(d->ctl);
+    d->ctl = NULL;
+    workq_free(d->wq);
+    d->wq = NULL;
+    jobs_free(d->jobs);
+    d->jobs = NULL;
+    volumes_free(d->vols);
+    d->vols = NULL;
+    if (d->cat)
+        catalog_close(d->cat);
+    d->cat = NULL;
+}
+
+int main(int argc, char **argv)
+{
+    struct gvmd d;
+    struct gvm_error err;
+    struct event *sigterm = NULL, *sigint = NULL;
+    int rc, exit_code = 1;
+
+    memset(&d, 0, sizeof(d));
+    gvm_error_clear(&err);
+    rc = config_parse(argc, argv, &d.cfg);
+    if (rc != 0) {
+        config_clear(&d.cfg);
+        return rc > 0 ? 0 : 2;
+    }
+    gvm_log_set_level(d.cfg.log_level);
+    signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
+
+    if (evthread_use_pthreads() < 0 || !(d.base = event_base_new())) {
+        log_error("Cannot set up the event loop.");
+        goto out;
+    }
+
+    rc = mkdir_parent(d.cfg.catalog_path, 0750);
+    if (rc == 0)
+        rc = mkdir_p(d.cfg.state_dir, 0750);
+    if (rc < 0) {
+        log_error("Cannot create the directories for %s and %s: %s.",
+                  d.cfg.catalog_path, d.cfg.state_dir, strerror(-rc));
+        goto out;
+    }
+    if (catalog_open(d.cfg.catalog_path, &d.cat, &err) < 0) {
+        log_error("Cannot open the catalog %s: %s", d.cfg.catalog_path, err.message);
+        goto out;
+    }
+    if (volumes_new(d.cat, &d.vols, &err) < 0 ||
+        volumes_ensure_default(d.vols, d.cfg.state_dir, &err) < 0) {
+        log_error("Cannot set up the volumes: %s", err.message);
+        goto out;
+    }
+    rc = workq_new(d.base, d.cfg.workers, &d.wq);
+    if (rc < 0) {
+        log_error("Cannot start %d worker threads: %s.", d.cfg.workers,
+                  strerror(-rc));
+        goto out;
+    }
+    /* Jobs left unfinished by an earlier daemon are recovered before the
+     * control sockets are served. */
+    if (jobs_new(&d, 0, &d.jobs, &err) < 0 || jobs_start(d.jobs, &err) < 0) {
+        log_error("Cannot start the job runner: %s", err.message);
+        goto out;
+    }
+    if (control_new(&d, &d.ctl, &err) < 0) {
+        log_error("Cannot set up the control sockets: %s", err.message);
+        goto out;
+    }
+    sigterm = evsignal_new(d.base, SIGTERM, on_signal, &d);
+    sigint = evsignal_new(d.base, SIGINT, on_signal, &d);
+    if (!sigterm || !sigint || evsignal_add(sigterm, NULL) < 0 ||
+        evsignal_add(sigint, NULL) < 0) {
+        log_error("Cannot install the signal handlers.");
+        goto out;
+    }
+
+    log_info("gvmd %s ready (protocol %d, %d workers).", GVMD_VERSION,
+             GVM_PROTOCOL_VERSION, d.cfg.workers);
+    {
+        char ready[64];
+
+        snprintf(ready, sizeof(ready), "READY=1\nMAINPID=%d", (int)getpid());
+        notify_systemd(ready);
+    }
+    if (event_base_dispatch(d.base) < 0) {
+        log_error("The event loop failed.");
+        goto out;
+    }
+    exit_code = 0;
+
+out:
+    teardown(&d);
+    if (sigterm)
+        event_free(sigterm);
+    if (sigint)
+        event_free(sigint);
+    if (d.base)
+        event_base_free(d.base);
+    if (exit_code == 0)
+        log_info("gvmd stopped.");
+    config_clear(&d.cfg);
+    return exit_code;
+}

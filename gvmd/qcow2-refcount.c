@@ -1,2 +1,634 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* qcow2-refcount.c — not written yet. */
+/*
+ * qcow2-refcount.c — reference counts of host clusters: the refcount table
+ * and refcount blocks (entries of 1 to 64 bits), a write-back cache of
+ * refcount blocks, cluster allocation, refcount-table growth and freeing.
+ *
+ * Write ordering (see also qcow2.h and qcow2-write.c):
+ *  - a new refcount block describes itself (it lies inside the range it
+ *    counts, with its own entry at 1), so creating one never needs another;
+ *    it is written before the refcount-table entry that points at it, with
+ *    a flush in between (qcow2_refcount_flush does: blocks, flush, table
+ *    entries, flush);
+ *  - refcount increments may reach the disk early (a crash then leaks the
+ *    cluster, which check repairs); callers make them durable with
+ *    qcow2_refcount_flush before writing any table that points at the
+ *    clusters;
+ *  - callers decrement only after the table that stopped pointing at a
+ *    cluster is durable, so a freed cluster may be reused at once;
+ *  - refcount-table growth writes the new table and the blocks that count
+ *    it elsewhere, flushes, switches the header, and only then frees the
+ *    old table.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qcow2.h"
+
+/* Refcount blocks kept in memory.  32 blocks of 64 KiB with 16-bit
+ * refcounts describe 64 GiB of host clusters: a large copy touches each
+ * block once per flush cycle. */
+#define RB_CACHE_SLOTS 32
+
+struct rb_slot {
+    uint64_t offset;     /* host offset of the block; 0 = empty slot   */
+    uint64_t lru;
+    bool dirty;
+    uint8_t *data;       /* cluster_size bytes, on-disk format          */
+};
+
+struct rc_state {
+    struct rb_slot slots[RB_CACHE_SLOTS];
+    uint64_t tick;
+    uint64_t free_hint;          /* no free cluster below this index      */
+    uint64_t floor;              /* check repair: allocate from here on   */
+    uint32_t dirty_lo, dirty_hi; /* refcount-table entries to write back  */
+};
+
+static struct rc_state *rcs(struct qcow2 *q) { return q->rc; }
+
+static uint64_t cluster_of(const struct qcow2 *q, uint64_t off)
+{
+    return off >> q->hdr.cluster_bits;
+}
+
+/* ---- entries inside one block ----------------------------------------- */
+
+static uint64_t entry_get(const struct qcow2 *q, const uint8_t *b, uint32_t i)
+{
+    switch (q->refcount_bits) {
+    case 8:  return b[i];
+    case 16: return qcow2_get16(b + 2 * (size_t)i);
+    case 32: return qcow2_get32(b + 4 * (size_t)i);
+    case 64: return qcow2_get64(b + 8 * (size_t)i);
+    default: {
+        /* Sub-byte widths: bit 0 of an entry is the least significant bit
+         * of its byte position. */
+        uint64_t bit = (uint64_t)i * q->refcount_bits;
+        return (uint64_t)(b[bit / 8] >> (bit % 8)) &
+               ((1u << q->refcount_bits) - 1);
+    }
+    }
+}
+
+static void entry_set(const struct qcow2 *q, uint8_t *b, uint32_t i,
+                      uint64_t v)
+{
+    switch (q->refcount_bits) {
+    case 8:  b[i] = (uint8_t)v; break;
+    case 16: qcow2_put16(b + 2 * (size_t)i, (uint16_t)v); break;
+    case 32: qcow2_put32(b + 4 * (size_t)i, (uint32_t)v); break;
+    case 64: qcow2_put64(b + 8 * (size_t)i, v); break;
+    default: {
+        uint64_t bit = (uint64_t)i * q->refcount_bits;
+        unsigned mask = ((1u << q->refcount_bits) - 1) << (bit % 8);
+        b[bit / 8] = (uint8_t)((b[bit / 8] & ~mask) |
+                               (((unsigned)v << (bit % 8)) & mask));
+        break;
+    }
+    }
+}
+
+/* ---- the block cache ---------------------------------------------------- */
+
+static int slot_writeback(struct qcow2 *q, struct rb_slot *s)
+{
+    if (!s->dirty)
+        return 0;
+    int r = q->st->ops->pwrite(q->file, s->data, q->cluster_size, s->offset);
+    if (r < 0)
+        return r;
+    s->dirty = false;
+    return 0;
+}
+
+/* Borrow the refcount block at host offset `off`; `fresh`: a block being
+ * created (zero-filled, dirty, not read). */
+static int block_get(struct qcow2 *q, uint64_t off, bool fresh,
+                     struct rb_slot **out)
+{
+    struct rc_state *rc = rcs(q);
+    struct rb_slot *victim = NULL;
+
+    for (size_t i = 0; i < RB_CACHE_SLOTS; i++) {
+        struct rb_slot *s = &rc->slots[i];
+        if (s->offset == off && s->data) {
+            s->lru = ++rc->tick;
+            if (fresh) {
+                memset(s->data, 0, q->cluster_size);
+                s->dirty = true;
+            }
+            *out = s;
+            return 0;
+        }
+    }
+    /* An unused slot, else the least recently used one. */
+    for (size_t i = 0; i < RB_CACHE_SLOTS; i++) {
+        struct rb_slot *s = &rc->slots[i];
+        if (!s->data || s->offset == 0) {
+            victim = s;
+            break;
+        }
+        if (!victim || s->lru < victim->lru)
+            victim = s;
+    }
+    int r = slot_writeback(q, victim);
+    if (r < 0)
+        return r;
+    if (!victim->data) {
+        victim->data = malloc(q->cluster_size);
+        if (!victim->data)
+            return -ENOMEM;
+    }
+    victim->offset = 0;
+    if (fresh) {
+        memset(victim->data, 0, q->cluster_size);
+        victim->dirty = true;
+    } else {
+        ssize_t n = q->st->ops->pread(q->file, victim->data, q->cluster_size,
+                                      off);
+        if (n < 0)
+            return (int)n;
+        if ((size_t)n < q->cluster_size)
+            return qcow2_corrupt(q, "Refcount block at offset %llu of '%s' "
+                                 "lies past the end of the file.",
+                                 (unsigned long long)off, q->path);
+        victim->dirty = false;
+    }
+    victim->offset = off;
+    victim->lru = ++rc->tick;
+    *out = victim;
+    return 0;
+}
+
+/* The block offset for refcount-table index i, validated; 0 if none. */
+static int block_offset(struct qcow2 *q, uint64_t ti, uint64_t *off)
+{
+    if (ti >= q->reftable_entries) {
+        *off = 0;
+        return 0;
+    }
+    uint64_t e = q->reftable[ti];
+    if ((e & QCOW2_RTE_RESERVED) || (e & (q->cluster_size - 1)))
+        return qcow2_corrupt(q, "Refcount table entry %llu of '%s' (0x%llx) "
+                             "is not a cluster-aligned offset.",
+                             (unsigned long long)ti, q->path,
+                             (unsigned long long)e);
+    *off = e;
+    return 0;
+}
+
+/* ---- life cycle --------------------------------------------------------- */
+
+int qcow2_refcount_init(struct qcow2 *q)
+{
+    struct rc_state *rc = calloc(1, sizeof *rc);
+    if (!rc)
+        return -ENOMEM;
+    rc->dirty_lo = UINT32_MAX;
+    q->rc = rc;
+    return 0;
+}
+
+void qcow2_refcount_fini(struct qcow2 *q)
+{
+    struct rc_state *rc = q->rc;
+    if (!rc)
+        return;
+    for (size_t i = 0; i < RB_CACHE_SLOTS; i++)
+        free(rc->slots[i].data);
+    free(rc);
+    q->rc = NULL;
+}
+
+void qcow2_refcount_drop_cache(struct qcow2 *q)
+{
+    struct rc_state *rc = rcs(q);
+    for (size_t i = 0; i < RB_CACHE_SLOTS; i++) {
+        rc->slots[i].offset = 0;
+        rc->slots[i].dirty = false;
+    }
+    rc->free_hint = 0;
+}
+
+void qcow2_refcount_set_alloc_floor(struct qcow2 *q, uint64_t cluster_index)
+{
+    rcs(q)->floor = cluster_index;
+}
+
+static void reftable_mark(struct qcow2 *q, uint32_t ti)
+{
+    struct rc_state *rc = rcs(q);
+    if (ti < rc->dirty_lo)
+        rc->dirty_lo = ti;
+    if (ti + 1 > rc->dirty_hi)
+        rc->dirty_hi = ti + 1;
+}
+
+int qcow2_refcount_flush(struct qcow2 *q)
+{
+    struct rc_state *rc = rcs(q);
+    bool wrote = false;
+    int r;
+
+    if (!rc)
+        return 0;
+    for (size_t i = 0; i < RB_CACHE_SLOTS; i++) {
+        if (rc->slots[i].dirty) {
+            r = slot_writeback(q, &rc->slots[i]);
+            if (r < 0)
+                return r;
+            wrote = true;
+        }
+    }
+    if (rc->dirty_lo < rc->dirty_hi) {
+        /* New blocks must be durable before the table points at them. */
+        r = q->st->ops->flush(q->file);
+        if (r < 0)
+            return r;
+        size_t n = rc->dirty_hi - rc->dirty_lo;
+        _cleanup_free_ uint8_t *buf = malloc(n * 8);
+        if (!buf)
+            return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+            qcow2_put64(buf + 8 * i, q->reftable[rc->dirty_lo + i]);
+        r = q->st->ops->pwrite(q->file, buf, n * 8,
+                               q->hdr.refcount_table_offset +
+                               8 * (uint64_t)rc->dirty_lo);
+        if (r < 0)
+            return r;
+        rc->dirty_lo = UINT32_MAX;
+        rc->dirty_hi = 0;
+        wrote = true;
+    }
+    if (wrote) {
+        r = q->st->ops->flush(q->file);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+/* ---- reading and writing one refcount ------------------------------------ */
+
+static int get_cluster(struct qcow2 *q, uint64_t ci, uint64_t *out)
+{
+    uint64_t boff;
+    struct rb_slot *s;
+    int r = block_offset(q, ci / q->rb_entries, &boff);
+    if (r < 0)
+        return r;
+    if (!boff) {
+        *out = 0;
+        return 0;
+    }
+    r = block_get(q, boff, false, &s);
+    if (r < 0)
+        return r;
+    *out = entry_get(q, s->data, (uint32_t)(ci % q->rb_entries));
+    return 0;
+}
+
+int qcow2_refcount_get(struct qcow2 *q, uint64_t off, uint64_t *rc)
+{
+    return get_cluster(q, cluster_of(q, off), rc);
+}
+
+static int ensure_block(struct qcow2 *q, uint64_t ti);
+
+static int set_cluster(struct qcow2 *q, uint64_t ci, uint64_t v)
+{
+    uint64_t ti = ci / q->rb_entries, boff;
+    struct rb_slot *s;
+    int r = block_offset(q, ti, &boff);
+    if (r < 0)
+        return r;
+    if (!boff) {
+        if (v == 0)
+            return 0;
+        r = ensure_block(q, ti);
+        if (r < 0)
+            return r;
+        boff = q->reftable[ti];
+    }
+    r = block_get(q, boff, false, &s);
+    if (r < 0)
+        return r;
+    entry_set(q, s->data, (uint32_t)(ci % q->rb_entries), v);
+    s->dirty = true;
+    if (v == 0 && ci < rcs(q)->free_hint)
+        rcs(q)->free_hint = ci;
+    return 0;
+}
+
+int qcow2_refcount_set(struct qcow2 *q, uint64_t off, uint64_t value)
+{
+    if (value > qcow2_refcount_max(q))
+        return -ERANGE;
+    return set_cluster(q, cluster_of(q, off), value);
+}
+
+int qcow2_refcount_update(struct qcow2 *q, uint64_t off, uint64_t len,
+                          int delta)
+{
+    if (len == 0)
+        return 0;
+    uint64_t first = cluster_of(q, off);
+    uint64_t last = cluster_of(q, off + len - 1);
+    uint64_t max = qcow2_refcount_max(q);
+
+    for (uint64_t ci = first; ci <= last; ci++) {
+        uint64_t v;
+        int r = get_cluster(q, ci, &v);
+        if (r < 0)
+            return r;
+        if (delta < 0 && v < (uint64_t)-(int64_t)delta)
+            return qcow2_corrupt(q, "Refcount of cluster at offset %llu of "
+                                 "'%s' would drop below zero (it is %llu).",
+                                 (unsigned long long)(ci << q->hdr.cluster_bits),
+                                 q->path, (unsigned long long)v);
+        if (delta > 0 && max - v < (uint64_t)delta)
+            return -ERANGE;   /* too many references for refcount_bits */
+        r = set_cluster(q, ci, v + (uint64_t)(int64_t)delta);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+/* ---- free space ---------------------------------------------------------- */
+
+/* First run of n clusters with refcount 0, at or after the free hint and
+ * the floor.  Clusters past the refcount table or without a block count as
+ * free. */
+static int find_free(struct qcow2 *q, uint64_t n, uint64_t *out)
+{
+    struct rc_state *rc = rcs(q);
+    uint64_t ci = rc->free_hint > rc->floor ? rc->free_hint : rc->floor;
+    uint64_t covered = (uint64_t)q->reftable_entries * q->rb_entries;
+    uint64_t run_start = 0, run = 0;
+    bool all_used = true;   /* every cluster from the hint to ci is used */
+
+    if (ci == 0)
+        ci = 1;             /* cluster 0 is the header, always used */
+    while (run < n) {
+        if (ci >= covered) {
+            /* Nothing past the table is counted: all of it is free. */
+            if (run == 0)
+                run_start = ci;
+            run = n;
+            break;
+        }
+        uint64_t ti = ci / q->rb_entries, boff;
+        uint64_t end = (ti + 1) * q->rb_entries;
+        int r = block_offset(q, ti, &boff);
+        if (r < 0)
+            return r;
+        if (!boff) {
+            if (run == 0)
+                run_start = ci;
+            run += end - ci;
+            ci = end;
+            all_used = false;
+            continue;
+        }
+        struct rb_slot *s;
+        r = block_get(q, boff, false, &s);
+        if (r < 0)
+            return r;
+        for (; ci < end && run < n; ci++) {
+            if (entry_get(q, s->data, (uint32_t)(ci % q->rb_entries)) == 0) {
+                if (run++ == 0)
+                    run_start = ci;
+                all_used = false;
+            } else {
+                run = 0;
+                if (all_used && rc->floor == 0)
+                    rc->free_hint = ci + 1;
+            }
+        }
+    }
+    *out = run_start;
+    return 0;
+}
+
+static int grow_reftable(struct qcow2 *q, uint64_t need_ti);
+
+/* Make refcount-table index ti point at a block, creating the block inside
+ * the range it counts (self-describing) at its first cluster that is free. */
+static int ensure_block(struct qcow2 *q, uint64_t ti)
+{
+    int r;
+    if (ti >= q->reftable_entries) {
+        r = grow_reftable(q, ti);
+        if (r < 0)
+            return r;
+        if (q->reftable[ti])
+            return 0;
+    }
+    uint64_t first = ti * q->rb_entries;
+    uint64_t floor = rcs(q)->floor;
+    uint64_t ci = first > floor ? first : floor;
+    if (ci == 0)
+        ci = 1;
+    if (ci >= first + q->rb_entries) {
+        /* The floor lies past this range (check repair of clusters it
+         * counts): the block then goes at the floor, counted by a block
+         * made for that range. */
+        int64_t off = qcow2_alloc_clusters_deferred(q, 1);
+        if (off < 0)
+            return (int)off;
+        struct rb_slot *s;
+        r = block_get(q, (uint64_t)off, true, &s);
+        if (r < 0)
+            return r;
+        q->reftable[ti] = (uint64_t)off;
+        reftable_mark(q, (uint32_t)ti);
+        return 0;
+    }
+    uint64_t boff = ci << q->hdr.cluster_bits;
+    struct rb_slot *s;
+    r = block_get(q, boff, true, &s);
+    if (r < 0)
+        return r;
+    entry_set(q, s->data, (uint32_t)(ci - first), 1);
+    q->reftable[ti] = boff;
+    reftable_mark(q, (uint32_t)ti);
+    if (boff + q->cluster_size > q->file_size)
+        q->file_size = boff + q->cluster_size;
+    return 0;
+}
+
+int64_t qcow2_alloc_clusters_deferred(struct qcow2 *q, uint64_t n)
+{
+    if (n == 0 || n > (1ull << 40))
+        return -EINVAL;
+    for (;;) {
+        uint64_t start = 0;
+        int r = find_free(q, n, &start);
+        if (r < 0)
+            return r;
+        /* Every block of the run must exist; creating one takes a cluster
+         * of the run, so look again afterwards. */
+        bool created = false;
+        uint64_t tfirst = start / q->rb_entries;
+        uint64_t tlast = (start + n - 1) / q->rb_entries;
+        for (uint64_t ti = tfirst; ti <= tlast; ti++) {
+            uint64_t boff;
+            r = block_offset(q, ti, &boff);
+            if (r < 0)
+                return r;
+            if (!boff) {
+                r = ensure_block(q, ti);
+                if (r < 0)
+                    return r;
+                created = true;
+                break;
+            }
+        }
+        if (created)
+            continue;
+        for (uint64_t ci = start; ci < start + n; ci++) {
+            r = set_cluster(q, ci, 1);
+            if (r < 0)
+                return r;
+        }
+        struct rc_state *rc = rcs(q);
+        if (rc->free_hint >= start && rc->free_hint < start + n)
+            rc->free_hint = start + n;
+        uint64_t end = (start + n) << q->hdr.cluster_bits;
+        if (end > q->file_size)
+            q->file_size = end;
+        return (int64_t)(start << q->hdr.cluster_bits);
+    }
+}
+
+int64_t qcow2_alloc_clusters(struct qcow2 *q, uint64_t n)
+{
+    int64_t off = qcow2_alloc_clusters_deferred(q, n);
+    if (off < 0)
+        return off;
+    int r = qcow2_refcount_flush(q);
+    if (r < 0)
+        return r;
+    return off;
+}
+
+/* ---- refcount-table growth ----------------------------------------------- */
+
+/*
+ * Grow the refcount table so that index need_ti exists.  The new table and
+ * the refcount blocks for any of its clusters that no block counts yet go
+ * past the end of the file, blocks right after the table; the blocks count
+ * themselves and the table.  Write blocks and table, flush the refcount
+ * cache (the table's clusters in existing blocks), switch the header, then
+ * free the old table.
+ */
+static int grow_reftable(struct qcow2 *q, uint64_t need_ti)
+{
+    uint64_t cs = q->cluster_size;
+    uint64_t rbe = q->rb_entries;
+    uint64_t old_entries = q->reftable_entries;
+    uint64_t old_off = q->hdr.refcount_table_offset;
+    uint64_t old_clusters = q->hdr.refcount_table_clusters;
+    uint64_t s = (q->file_size + cs - 1) / cs;
+    struct rc_state *rc = rcs(q);
+    int r;
+
+    if (s < rc->floor)
+        s = rc->floor;
+    uint64_t want = need_ti + 1;
+    if (want < old_entries * 2)
+        want = old_entries * 2;
+    uint64_t tclusters = (want * 8 + cs - 1) / cs;
+    uint64_t nblocks = 0;
+    for (int iter = 0; iter < 64; iter++) {
+        uint64_t total = tclusters + nblocks;
+        uint64_t tf = s / rbe, tl = (s + total - 1) / rbe;
+        uint64_t need_entries = tl + 1 > want ? tl + 1 : want;
+        uint64_t tc = (need_entries * 8 + cs - 1) / cs;
+        uint64_t cnt = 0;
+        for (uint64_t ti = tf; ti <= tl; ti++)
+            if (ti >= old_entries || q->reftable[ti] == 0)
+                cnt++;
+        if (cnt == nblocks && tc <= tclusters)
+            break;
+        nblocks = cnt;
+        if (tc > tclusters)
+            tclusters = tc;
+    }
+    if (tclusters * cs > QCOW2_MAX_REFTABLE_BYTES)
+        return -EFBIG;
+
+    uint64_t new_entries = tclusters * cs / 8;
+    uint64_t total = tclusters + nblocks;
+    _cleanup_free_ uint64_t *table = calloc(new_entries, 8);
+    _cleanup_free_ uint8_t *tbuf = calloc(tclusters, cs);
+    _cleanup_free_ uint8_t *bbuf = calloc(1, cs);
+    if (!table || !tbuf || !bbuf)
+        return -ENOMEM;
+    memcpy(table, q->reftable, old_entries * 8);
+
+    /* Lay out the new blocks and point the new table at them. */
+    uint64_t next_block = s + tclusters;
+    uint64_t tf = s / rbe, tl = (s + total - 1) / rbe;
+    for (uint64_t ti = tf; ti <= tl; ti++) {
+        if (table[ti])
+            continue;
+        table[ti] = next_block++ << q->hdr.cluster_bits;
+    }
+
+    /* Write each new block: 1 for every cluster of [s, s+total) it counts. */
+    for (uint64_t ti = tf; ti <= tl; ti++) {
+        if (ti < old_entries && q->reftable[ti])
+            continue;
+        memset(bbuf, 0, cs);
+        uint64_t lo = ti * rbe, hi = lo + rbe;
+        for (uint64_t ci = lo < s ? s : lo; ci < hi && ci < s + total; ci++)
+            entry_set(q, bbuf, (uint32_t)(ci - lo), 1);
+        r = q->st->ops->pwrite(q->file, bbuf, cs, table[ti]);
+        if (r < 0)
+            return r;
+    }
+    /* Clusters of the new area counted by blocks that already exist. */
+    for (uint64_t ci = s; ci < s + total; ci++) {
+        uint64_t ti = ci / rbe;
+        if (ti < old_entries && q->reftable[ti]) {
+            r = set_cluster(q, ci, 1);
+            if (r < 0)
+                return r;
+        }
+    }
+    /* Pending table entries are in `table` already. */
+    rc->dirty_lo = UINT32_MAX;
+    rc->dirty_hi = 0;
+    for (uint64_t i = 0; i < new_entries; i++)
+        qcow2_put64(tbuf + 8 * i, table[i]);
+    r = q->st->ops->pwrite(q->file, tbuf, tclusters * cs, s * cs);
+    if (r < 0)
+        return r;
+    r = qcow2_refcount_flush(q);
+    if (r < 0)
+        return r;
+    r = q->st->ops->flush(q->file);
+    if (r < 0)
+        return r;
+
+    uint64_t *old_table = q->reftable;
+    q->reftable = steal_pointer(&table);
+    q->reftable_entries = (uint32_t)new_entries;
+    q->hdr.refcount_table_offset = s * cs;
+    q->hdr.refcount_table_clusters = (uint32_t)tclusters;
+    if ((s + total) * cs > q->file_size)
+        q->file_size = (s + total) * cs;
+    r = qcow2_header_write(q);
+    if (r < 0) {
+        /* The header may or may not be on disk: keep the new table in
+         * memory (both are valid), report the error. */
+        free(old_table);
+        return r;
+    }
+    free(old_table);
+    return qcow2_refcount_update(q, old_off, old_clusters * cs, -1);
+}

@@ -1,2 +1,799 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* store-gluster.c — not written yet. */
+/*
+ * store-gluster.c — the gluster backend, over libgfapi.
+ *
+ * One glfs_t per store (volume), made once and kept for the daemon's life:
+ * gfapi's set-up costs ~0.1 s but its tear-down (glfs_fini) ~9 s, which is
+ * what makes every qemu-img call on gluster:// slow.
+ *
+ * Server order: gfapi tries volfile servers in the order they were given and
+ * spends seconds on each dead one.  So before glfs_init every server is
+ * probed in parallel with a short connect (PROBE_TIMEOUT_MS in all) and the
+ * servers are handed to gfapi reachable first, then unknown (rdma, which a
+ * TCP connect cannot probe), then the unreachable ones (kept: they may come
+ * back, and gfapi fails over to them later).  If every server is known dead
+ * we fail at once instead of letting gfapi time out on each.
+ *
+ * Reconnect policy: when an operation that names a path (open, stat,
+ * unlink, rename, mkdir, statvfs) fails with a connection error (ENOTCONN
+ * and the other socket errors of is_conn_error(); not EIO, which a replica
+ * also returns for real data errors), the store makes a new glfs_t
+ * (re-probing the servers) and retries that operation once.  Threads that
+ * hit the error on the same connection together reconnect only once: the
+ * connection carries a generation number, and a thread whose failing
+ * generation is already replaced just retries.  Data operations on an open
+ * file are not retried: the file belongs to the old connection; the caller
+ * gets the error and reopens.  The old glfs_t is retired, not finalised,
+ * because files opened on it may still be in use; retired connections are
+ * finalised when the store is destroyed.
+ *
+ * Tear-down: ->destroy (a volume removed while the daemon runs) hands
+ * glfs_fini to a detached thread so no caller — least of all the event
+ * loop — waits ~9 s for it.  ->abandon (daemon exit) does not call glfs_fini
+ * at all: the caller has closed every file, and glfs_close already flushed
+ * each file's cached writes to the bricks; what glfs_fini would add is a
+ * clean goodbye to the servers, which they also infer from the sockets
+ * closing when the process exits.  A detached fini thread still running at
+ * exit() would race the library's own destructors, so abandon is the one to
+ * use at shutdown.
+ *
+ * Confinement: gfapi resolves every path, symlinks included, inside the
+ * volume's namespace (an absolute symlink target is taken from the volume
+ * root), so no path can reach outside the volume.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <glusterfs/api/glfs.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "store.h"
+
+/* The whole probe of all servers: a live server on loopback or a LAN
+ * answers a connect in well under a millisecond to a few ms. */
+#define PROBE_TIMEOUT_MS 200
+#define GLUSTER_DEFAULT_LOGLEVEL 4
+
+struct retired {
+    glfs_t *fs;
+    struct retired *next;
+};
+
+struct gluster_store {
+    struct gvm_store pub;
+    char *volume;
+    struct gvm_server *servers;
+    size_t nservers;
+    int debug;
+    char *logfile;
+
+    pthread_mutex_t lock;     /* fs, gen, retired; held while reconnecting */
+    glfs_t *fs;
+    unsigned gen;
+    struct retired *retired;
+};
+
+struct gvm_file {
+    glfs_fd_t *fd;
+    struct gluster_store *gs;
+};
+
+/* ---- probing ---------------------------------------------------------------- */
+
+struct probe {
+    const struct gvm_server *s;
+    struct addrinfo *ai_list, *ai;   /* tcp: addresses left to try */
+    int fd;
+    int reach;                        /* -2 pending, then 1 / 0 / -1 */
+    int err;
+};
+
+static void probe_fail(struct probe *p, int err)
+{
+    if (p->fd >= 0)
+        close(p->fd);
+    p->fd = -1;
+    p->reach = 0;
+    p->err = err;
+}
+
+/* Start a non-blocking connect to the next address; settles p->reach when
+ * the outcome is already known. */
+static void probe_next(struct probe *p)
+{
+    while (p->ai) {
+        struct addrinfo *a = p->ai;
+        p->ai = a->ai_next;
+        if (p->fd >= 0)
+            close(p->fd);
+        p->fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                       a->ai_protocol);
+        if (p->fd < 0) {
+            p->err = errno;
+            continue;
+        }
+        if (connect(p->fd, a->ai_addr, a->ai_addrlen) == 0) {
+            close(p->fd);
+            p->fd = -1;
+            p->reach = 1;
+            return;
+        }
+        if (errno == EINPROGRESS || errno == EAGAIN)
+            return;     /* pending: poll */
+        p->err = errno;
+    }
+    probe_fail(p, p->err ? p->err : EHOSTUNREACH);
+}
+
+static void probe_start(struct probe *p)
+{
+    const struct gvm_server *s = p->s;
+    p->fd = -1;
+    p->reach = -2;
+    p->err = 0;
+
+    if (s->transport == GVM_TRANSPORT_RDMA) {
+        p->reach = -1;
+        return;
+    }
+    if (s->transport == GVM_TRANSPORT_UNIX) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        if (!s->socket || strlen(s->socket) >= sizeof sa.sun_path) {
+            probe_fail(p, ENAMETOOLONG);
+            return;
+        }
+        strcpy(sa.sun_path, s->socket);
+        p->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (p->fd < 0) {
+            probe_fail(p, errno);
+            return;
+        }
+        if (connect(p->fd, (struct sockaddr *)&sa, sizeof sa) == 0) {
+            close(p->fd);
+            p->fd = -1;
+            p->reach = 1;
+        } else if (errno != EINPROGRESS && errno != EAGAIN) {
+            probe_fail(p, errno);
+        }
+        return;
+    }
+    char port[16];
+    snprintf(port, sizeof port, "%d", s->port ? s->port : GVM_GLUSTER_PORT);
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC,
+        .ai_socktype = SOCK_STREAM,
+        .ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG,
+    };
+    int r = getaddrinfo(s->host, port, &hints, &p->ai_list);
+    if (r != 0) {
+        p->ai_list = NULL;
+        probe_fail(p, r == EAI_SYSTEM ? errno : EHOSTUNREACH);
+        return;
+    }
+    p->ai = p->ai_list;
+    probe_next(p);
+}
+
+void store_gluster_probe_all(const struct gvm_server *s, size_t n,
+                             int timeout_ms, int *reach, int *errnos)
+{
+    struct probe *p = calloc(n ? n : 1, sizeof *p);
+    if (!p) {
+        for (size_t i = 0; i < n; i++) {
+            reach[i] = -1;
+            if (errnos)
+                errnos[i] = ENOMEM;
+        }
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        p[i].s = &s[i];
+        probe_start(&p[i]);
+    }
+
+    uint64_t deadline = gvm_now_ms() + (uint64_t)timeout_ms;
+    _cleanup_free_ struct pollfd *pfd = calloc(n ? n : 1, sizeof *pfd);
+    _cleanup_free_ size_t *idx = calloc(n ? n : 1, sizeof *idx);
+    for (;;) {
+        size_t np = 0;
+        for (size_t i = 0; pfd && idx && i < n; i++) {
+            if (p[i].reach == -2) {
+                pfd[np] = (struct pollfd){ .fd = p[i].fd, .events = POLLOUT };
+                idx[np++] = i;
+            }
+        }
+        if (np == 0)
+            break;
+        uint64_t now = gvm_now_ms();
+        if (now >= deadline) {
+            for (size_t k = 0; k < np; k++)
+                probe_fail(&p[idx[k]], ETIMEDOUT);
+            break;
+        }
+        int r = poll(pfd, np, (int)(deadline - now));
+        if (r < 0 && errno != EINTR)
+            break;
+        for (size_t k = 0; r > 0 && k < np; k++) {
+            struct probe *q = &p[idx[k]];
+            if (!pfd[k].revents)
+                continue;
+            int soerr = 0;
+            socklen_t sl = sizeof soerr;
+            if (getsockopt(q->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
+                soerr = errno;
+            if (soerr == 0) {
+                close(q->fd);
+                q->fd = -1;
+                q->reach = 1;
+            } else {
+                q->err = soerr;
+                if (q->ai)
+                    probe_next(q);      /* try the host's next address */
+                else
+                    probe_fail(q, soerr);
+            }
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (p[i].reach == -2)
+            probe_fail(&p[i], ENOMEM);
+        if (p[i].fd >= 0)
+            close(p[i].fd);
+        if (p[i].ai_list)
+            freeaddrinfo(p[i].ai_list);
+        reach[i] = p[i].reach;
+        if (errnos)
+            errnos[i] = p[i].reach == 1 ? 0 : p[i].err;
+    }
+    free(p);
+}
+
+bool store_gluster_probe(const struct gvm_server *s, int timeout_ms)
+{
+    int reach;
+    store_gluster_probe_all(s, 1, timeout_ms, &reach, NULL);
+    return reach == 1;
+}
+
+/* ---- connecting ------------------------------------------------------------------ */
+
+/* glfs_fini each retired connection of a list, then free it: run on a
+ * detached thread (see the file comment). */
+static void *gluster_fini_thread(void *arg);
+
+static void describe_server(const struct gvm_server *s, char *buf, size_t len)
+{
+    if (s->transport == GVM_TRANSPORT_UNIX)
+        snprintf(buf, len, "unix %s", s->socket ? s->socket : "?");
+    else
+        snprintf(buf, len, "%s %s%s%s:%d", gvm_transport_name(s->transport),
+                 strchr(s->host ? s->host : "", ':') ? "[" : "",
+                 s->host ? s->host : "?",
+                 strchr(s->host ? s->host : "", ':') ? "]" : "",
+                 s->port ? s->port : GVM_GLUSTER_PORT);
+}
+
+/* Make and initialise a glfs_t for the store's servers.  On failure err is
+ * a StorageError naming each server tried and why it failed. */
+static glfs_t *connect_fs(struct gluster_store *gs, struct gvm_error *err)
+{
+    size_t n = gs->nservers;
+    _cleanup_free_ int *reach = calloc(n ? n : 1, sizeof *reach);
+    _cleanup_free_ int *errs = calloc(n ? n : 1, sizeof *errs);
+    if (!reach || !errs) {
+        gvm_error_set(err, GVM_ERR_INTERNAL, "Out of memory.");
+        return NULL;
+    }
+    store_gluster_probe_all(gs->servers, n, PROBE_TIMEOUT_MS, reach, errs);
+
+    /* What was tried, for the error message. */
+    char tried[GVM_ERROR_MSG_MAX / 2] = "";
+    size_t tl = 0;
+    bool any_alive = false;
+    for (size_t i = 0; i < n; i++) {
+        char d[300];
+        describe_server(&gs->servers[i], d, sizeof d);
+        int w = snprintf(tried + tl, sizeof tried - tl, "%s%s (%s)",
+                         i ? ", " : "", d,
+                         reach[i] == 1 ? "reachable" :
+                         reach[i] == -1 ? "not probed" : strerror(errs[i]));
+        if (w > 0 && (size_t)w < sizeof tried - tl)
+            tl += (size_t)w;
+        if (reach[i] != 0)
+            any_alive = true;
+    }
+    if (!any_alive) {
+        gvm_error_set(err, GVM_ERR_STORAGE,
+                      "Cannot connect to gluster volume '%s': no server "
+                      "answers; tried %s.", gs->volume, tried);
+        return NULL;
+    }
+
+    glfs_t *fs = glfs_new(gs->volume);
+    if (!fs) {
+        gvm_error_set_errno(err, GVM_ERR_STORAGE, -errno,
+                            "Cannot create a gfapi instance for volume '%s'",
+                            gs->volume);
+        return NULL;
+    }
+    /* Reachable, then not probed, then dead: three passes keep the user's
+     * order within each group. */
+    static const int pass_reach[3] = { 1, -1, 0 };
+    for (int pass = 0; pass < 3; pass++) {
+        for (size_t i = 0; i < n; i++) {
+            const struct gvm_server *s = &gs->servers[i];
+            if (reach[i] != pass_reach[pass])
+                continue;
+            int r;
+            if (s->transport == GVM_TRANSPORT_UNIX)
+                r = glfs_set_volfile_server(fs, "unix", s->socket, 0);
+            else
+                r = glfs_set_volfile_server(fs, gvm_transport_name(s->transport),
+                                            s->host,
+                                            s->port ? s->port : GVM_GLUSTER_PORT);
+            if (r < 0) {
+                int e = errno;
+                char d[300];
+                describe_server(s, d, sizeof d);
+                gvm_error_set_errno(err, GVM_ERR_STORAGE, -e,
+                                    "gfapi refused the server %s of volume '%s'",
+                                    d, gs->volume);
+                glfs_fini(fs);
+                return NULL;
+            }
+        }
+    }
+    glfs_set_logging(fs, gs->logfile ? gs->logfile : "/dev/stderr", gs->debug);
+    if (glfs_init(fs) < 0) {
+        int e = errno ? errno : EIO;
+        gvm_error_set(err, GVM_ERR_STORAGE,
+                      "Cannot connect to gluster volume '%s': glfs_init "
+                      "failed: %s; tried %s.", gs->volume, strerror(e), tried);
+        /* A glfs_t whose init failed still owns threads and sockets; its
+         * fini is as slow as any, so do not make the caller wait. */
+        pthread_t t;
+        struct retired *one = calloc(1, sizeof *one);
+        if (one) {
+            one->fs = fs;
+            if (pthread_create(&t, NULL, gluster_fini_thread, one) == 0)
+                pthread_detach(t);
+            else
+                free(one);
+        }
+        return NULL;
+    }
+    return fs;
+}
+
+/* ---- the store ------------------------------------------------------------------- */
+
+static struct gluster_store *to_gs(struct gvm_store *st)
+{
+    return (struct gluster_store *)st;
+}
+
+static bool is_conn_error(int neg)
+{
+    switch (-neg) {
+    case ENOTCONN: case ECONNABORTED: case ECONNRESET: case ECONNREFUSED:
+    case ETIMEDOUT: case ESHUTDOWN: case EHOSTDOWN: case EHOSTUNREACH:
+    case ENETDOWN: case ENETUNREACH: case EPIPE:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static glfs_t *current_fs(struct gluster_store *gs, unsigned *gen)
+{
+    GVM_LOCK_GUARD(&gs->lock);
+    *gen = gs->gen;
+    return gs->fs;
+}
+
+/* Replace the connection of generation gen (unless another thread already
+ * did).  0 if there is a newer connection to retry on. */
+static int reconnect(struct gluster_store *gs, unsigned gen)
+{
+    GVM_LOCK_GUARD(&gs->lock);
+    if (gs->gen != gen)
+        return 0;
+    struct gvm_error e = { 0 };
+    glfs_t *fs = connect_fs(gs, &e);
+    if (!fs) {
+        log_warn("Reconnecting to gluster volume '%s' failed: %s", gs->volume,
+                 e.message);
+        return -ENOTCONN;
+    }
+    struct retired *r = calloc(1, sizeof *r);
+    if (r) {
+        r->fs = gs->fs;
+        r->next = gs->retired;
+        gs->retired = r;
+    }   /* else: leak the old glfs_t rather than fini it under open files */
+    gs->fs = fs;
+    gs->gen++;
+    log_info("Reconnected to gluster volume '%s'.", gs->volume);
+    return 0;
+}
+
+/* Run STMT (which sets r from fs, 0 or -errno) with one reconnect-and-retry
+ * on a connection error. */
+#define WITH_FS(gs, r, STMT)                                          \
+    do {                                                              \
+        for (int attempt_ = 0;; attempt_++) {                         \
+            unsigned gen_;                                            \
+            glfs_t *fs = current_fs((gs), &gen_);                     \
+            STMT;                                                     \
+            if ((r) < 0 && attempt_ == 0 && is_conn_error(r) &&       \
+                reconnect((gs), gen_) == 0)                           \
+                continue;                                             \
+            break;                                                    \
+        }                                                             \
+    } while (0)
+
+/* gfapi paths are absolute inside the volume. */
+static char *vpath(const char *path)
+{
+    size_t n = strlen(path) + 2;
+    char *p = malloc(n);
+    if (p)
+        snprintf(p, n, "/%s", path);
+    return p;
+}
+
+static bool bad_path(const char *path)
+{
+    return !path || !*path || path[0] == '/';
+}
+
+static int gl_open(struct gvm_store *st, const char *path, int flags,
+                   struct gvm_file **out)
+{
+    struct gluster_store *gs = to_gs(st);
+    *out = NULL;
+    if (bad_path(path))
+        return -EINVAL;
+    _cleanup_free_ char *p = vpath(path);
+    if (!p)
+        return -ENOMEM;
+
+    int oflags = (flags & GVM_O_RDWR) ? O_RDWR : O_RDONLY;
+    if (flags & GVM_O_TRUNC)
+        oflags |= O_TRUNC;
+    glfs_fd_t *fd = NULL;
+    int r;
+    WITH_FS(gs, r, {
+        if (flags & GVM_O_CREAT)
+            fd = glfs_creat(fs, p, oflags | O_CREAT |
+                            ((flags & GVM_O_EXCL) ? O_EXCL : 0), 0644);
+        else
+            fd = glfs_open(fs, p, oflags);
+        r = fd ? 0 : -(errno ? errno : EIO);
+    });
+    if (r < 0)
+        return r;
+    struct stat sb;
+    if (glfs_fstat(fd, &sb) < 0)
+        r = -(errno ? errno : EIO);
+    else if (!S_ISREG(sb.st_mode))
+        r = S_ISDIR(sb.st_mode) ? -EISDIR : -EINVAL;
+    if (r < 0) {
+        glfs_close(fd);
+        return r;
+    }
+    struct gvm_file *f = calloc(1, sizeof *f);
+    if (!f) {
+        glfs_close(fd);
+        return -ENOMEM;
+    }
+    f->fd = fd;
+    f->gs = gs;
+    *out = f;
+    return 0;
+}
+
+static void gl_close(struct gvm_file *f)
+{
+    if (!f)
+        return;
+    glfs_close(f->fd);
+    free(f);
+}
+
+static ssize_t gl_pread(struct gvm_file *f, void *buf, size_t len, uint64_t off)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t r = glfs_pread(f->fd, (char *)buf + done, len - done,
+                               (off_t)(off + done), 0, NULL);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -(errno ? errno : EIO);
+        }
+        if (r == 0)
+            break;
+        done += (size_t)r;
+    }
+    return (ssize_t)done;
+}
+
+static int gl_pwrite(struct gvm_file *f, const void *buf, size_t len,
+                     uint64_t off)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t r = glfs_pwrite(f->fd, (const char *)buf + done, len - done,
+                                (off_t)(off + done), 0, NULL, NULL);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -(errno ? errno : EIO);
+        }
+        if (r == 0)
+            return -EIO;
+        done += (size_t)r;
+    }
+    return 0;
+}
+
+static int gl_flush(struct gvm_file *f)
+{
+    return glfs_fsync(f->fd, NULL, NULL) < 0 ? -(errno ? errno : EIO) : 0;
+}
+
+static int gl_getsize(struct gvm_file *f, uint64_t *size)
+{
+    struct stat sb;
+    if (glfs_fstat(f->fd, &sb) < 0)
+        return -(errno ? errno : EIO);
+    *size = (uint64_t)sb.st_size;
+    return 0;
+}
+
+static int gl_truncate(struct gvm_file *f, uint64_t size)
+{
+    if (size > INT64_MAX)
+        return -EFBIG;
+    return glfs_ftruncate(f->fd, (off_t)size, NULL, NULL) < 0
+           ? -(errno ? errno : EIO) : 0;
+}
+
+static int gl_punch(struct gvm_file *f, uint64_t off, uint64_t len)
+{
+    while (len > 0) {
+        /* glfs_discard takes a size_t length; split absurd ranges. */
+        size_t n = len > (1ull << 40) ? (size_t)(1ull << 40) : (size_t)len;
+        if (glfs_discard(f->fd, (off_t)off, n) < 0) {
+            int e = errno ? errno : EIO;
+            return (e == ENOSYS || e == EOPNOTSUPP) ? -EOPNOTSUPP : -e;
+        }
+        off += n;
+        len -= n;
+    }
+    return 0;
+}
+
+static ssize_t gl_copy_range(struct gvm_file *in, uint64_t off_in,
+                             struct gvm_file *out, uint64_t off_out, size_t len)
+{
+    if (in->gs != out->gs)
+        return -EXDEV;
+    size_t done = 0;
+    while (done < len) {
+        off64_t oi = (off64_t)(off_in + done), oo = (off64_t)(off_out + done);
+        ssize_t r = glfs_copy_file_range(in->fd, &oi, out->fd, &oo, len - done,
+                                         0, NULL, NULL, NULL);
+        if (r < 0) {
+            int e = errno ? errno : EIO;
+            if (e == EINTR)
+                continue;
+            if (done == 0 && (e == EXDEV || e == EOPNOTSUPP || e == ENOSYS ||
+                              e == EINVAL))
+                return -EOPNOTSUPP;
+            return done ? (ssize_t)done : -e;
+        }
+        if (r == 0)
+            break;
+        done += (size_t)r;
+    }
+    return (ssize_t)done;
+}
+
+static int gl_stat(struct gvm_store *st, const char *path, struct gvm_stat *out)
+{
+    struct gluster_store *gs = to_gs(st);
+    if (bad_path(path))
+        return -EINVAL;
+    _cleanup_free_ char *p = vpath(path);
+    if (!p)
+        return -ENOMEM;
+    struct stat sb;
+    int r;
+    WITH_FS(gs, r, r = glfs_stat(fs, p, &sb) < 0 ? -(errno ? errno : EIO) : 0);
+    if (r < 0)
+        return r;
+    memset(out, 0, sizeof *out);
+    out->size = (uint64_t)sb.st_size;
+    out->allocated = (uint64_t)sb.st_blocks * 512;
+    out->is_dir = S_ISDIR(sb.st_mode);
+    out->is_reg = S_ISREG(sb.st_mode);
+    return 0;
+}
+
+static int gl_unlink(struct gvm_store *st, const char *path)
+{
+    struct gluster_store *gs = to_gs(st);
+    if (bad_path(path))
+        return -EINVAL;
+    _cleanup_free_ char *p = vpath(path);
+    if (!p)
+        return -ENOMEM;
+    int r;
+    WITH_FS(gs, r, r = glfs_unlink(fs, p) < 0 ? -(errno ? errno : EIO) : 0);
+    return r;
+}
+
+static int gl_rename(struct gvm_store *st, const char *from, const char *to)
+{
+    struct gluster_store *gs = to_gs(st);
+    if (bad_path(from) || bad_path(to))
+        return -EINVAL;
+    _cleanup_free_ char *pf = vpath(from);
+    _cleanup_free_ char *pt = vpath(to);
+    if (!pf || !pt)
+        return -ENOMEM;
+    int r;
+    WITH_FS(gs, r, r = glfs_rename(fs, pf, pt) < 0 ? -(errno ? errno : EIO) : 0);
+    return r;
+}
+
+static int gl_mkdir(struct gvm_store *st, const char *path)
+{
+    struct gluster_store *gs = to_gs(st);
+    if (bad_path(path))
+        return -EINVAL;
+    _cleanup_free_ char *p = vpath(path);
+    if (!p)
+        return -ENOMEM;
+    int r;
+    WITH_FS(gs, r, r = glfs_mkdir(fs, p, 0755) < 0 ? -(errno ? errno : EIO) : 0);
+    return r;
+}
+
+static int gl_statvfs(struct gvm_store *st, uint64_t *free_bytes,
+                      uint64_t *total_bytes)
+{
+    struct gluster_store *gs = to_gs(st);
+    struct statvfs sv;
+    int r;
+    WITH_FS(gs, r, r = glfs_statvfs(fs, "/", &sv) < 0 ? -(errno ? errno : EIO) : 0);
+    if (r < 0)
+        return r;
+    *free_bytes = (uint64_t)sv.f_bavail * sv.f_frsize;
+    *total_bytes = (uint64_t)sv.f_blocks * sv.f_frsize;
+    return 0;
+}
+
+static void *gluster_fini_thread(void *arg)
+{
+    struct retired *r = arg;
+    while (r) {
+        struct retired *next = r->next;
+        if (r->fs)
+            glfs_fini(r->fs);
+        free(r);
+        r = next;
+    }
+    return NULL;
+}
+
+static void free_gs(struct gluster_store *gs)
+{
+    pthread_mutex_destroy(&gs->lock);
+    free(gs->volume);
+    free(gs->logfile);
+    gvm_servers_free(gs->servers, gs->nservers);
+    free(gs);
+}
+
+static void gl_destroy(struct gvm_store *st)
+{
+    struct gluster_store *gs = to_gs(st);
+    struct retired *list = gs->retired;
+    if (gs->fs) {
+        struct retired *cur = calloc(1, sizeof *cur);
+        if (cur) {
+            cur->fs = gs->fs;
+            cur->next = list;
+            list = cur;
+        }
+    }
+    gs->retired = NULL;
+    gs->fs = NULL;
+    if (list) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, gluster_fini_thread, list) == 0)
+            pthread_detach(t);
+        /* else: leave them; a fini we cannot run off-thread is not worth
+         * blocking the caller for ~9 s each. */
+    }
+    free_gs(gs);
+}
+
+static void gl_abandon(struct gvm_store *st)
+{
+    struct gluster_store *gs = to_gs(st);
+    /* See the file comment: no glfs_fini at daemon exit. */
+    for (struct retired *r = gs->retired, *next; r; r = next) {
+        next = r->next;
+        free(r);
+    }
+    free_gs(gs);
+}
+
+static const struct gvm_store_ops gluster_ops = {
+    .name = "gluster",
+    .open = gl_open,
+    .close = gl_close,
+    .pread = gl_pread,
+    .pwrite = gl_pwrite,
+    .flush = gl_flush,
+    .getsize = gl_getsize,
+    .truncate = gl_truncate,
+    .punch = gl_punch,
+    .copy_range = gl_copy_range,
+    .stat = gl_stat,
+    .unlink = gl_unlink,
+    .rename = gl_rename,
+    .mkdir = gl_mkdir,
+    .statvfs = gl_statvfs,
+    .destroy = gl_destroy,
+    .abandon = gl_abandon,
+};
+
+int store_gluster_new(const struct gvm_gluster_cfg *cfg, struct gvm_store **out,
+                      struct gvm_error *err)
+{
+    *out = NULL;
+    if (!cfg->volume || !*cfg->volume || cfg->nservers == 0) {
+        gvm_error_set(err, GVM_ERR_INVALID_PARAMS,
+                      "A gluster volume needs a volume name and at least one "
+                      "server.");
+        return -EINVAL;
+    }
+    struct gluster_store *gs = calloc(1, sizeof *gs);
+    if (!gs) {
+        gvm_error_set(err, GVM_ERR_INTERNAL, "Out of memory.");
+        return -ENOMEM;
+    }
+    pthread_mutex_init(&gs->lock, NULL);
+    gs->pub.ops = &gluster_ops;
+    gs->pub.priv = gs;
+    gs->debug = cfg->debug >= 0 && cfg->debug <= 9 ? cfg->debug
+                                                     : GLUSTER_DEFAULT_LOGLEVEL;
+    if (!(gs->volume = strdup(cfg->volume)) ||
+        (cfg->logfile && !(gs->logfile = strdup(cfg->logfile))) ||
+        gvm_servers_copy(cfg->servers, cfg->nservers, &gs->servers) < 0) {
+        free_gs(gs);
+        gvm_error_set(err, GVM_ERR_INTERNAL, "Out of memory.");
+        return -ENOMEM;
+    }
+    gs->nservers = cfg->nservers;
+    gs->fs = connect_fs(gs, err);
+    if (!gs->fs) {
+        free_gs(gs);
+        return -ENOTCONN;
+    }
+    *out = &gs->pub;
+    return 0;
+}

@@ -39,6 +39,12 @@ const char *gvm_transport_name(enum gvm_transport t);       /* "tcp", ... */
 int gvm_transport_parse(const char *name, enum gvm_transport *out);
 void gvm_server_clear(struct gvm_server *s);
 void gvm_servers_free(struct gvm_server *s, size_t n);
+/* Deep copy of n servers (*out NULL for n == 0).  0 or -ENOMEM. */
+int gvm_servers_copy(const struct gvm_server *src, size_t n,
+                     struct gvm_server **out);
+/* Same transport and address (port 0 and 24007 are the same; host names
+ * compared without case). */
+bool gvm_server_equal(const struct gvm_server *a, const struct gvm_server *b);
 
 /* ---- the function table --------------------------------------------- */
 
@@ -85,6 +91,12 @@ struct gvm_store_ops {
      * when the caller must fall back to pread/pwrite. */
     ssize_t (*copy_range)(struct gvm_file *in, uint64_t off_in,
                           struct gvm_file *out, uint64_t off_out, size_t len);
+    /* OPTIONAL (NULL: every byte is data).  lseek(SEEK_DATA) when !hole,
+     * lseek(SEEK_HOLE) when hole: the first data/hole offset >= off in
+     * *out; -ENXIO when there is no data at or after off.  Used by the raw
+     * driver so img_map reports holes like `qemu-img map` (glfs_lseek on
+     * gluster). */
+    int (*seek_hole)(struct gvm_file *f, uint64_t off, bool hole, uint64_t *out);
 
     int (*stat)(struct gvm_store *st, const char *path, struct gvm_stat *out);
     int (*unlink)(struct gvm_store *st, const char *path);
@@ -96,6 +108,10 @@ struct gvm_store_ops {
                    uint64_t *total_bytes);
     /* Free the store (closing the gluster connection). */
     void (*destroy)(struct gvm_store *st);
+    /* Optional: free the store at daemon exit, when nothing will use the
+     * process any more and a slow clean tear-down (glfs_fini: ~9 s) is not
+     * worth waiting for.  All files must be closed.  NULL: ->destroy. */
+    void (*abandon)(struct gvm_store *st);
 };
 
 struct gvm_store {
@@ -133,8 +149,32 @@ int store_gluster_new(const struct gvm_gluster_cfg *cfg, struct gvm_store **out,
                       struct gvm_error *err);
 /* Probe one server with a short connect; true if something answers. */
 bool store_gluster_probe(const struct gvm_server *s, int timeout_ms);
+/* Probe n servers in parallel within timeout_ms in all.  reach[i]: 1
+ * reachable, 0 not (errnos[i], may be NULL, says why as a positive errno),
+ * -1 unknown (rdma: cannot be probed with a TCP connect). */
+void store_gluster_probe_all(const struct gvm_server *s, size_t n,
+                             int timeout_ms, int *reach, int *errnos);
+
+/* Test only (store-faulty.c): wrap inner in a store that fails or kills
+ * the process at the Nth write/flush as spec (the GVMD_FAULT syntax, see
+ * store-faulty.c) says.  On success the new store owns inner; on failure
+ * (-EINVAL for a bad spec, -ENOMEM) inner is left to the caller. */
+int store_faulty_wrap(struct gvm_store *inner, const char *spec,
+                      struct gvm_store **out);
+
+/* ---- helpers over the table (store.c) ------------------------------------ */
+
+/* Copy len bytes between two files of st: ->copy_range (server-side) where
+ * the backend can, pread/pwrite in 4 MiB runs for the rest.  0, -ENODATA if
+ * the source ends before len bytes, or the failing slot's -errno. */
+int store_copy(struct gvm_store *st, struct gvm_file *in, uint64_t off_in,
+               struct gvm_file *out, uint64_t off_out, uint64_t len);
+/* Create the missing directories above path (not path itself). */
+int store_mkdir_parents(struct gvm_store *st, const char *path);
 
 static inline void gvm_store_destroy(struct gvm_store *st)
 { if (st) st->ops->destroy(st); }
+static inline void gvm_store_abandon(struct gvm_store *st)
+{ if (st) (st->ops->abandon ? st->ops->abandon : st->ops->destroy)(st); }
 
 #endif

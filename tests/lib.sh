@@ -107,3 +107,68 @@ rpc_err() {
         check_fail "$1 $2 succeeded but should have failed: $out"; return 1; fi
     printf '%s\n' "$out"
 }
+
+# ---- gluster --------------------------------------------------------------
+# need_gluster: make a replica-3 gluster volume available; sets
+# GLUSTER_HOST (a host name the bricks use, resolving to loopback) and
+# GLUSTER_VOLUME.  tests/run-all.sh starts one volume for the whole suite and
+# exports GVM_GLUSTER_HOST/GVM_GLUSTER_VOLUME; a test run alone gets a volume
+# of its own (on a running glusterd, or on a private one started for it),
+# torn down at exit.  See tests/gluster-fixture.sh.
+need_gluster() {
+    need gluster glusterd qemu-img
+    if [ -z "${GVM_GLUSTER_VOLUME:-}" ]; then
+        [ "$(id -u)" -eq 0 ] || skip "a private gluster volume needs root"
+        at_exit "\"\$GVM_TESTDIR/gluster-fixture.sh\" stop \"\$TEST_TMP/gluster\""
+        _fx_env=$("$GVM_TESTDIR/gluster-fixture.sh" start "$TEST_TMP/gluster" $$) ||
+            fail "could not bring up a gluster volume"
+        eval "$_fx_env"
+    fi
+    GLUSTER_HOST=${GVM_GLUSTER_HOST:-$(hostname)}
+    GLUSTER_VOLUME=$GVM_GLUSTER_VOLUME
+}
+# gluster_brick_pids [VOLUME]: pids of the volume's online brick processes
+# (glusterfsd), one a line; killing one is a real brick failure.
+gluster_brick_pids() {
+    "$GVM_TESTDIR/gluster-fixture.sh" brick-pids "${1:-$GLUSTER_VOLUME}"
+}
+
+# ---- libvirt --------------------------------------------------------------
+# need_libvirt: make a libvirtd with the QEMU driver answer; sets LIBVIRT_URI
+# (qemu:///system).  Uses GVM_LIBVIRT_URI from tests/run-all.sh, else a
+# running libvirtd, else starts one for this test (tests/libvirt-fixture.sh).
+need_libvirt() {
+    need virsh qemu-system-x86_64
+    if [ -z "${GVM_LIBVIRT_URI:-}" ]; then
+        [ "$(id -u)" -eq 0 ] || skip "qemu:///system needs root"
+        at_exit "\"\$GVM_TESTDIR/libvirt-fixture.sh\" stop \"\$TEST_TMP/libvirt\""
+        _fx_env=$("$GVM_TESTDIR/libvirt-fixture.sh" start "$TEST_TMP/libvirt" $$) ||
+            fail "could not start libvirtd"
+        eval "$_fx_env"
+    fi
+    LIBVIRT_URI=$GVM_LIBVIRT_URI
+}
+# virsh on the test's libvirt connection.
+tvirsh() { virsh -q -c "$LIBVIRT_URI" "$@"; }
+# libvirt_define_test_domain NAME DISK-XML: define (not start) a 64 MiB TCG
+# domain with no OS whose devices are DISK-XML (one or more <disk>
+# elements); it is destroyed and undefined at exit.  SeaBIOS finds nothing
+# to boot and the guest idles, which is all block jobs need.
+libvirt_define_test_domain() {
+    cat >"$TEST_TMP/domain-$1.xml" <<EOX
+<domain type='qemu'>
+  <name>$1</name>
+  <memory unit='MiB'>64</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64'>hvm</type></os>
+  <on_poweroff>destroy</on_poweroff>
+  <on_crash>destroy</on_crash>
+  <devices>
+$2
+  </devices>
+</domain>
+EOX
+    at_exit "tvirsh destroy '$1' >/dev/null 2>&1; tvirsh undefine '$1' >/dev/null 2>&1"
+    tvirsh define "$TEST_TMP/domain-$1.xml" >/dev/null ||
+        fail "libvirt refused the test domain $1"
+}

@@ -1,0 +1,687 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * chain.c — offline chain surgery as jobs.  So far: image-rebase.
+ *
+ * image-rebase {image, backing, mode}
+ *   unsafe: rewrite the backing file name and format in the image's header,
+ *           then the catalog edge.  What the image reads may change: that
+ *           is what the caller asked for.
+ *   safe:   first copy into the image every cluster where its old backing
+ *           chain and the new one read differently (ranges the image
+ *           allocates itself are skipped: they hide both), then switch the
+ *           header, then the catalog.  Never the other way round: until the
+ *           header switches, the copied clusters hold exactly what the old
+ *           chain showed there, so the image reads the same throughout.
+ *
+ * Journal (journal.h) and recovery rules:
+ *   step "copying"        pending while data is copied (safe only).
+ *     R1: the header still names the old backing, and every write made so
+ *         far only stored what the image already read through it, so the
+ *         image reads as before.  Roll back (mark the step undone, repair
+ *         cluster leaks a kill during allocation may have left) and run the
+ *         job again from the start (or conclude it cancelled if a cancel was
+ *         requested): copying again is safe for the same reason.
+ *   step "switch-header"  pending from just before the header write until
+ *                         the catalog agrees with it.
+ *     R2: read the header.  If it names the new backing, the write landed:
+ *         make the catalog edge agree and conclude done.  If it still names
+ *         the old one, the copy had been completed and flushed before this
+ *         step was recorded, so roll forward: write the header, then the
+ *         catalog, conclude done.  Anything else is a Conflict for an
+ *         operator (the job concludes with an error saying what the header
+ *         holds).
+ *   no pending step: the operation either finished (all rows done: conclude
+ *   done) or was rolled back by a cancel or shutdown (rows undone: run
+ *   again, or conclude cancelled if that was asked).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+
+#include "catalog-image.h"
+#include "chain.h"
+#include "jsonutil.h"
+#include "resolve.h"
+#include "volume.h"
+
+#define COPY_CHUNK (4u << 20)       /* bytes compared per read */
+
+static void img_closep(struct img **i) { if (*i) img_close(*i); }
+#define _cleanup_img_ _cleanup_(img_closep)
+static void resolved_clearp(struct resolved *r) { resolved_clear(r); }
+#define _cleanup_resolved_ _cleanup_(resolved_clearp)
+static void catalog_image_clearp(struct catalog_image *i) { catalog_image_clear(i); }
+#define _cleanup_catimg_ _cleanup_(catalog_image_clearp)
+static void img_info_clearp(struct img_info *i) { img_info_clear(i); }
+#define _cleanup_info_ _cleanup_(img_info_clearp)
+
+static int oom(struct gvm_error *err)
+{
+    gvm_error_set(err, GVM_ERR_INTERNAL, "Out of memory.");
+    return -1;
+}
+
+static bool streq0(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static const char *str_or_none(const char *s) { return s ? s : "(none)"; }
+
+/* ---- start: checks, locks, job ---------------------------------------------- */
+
+/* Add read locks on id and every catalogued image below it.  If `avoid`
+ * is met, the new chain would contain the image itself. */
+static int lock_chain(struct gvmd *d, int64_t id, int64_t avoid,
+                      struct catalog_job_lock *locks, size_t *n, size_t max,
+                      struct gvm_error *err)
+{
+    for (unsigned depth = 0; id > 0; depth++) {
+        _cleanup_catimg_ struct catalog_image row = { 0 };
+
+        if (id == avoid) {
+            gvm_error_param(err, "backing", "The new backing file has image "
+                            "%" PRId64 " (the image being rebased) in its own "
+                            "chain: the rebase would make a loop.", avoid);
+            return -1;
+        }
+        if (depth >= IMG_MAX_CHAIN_DEPTH || *n >= max) {
+            gvm_error_set(err, GVM_ERR_CORRUPT, "The catalogued chain below "
+                          "image %" PRId64 " is deeper than %d images.", id,
+                          IMG_MAX_CHAIN_DEPTH);
+            return -1;
+        }
+        if (catalog_image_get(d->cat, id, &row, err) < 0)
+            return -1;
+        locks[(*n)++] = (struct catalog_job_lock){ .image_id = id, .write = false };
+        id = row.backing_id;
+    }
+    return 0;
+}
+
+static int resolve_catalogued(struct gvmd *d, json_t *ref, const char *param,
+                              struct resolved *out, struct gvm_error *err)
+{
+    struct imageref r = { 0 };
+    int ret;
+
+    if (imageref_parse_json(ref, param, &r, err) < 0)
+        return -1;
+    ret = resolve_imageref(d, &r, out, err);
+    imageref_clear(&r);
+    if (ret < 0)
+        return -1;
+    if (!out->catalogued) {
+        gvm_error_set(err, GVM_ERR_NOT_FOUND, "The image %s:%s is not in the "
+                      "catalog; catalogue it with image-import first.",
+                      out->vol.name, out->path);
+        return -1;
+    }
+    return 0;
+}
+
+int chain_rebase_start(struct gvmd *d, const struct chain_rebase_req *req,
+                       json_t **result, struct gvm_error *err)
+{
+    _cleanup_resolved_ struct resolved top = { 0 };
+    _cleanup_resolved_ struct resolved nb = { 0 };
+    _cleanup_free_ char *bname = NULL;
+    _cleanup_json_ json_t *params = NULL, *images = NULL;
+    _cleanup_job_ struct job *job = NULL;
+    struct catalog_job_lock locks[2 * IMG_MAX_CHAIN_DEPTH + 2];
+    size_t nlocks = 0;
+    bool has_new = req->backing && !json_is_null(req->backing);
+
+    if (resolve_catalogued(d, req->image, "image", &top, err) < 0)
+        return -1;
+    if (strcmp(top.row.format, "qcow2") != 0) {
+        gvm_error_set(err, GVM_ERR_UNSUPPORTED, "The image %s:%s is %s; only a "
+                      "qcow2 image has a backing file to rebase.",
+                      top.vol.name, top.path, top.row.format);
+        return -1;
+    }
+    locks[nlocks++] = (struct catalog_job_lock){ .image_id = top.row.id, .write = true };
+    if (has_new) {
+        if (resolve_catalogued(d, req->backing, "backing", &nb, err) < 0)
+            return -1;
+        if (nb.row.id == top.row.id) {
+            gvm_error_param(err, "backing", "An image cannot be its own "
+                            "backing file (%s:%s).", top.vol.name, top.path);
+            return -1;
+        }
+        if (lock_chain(d, nb.row.id, top.row.id, locks, &nlocks,
+                       GVM_ARRAY_SIZE(locks), err) < 0)
+            return -1;
+        bname = resolve_backing_name(&top.vol, top.path, &nb.vol, nb.path);
+        if (!bname)
+            return oom(err);
+    }
+    /* The old chain is read (safe) and must not change under the copy. */
+    if (lock_chain(d, top.row.backing_id, 0, locks, &nlocks,
+                   GVM_ARRAY_SIZE(locks), err) < 0)
+        return -1;
+
+    images = json_array();
+    params = json_pack("{s:I, s:s, s:s?, s:s?}",
+                       "image", (json_int_t)top.row.id,
+                       "mode", req->safe ? "safe" : "unsafe",
+                       "backing-name", bname,
+                       "backing-format", has_new ? nb.row.format : NULL);
+    if (!images || !params)
+        return oom(err);
+    json_object_set_new(params, "backing",
+                        has_new ? json_integer(nb.row.id) : json_null());
+    json_array_append_new(images, json_integer(top.row.id));
+    if (top.row.backing_id > 0)
+        json_array_append_new(images, json_integer(top.row.backing_id));
+    if (has_new && nb.row.id != top.row.backing_id)
+        json_array_append_new(images, json_integer(nb.row.id));
+
+    if (jobs_create(d->jobs, &chain_rebase_job, params, images, locks, nlocks,
+                    req->op_id, &job, err) < 0) {
+        if (err->cls == GVM_ERR_IN_USE) {
+            struct gvm_error e2 = { 0 };
+            gvm_error_set(&e2, GVM_ERR_IN_USE, "Cannot rebase %s:%s now. %s",
+                          top.vol.name, top.path, err->message);
+            *err = e2;
+        }
+        return -1;
+    }
+    *result = job_to_json(job);
+    return *result ? 0 : oom(err);
+}
+
+/* ---- the job ------------------------------------------------------------------ */
+
+/* What one run of the job works with. */
+struct rebase {
+    struct job *job;
+    struct gvmd *d;
+    int64_t top_id, new_id;
+    bool safe;
+    const char *new_name, *new_fmt;       /* borrowed from the params */
+    struct catalog_image row;             /* the image's catalog row  */
+    char *name;                           /* "VOLUME:PATH"            */
+    struct resolve_ctx ctx;
+};
+
+static void rebase_clear(struct rebase *rb)
+{
+    catalog_image_clear(&rb->row);
+    free(rb->name);
+    resolve_ctx_clear(&rb->ctx);
+}
+
+static int rebase_init(struct rebase *rb, struct job *job, struct gvm_error *err)
+{
+    json_t *p = job_params(job);
+    json_t *b = json_object_get(p, "backing");
+    const char *mode = json_string_value(json_object_get(p, "mode"));
+
+    memset(rb, 0, sizeof(*rb));
+    rb->job = job;
+    rb->d = job_daemon(job);
+    resolve_ctx_init(&rb->ctx, rb->d);
+    rb->top_id = json_integer_value(json_object_get(p, "image"));
+    rb->new_id = json_is_integer(b) ? json_integer_value(b) : 0;
+    rb->safe = mode && strcmp(mode, "safe") == 0;
+    rb->new_name = json_string_value(json_object_get(p, "backing-name"));
+    rb->new_fmt = json_string_value(json_object_get(p, "backing-format"));
+    if (rb->top_id <= 0 || !mode || (rb->new_id > 0 && (!rb->new_name || !rb->new_fmt))) {
+        gvm_error_set(err, GVM_ERR_INTERNAL, "Job %" PRId64 " has unusable "
+                      "parameters; nothing was changed.", job_id(job));
+        return -1;
+    }
+    if (catalog_image_get(rb->d->cat, rb->top_id, &rb->row, err) < 0)
+        return -1;
+    rb->name = resolve_name(rb->row.volume, rb->row.path);
+    return rb->name ? 0 : oom(err);
+}
+
+/* Open the image being rebased (flags: IMG_OPEN_*). */
+static int open_top(struct rebase *rb, unsigned flags, struct img **out,
+                    struct gvm_error *err)
+{
+    struct gvm_store *st = NULL;
+    struct img_resolver res;
+    int r;
+
+    if (volumes_store_by_id(rb->d->vols, rb->row.volume_id, &st, err) < 0)
+        return -1;
+    if (resolve_ctx_add(&rb->ctx, st, rb->row.volume_id, rb->row.volume) < 0)
+        return oom(err);
+    res = resolve_img_resolver(&rb->ctx);
+    r = img_open_hint(st, rb->row.path, IMG_FMT_QCOW2, flags, &res, 0,
+                      rb->row.backing_format, out, err);
+    if (r < 0) {
+        gvm_error_set_errno(err, gvm_error_class_from_errno(r), r,
+                            "Opening %s failed", rb->name);
+        return -1;
+    }
+    return 0;
+}
+
+static int open_new_backing(struct rebase *rb, struct img *top,
+                            struct img **out, struct gvm_error *err)
+{
+    _cleanup_catimg_ struct catalog_image row = { 0 };
+    _cleanup_free_ char *name = NULL;
+    struct gvm_store *st = NULL, *top_st = img_store(top);
+    struct img_resolver res;
+    enum img_format fmt;
+    int r;
+
+    if (catalog_image_get(rb->d->cat, rb->new_id, &row, err) < 0)
+        return -1;
+    name = resolve_name(row.volume, row.path);
+    if (!name)
+        return oom(err);
+    if (img_format_parse(row.format, &fmt) < 0) {
+        gvm_error_set(err, GVM_ERR_UNSUPPORTED, "The new backing file %s has "
+                      "format '%s'.", name, row.format);
+        return -1;
+    }
+    if (volumes_store_by_id(rb->d->vols, row.volume_id, &st, err) < 0)
+        return -1;
+    if (resolve_ctx_add(&rb->ctx, st, row.volume_id, row.volume) < 0)
+        return oom(err);
+    res = resolve_img_resolver(&rb->ctx);
+    r = img_open_hint(st, row.path, fmt, 0, &res, 0, row.backing_format, out, err);
+    if (r < 0) {
+        gvm_error_set_errno(err, gvm_error_class_from_errno(r), r,
+                            "Opening the new backing file %s failed", name);
+        return -1;
+    }
+    /* The catalog said no loop; the headers must agree. */
+    for (struct img *l = *out; l; l = img_backing(l)) {
+        if (img_store(l) == top_st && strcmp(img_path(l), img_path(top)) == 0) {
+            img_close(steal_pointer(out));
+            gvm_error_set(err, GVM_ERR_CONFLICT, "The chain of the new backing "
+                          "file %s contains %s itself on storage, although the "
+                          "catalog says otherwise; nothing was changed.",
+                          name, rb->name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* What the image would read from the new backing: zeros past its end. */
+static int read_new(struct img *nb, uint8_t *buf, uint64_t off, size_t len)
+{
+    uint64_t size = nb ? img_virtual_size(nb) : 0;
+    size_t n = off >= size ? 0 : (size - off < len ? (size_t)(size - off) : len);
+    int r = 0;
+
+    if (n)
+        r = img_read(nb, buf, off, n);
+    memset(buf + n, 0, len - n);
+    return r;
+}
+
+static bool all_zero(const uint8_t *p, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (p[i])
+            return false;
+    }
+    return true;
+}
+
+/*
+ * Copy [off, off+len), a range the image does not allocate, wherever the
+ * old chain (read through the image) and the new backing differ, cluster by
+ * cluster, keeping runs of differing clusters together.  Zeros are written
+ * as zeros (a zero flag on v3) so nothing is allocated for them.
+ */
+static int copy_range(struct img *top, struct img *nb, uint64_t off,
+                      uint64_t len, uint32_t csize, uint8_t *obuf,
+                      uint8_t *nbuf, uint64_t *fail_off)
+{
+    while (len > 0) {
+        size_t n = len < COPY_CHUNK ? (size_t)len : COPY_CHUNK;
+        int r;
+
+        *fail_off = off;
+        r = img_read(top, obuf, off, n);
+        if (r == 0)
+            r = read_new(nb, nbuf, off, n);
+        if (r < 0)
+            return r;
+        for (size_t i = 0; i < n;) {
+            /* Cluster-aligned pieces (the range itself may start mid-way
+             * only at the image's end, which is fine). */
+            size_t step = csize - (size_t)((off + i) % csize);
+            size_t j;
+
+            if (step > n - i)
+                step = n - i;
+            if (memcmp(obuf + i, nbuf + i, step) == 0) {
+                i += step;
+                continue;
+            }
+            /* Extend the run over following differing clusters. */
+            j = i + step;
+            while (j < n) {
+                size_t s2 = csize < n - j ? csize : n - j;
+                if (memcmp(obuf + j, nbuf + j, s2) == 0)
+                    break;
+                j += s2;
+            }
+            *fail_off = off + i;
+            if (all_zero(obuf + i, j - i))
+                r = img_write_zeroes(top, off + i, j - i);
+            else
+                r = img_write(top, obuf + i, off + i, j - i);
+            if (r < 0)
+                return r;
+            i = j;
+        }
+        off += n;
+        len -= n;
+    }
+    return 0;
+}
+
+/* The safe part: 0, JOB_STOPPED, or -errno with *fail_off set. */
+static int copy_differences(struct rebase *rb, struct img *top, struct img *nb,
+                            uint64_t *fail_off)
+{
+    uint64_t size = img_virtual_size(top), off = 0;
+    _cleanup_free_ uint8_t *obuf = malloc(COPY_CHUNK);
+    _cleanup_free_ uint8_t *nbuf = malloc(COPY_CHUNK);
+    struct img_info info;
+    uint32_t csize;
+
+    if (!obuf || !nbuf)
+        return -ENOMEM;
+    if (img_get_info(top, &info) < 0)
+        return -EIO;
+    csize = info.cluster_size ? info.cluster_size : 65536;
+    img_info_clear(&info);
+
+    job_set_progress(rb->job, 0, size);
+    while (off < size) {
+        uint64_t len = size - off < COPY_CHUNK ? size - off : COPY_CHUNK;
+        struct img_extent *ext = NULL;
+        size_t n = 0;
+        int r;
+
+        if (job_should_stop(rb->job))
+            return JOB_STOPPED;
+        *fail_off = off;
+        r = img_map(top, off, len, &ext, &n);
+        if (r < 0)
+            return r;
+        for (size_t i = 0; i < n; i++) {
+            /* Allocated in the image itself (data or zero flag): it hides
+             * both backing chains there. */
+            if (ext[i].present && ext[i].depth == 0)
+                continue;
+            r = copy_range(top, nb, ext[i].start, ext[i].length, csize,
+                           obuf, nbuf, fail_off);
+            if (r < 0) {
+                free(ext);
+                return r;
+            }
+        }
+        free(ext);
+        off += len;
+        job_set_progress(rb->job, off, size);
+    }
+    *fail_off = size;
+    return img_flush(top);
+}
+
+/* Make the catalog edge say what the header now says (the new backing). */
+static int catalog_switch(struct rebase *rb, struct gvm_error *err)
+{
+    if (catalog_image_set_backing(rb->d->cat, rb->top_id, rb->new_id,
+                                  rb->new_name, rb->new_fmt, err) < 0) {
+        struct gvm_error e2 = { 0 };
+        gvm_error_set(&e2, err->cls, "The header of %s now names the backing "
+                      "file %s, but recording that in the catalog failed: %s",
+                      rb->name, str_or_none(rb->new_name), err->message);
+        *err = e2;
+        return -1;
+    }
+    return 0;
+}
+
+/* Write the new backing name into the header and make it durable. */
+static int write_header(struct rebase *rb, struct img *top, struct gvm_error *err)
+{
+    int r = img_set_backing(top, rb->new_name, rb->new_fmt, err);
+
+    if (r == 0)
+        r = img_flush(top);
+    if (r < 0) {
+        gvm_error_set_errno(err, gvm_error_class_from_errno(r), r,
+                            "Writing the backing file name into the header of "
+                            "%s failed", rb->name);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * R2 (see the top of the file): settle a "switch-header" step from what the
+ * header says.  Used by recovery, and by the run itself when the header
+ * write failed (the write may or may not have landed).
+ */
+static int settle_switch(struct rebase *rb, json_t *payload,
+                         struct gvm_error *err)
+{
+    _cleanup_img_ struct img *top = NULL;
+    _cleanup_info_ struct img_info info = { 0 };
+    const char *old_name = json_string_value(json_object_get(payload, "old-name"));
+    const char *old_fmt = json_string_value(json_object_get(payload, "old-format"));
+
+    if (open_top(rb, IMG_OPEN_RW | IMG_OPEN_NOBACKING, &top, err) < 0)
+        return -1;
+    if (img_get_info(top, &info) < 0)
+        return oom(err);
+    if (streq0(info.backing_filename, rb->new_name) &&
+        streq0(info.backing_format, rb->new_fmt)) {
+        log_info("Rebase of %s: the header already names %s; recording it in "
+                 "the catalog.", rb->name, str_or_none(rb->new_name));
+    } else if (streq0(info.backing_filename, old_name) &&
+               streq0(info.backing_format, old_fmt)) {
+        log_info("Rebase of %s: the header still names %s; the data copy was "
+                 "complete, so switching it now.", rb->name,
+                 str_or_none(old_name));
+        if (write_header(rb, top, err) < 0)
+            return -1;
+    } else {
+        gvm_error_set(err, GVM_ERR_CONFLICT, "The header of %s names the "
+                      "backing file %s (format %s), neither the old %s nor the "
+                      "new %s of the interrupted rebase; the catalog was left "
+                      "as it was: check the image with chain-audit.",
+                      rb->name, str_or_none(info.backing_filename),
+                      str_or_none(info.backing_format), str_or_none(old_name),
+                      str_or_none(rb->new_name));
+        return -1;
+    }
+    return catalog_switch(rb, err);
+}
+
+static int rebase_run(struct job *job, struct gvm_error *err)
+{
+    struct rebase rb;
+    _cleanup_img_ struct img *top = NULL;
+    _cleanup_img_ struct img *nb = NULL;
+    _cleanup_journal_op_ struct journal_op *op = NULL;
+    _cleanup_info_ struct img_info info = { 0 };
+    _cleanup_json_ json_t *sw = NULL;
+    int ret = -1, r;
+
+    if (rebase_init(&rb, job, err) < 0)
+        goto out;
+    /* Unsafe reads no data: the old chain need not even open. */
+    if (open_top(&rb, IMG_OPEN_RW | (rb.safe ? 0 : IMG_OPEN_NOBACKING), &top,
+                 err) < 0)
+        goto out;
+    if (img_get_info(top, &info) < 0) {
+        oom(err);
+        goto out;
+    }
+    if (streq0(info.backing_filename, rb.new_name) &&
+        streq0(info.backing_format, rb.new_fmt)) {
+        /* Already there (a no-op request): only the catalog may lag. */
+        ret = catalog_switch(&rb, err);
+        goto out;
+    }
+    if (journal_begin(rb.d->cat, chain_rebase_job.name, job_id(job),
+                      job_params(job), &op, err) < 0)
+        goto out;
+
+    if (rb.safe) {
+        _cleanup_json_ json_t *cp = json_pack("{s:s?, s:s?}",
+                                              "old-name", info.backing_filename,
+                                              "old-format", info.backing_format);
+        uint64_t fail_off = 0;
+
+        if (!cp || journal_step(op, "copying", cp, err) < 0)
+            goto undo;
+        if (rb.new_id > 0 && open_new_backing(&rb, top, &nb, err) < 0)
+            goto undo;
+        r = copy_differences(&rb, top, nb, &fail_off);
+        if (r == JOB_STOPPED) {
+            ret = JOB_STOPPED;
+            goto undo;
+        }
+        if (r < 0) {
+            gvm_error_set_errno(err, gvm_error_class_from_errno(r), r,
+                                "Safe rebase of %s failed while copying data "
+                                "near offset %" PRIu64 "; the image still reads "
+                                "as before and keeps its backing file %s",
+                                rb.name, fail_off,
+                                str_or_none(info.backing_filename));
+            goto undo;
+        }
+    }
+    if (job_should_stop(job)) {
+        ret = JOB_STOPPED;
+        goto undo;
+    }
+
+    sw = json_pack("{s:s?, s:s?, s:I, s:s?, s:s?, s:I}",
+                   "old-name", info.backing_filename,
+                   "old-format", info.backing_format,
+                   "old-id", (json_int_t)rb.row.backing_id,
+                   "new-name", rb.new_name, "new-format", rb.new_fmt,
+                   "new-id", (json_int_t)rb.new_id);
+    if (!sw) {
+        oom(err);
+        goto undo;
+    }
+    if (journal_step(op, "switch-header", sw, err) < 0)
+        goto undo;
+    if (write_header(&rb, top, err) < 0) {
+        /* Did the header land?  Settle from what it says now. */
+        struct gvm_error e2 = { 0 };
+        img_close(steal_pointer(&top));
+        if (settle_switch(&rb, sw, &e2) == 0 && journal_done(op, &e2) == 0) {
+            log_warn("Rebase of %s: the header write reported an error but "
+                     "landed: %s", rb.name, err->message);
+            gvm_error_clear(err);
+            ret = 0;
+        }
+        goto out;
+    }
+    r = journal_fault_point("image-rebase.header-written");
+    if (r < 0) {
+        gvm_error_set_errno(err, GVM_ERR_STORAGE, r, "Fault injected after "
+                            "the header of %s was switched; the next start of "
+                            "gvmd brings the catalog in line", rb.name);
+        goto out;
+    }
+    if (catalog_switch(&rb, err) < 0 || journal_done(op, err) < 0)
+        goto out;
+    ret = 0;
+    goto out;
+
+undo:
+    /* Nothing guest-visible changed (R1): close the operation as undone. */
+    if (op) {
+        struct gvm_error e2 = { 0 };
+        if (journal_undone(op, &e2) < 0)
+            log_error("Rebase of %s: closing its journal record failed: %s",
+                      rb.name ? rb.name : "?", e2.message);
+    }
+out:
+    /* The images before the resolver context they were opened through. */
+    if (nb)
+        img_close(steal_pointer(&nb));
+    if (top)
+        img_close(steal_pointer(&top));
+    rebase_clear(&rb);
+    return ret;
+}
+
+/* Repair cluster leaks a kill during allocation may have left (never
+ * corruption: the engine's write ordering sees to that). */
+static void repair_leaks(struct rebase *rb)
+{
+    _cleanup_img_ struct img *top = NULL;
+    struct gvm_error err = { 0 };
+    struct img_check_result res;
+
+    if (open_top(rb, IMG_OPEN_RW | IMG_OPEN_NOBACKING, &top, &err) < 0 ||
+        img_check(top, IMG_REPAIR_LEAKS, &res, &err) < 0) {
+        log_warn("Rebase of %s: leak check after the interrupted copy failed: %s",
+                 rb->name, err.message);
+        return;
+    }
+    if (res.leaks || res.corruptions)
+        log_info("Rebase of %s: after the interrupted copy, %" PRIu64 " leaked "
+                 "clusters (%" PRIu64 " fixed), %" PRIu64 " corruptions.",
+                 rb->name, res.leaks, res.leaks_fixed, res.corruptions);
+}
+
+static int rebase_recover(struct job *job, struct journal_op *op,
+                          const struct journal_entry *e, size_t n,
+                          struct gvm_error *err)
+{
+    struct rebase rb;
+    const struct journal_entry *last = op ? journal_last_pending(e, n) : NULL;
+    int ret = -1;
+
+    if (rebase_init(&rb, job, err) < 0)
+        goto out;
+    if (!op || !last) {
+        /* Never journaled anything, or the operation was settled: all done
+         * (finished before the job could conclude) or all undone (stopped
+         * by a cancel or shutdown). */
+        if (op && n > 0 && !e[n - 1].undone)
+            ret = JOB_RECOVERED_DONE;
+        else
+            ret = job_cancel_requested(job) ? JOB_RECOVERED_CANCELLED
+                                            : JOB_RECOVERED_RESUME;
+        goto out;
+    }
+    if (strcmp(last->kind, "switch-header") == 0) {
+        /* R2 */
+        if (settle_switch(&rb, last->payload, err) < 0 ||
+            journal_done(op, err) < 0)
+            goto out;
+        ret = JOB_RECOVERED_DONE;
+        goto out;
+    }
+    /* R1: step 0 or "copying": the header was not touched. */
+    if (rb.safe)
+        repair_leaks(&rb);
+    if (journal_undone(op, err) < 0)
+        goto out;
+    ret = job_cancel_requested(job) ? JOB_RECOVERED_CANCELLED
+                                    : JOB_RECOVERED_RESUME;
+out:
+    rebase_clear(&rb);
+    return ret;
+}
+
+const struct job_type chain_rebase_job = {
+    .name = "image-rebase",
+    .run = rebase_run,
+    .recover = rebase_recover,
+};

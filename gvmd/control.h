@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * control.h — the control sockets: listening (read-write and read-only,
+ * or descriptors handed over by systemd), peer credentials, connection
+ * caps, newline framing with the message-size limit, back-pressure, and
+ * event broadcast.  The JSON-RPC envelope is rpc.c's.
+ *
+ * Everything here runs on the loop thread except control_broadcast_event().
+ */
+#ifndef GVMD_CONTROL_H
+#define GVMD_CONTROL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "daemon.h"
+
+struct control;
+struct conn;
+
+/* What a connection may call. */
+enum conn_access {
+    CONN_ACCESS_FULL,   /* rw socket, root or member of group gvm      */
+    CONN_ACCESS_RO,     /* ro socket: GVM_M_RO methods only            */
+    CONN_ACCESS_NONE,   /* rw socket, anyone else: every call refused  */
+};
+
+/* Listen on d->cfg's sockets (or the systemd-activated descriptors) and
+ * serve them on d->base.  Fills err and returns -1 on failure. */
+int control_new(struct gvmd *d, struct control **out, struct gvm_error *err);
+/* Close the listeners and remove the socket files we created; existing
+ * connections go on being served. */
+void control_stop_accepting(struct control *ctl);
+/* Close every connection (after a last non-blocking attempt to send what
+ * is queued for it) and free everything. */
+void control_free(struct control *ctl);
+
+/* Send {"jsonrpc":"2.0","method":"event","params":event} to every
+ * connection that called events-subscribe.  Callable from any thread; the
+ * event is borrowed (control takes its own reference). */
+void control_broadcast_event(struct control *ctl, json_t *event);
+
+/* ---- for rpc.c: one connection ------------------------------------------ */
+
+struct conn *control_conn_ref(struct conn *c);
+void control_conn_unref(struct conn *c);
+/* Queue one reply line (a '\n' is appended).  A no-op once the peer is
+ * gone. */
+void control_conn_send(struct conn *c, const char *data, size_t len);
+/* The output buffer, to serialise a reply straight into it (NULL once the
+ * peer is gone); finish the line with control_conn_send(c, NULL, 0). */
+struct evbuffer *control_conn_output(struct conn *c);
+enum conn_access control_conn_access(const struct conn *c);
+uid_t control_conn_uid(const struct conn *c);
+pid_t control_conn_pid(const struct conn *c);
+bool control_conn_is_closed(const struct conn *c);
+void control_conn_subscribe(struct conn *c);
+/* A call of this connection went to (or came back from) a worker: while
+ * too many are in flight, the connection's input is not read. */
+void control_conn_call_started(struct conn *c);
+void control_conn_call_finished(struct conn *c);
+
+#endif

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * workq.h — a fixed pool of worker threads for blocking calls.
+ *
+ * The event loop never blocks on storage or libvirt: it hands such a call
+ * to workq_submit(); a worker runs work(arg), then done(arg) runs on the
+ * loop thread (the thread running the event_base given to workq_new).
+ * Items run in submission order as workers free up.
+ */
+#ifndef GVMD_WORKQ_H
+#define GVMD_WORKQ_H
+
+struct event_base;
+struct workq;
+
+typedef void (*workq_fn)(void *arg);
+
+/* base must have been created after evthread_use_pthreads().
+ * Returns 0 or -errno. */
+int workq_new(struct event_base *base, int nworkers, struct workq **out);
+/* Queue work.  Returns 0, or -ESHUTDOWN once workq_drain() began (the item
+ * is then not run and done is not called). */
+int workq_submit(struct workq *wq, workq_fn work, workq_fn done, void *arg);
+/* Refuse new items, run every queued one, join the workers and run the
+ * remaining done callbacks.  Call on the loop thread. */
+void workq_drain(struct workq *wq);
+/* Drains if needed, then frees. */
+void workq_free(struct workq *wq);
+/* Items queued or running (for logs and tests). */
+unsigned workq_busy(struct workq *wq);
+
+#endif

@@ -1,0 +1,146 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# test-gvmctl.sh — gvmctl's command line contract: help built from
+# proto/methods.def, table and --json output, parameter conversion, and the
+# exit codes (1 RPC error, 2 usage, 3 cannot connect).
+. "$GVM_TESTDIR/lib.sh"
+need jq
+
+out=$TEST_TMP/out
+err=$TEST_TMP/err
+
+# run_rc EXPECTED_RC ARGS...: run gvmctl, capture stdout/stderr, check rc.
+run_rc() {
+    want=$1; shift
+    "$GVMCTL" "$@" >"$out" 2>"$err"
+    rc=$?
+    [ "$rc" = "$want" ] || check_fail "gvmctl $*: exit $rc, expected $want; stderr: $(cat "$err")"
+}
+
+# ---- without a daemon -------------------------------------------------------
+
+run_rc 0 --version
+assert_match '^gvmctl [0-9]+\.[0-9]+\.[0-9]+' "$(cat "$out")" "--version"
+
+# help lists every method of methods.def, with its help line
+run_rc 0 help
+methods=$(sed -n 's/^GVM_METHOD([a-z_0-9]*, *"\([^"]*\)".*/\1/p' "$GVM_SRCDIR/proto/methods.def")
+[ -n "$methods" ] || fail "no methods found in methods.def"
+n=0
+for m in $methods; do
+    grep -Eq "^  $m +[A-Z]" "$out" || check_fail "help does not list $m"
+    n=$((n+1))
+done
+note "help lists all $n methods"
+run_rc 0 --help
+grep -q '^  volume-list ' "$out" || check_fail "--help lacks the command list"
+
+# help COMMAND: params with types and optional markers
+run_rc 0 help volume-add
+grep -Eq -- '--name +STRING +required' "$out" || check_fail "help volume-add: --name line: $(cat "$out")"
+grep -Eq -- '--servers +JSON-ARRAY +optional' "$out" || check_fail "help volume-add: --servers line"
+grep -Eq -- '--debug +INTEGER +optional' "$out" || check_fail "help volume-add: --debug line"
+grep -Eq -- '--op-id +STRING +optional' "$out" || check_fail "help volume-add: mutating methods take --op-id"
+grep -q 'Usage: gvmctl .* volume-add --name STRING --backend STRING \[--volume STRING\]' "$out" ||
+    check_fail "help volume-add: usage line: $(head -1 "$out")"
+run_rc 0 help volume-list
+grep -q 'No parameters' "$out" || check_fail "help volume-list should say it has no parameters"
+run_rc 2 help no-such-method
+assert_match "unknown command 'no-such-method'" "$(cat "$err")" "help of an unknown command"
+
+# the man page lists every method (man/update-commands.py regenerates it)
+python3 "$GVM_SRCDIR/man/update-commands.py" --check ||
+    check_fail "man/gvmctl.1 is out of date with proto/methods.def"
+if command -v man >/dev/null 2>&1; then
+    for page in gvmctl.1 gvmd.8; do
+        w=$(man --warnings -l -E UTF-8 "$GVM_SRCDIR/man/$page" 2>&1 >/dev/null)
+        [ -z "$w" ] || check_fail "man $page renders with warnings: $w"
+    done
+fi
+
+# usage errors (no connection is attempted: the socket does not exist)
+nosock=$TEST_TMP/nothing-here.sock
+run_rc 2 --socket "$nosock"
+run_rc 2 --socket "$nosock" no-such-method
+run_rc 2 --socket "$nosock" --bogus-option volume-list
+run_rc 2 --socket "$nosock" volume-info --nmae x
+assert_match "volume-info has no parameter '--nmae'" "$(cat "$err")" "unknown param message"
+assert_match "Valid parameters of volume-info: --name" "$(cat "$err")" "unknown param lists the valid ones"
+run_rc 2 --socket "$nosock" volume-add --name x --backend dir --debug high
+assert_match "--debug: 'high' is not an integer" "$(cat "$err")" "integer conversion"
+run_rc 2 --socket "$nosock" volume-add --name x --backend dir --debug 3x
+run_rc 2 --socket "$nosock" volume-add --name x --backend dir --servers '[{"type":'
+assert_match "--servers: not valid JSON" "$(cat "$err")" "JSON conversion"
+run_rc 2 --socket "$nosock" volume-add --name x --backend dir --servers '{"type":"tcp"}'
+assert_match "expected a JSON array" "$(cat "$err")" "array type check"
+run_rc 2 --socket "$nosock" volume-info --name
+assert_match "--name needs a value" "$(cat "$err")" "missing value"
+run_rc 2 --socket "$nosock" volume-info --name a --name b
+run_rc 2 --socket "$nosock" --params '[1]' volume-list
+run_rc 2 --socket "$nosock" --params '{bad' volume-list
+
+# daemon not running: exit 3 naming the socket
+run_rc 3 --socket "$nosock" volume-list
+assert_match "cannot connect to gvmd at $nosock" "$(cat "$err")" "connect failure message"
+GVMCTL_SOCKET=$nosock run_rc 3 query-version
+assert_match "$nosock" "$(cat "$err")" "GVMCTL_SOCKET is the default socket"
+# a socket file nobody listens on
+python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])' "$TEST_TMP/dead.sock" 2>/dev/null &&
+    { run_rc 3 --socket "$TEST_TMP/dead.sock" volume-list; }
+
+# ---- with a daemon ------------------------------------------------------------
+
+start_gvmd
+
+# volume-list: table by default, raw JSON with --json
+run_rc 0 --socket "$GVM_SOCK" volume-list
+head -1 "$out" | grep -Eq '(^| )NAME +BACKEND( |$)' || check_fail "volume-list table header: $(head -1 "$out")"
+# the NAME column of some row is 'local' (the default volume)
+awk 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "NAME") c = i; next }
+     c && $c == "local" { found = 1 } END { exit !found }' "$out" ||
+    check_fail "volume-list table lacks the default 'local' volume: $(cat "$out")"
+# columns are aligned: every row's BACKEND starts where the header's does
+col=$(head -1 "$out" | grep -bo 'BACKEND' | head -1 | cut -d: -f1)
+awk -v c="$col" 'NR > 1 && substr($0, c + 1, 1) == " " { bad = 1 } END { exit bad }' "$out" ||
+    check_fail "volume-list table columns are not aligned: $(cat "$out")"
+run_rc 0 --socket "$GVM_SOCK" --json volume-list
+jq -e 'type == "array" and (map(.name) | index("local")) != null' "$out" >/dev/null ||
+    check_fail "volume-list --json: $(cat "$out")"
+# table rows = JSON entries (+ header)
+rows=$("$GVMCTL" --socket "$GVM_SOCK" volume-list | wc -l)
+assert_eq "$(( $(jq length "$out") + 1 ))" "$rows" "table rows"
+# global options may also follow the command
+run_rc 0 --socket "$GVM_SOCK" volume-list --json
+jq -e 'type == "array"' "$out" >/dev/null || check_fail "volume-list --json after the command"
+
+# an object result: key: value lines
+run_rc 0 --socket "$GVM_SOCK" query-version
+assert_match '^version: +[0-9]' "$(cat "$out")" "query-version human output"
+run_rc 0 --socket "$GVM_SOCK" --json query-version
+assert_eq 1 "$(jq .protocol "$out")" "query-version --json"
+
+# --params merged with --name values (--name wins)
+mkdir -p "$TEST_TMP/vol2"
+run_rc 0 --socket "$GVM_SOCK" --json --params "{\"backend\":\"dir\",\"path\":\"$TEST_TMP/vol2\",\"name\":\"ignored\"}" volume-add --name vol2
+assert_eq '"vol2"' "$(jq .name "$out")" "volume-add through --params + --name"
+run_rc 0 --socket "$GVM_SOCK" --json volume-list
+jq -e 'map(.name) | index("vol2") != null' "$out" >/dev/null || check_fail "vol2 not listed"
+jq -e 'map(.name) | index("ignored") == null' "$out" >/dev/null || check_fail "--params name overrode --name"
+
+# RPC error: exit 1 with the message and class
+run_rc 1 --socket "$GVM_SOCK" volume-info --name no-such-volume
+assert_match '^gvmctl: error: .*no-such-volume.* \(NotFound\)$' "$(cat "$err")" "RPC error message"
+[ -s "$out" ] && check_fail "RPC error printed something on stdout: $(cat "$out")"
+run_rc 1 --socket "$GVM_SOCK" --json volume-info --name no-such-volume
+assert_eq NotFound "$(jq -r .data.class "$err")" "RPC error as JSON on stderr"
+assert_eq -32000 "$(jq -r .code "$err")" "RPC error code"
+# missing required parameter: the daemon says InvalidParams naming it
+run_rc 1 --socket "$GVM_SOCK" --json volume-info
+assert_eq InvalidParams "$(jq -r .data.class "$err")" "missing param class"
+assert_match 'name' "$(jq -r .message "$err")" "missing param is named"
+
+# the read-only socket refuses a mutating method
+run_rc 1 --socket "$GVM_RO_SOCK" volume-remove --name vol2
+run_rc 0 --socket "$GVM_RO_SOCK" volume-list
+
+exit 0

@@ -1,0 +1,172 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# tests/lib-image.sh — helpers for the image tests.  Source after lib.sh:
+#   . "$GVM_TESTDIR/lib.sh"; . "$GVM_TESTDIR/lib-image.sh"
+#
+# An image test runs the same checks on every backend: for_each_backend
+# FUNCTION calls FUNCTION once with these set:
+#   BACKEND  "dir" or "gluster"
+#   VOL      the gvmd volume name ("local", or "gl" registered on the test
+#            gluster volume)
+#   SUB      a directory inside the volume private to this test run
+#   ROOT     where the volume's files are visible locally: the dir volume's
+#            root, or a FUSE mount of the gluster volume (qemu-img on
+#            gluster:// pays ~10 s a call; on the mount it is instant)
+# so an image at volume path "$SUB/x.qcow2" is the local file "$ROOT/$SUB/x.qcow2".
+# IMAGE_BACKENDS="dir" (or "gluster") restricts the run.
+
+need qemu-img qemu-io jq sha256sum
+
+# ---- gluster through FUSE -------------------------------------------------
+# gluster_fuse_mount DIR: mount the test gluster volume on DIR, unmounted at
+# exit (lazily if a file is still open).
+gluster_fuse_mount() {
+    need glusterfs
+    mkdir -p "$1"
+    glusterfs --volfile-server="$GLUSTER_HOST" --volfile-id="$GLUSTER_VOLUME" \
+        --log-file="$TEST_TMP/fuse.log" "$1" || fail "could not FUSE-mount $GLUSTER_VOLUME"
+    at_exit "umount '$1' 2>/dev/null || umount -l '$1' 2>/dev/null"
+    i=0
+    while ! mountpoint -q "$1"; do
+        i=$((i+1)); [ $i -lt 100 ] || fail "FUSE mount of $GLUSTER_VOLUME did not appear"
+        sleep 0.1
+    done
+}
+
+# gluster_volume_add [NAME]: register the test gluster volume in gvmd.
+gluster_volume_add() {
+    rpc volume-add "{\"name\":\"${1:-gl}\",\"backend\":\"gluster\",\"volume\":\"$GLUSTER_VOLUME\",\"servers\":[{\"type\":\"tcp\",\"host\":\"$GLUSTER_HOST\"}]}" \
+        >/dev/null || fail "volume-add of gluster volume $GLUSTER_VOLUME failed"
+}
+
+# ---- backends ---------------------------------------------------------------
+_backend_dir() {
+    BACKEND=dir VOL=local ROOT=$GVMD_DIR/state/images SUB=t$$
+    mkdir -p "$ROOT/$SUB"
+}
+_gluster_ready=0
+_backend_gluster() {
+    if [ $_gluster_ready -eq 0 ]; then
+        need_gluster
+        gluster_fuse_mount "$TEST_TMP/fuse"
+        gluster_volume_add gl
+        _gluster_sub=images-$(basename "$TEST_TMP")
+        mkdir -p "$TEST_TMP/fuse/$_gluster_sub" || fail "cannot write to the FUSE mount"
+        at_exit "rm -rf '$TEST_TMP/fuse/$_gluster_sub'"
+        _gluster_ready=1
+    fi
+    BACKEND=gluster VOL=gl ROOT=$TEST_TMP/fuse SUB=$_gluster_sub
+}
+# for_each_backend FUNCTION: run FUNCTION on the dir volume and on gluster.
+# A gluster volume that cannot be had skips only the gluster half (noted).
+for_each_backend() {
+    for b in ${IMAGE_BACKENDS:-dir gluster}; do
+        if [ "$b" = gluster ] && [ -z "${GVM_GLUSTER_VOLUME:-}" ] &&
+           ! command -v glusterd >/dev/null 2>&1; then
+            note "no gluster: the gluster half of this test is skipped"; continue
+        fi
+        "_backend_$b"
+        note "---- backend $BACKEND (volume $VOL, $ROOT/$SUB)"
+        "$1"
+    done
+}
+
+# The local file of a volume path, and a gluster URI of it (gluster only).
+lpath() { printf '%s/%s' "$ROOT" "$1"; }
+guri() { printf 'gluster://%s/%s/%s' "$GLUSTER_HOST" "$GLUSTER_VOLUME" "$1"; }
+# JSON string of VOL:PATH.
+vref() { printf '"%s:%s"' "$VOL" "$1"; }
+
+# ---- qemu oracles -----------------------------------------------------------
+# qimg ARGS...: qemu-img, failing the test if it fails.
+qimg() { qemu-img "$@" || fail "qemu-img $* failed"; }
+# qio FILE CMD...: one qemu-io call per command list, status checked
+# (qemu-io exits 0 even for some failed requests: also grep its output).
+qio() {
+    f=$1; shift
+    args=""
+    for c in "$@"; do args="$args -c \"$c\""; done
+    out=$(eval qemu-io ${QIO_FMT:+-f "$QIO_FMT"} "$args" "\"$f\"" 2>&1) || fail "qemu-io $* on $f failed: $out"
+    case $out in *rror*|*ailed*) fail "qemu-io $* on $f: $out";; esac
+}
+# sha256 of the guest-visible content as qemu-img reads it.
+qemu_sha256() {
+    qemu-img convert -O raw "$1" "$TEST_TMP/convert.raw" || fail "qemu-img convert $1 failed"
+    sha256sum <"$TEST_TMP/convert.raw" | cut -d' ' -f1
+    rm -f "$TEST_TMP/convert.raw"
+}
+# Canonical (sorted keys, one line) JSON of a file or stdin.
+jcanon() { jq -S -c . "$@"; }
+
+# json_eq WHAT EXPECTED ACTUAL: compare two JSON texts canonically.
+json_eq() {
+    a=$(printf '%s' "$2" | jcanon) || { check_fail "$1: expected is not JSON"; return 1; }
+    b=$(printf '%s' "$3" | jcanon) || { check_fail "$1: result is not JSON: $3"; return 1; }
+    if [ "$a" != "$b" ]; then
+        check_fail "$1 differs"
+        printf '%s\n' "$a" >"$TEST_TMP/exp.json"; printf '%s\n' "$b" >"$TEST_TMP/got.json"
+        diff <(jq . "$TEST_TMP/exp.json") <(jq . "$TEST_TMP/got.json") | head -20 >&2
+        return 1
+    fi
+    return 0
+}
+
+# err_class JSON-ERROR: the error's data.class.
+err_class() { printf '%s' "$1" | jq -r '.data.class // empty' 2>/dev/null; }
+err_msg() { printf '%s' "$1" | jq -r '.message // empty' 2>/dev/null; }
+
+# ---- poking bytes ------------------------------------------------------------
+# be64 FILE OFFSET / be32 / be16: big-endian integers from the file.
+be64() { od -An -td8 --endian=big -j "$2" -N 8 "$1" | tr -d ' '; }
+be32() { od -An -tu4 --endian=big -j "$2" -N 4 "$1" | tr -d ' '; }
+be16() { od -An -tu2 --endian=big -j "$2" -N 2 "$1" | tr -d ' '; }
+# poke FILE OFFSET HEX: write the bytes HEX ("00ff...") at OFFSET in place.
+poke() {
+    printf "$(printf '%s' "$3" | sed 's/../\\x&/g')" |
+        dd of="$1" bs=1 seek="$2" conv=notrunc status=none || fail "poke $1 @$2 failed"
+}
+# poke_be64 FILE OFFSET VALUE (and be32, be16)
+poke_be64() { poke "$1" "$2" "$(printf '%016x' "$3")"; }
+poke_be32() { poke "$1" "$2" "$(printf '%08x' "$3")"; }
+poke_be16() { poke "$1" "$2" "$(printf '%04x' "$3")"; }
+
+# qcow2 header fields of FILE (see docs/interop/qcow2.txt for the layout).
+q_cluster_bits() { be32 "$1" 20; }
+q_l1_offset() { be64 "$1" 40; }
+q_rt_offset() { be64 "$1" 48; }
+q_refcount_order() { if [ "$(be32 "$1" 4)" -ge 3 ]; then be32 "$1" 96; else echo 4; fi; }
+# q_l2_entry_off FILE GUEST-OFFSET: file offset of the L2 entry mapping it.
+q_l2_entry_off() {
+    cb=$(q_cluster_bits "$1"); l2n=$((1 << (cb - 3)))
+    ci=$(( $2 >> cb )); l1i=$((ci / l2n)); l2i=$((ci % l2n))
+    l1e=$(be64 "$1" $(( $(q_l1_offset "$1") + 8 * l1i )))
+    l2=$(( l1e & 0x00fffffffffffe00 ))
+    [ $l2 -ne 0 ] || fail "no L2 table for guest offset $2 in $1"
+    echo $(( l2 + 8 * l2i ))
+}
+# q_host_cluster FILE GUEST-OFFSET: host offset of the data cluster.
+q_host_cluster() {
+    e=$(be64 "$1" "$(q_l2_entry_off "$1" "$2")")
+    echo $(( e & 0x00fffffffffffe00 ))
+}
+# q_refcount_off FILE HOST-OFFSET: file offset of that cluster's refcount
+# entry (16-bit refcounts only); prints the offset.
+q_refcount_off() {
+    cb=$(q_cluster_bits "$1"); ord=$(q_refcount_order "$1")
+    [ "$ord" -eq 4 ] || fail "q_refcount_off handles 16-bit refcounts only"
+    per=$(( (1 << cb) / 2 )); c=$(( $2 >> cb ))
+    rb=$(be64 "$1" $(( $(q_rt_offset "$1") + 8 * (c / per) )))
+    echo $(( rb + 2 * (c % per) ))
+}
+# q_ext_off FILE MAGIC-HEX: file offset of the header extension with that
+# magic (its 8-byte type+length header), or nothing.
+q_ext_off() {
+    [ "$(be32 "$1" 4)" -ge 3 ] && o=$(be32 "$1" 100) || o=72
+    while :; do
+        m=$(be32 "$1" "$o"); l=$(be32 "$1" $((o + 4)))
+        [ "$m" -eq 0 ] && return 0
+        if [ "$m" -eq $((0x$2)) ]; then echo "$o"; return 0; fi
+        o=$(( o + 8 + (l + 7) / 8 * 8 ))
+    done
+}
+# byte_or FILE OFFSET MASK: hex of the byte at OFFSET with MASK or-ed in.
+byte_or() { printf '%02x' $(( $(od -An -tu1 -j "$2" -N 1 "$1") | $3 )); }
