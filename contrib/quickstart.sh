@@ -112,10 +112,10 @@ until "$GVMCTL" --socket "$SOCK" query-version >/dev/null 2>&1; do
     fi
     sleep 0.1
 done
-version=$("$GVMCTL" --socket "$SOCK" query-version 2>&1 | head -n 1)
+version=$("$GVMCTL" --socket "$SOCK" --json query-version | sed -n 's/.*"version": *"\([^"]*\)".*/\1/p')
 
 cat <<EOF
-gvmd is running: $version
+gvmd $version is running.
   pid:              $pid   (stop: kill $pid; restart: run $0 again)
   socket:           $SOCK   (read-write, group gvm)
   read-only socket: $RO_SOCK

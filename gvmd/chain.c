@@ -329,6 +329,32 @@ static bool all_zero(const uint8_t *p, size_t len)
 }
 
 /*
+ * Make [off, off+len) of the image read as zeros whatever its backing file
+ * will be.  img_write_zeroes() may leave alone a cluster through which the
+ * *current* chain shows nothing (past the old backing's end, or no backing
+ * at all): right for the engine, but the new backing may show data there,
+ * so such clusters get real zeros (zbuf: len zero bytes).
+ */
+static int write_zeroes(struct img *top, uint64_t off, uint64_t len,
+                        uint32_t csize, const uint8_t *zbuf)
+{
+    struct img *old = img_backing(top);
+    uint64_t covered = old ? img_virtual_size(old) : 0;
+    uint64_t split, end = off + len;
+    int r;
+
+    /* A cluster that starts below the old backing's end shows it. */
+    covered = (covered + csize - 1) / csize * csize;
+    split = covered < off ? off : covered > end ? end : covered;
+    if (split > off) {
+        r = img_write_zeroes(top, off, split - off);
+        if (r < 0)
+            return r;
+    }
+    return split < end ? img_write(top, zbuf + (split - off), split, end - split) : 0;
+}
+
+/*
  * Copy [off, off+len), a range the image does not allocate, wherever the
  * old chain (read through the image) and the new backing differ, cluster by
  * cluster, keeping runs of differing clusters together.  Zeros are written
@@ -370,7 +396,7 @@ static int copy_range(struct img *top, struct img *nb, uint64_t off,
             }
             *fail_off = off + i;
             if (all_zero(obuf + i, j - i))
-                r = img_write_zeroes(top, off + i, j - i);
+                r = write_zeroes(top, off + i, j - i, csize, obuf + i);
             else
                 r = img_write(top, obuf + i, off + i, j - i);
             if (r < 0)
@@ -410,6 +436,9 @@ static int copy_differences(struct rebase *rb, struct img *top, struct img *nb,
         if (job_should_stop(rb->job))
             return JOB_STOPPED;
         *fail_off = off;
+        r = journal_fault_point("image-rebase.chunk");
+        if (r < 0)
+            return r;
         r = img_map(top, off, len, &ext, &n);
         if (r < 0)
             return r;

@@ -23,6 +23,7 @@ struct img {
     uint64_t raw_size;
     struct qcow2 *q;           /* IMG_FMT_QCOW2: owned */
     struct img *backing;       /* owned */
+    bool prealloc_checked, prealloc;   /* see meta_prealloc() */
 };
 
 const char *img_format_name(enum img_format f)
@@ -338,12 +339,87 @@ int img_flush(struct img *img)
     return img->st->ops->flush(img->raw);
 }
 
+const char *img_corrupt_message(const struct img *img)
+{
+    for (; img; img = img->backing)
+        if (img->q && img->q->corrupt_msg[0])
+            return img->q->corrupt_msg;
+    return NULL;
+}
+
 /* ---- map ------------------------------------------------------------------------ */
 
 #define ST_DATA   0x1
 #define ST_ZERO   0x2
 #define ST_ALLOC  0x4
 #define ST_OFFSET 0x8
+
+/* Status of a host file range the way QEMU's file driver reports it:
+ * ST_DATA or ST_ZERO (holes, and the part past the end of the file), *n
+ * shrunk to the run; *eof when the run ends at the end of the file.  A store
+ * that cannot seek holes reports everything as data. */
+static unsigned file_status(struct gvm_store *st, struct gvm_file *f,
+                            uint64_t fsize, uint64_t off, uint64_t *n, bool *eof)
+{
+    *eof = false;
+    if (off >= fsize) {
+        *eof = true;
+        *n = 0;
+        return 0;
+    }
+    if (*n > fsize - off)
+        *n = fsize - off;
+    unsigned res = ST_DATA;
+    if (st->ops->seek_hole) {
+        uint64_t data, hole;
+        int r = st->ops->seek_hole(f, off, false, &data);
+        if (r == -ENXIO) {
+            res = ST_ZERO;                  /* trailing hole */
+        } else if (r == 0 && data > off) {
+            res = ST_ZERO;
+            if (data - off < *n)
+                *n = data - off;
+        } else if (r == 0 && st->ops->seek_hole(f, off, true, &hole) == 0 &&
+                   hole > off && hole - off < *n) {
+            *n = hole - off;
+        }
+    }
+    if (off + *n == fsize)
+        *eof = true;
+    return res;
+}
+
+/* QEMU looks below a qcow2 image's data clusters into the file (to report
+ * holes as zeros) only when it decides the image was created with metadata
+ * preallocation: when at least max(10/9 of the allocated clusters,
+ * allocated + 2) host clusters have a refcount.  Same heuristic, decided
+ * once per image. */
+static bool meta_prealloc(struct img *l)
+{
+    struct qcow2 *q = l->q;
+    if (l->prealloc_checked)
+        return l->prealloc;
+    l->prealloc_checked = true;
+    l->prealloc = false;
+    if (!l->st->ops->seek_hole)
+        return false;
+    struct gvm_stat stt;
+    uint64_t fsize;
+    if (l->st->ops->stat(l->st, l->path, &stt) < 0 ||
+        l->st->ops->getsize(q->file, &fsize) < 0)
+        return false;
+    uint64_t real = stt.allocated / q->cluster_size;
+    uint64_t threshold = real * 10 / 9 > real + 2 ? real * 10 / 9 : real + 2;
+    uint64_t end = (fsize + q->cluster_size - 1) / q->cluster_size, count = 0;
+    for (uint64_t i = 0; i < end && count < threshold; i++) {
+        uint64_t rc;
+        if (qcow2_refcount_get(q, i * q->cluster_size, &rc) < 0)
+            return false;
+        count += rc != 0;
+    }
+    l->prealloc = count >= threshold;
+    return l->prealloc;
+}
 
 /* Status of one layer at off, the way QEMU's block layer reports it for
  * `qemu-img map`: *n is shrunk to the run's length. */
@@ -358,24 +434,11 @@ static int layer_status(struct img *l, uint64_t off, uint64_t *n, unsigned *st,
     if (*n > size - off)
         *n = size - off;
     if (!l->q) {
-        /* Raw: data and holes of the file, like QEMU's file driver. */
-        *st = ST_DATA | ST_ALLOC | ST_OFFSET;
+        /* Raw: the file's data and holes, like QEMU's file driver. */
+        bool eof;
+        uint64_t fsize = l->raw_size;
+        *st = file_status(l->st, l->raw, fsize, off, n, &eof) | ST_ALLOC | ST_OFFSET;
         *map = off;
-        if (l->st->ops->seek_hole) {
-            uint64_t data, hole;
-            int r = l->st->ops->seek_hole(l->raw, off, false, &data);
-            if (r == -ENXIO) {
-                *st = ST_ZERO | ST_ALLOC | ST_OFFSET;      /* hole to EOF */
-            } else if (r == 0 && data > off) {
-                *st = ST_ZERO | ST_ALLOC | ST_OFFSET;
-                if (data - off < *n)
-                    *n = data - off;
-            } else if (r == 0 &&
-                       l->st->ops->seek_hole(l->raw, off, true, &hole) == 0 &&
-                       hole > off && hole - off < *n) {
-                *n = hole - off;
-            }
-        }
         return 0;
     }
     struct qcow2_mapping m;
@@ -387,6 +450,19 @@ static int layer_status(struct img *l, uint64_t off, uint64_t *n, unsigned *st,
     case QCOW2_C_NORMAL:
         *st = ST_DATA | ST_ALLOC | ST_OFFSET;
         *map = m.host_offset;
+        if (meta_prealloc(l)) {
+            uint64_t fn = *n, fsize;
+            bool eof;
+            if (l->st->ops->getsize(l->q->file, &fsize) < 0)
+                break;
+            unsigned fs = file_status(l->st, l->q->file, fsize, m.host_offset, &fn, &eof);
+            if (eof && (fn == 0 || (fs & ST_ZERO))) {
+                *st |= ST_ZERO;     /* past the end of the file reads zeros */
+            } else {
+                *n = fn;
+                *st |= fs & ST_ZERO;
+            }
+        }
         break;
     case QCOW2_C_ZERO_ALLOC:
         *st = ST_ZERO | ST_ALLOC | ST_OFFSET;

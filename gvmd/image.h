@@ -91,6 +91,9 @@ int img_write(struct img *img, const void *buf, uint64_t off, size_t len);
 /* Make a range read as zeros: zero flag on qcow2 v3, zero data on v2/raw. */
 int img_write_zeroes(struct img *img, uint64_t off, uint64_t len);
 int img_flush(struct img *img);
+/* After a data-path call failed with -EUCLEAN: the sentence describing the
+ * corrupt metadata met (image, entry, value), or NULL.  Borrowed. */
+const char *img_corrupt_message(const struct img *img);
 
 /* Allocation status of one extent starting at off (len is the maximum). */
 struct img_extent {

@@ -197,7 +197,8 @@ json_t *jobs_list_json(struct jobs *jobs)
  */
 struct job_state {
     enum job_status status;
-    bool cancelled;
+    int cancelled;          /* 0/1, or -1: keep the current flag       */
+    bool set_error;         /* replace the error with `error`          */
     json_t *error;
 };
 
@@ -212,10 +213,10 @@ static int persist(struct job *job, struct job_state *next, bool release,
 
     pthread_mutex_lock(&job->persist_lock);
     pthread_mutex_lock(&jobs->lock);
-    error = next ? next->error : job->error;
+    error = next && next->set_error ? next->error : job->error;
     row.id = job->id;
     row.status = strdup(status_names[next ? next->status : job->status]);
-    row.cancelled = next ? next->cancelled : job->cancelled;
+    row.cancelled = next && next->cancelled >= 0 ? next->cancelled : job->cancelled;
     row.error = error ? json_dumps(error, JSON_COMPACT) : NULL;
     row.progress_current = atomic_load(&job->cur);
     row.progress_total = atomic_load(&job->total);
@@ -241,10 +242,13 @@ publish:
     if (next) {
         pthread_mutex_lock(&jobs->lock);
         job->status = next->status;
-        job->cancelled = next->cancelled;
-        json_decref(job->error);
-        job->error = next->error;
-        next->error = NULL;
+        if (next->cancelled >= 0)
+            job->cancelled = next->cancelled;
+        if (next->set_error) {
+            json_decref(job->error);
+            job->error = next->error;
+            next->error = NULL;
+        }
         pthread_mutex_unlock(&jobs->lock);
     }
     pthread_mutex_unlock(&job->persist_lock);
@@ -287,6 +291,7 @@ static void conclude(struct job *job, int outcome, const struct gvm_error *err)
     struct job_state next = {
         .status = JOB_CONCLUDED,
         .cancelled = outcome == JOB_STOPPED,
+        .set_error = true,
         .error = outcome < 0 ? rpc_error_object(err) : NULL,
     };
 
@@ -352,16 +357,11 @@ void job_add_progress(struct job *job, uint64_t delta)
 
 static void run_one(struct job *job)
 {
-    struct jobs *jobs = job->jobs;
     struct gvm_error err = { 0 };
     int r;
 
-    struct job_state next = { .status = JOB_RUNNING };
+    struct job_state next = { .status = JOB_RUNNING, .cancelled = -1 };
 
-    pthread_mutex_lock(&jobs->lock);
-    next.cancelled = job->cancelled;
-    next.error = json_incref(job->error);
-    pthread_mutex_unlock(&jobs->lock);
     persist_or_log(job, &next, false);
     announce(job);
 
@@ -419,7 +419,14 @@ static struct job *job_alloc(struct jobs *jobs)
         return NULL;
     job->jobs = jobs;
     job->refs = 1;
-    pthread_mutex_init(&job->persist_lock, NULL);
+    /* Recursive: jobs_cancel() holds it around a persist(). */
+    {
+        pthread_mutexattr_t ma;
+        pthread_mutexattr_init(&ma);
+        pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
+        pthread_mutex_init(&job->persist_lock, &ma);
+        pthread_mutexattr_destroy(&ma);
+    }
     return job;
 }
 
@@ -764,7 +771,6 @@ int jobs_cancel(struct jobs *jobs, int64_t id, json_t **result,
     pthread_mutex_lock(&jobs->lock);
     if (job->status != JOB_CONCLUDED && !atomic_load(&job->cancel_req)) {
         atomic_store(&job->cancel_req, true);
-        job->cancelled = true;
         changed = true;
         if (job->queued) {
             /* Not started: take it off the queue and conclude here. */
@@ -786,8 +792,16 @@ int jobs_cancel(struct jobs *jobs, int64_t id, json_t **result,
         conclude(job, JOB_STOPPED, NULL);
     } else if (changed) {
         /* Written so that a crash before the job stops still honours it:
-         * recovery rolls back instead of resuming. */
-        persist_or_log(job, false);
+         * recovery rolls back instead of resuming.  Under persist_lock, so
+         * a conclusion racing with us is either written after us or seen
+         * by us. */
+        pthread_mutex_lock(&job->persist_lock);
+        pthread_mutex_lock(&jobs->lock);
+        if (job->status != JOB_CONCLUDED)
+            job->cancelled = true;
+        pthread_mutex_unlock(&jobs->lock);
+        persist_or_log(job, NULL, false);
+        pthread_mutex_unlock(&job->persist_lock);
         log_info("Job %" PRId64 " (%s): cancellation requested.", job->id,
                  job->type_name);
     }

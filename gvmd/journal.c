@@ -307,6 +307,15 @@ int journal_fault_point(const char *name)
             }
             if (alen == 4 && strncmp(action, "fail", 4) == 0)
                 return -EIO;
+            if (alen > 5 && strncmp(action, "delay", 5) == 0) {
+                /* delayMS: slow the operation down, so tests can catch a
+                 * job while it runs (cancel, wait with a timeout). */
+                long ms = strtol(action + 5, NULL, 10);
+                if (ms > 0 && ms <= 60000) {
+                    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+                    nanosleep(&ts, NULL);
+                }
+            }
         }
         p += len;
         if (*p == ',')

@@ -108,7 +108,8 @@ int journal_replay(struct catalog *cat, const struct journal_type *types,
  * Test-only fault injection at named points.  If the environment variable
  * GVMD_FAULT holds a rule "step:NAME:kill" for this name, the process
  * raises SIGKILL here (as if killed by `kill -9` at that instant); with
- * "step:NAME:fail" this returns -EIO.  Returns 0 otherwise.  journal_step()
+ * "step:NAME:fail" this returns -EIO; "step:NAME:delayMS" sleeps MS
+ * milliseconds (to make a job slow enough to catch).  Returns 0 otherwise.  journal_step()
  * calls it with the step's name right after the step is committed; code may
  * call it at other points worth testing (named "OPERATION.WHAT").
  */

@@ -5,11 +5,11 @@
  * refcount blocks, cluster allocation, refcount-table growth and freeing.
  *
  * Write ordering (see also qcow2.h and qcow2-write.c):
- *  - a new refcount block describes itself (it lies inside the range it
- *    counts, with its own entry at 1), so creating one never needs another;
- *    it is written before the refcount-table entry that points at it, with
- *    a flush in between (qcow2_refcount_flush does: blocks, flush, table
- *    entries, flush);
+ *  - refcount blocks an allocation needs are placed right after the
+ *    allocated run, in the same free area, and count themselves and the
+ *    run, so creating one never needs another; a block is written before
+ *    the refcount-table entry that points at it, with a flush in between
+ *    (qcow2_refcount_flush does: blocks, flush, table entries, flush);
  *  - refcount increments may reach the disk early (a crash then leaks the
  *    cluster, which check repairs); callers make them durable with
  *    qcow2_refcount_flush before writing any table that points at the
@@ -415,8 +415,74 @@ static int find_free(struct qcow2 *q, uint64_t n, uint64_t *out)
 
 static int grow_reftable(struct qcow2 *q, uint64_t need_ti);
 
-/* Make refcount-table index ti point at a block, creating the block inside
- * the range it counts (self-describing) at its first cluster that is free. */
+/*
+ * Allocate n contiguous clusters.  Refcount blocks missing for the ranges
+ * the run falls into are placed right after the run, in the same free
+ * area, so they count themselves and the run: a run of any length can be
+ * had in fresh territory, and creating a block never needs another one.
+ */
+int64_t qcow2_alloc_clusters_deferred(struct qcow2 *q, uint64_t n)
+{
+    const uint64_t rbe = q->rb_entries;
+    uint64_t k = 0;   /* blocks to make room for */
+
+    if (n == 0 || n > (1ull << 40))
+        return -EINVAL;
+    for (int iter = 0; iter < 1000; iter++) {
+        uint64_t start = 0;
+        int r = find_free(q, n + k, &start);
+        if (r < 0)
+            return r;
+        uint64_t tf = start / rbe, tl = (start + n + k - 1) / rbe;
+        if (tl >= q->reftable_entries) {
+            r = grow_reftable(q, tl);
+            if (r < 0)
+                return r;
+            continue;
+        }
+        uint64_t m = 0;
+        for (uint64_t ti = tf; ti <= tl; ti++) {
+            uint64_t boff;
+            r = block_offset(q, ti, &boff);
+            if (r < 0)
+                return r;
+            if (!boff)
+                m++;
+        }
+        if (m > k) {
+            k = m;
+            continue;
+        }
+        uint64_t next = start + n;
+        for (uint64_t ti = tf; ti <= tl; ti++) {
+            if (q->reftable[ti])
+                continue;
+            struct rb_slot *s;
+            uint64_t boff = next++ << q->hdr.cluster_bits;
+            r = block_get(q, boff, true, &s);
+            if (r < 0)
+                return r;
+            q->reftable[ti] = boff;
+            reftable_mark(q, (uint32_t)ti);
+        }
+        for (uint64_t ci = start; ci < start + n + m; ci++) {
+            r = set_cluster(q, ci, 1);
+            if (r < 0)
+                return r;
+        }
+        struct rc_state *rc = rcs(q);
+        if (rc->free_hint >= start && rc->free_hint < start + n + m)
+            rc->free_hint = start + n + m;
+        uint64_t end = (start + n + m) << q->hdr.cluster_bits;
+        if (end > q->file_size)
+            q->file_size = end;
+        return (int64_t)(start << q->hdr.cluster_bits);
+    }
+    return -EIO;   /* no convergence: should not happen */
+}
+
+/* Make refcount-table index ti point at a block (check's repair raising a
+ * refcount in a range without one). */
 static int ensure_block(struct qcow2 *q, uint64_t ti)
 {
     int r;
@@ -424,84 +490,23 @@ static int ensure_block(struct qcow2 *q, uint64_t ti)
         r = grow_reftable(q, ti);
         if (r < 0)
             return r;
-        if (q->reftable[ti])
-            return 0;
     }
-    uint64_t first = ti * q->rb_entries;
-    uint64_t floor = rcs(q)->floor;
-    uint64_t ci = first > floor ? first : floor;
-    if (ci == 0)
-        ci = 1;
-    if (ci >= first + q->rb_entries) {
-        /* The floor lies past this range (check repair of clusters it
-         * counts): the block then goes at the floor, counted by a block
-         * made for that range. */
-        int64_t off = qcow2_alloc_clusters_deferred(q, 1);
-        if (off < 0)
-            return (int)off;
-        struct rb_slot *s;
-        r = block_get(q, (uint64_t)off, true, &s);
-        if (r < 0)
-            return r;
-        q->reftable[ti] = (uint64_t)off;
-        reftable_mark(q, (uint32_t)ti);
+    if (q->reftable[ti])
         return 0;
+    int64_t off = qcow2_alloc_clusters_deferred(q, 1);
+    if (off < 0)
+        return (int)off;
+    if (q->reftable[ti]) {
+        /* The allocation fell into range ti and made its block. */
+        return set_cluster(q, cluster_of(q, (uint64_t)off), 0);
     }
-    uint64_t boff = ci << q->hdr.cluster_bits;
     struct rb_slot *s;
-    r = block_get(q, boff, true, &s);
+    r = block_get(q, (uint64_t)off, true, &s);
     if (r < 0)
         return r;
-    entry_set(q, s->data, (uint32_t)(ci - first), 1);
-    q->reftable[ti] = boff;
+    q->reftable[ti] = (uint64_t)off;
     reftable_mark(q, (uint32_t)ti);
-    if (boff + q->cluster_size > q->file_size)
-        q->file_size = boff + q->cluster_size;
     return 0;
-}
-
-int64_t qcow2_alloc_clusters_deferred(struct qcow2 *q, uint64_t n)
-{
-    if (n == 0 || n > (1ull << 40))
-        return -EINVAL;
-    for (;;) {
-        uint64_t start = 0;
-        int r = find_free(q, n, &start);
-        if (r < 0)
-            return r;
-        /* Every block of the run must exist; creating one takes a cluster
-         * of the run, so look again afterwards. */
-        bool created = false;
-        uint64_t tfirst = start / q->rb_entries;
-        uint64_t tlast = (start + n - 1) / q->rb_entries;
-        for (uint64_t ti = tfirst; ti <= tlast; ti++) {
-            uint64_t boff;
-            r = block_offset(q, ti, &boff);
-            if (r < 0)
-                return r;
-            if (!boff) {
-                r = ensure_block(q, ti);
-                if (r < 0)
-                    return r;
-                created = true;
-                break;
-            }
-        }
-        if (created)
-            continue;
-        for (uint64_t ci = start; ci < start + n; ci++) {
-            r = set_cluster(q, ci, 1);
-            if (r < 0)
-                return r;
-        }
-        struct rc_state *rc = rcs(q);
-        if (rc->free_hint >= start && rc->free_hint < start + n)
-            rc->free_hint = start + n;
-        uint64_t end = (start + n) << q->hdr.cluster_bits;
-        if (end > q->file_size)
-            q->file_size = end;
-        return (int64_t)(start << q->hdr.cluster_bits);
-    }
 }
 
 int64_t qcow2_alloc_clusters(struct qcow2 *q, uint64_t n)

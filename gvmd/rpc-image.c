@@ -26,20 +26,6 @@
 
 #define CHECKSUM_CHUNK (8u << 20)
 
-/* The handlers, as daemon.h declares them from methods.def (repeated here
- * so this file builds while the table does not list them yet). */
-#define IMAGE_HANDLER(n) \
-    int rpc_##n(struct gvmd *d, struct rpc_call *call, json_t *params, \
-                json_t **result, struct gvm_error *err);
-IMAGE_HANDLER(image_create)
-IMAGE_HANDLER(image_import)
-IMAGE_HANDLER(image_info)
-IMAGE_HANDLER(image_list)
-IMAGE_HANDLER(image_map)
-IMAGE_HANDLER(image_check)
-IMAGE_HANDLER(image_delete)
-IMAGE_HANDLER(image_checksum)
-#undef IMAGE_HANDLER
 
 static int storage_fail(struct gvm_error *err, int r, const char *what,
                         const char *volume, const char *path);

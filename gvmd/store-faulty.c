@@ -232,6 +232,18 @@ static void f_destroy(struct gvm_store *st)
     free(st);
 }
 
+static void f_abandon(struct gvm_store *st)
+{
+    struct faulty *fs = st->priv;
+
+    if (fs->inner->ops->abandon)
+        fs->inner->ops->abandon(fs->inner);
+    else
+        gvm_store_destroy(fs->inner);
+    free(fs);
+    free(st);
+}
+
 static const struct gvm_store_ops faulty_ops = {
     .name = "faulty",
     .open = f_open,
@@ -249,6 +261,7 @@ static const struct gvm_store_ops faulty_ops = {
     .mkdir = f_mkdir,
     .statvfs = f_statvfs,
     .destroy = f_destroy,
+    .abandon = f_abandon,
 };
 
 /* Parse one "OP:N:ACTION"; step rules are accepted and skipped. */
@@ -268,14 +281,14 @@ static int parse_rule(const char *s, size_t len, struct faulty *fs)
     action = strtok_r(NULL, ":", &save);
     if (!op || !n || !action || strtok_r(NULL, ":", &save))
         return -EINVAL;
+    if (strcmp(op, "step") == 0)
+        return 0;               /* journal_fault_point()'s business */
     if (strcmp(action, "fail") == 0)
         r.action = FAULT_FAIL;
     else if (strcmp(action, "kill") == 0)
         r.action = FAULT_KILL;
     else
         return -EINVAL;
-    if (strcmp(op, "step") == 0)
-        return 0;               /* journal_fault_point()'s business */
     if (strcmp(op, "write") == 0)
         r.op = FAULT_WRITE;
     else if (strcmp(op, "flush") == 0)
@@ -324,5 +337,24 @@ int store_faulty_wrap(struct gvm_store *inner, const char *spec,
     st->ops = &faulty_ops;
     st->priv = fs;
     *out = st;
+    return 0;
+}
+
+int store_faulty_wrap_env(struct gvm_store **st, struct gvm_error *err)
+{
+    const char *spec = getenv("GVMD_FAULT");
+    struct gvm_store *w = NULL;
+    int r;
+
+    if (!spec || !*spec)
+        return 0;
+    r = store_faulty_wrap(*st, spec, &w);
+    if (r < 0) {
+        gvm_error_set_errno(err, GVM_ERR_INTERNAL, r, "The test setting "
+                            "GVMD_FAULT='%s' is not a valid fault list "
+                            "(OP:N:ACTION, comma-separated)", spec);
+        return -1;
+    }
+    *st = w;
     return 0;
 }

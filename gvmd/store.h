@@ -161,6 +161,11 @@ void store_gluster_probe_all(const struct gvm_server *s, size_t n,
  * (-EINVAL for a bad spec, -ENOMEM) inner is left to the caller. */
 int store_faulty_wrap(struct gvm_store *inner, const char *spec,
                       struct gvm_store **out);
+/* If the environment variable GVMD_FAULT is set (tests only), replace *st
+ * by a faulty store wrapping it; a no-op otherwise.  Volume code calls this
+ * on every store it opens.  -1 with err set (and *st untouched, still the
+ * caller's) if the variable does not parse. */
+int store_faulty_wrap_env(struct gvm_store **st, struct gvm_error *err);
 
 /* ---- helpers over the table (store.c) ------------------------------------ */
 

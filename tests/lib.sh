@@ -150,6 +150,17 @@ need_libvirt() {
 }
 # virsh on the test's libvirt connection.
 tvirsh() { virsh -q -c "$LIBVIRT_URI" "$@"; }
+# libvirt_kill_domain NAME: stop a test domain at once.  `virsh destroy`
+# alone waits ~10 s: QEMU, sent SIGTERM, closes its gluster disks and
+# glfs_fini takes that long.  The QEMU was started for our domain, so
+# SIGKILL it (pid file of qemu:///system) first.
+libvirt_kill_domain() {
+    _qpid=$(cat "/run/libvirt/qemu/$1.pid" 2>/dev/null) &&
+        tr '\0' ' ' 2>/dev/null <"/proc/$_qpid/cmdline" | grep -q -- "-name guest=$1," &&
+        kill -KILL "$_qpid" 2>/dev/null
+    tvirsh destroy "$1" >/dev/null 2>&1
+    return 0
+}
 # libvirt_define_test_domain NAME DISK-XML: define (not start) a 64 MiB TCG
 # domain with no OS whose devices are DISK-XML (one or more <disk>
 # elements); it is destroyed and undefined at exit.  SeaBIOS finds nothing
@@ -168,7 +179,7 @@ $2
   </devices>
 </domain>
 EOX
-    at_exit "tvirsh destroy '$1' >/dev/null 2>&1; tvirsh undefine '$1' >/dev/null 2>&1"
+    at_exit "libvirt_kill_domain '$1'; tvirsh undefine '$1' >/dev/null 2>&1"
     tvirsh define "$TEST_TMP/domain-$1.xml" >/dev/null ||
         fail "libvirt refused the test domain $1"
 }

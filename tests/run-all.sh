@@ -9,7 +9,8 @@
 #   3. starts one GlusterFS volume (tests/gluster-fixture.sh) and one libvirtd
 #      (tests/libvirt-fixture.sh) for the whole run and exports their env;
 #   4. runs every test on the sanitizer build and the unit tests on the plain
-#      build (GVM_PLAIN_SUITE=all: every test there too);
+#      build (every test there too with GVM_PLAIN_SUITE=all, or when the
+#      sanitizer build failed);
 #   5. with --bench, runs tests/bench/*.sh on the plain build;
 #   6. stops the fixtures (also on failure or interrupt), prints the logs of
 #      the failed tests, and last the line "N passed, N failed, N skipped".
@@ -26,7 +27,7 @@ BENCH=0
 for a in "$@"; do
     case $a in
         --bench) BENCH=1 ;;
-        -h|--help) sed -n '3,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '3,/^set -u/p' "$0" | sed -n 's/^# \{0,1\}//p'; exit 0 ;;
         *) echo "run-all: unknown argument $a (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -90,7 +91,10 @@ build_tree() {
     else
         meson setup "$dir" "$SRC" "$@" >"$WORK/build-$dir.log" 2>&1
     fi && ninja -C "$dir" >>"$WORK/build-$dir.log" 2>&1 && return 0
-    record_failure "build of $dir" "$WORK/build-$dir.log"
+    # The compiler's complaint, not meson's preamble.
+    sed -n '/^FAILED\|ERROR/,$p' "$WORK/build-$dir.log" | head -n 80 >"$WORK/build-$dir.err"
+    [ -s "$WORK/build-$dir.err" ] || tail -n 60 "$WORK/build-$dir.log" >"$WORK/build-$dir.err"
+    record_failure "build of $dir" "$WORK/build-$dir.err"
     return 1
 }
 BUILT=""
@@ -143,7 +147,8 @@ count_run() {
     jq -r --arg dir "$1" 'select(.result == "FAIL" or .result == "TIMEOUT" or .result == "ERROR"
                                or .result == "UNEXPECTEDPASS")
         | "==== \($dir): \(.name) — \(.result) (exit \(.returncode), \(.duration | floor) s)\n"
-          + ((.stdout // "") | split("\n") | .[-60:] | join("\n"))' "$log" >>"$FAILURES"
+          + ((.stdout // "") + (.stderr // "") | split("\n") | .[-60:] | join("\n"))' \
+        "$log" >>"$FAILURES"
 }
 # run_meson_test DIR ARGS...
 run_meson_test() {
@@ -156,6 +161,9 @@ run_meson_test() {
 case " $BUILT " in *" build-san "*)
     # Sanitized code runs a few times slower.
     run_meson_test build-san --timeout-multiplier 2 ;;
+esac
+case " $BUILT " in *" build-san "*) ;; *)
+    PLAIN_SUITE=all ;;           # no sanitizer build: everything on the plain one
 esac
 case " $BUILT " in *" build "*)
     if [ "$PLAIN_SUITE" = all ]; then run_meson_test build

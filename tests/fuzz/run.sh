@@ -59,8 +59,10 @@ if ! clang -g -O1 -std=gnu11 -fsanitize=fuzzer,address,undefined \
     exit 1
 fi
 
-export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1:allocator_may_return_null=1}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+# Our own settings, not the test harness's: a malloc over -rss_limit_mb is a
+# finding (libFuzzer's malloc limit), smaller failed ones return NULL.
+export ASAN_OPTIONS=abort_on_error=0:detect_leaks=1:allocator_may_return_null=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 # leaks in the engine are findings: no suppressions from the test suite
 unset LSAN_OPTIONS
 
@@ -88,9 +90,9 @@ fi
 seeds=$work/seeds
 mkdir -p "$seeds" "$work/corpus" "$work/artifacts"
 n=0
-mk() { # NAME qemu-img-create-args... (image is $seeds/NAME)
-    name=$1; shift
-    if qemu-img create -q -f qcow2 "$@" "$seeds/$name" >/dev/null 2>&1; then
+mk() { # NAME SIZE [qemu-img create options...]  (image is $seeds/NAME)
+    name=$1 size=$2; shift 2
+    if qemu-img create -q -f qcow2 "$@" "$seeds/$name" "$size" >/dev/null 2>&1; then
         n=$((n+1))
     else
         echo "# seed $name: qemu-img create $* failed, skipped" >&2
@@ -100,33 +102,33 @@ mk() { # NAME qemu-img-create-args... (image is $seeds/NAME)
 io() { qemu-io -f qcow2 "$@" >/dev/null 2>&1 || echo "# qemu-io $* failed" >&2; }
 
 mk v3-empty 1M
-mk v2-empty -o compat=0.10 1M
-mk v3-c512 -o cluster_size=512 256K
+mk v2-empty 1M -o compat=0.10
+mk v3-c512 256K -o cluster_size=512
 io -c 'write -P 0x11 0 4k' -c 'write -z 8k 4k' "$seeds/v3-c512"
-mk v3-c4k -o cluster_size=4096,refcount_bits=1 1M
+mk v3-c4k 1M -o cluster_size=4096,refcount_bits=1
 io -c 'write -P 0x22 4k 12k' -c 'write -P 0x23 512k 4k' "$seeds/v3-c4k"
-mk v3-c64k-rc64 -o refcount_bits=64 4M
+mk v3-c64k-rc64 4M -o refcount_bits=64
 io -c 'write -P 0x33 0 64k' -c 'write -z 128k 64k' -c 'discard 0 64k' "$seeds/v3-c64k-rc64"
-mk v2-data -o compat=0.10,cluster_size=4096 1M
+mk v2-data 1M -o compat=0.10,cluster_size=4096
 io -c 'write -P 0x44 0 8k' -c 'write -z 16k 4k' "$seeds/v2-data"
-mk v3-lazy -o lazy_refcounts=on,cluster_size=4096 1M
+mk v3-lazy 1M -o lazy_refcounts=on,cluster_size=4096
 io -c 'write -P 0x55 0 4k' "$seeds/v3-lazy"
-mk v3-extl2 -o extended_l2=on,cluster_size=16384 1M
+mk v3-extl2 1M -o extended_l2=on,cluster_size=16384
 io -c 'write -P 0x66 0 2k' -c 'write -z 4k 2k' "$seeds/v3-extl2"
 # backing file (the fuzz store answers every path with the same bytes)
-mk base -o cluster_size=4096 1M
+mk base 1M -o cluster_size=4096
 io -c 'write -P 0x77 0 16k' "$seeds/base"
-mk overlay -o cluster_size=4096 -b base -F qcow2 1M
+mk overlay 1M -o cluster_size=4096 -b base -F qcow2
 io -c 'write -P 0x78 4k 4k' "$seeds/overlay"
-mk overlay-nofmt -o cluster_size=4096,backing_file=base 1M
+mk overlay-nofmt 1M -o cluster_size=4096,backing_file=base
 # internal snapshots
-mk snaps -o cluster_size=4096 1M
+mk snaps 1M -o cluster_size=4096
 io -c 'write -P 0x88 0 8k' "$seeds/snaps"
 qemu-img snapshot -c s1 "$seeds/snaps" >/dev/null 2>&1
 io -c 'write -P 0x89 0 4k' "$seeds/snaps"
 qemu-img snapshot -c s2 "$seeds/snaps" >/dev/null 2>&1
 # compressed clusters
-mk raw-src -o cluster_size=4096 256K
+mk raw-src 256K -o cluster_size=4096
 io -c 'write -P 0x99 0 64k' "$seeds/raw-src"
 if qemu-img convert -c -O qcow2 -o cluster_size=4096 "$seeds/raw-src" "$seeds/compressed" >/dev/null 2>&1; then
     n=$((n+1)); fi
@@ -137,6 +139,7 @@ if cp "$seeds/v3-lazy" "$seeds/dirty" 2>/dev/null; then
     n=$((n+1)); fi
 # keep only what fits in -max_len
 for f in "$seeds"/*; do
+    [ -f "$f" ] || continue
     [ "$(stat -c %s "$f")" -le 1048576 ] || truncate -s 1048576 "$f"
 done
 echo "# $n seed images" >&2

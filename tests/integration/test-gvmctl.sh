@@ -139,6 +139,38 @@ run_rc 1 --socket "$GVM_SOCK" --json volume-info
 assert_eq InvalidParams "$(jq -r .data.class "$err")" "missing param class"
 assert_match 'name' "$(jq -r .message "$err")" "missing param is named"
 
+# parameter types against a real daemon: INTEGER, IMAGE (id or string),
+# IMAGE|null, BOOL (bare flag, word, bad word)
+run_rc 0 --socket "$GVM_SOCK" --json image-create --volume local --path ctl-base.qcow2 --format qcow2 --size 1048576
+base_id=$(jq .id "$out")
+assert_eq 1048576 "$(jq '."virtual-size"' "$out")" "image-create --size"
+run_rc 0 --socket "$GVM_SOCK" --json image-create --volume local --path ctl-top.qcow2 --format qcow2 --backing local:ctl-base.qcow2
+assert_eq "$base_id" "$(jq .backing "$out")" "image-create --backing VOLUME:PATH"
+run_rc 0 --socket "$GVM_SOCK" --json image-info --image "$base_id"
+assert_eq '"ctl-base.qcow2"' "$(jq .path "$out")" "an all-digits IMAGE is a catalog id"
+run_rc 0 --socket "$GVM_SOCK" --json image-info --image local:ctl-top.qcow2 --backing-chain
+assert_eq 2 "$(jq '.chain | length' "$out")" "bare --backing-chain means true"
+run_rc 0 --socket "$GVM_SOCK" --json image-info --image local:ctl-top.qcow2 --backing-chain no
+assert_eq null "$(jq '.chain' "$out")" "--backing-chain no"
+run_rc 2 --socket "$GVM_SOCK" image-info --image local:ctl-top.qcow2 --backing-chain=maybe
+assert_match "is not a boolean" "$(cat "$err")" "boolean conversion"
+# human output of an object with a nested table
+run_rc 0 --socket "$GVM_SOCK" image-info --image local:ctl-top.qcow2 --backing-chain
+grep -Eq '^chain:$' "$out" || check_fail "image-info: no 'chain:' line: $(cat "$out")"
+grep -Eq '^  ID +VOLUME +PATH ' "$out" || check_fail "image-info: chain is not an indented table: $(cat "$out")"
+
+# --wait: the job returned by image-rebase is waited for (job-wait) and the
+# concluded job printed; --backing null is JSON null (IMAGE|null)
+run_rc 0 --socket "$GVM_SOCK" --wait --json image-rebase --image local:ctl-top.qcow2 --backing null
+assert_eq concluded "$(jq -r .status "$out")" "--wait prints the concluded job"
+assert_eq null "$(jq -c '.error // null' "$out")" "rebase job error"
+run_rc 0 --socket "$GVM_SOCK" --json image-info --image local:ctl-top.qcow2
+assert_eq null "$(jq .backing "$out")" "rebase onto null through gvmctl"
+# without --wait the job comes back at once, not concluded yet or concluded
+run_rc 0 --socket "$GVM_SOCK" --json image-rebase --image local:ctl-top.qcow2 --backing "$base_id" --mode unsafe
+jq -e 'has("id") and has("status") and has("type")' "$out" >/dev/null ||
+    check_fail "image-rebase did not return a job: $(cat "$out")"
+
 # the read-only socket refuses a mutating method
 run_rc 1 --socket "$GVM_RO_SOCK" volume-remove --name vol2
 run_rc 0 --socket "$GVM_RO_SOCK" volume-list

@@ -43,8 +43,8 @@ make_bases() {
 # (image-check repair "leaks": a read-write open).
 CORPUS='
 magic              |b3|import|0                                |51464958          |Corrupt|magic|not a qcow2|qcow2 format
-version-1          |b3|import|4                                |00000001          |Unsupported|version
-version-4          |b3|import|4                                |00000004          |Unsupported|version
+version-1          |b3|import|4                                |00000001          |Unsupported|Corrupt|version
+version-4          |b3|import|4                                |00000004          |Unsupported|Corrupt|version
 cluster-bits-small |b3|import|20                               |00000008          |Corrupt|Unsupported|cluster
 cluster-bits-large |b3|import|20                               |00000016          |Corrupt|Unsupported|cluster
 cluster-bits-huge  |b3|import|20                               |00000040          |Corrupt|Unsupported|cluster
@@ -86,8 +86,8 @@ data-past-eof      |b3|map   |$(q_l2_entry_off $f 0)            |800000010000000
 data-unaligned     |b3|map   |$(q_l2_entry_off $f 0)+6          |$(byte_or $f $(( $(q_l2_entry_off $f 0) + 6 )) 2)|Corrupt|unaligned|aligned|cluster
 zero-flag-v2       |b2|map   |$(q_l2_entry_off $f 0)+7          |01                |Corrupt|zero|reserved|v2|version 2
 compressed-eof     |bc|checksum|$(q_l2_entry_off $f 0)+1        |ff                |Corrupt|compressed
-loop               |loop-a|import|0                            |51                |Corrupt|loop
-deep               |deep/d65|import|0                          |51                |Corrupt|deep|depth
+loop               |loop-a|import|0                            |51                |Corrupt|loops|loop in
+deep               |deep/d65|import|0                          |51                |Corrupt|deeper|depth
 encryption-aes     |b3|import|32                               |00000001          |Unsupported|encrypt
 encryption-luks    |b3|import|32                               |00000002          |Unsupported|encrypt
 external-data      |b3|import|72                               |0000000000000004  |Unsupported|data file|external
@@ -108,7 +108,8 @@ run_rule() { # the fields of one CORPUS line
     name=$1 base=$2 method=$3 offexpr=$4 bytesexpr=$5 want=$6
     src=$ROOT/$SUB/$base.qcow2
     case $base in loop-a|deep/d65) f=$src; p=$SUB/$base.qcow2 ;;   # used as made
-        *) f=$ROOT/$SUB/h-$name.qcow2; p=$SUB/h-$name.qcow2; cp "$src" "$f"
+        # numbered, so the file name cannot satisfy the message regex
+        *) f=$ROOT/$SUB/h$count.qcow2; p=$SUB/h$count.qcow2; cp "$src" "$f"
            off=$(eval "echo \$(( $offexpr ))") || fail "$name: offset"
            bytes=$(eval "echo $bytesexpr") || fail "$name: bytes"
            poke "$f" "$off" "$bytes"; second_poke "$name" "$f" ;;

@@ -15,6 +15,7 @@ compare() {
     exp=$(qemu-img check --output=json "$f" 2>/dev/null)
     got=$(rpc image-check "{\"image\":$(vref "$SUB/$1")}") ||
         { check_fail "image-check of $1 failed"; return; }
+    note "$1: qemu-img $(printf '%s' "$exp" | jq -c '{corruptions: (.corruptions // 0), leaks: (.leaks // 0)}'), gvmd $(printf '%s' "$got" | jq -c '{corruptions, leaks}')"
     for k in $fields; do
         assert_eq "$(printf '%s' "$exp" | jq ".\"$k\" // 0")" "$(printf '%s' "$got" | jq ".\"$k\"")" \
             "$k of $1 (qemu: $exp)"

@@ -87,7 +87,7 @@ make_images() {
     imgs="$imgs snap.qcow2"
     # lazy refcounts, left dirty by an aborted qemu-io
     qimg create -q -f qcow2 -o lazy_refcounts=on "$d/lazy.qcow2" 4M
-    ( qemu-io -c "write -P 0x61 0 192k" -c "write -P 0x62 1M 64k" -c abort "$d/lazy.qcow2" ) >/dev/null 2>&1
+    ( qemu-io -c "write -P 0x61 0 192k" -c "write -P 0x62 1M 64k" -c abort "$d/lazy.qcow2"; true ) >/dev/null 2>&1
     [ "$(qemu-img info --output=json "$d/lazy.qcow2" | jq '."dirty-flag"')" = true ] ||
         fail "could not make a dirty lazy-refcounts image"
     imgs="$imgs lazy.qcow2"

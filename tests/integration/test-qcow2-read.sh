@@ -179,6 +179,7 @@ for opts in "" "--compat 0.10" "--cluster-size 512" "--cluster-size 2M" \
     assert_eq "$cs" "$(jq '."cluster-size"' <<<"$i")" "cluster size of $f"
     assert_eq "\"$compat\"" "$(jq '."format-specific".data.compat' <<<"$i")" "compat of $f"
     assert_eq "$rb" "$(jq '."format-specific".data."refcount-bits"' <<<"$i")" "refcount bits of $f"
+    [ "$compat" = 0.10 ] && lazy=null   # qemu-img shows no such field for v2
     assert_eq "$lazy" "$(jq '."format-specific".data."lazy-refcounts"' <<<"$i")" "lazy refcounts of $f"
     # qemu can write into it and it stays consistent
     qio -c "write -P 0xa1 1M 3M" -c "write -P 0xa2 2G 64k" "$f"
@@ -223,14 +224,19 @@ assert_eq '"c3.qcow2"' "$(jq '."backing-filename"' <<<"$i")" "backing after set-
 assert_eq '"qcow2"' "$(jq '."backing-filename-format"' <<<"$i")" "backing format after set-backing"
 qemu-img check rb.qcow2 >/dev/null 2>&1 || check_fail "qemu-img check after set-backing"
 compare rb.qcow2 qcow2
-# an unknown header extension survives the rewrite byte for byte
+# an unknown header extension survives the rewrite byte for byte: insert
+# one where the extension list ends (found by walking it)
 qimg create -q -f qcow2 -o cluster_size=4096 ext.qcow2 1M
+be32() { echo $(( 0x$(od -An -tx1 -j "$2" -N 4 "$1" | tr -d ' \n') )); }
+eoff=112
+while [ "$(be32 ext.qcow2 $eoff)" -ne 0 ]; do
+    eoff=$(( eoff + 8 + ( ($(be32 ext.qcow2 $((eoff + 4))) + 7) / 8 * 8 ) ))
+done
 printf '\x12\x34\x56\x78\x00\x00\x00\x05hello\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00' |
-    dd of=ext.qcow2 bs=1 seek=$((112 + 8 + 384)) conv=notrunc status=none 2>/dev/null
-before=$(dd if=ext.qcow2 bs=1 skip=$((112 + 8 + 384)) count=16 status=none | od -An -tx1)
+    dd of=ext.qcow2 bs=1 seek=$eoff conv=notrunc status=none
 "$IMGTOOL" --dir "$D" set-backing ext.qcow2 rawbase.raw raw || check_fail "set-backing on ext.qcow2"
-hdr=$(dd if=ext.qcow2 bs=4096 count=1 status=none | od -An -tx1 | tr -d ' \n')
-case $hdr in *"$(tr -d ' \n' <<<"$before")"*) ;; *) check_fail "unknown header extension lost" ;; esac
+hdr=$(dd if=ext.qcow2 bs=4096 count=1 status=none | od -An -tx1 -v | tr -d ' \n')
+case $hdr in *123456780000000568656c6c6f000000*) ;; *) check_fail "unknown header extension lost" ;; esac
 qemu-img check ext.qcow2 >/dev/null 2>&1 || check_fail "qemu-img check ext.qcow2"
 compare ext.qcow2 qcow2
 "$IMGTOOL" --dir "$D" set-backing ext.qcow2 "" "" || check_fail "removing the backing file"
@@ -301,7 +307,8 @@ qemu-img rebase -u -b loopb.qcow2 -F qcow2 loopa.qcow2 || check_fail "make loop"
 "$IMGTOOL" --dir "$D" read loopb.qcow2 qcow2 /dev/null 2>err.txt && check_fail "loop accepted"
 grep -q "Corrupt: .*loops" err.txt || check_fail "loop: $(cat err.txt)"
 qimg create -q -f qcow2 nofmt.qcow2 1M
-qemu-img rebase -u -b c3.qcow2 nofmt.qcow2 2>/dev/null || true
+"$IMGTOOL" --dir "$D" set-backing nofmt.qcow2 c3.qcow2 "" || check_fail "set-backing without format"
+assert_eq '"c3.qcow2"' "$(qemu-img info --output=json nofmt.qcow2 | jq '."backing-filename"')" "nofmt backing"
 if [ "$(qemu-img info --output=json nofmt.qcow2 | jq -r '."backing-filename-format" // "none"')" = none ]; then
     "$IMGTOOL" --dir "$D" read nofmt.qcow2 qcow2 /dev/null 2>err.txt && check_fail "backing without format accepted"
     grep -q "format" err.txt || check_fail "no format: $(cat err.txt)"

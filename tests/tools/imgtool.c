@@ -96,9 +96,13 @@ static struct img *open_img(struct gvm_store *st, const char *path,
     return img;
 }
 
-static void die_errno(int r, const char *what, const char *path)
+static void die_errno(int r, const char *what, const char *path,
+                      const struct img *img)
 {
     struct gvm_error err = { 0 };
+    const char *msg = img ? img_corrupt_message(img) : NULL;
+    if (r == -EUCLEAN && msg)
+        die("Corrupt", "%s", msg);
     enum gvm_error_class cls = r == -EUCLEAN ? GVM_ERR_CORRUPT
                                              : gvm_error_class_from_errno(r);
     gvm_error_set_errno(&err, cls, r, "%s '%s' failed", what, path);
@@ -113,7 +117,7 @@ static int cmd_info(struct gvm_store *st, int argc, char **argv)
     struct img_info i;
     int r = img_get_info(img, &i);
     if (r < 0)
-        die_errno(r, "info", argv[0]);
+        die_errno(r, "info", argv[0], img);
     printf("{\"format\": \"%s\", \"virtual-size\": %" PRIu64 ", \"actual-size\": %" PRIu64,
            img_format_name(i.format), i.virtual_size, i.actual_size);
     if (i.format == IMG_FMT_QCOW2) {
@@ -147,7 +151,7 @@ static int cmd_map(struct gvm_store *st, int argc, char **argv)
     size_t n;
     int r = img_map(img, off, len, &e, &n);
     if (r < 0)
-        die_errno(r, "map", argv[0]);
+        die_errno(r, "map", argv[0], img);
     printf("[");
     for (size_t i = 0; i < n; i++) {
         printf("%s{ \"start\": %" PRIu64 ", \"length\": %" PRIu64 ", \"depth\": %d,"
@@ -182,7 +186,7 @@ static int cmd_read(struct gvm_store *st, int argc, char **argv)
         size_t n = size - off < chunk ? (size_t)(size - off) : chunk;
         int r = img_read(img, buf, off, n);
         if (r < 0)
-            die_errno(r, "read", argv[0]);
+            die_errno(r, "read", argv[0], img);
         if (fwrite(buf, 1, n, out) != n)
             die("StorageError", "Cannot write '%s'.", argv[2]);
     }
@@ -213,7 +217,7 @@ static int cmd_write(struct gvm_store *st, int argc, char **argv, bool zero)
     if (r == 0)
         r = img_flush(img);
     if (r < 0)
-        die_errno(r, zero ? "zero" : "write", argv[0]);
+        die_errno(r, zero ? "zero" : "write", argv[0], img);
     img_close(img);
     return 0;
 }
@@ -254,13 +258,13 @@ static int cmd_ops(struct gvm_store *st, int argc, char **argv)
             die("InvalidParams", "Bad line in '%s': %s", argv[2], line);
         }
         if (r < 0)
-            die_errno(r, op[0] == 'z' ? "zero" : "write", argv[0]);
+            die_errno(r, op[0] == 'z' ? "zero" : "write", argv[0], img);
     }
     fclose(f);
     free(buf);
     int r = img_flush(img);
     if (r < 0)
-        die_errno(r, "flush", argv[0]);
+        die_errno(r, "flush", argv[0], img);
     img_close(img);
     return 0;
 }

@@ -358,6 +358,7 @@ static void test_opid(void **state)
 
 struct storeconc {
     struct volumes *v;
+    const char *name;
     struct gvm_store *got;
 };
 
@@ -365,7 +366,7 @@ static void *get_store(void *arg)
 {
     struct storeconc *s = arg;
     struct gvm_error err = { 0 };
-    if (volumes_store(s->v, "local", &s->got, &err) != 0)
+    if (volumes_store(s->v, s->name, &s->got, &err) != 0)
         s->got = NULL;
     return NULL;
 }
@@ -390,11 +391,16 @@ static void test_registry(void **state)
     assert_string_equal(got.root_path, img);
     catalog_volume_clear(&got);
 
-    /* concurrent first users get the one store */
+    /* concurrent first users of a volume whose store is not open yet (it
+     * was catalogued directly) all get the one store */
+    struct catalog_volume d2;
+    make_dir_volume(&d2, "d2", fx->dir);
+    assert_int_equal(catalog_volume_add(fx->cat, &d2, &err), 0);
+    catalog_volume_clear(&d2);
     struct storeconc sc[6];
     pthread_t t[6];
     for (int i = 0; i < 6; i++) {
-        sc[i] = (struct storeconc){ .v = v };
+        sc[i] = (struct storeconc){ .v = v, .name = "d2" };
         assert_int_equal(pthread_create(&t[i], NULL, get_store, &sc[i]), 0);
     }
     for (int i = 0; i < 6; i++) {
@@ -403,6 +409,11 @@ static void test_registry(void **state)
         assert_ptr_equal(sc[i].got, sc[0].got);
     }
     assert_string_equal(sc[0].got->ops->name, "dir");
+    struct gvm_store *again = NULL;
+    assert_int_equal(volumes_store(v, "d2", &again, &err), 0);
+    assert_ptr_equal(again, sc[0].got);
+    assert_int_equal(volumes_store(v, "local", &again, &err), 0);
+    assert_ptr_not_equal(again, sc[0].got);
 
     /* a bad dir volume is refused and not registered */
     struct catalog_volume bad;
