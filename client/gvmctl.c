@@ -198,12 +198,26 @@ static bool all_digits(const char *s)
     return *s && strspn(s, "0123456789") == strlen(s);
 }
 
+static bool utf8_valid(const char *v)
+{
+    json_t *t = json_string(v);     /* jansson checks UTF-8 */
+    bool ok = t != NULL;
+
+    json_decref(t);
+    return ok;
+}
+
 static json_t *convert(const struct param *p, const char *v)
 {
     json_error_t je;
     json_t *j;
     char *end;
 
+    /* JSON strings are UTF-8: say so rather than drop the parameter. */
+    if (!utf8_valid(v)) {
+        usage_msg("--%s: the value is not valid UTF-8.", p->name);
+        return NULL;
+    }
     switch (p->type) {
     case 's':
         return json_string(v);
@@ -458,13 +472,25 @@ static void draw_progress(const json_t *job)
 static int wait_job(struct conn *c, const char *sock, json_t **job, bool as_json)
 {
     bool tty = isatty(STDERR_FILENO);
-    json_t *id = json_object_get(*job, "id");
+    /* our own reference: *job is replaced while we wait */
+    json_t *id = json_incref(json_object_get(*job, "id"));
     int rc = 0;
 
     for (;;) {
         const char *st = json_string_value(json_object_get(*job, "status"));
         if (st && !strcmp(st, "concluded"))
             break;
+        /* A ready live commit waits for job-complete: waiting longer would
+         * never end. */
+        if (st && !strcmp(st, "ready")) {
+            if (tty)
+                fputc('\n', stderr);
+            fprintf(stderr, "gvmctl: job %" JSON_INTEGER_FORMAT " is ready; "
+                    "finish it with job-complete --id %" JSON_INTEGER_FORMAT
+                    ".\n", json_integer_value(id), json_integer_value(id));
+            json_decref(id);
+            return 0;
+        }
         if (tty)
             draw_progress(*job);
         json_t *params = json_pack("{s:O, s:i}", "id", id, "timeout", 1);
@@ -474,6 +500,7 @@ static int wait_job(struct conn *c, const char *sock, json_t **job, bool as_json
         if (r < 0) {
             if (tty)
                 fputc('\n', stderr);
+            json_decref(id);
             return io_failure(sock, r);
         }
         json_t *err = json_object_get(reply, "error");
@@ -489,6 +516,7 @@ static int wait_job(struct conn *c, const char *sock, json_t **job, bool as_json
                 fputc('\n', stderr);
             rc = print_rpc_error(err, as_json);
             json_decref(reply);
+            json_decref(id);
             return rc;
         }
         json_t *res = json_object_get(reply, "result");
@@ -502,6 +530,7 @@ static int wait_job(struct conn *c, const char *sock, json_t **job, bool as_json
         draw_progress(*job);
         fputc('\n', stderr);
     }
+    json_decref(id);
     return rc;
 }
 

@@ -104,19 +104,40 @@ static int check_lock(struct catalog *cat, const struct catalog_job_lock *l,
     return -1;
 }
 
+/* The next job id from job_seq (0002-jobs.sql): never one used before,
+ * even if that job was dismissed.  Inside the caller's transaction. */
+static int next_id(struct catalog *cat, int64_t *id, struct gvm_error *err)
+{
+    _cleanup_stmt_ sqlite3_stmt *up = NULL, *sel = NULL;
+
+    if (catalog_prepare(cat, "UPDATE job_seq SET last = max(last, "
+                        "(SELECT coalesce(max(id), 0) FROM jobs)) + 1", &up, err) < 0 ||
+        catalog_prepare(cat, "SELECT last FROM job_seq", &sel, err) < 0)
+        return -1;
+    if (sqlite3_step(up) != SQLITE_DONE || sqlite3_step(sel) != SQLITE_ROW) {
+        catalog_sql_error(cat, err, "job id allocation");
+        return -1;
+    }
+    *id = sqlite3_column_int64(sel, 0);
+    return 0;
+}
+
 static int insert_job(struct catalog *cat, struct catalog_job *j,
                       struct gvm_error *err)
 {
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
-    int64_t now = catalog_now();
+    int64_t now = catalog_now(), id;
 
+    if (next_id(cat, &id, err) < 0)
+        return -1;
     if (catalog_prepare(cat,
             "INSERT INTO jobs (type, status, cancelled, error, "
             "progress_current, progress_total, images, live, op_id, params, "
-            "checkpoint, created, updated) "
-            "VALUES (?, 'created', 0, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "checkpoint, created, updated, id) "
+            "VALUES (?, 'created', 0, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             &st, err) < 0)
         return -1;
+    sqlite3_bind_int64(st, 11, id);
     catalog_bind_text(st, 1, j->type);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)j->progress_current);
     sqlite3_bind_int64(st, 3, (sqlite3_int64)j->progress_total);
@@ -131,7 +152,7 @@ static int insert_job(struct catalog *cat, struct catalog_job *j,
         catalog_sql_error(cat, err, "job insertion");
         return -1;
     }
-    j->id = sqlite3_last_insert_rowid(catalog_db(cat));
+    j->id = id;
     j->created = j->updated = now;
     return 0;
 }

@@ -289,9 +289,31 @@ int catalog_open(const char *path, struct catalog **out, struct gvm_error *err)
     sqlite3_busy_timeout(cat->db, CATALOG_BUSY_TIMEOUT_MS);
     sqlite3_extended_result_codes(cat->db, 1);
 
-    /* journal_mode answers with the mode in force: a file that is not a
-     * database fails here, and a file system without WAL support (no shared
-     * memory) answers something else. */
+    /* Before changing anything (journal mode included): is this a database,
+     * and one this gvmd may open?  migrate() checks again under the write
+     * lock; this early check keeps a newer catalog byte-for-byte as it was. */
+    {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(cat->db, "PRAGMA user_version", -1, &st,
+                               NULL) != SQLITE_OK ||
+            sqlite3_step(st) != SQLITE_ROW) {
+            gvm_error_set(err, GVM_ERR_STORAGE,
+                          "Cannot use %s as the catalog: %s.", path,
+                          sqlite3_errmsg(cat->db));
+            goto fail;
+        }
+        int64_t version = sqlite3_column_int64(st, 0);
+        if (version > catalog_schema_version()) {
+            gvm_error_set(err, GVM_ERR_UNSUPPORTED,
+                          "The catalog %s has schema version %lld, newer than "
+                          "the %d this gvmd knows; it was written by a newer "
+                          "gvmd and is not opened.", path, (long long)version,
+                          catalog_schema_version());
+            goto fail;
+        }
+    }
+    /* journal_mode answers with the mode in force: a file system without
+     * WAL support (no shared memory) answers something else. */
     {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
         if (sqlite3_prepare_v2(cat->db, "PRAGMA journal_mode = WAL", -1, &st,

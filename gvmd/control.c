@@ -527,6 +527,10 @@ static int bind_socket(const char *path, bool ro, struct gvm_error *err)
     mode_t old_umask;
     int rc;
 
+    if (!path || !*path) {
+        gvm_error_set(err, GVM_ERR_INVALID_PARAMS, "No socket path configured.");
+        return -1;
+    }
     if (strlen(path) >= sizeof(sun.sun_path)) {
         gvm_error_set(err, GVM_ERR_INVALID_PARAMS,
                       "The socket path %s is longer than %zu bytes.", path,

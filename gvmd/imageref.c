@@ -33,7 +33,8 @@
  *    may be an integer or a string of digits (QAPI declares it a string);
  *    a unix server's socket may be given as "socket" or "path".  "debug"
  *    and "logfile" are accepted and ignored (the volume's own settings
- *    apply); any other key is refused.
+ *    apply); any other key is refused, QEMU's flattened spelling
+ *    ("server.0.host") included: write the nested form.
  *  - Gluster volume names follow the same rule as registered volume names
  *    ([A-Za-z0-9._-]{1,64}), which gluster's own rule fits inside.
  */

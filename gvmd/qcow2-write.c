@@ -193,39 +193,61 @@ static int read_cluster(struct qcow2 *q, uint64_t cg, uint8_t *mbuf)
     return qcow2_read(q, mbuf, cg, n);
 }
 
-static int write_chunk(struct qcow2 *q, const uint8_t *buf, uint64_t off,
-                       uint64_t len)
+/* One L2 table's share of a write request. */
+struct chunk {
+    uint64_t off, len;        /* guest range                               */
+    uint64_t first;           /* first guest cluster                       */
+    unsigned nc;              /* clusters                                  */
+    bool change;              /* L2 entries change                         */
+    bool fresh;               /* no L2 table yet: a new one is made here   */
+    uint64_t l2_off;          /* fresh: the new table's host offset        */
+    uint64_t *ent;            /* current entries                           */
+    uint64_t *target;         /* host offset of each cluster               */
+    uint8_t *act;             /* enum action                               */
+    uint8_t *head, *tail;     /* merged partial clusters, or NULL          */
+};
+
+static void chunk_clear(struct chunk *c)
+{
+    free(c->ent);
+    free(c->target);
+    free(c->act);
+    free(c->head);
+    free(c->tail);
+    memset(c, 0, sizeof(*c));
+}
+
+/* Classify the clusters of one chunk and read what partial clusters that
+ * move must keep (before anything changes). */
+static int chunk_plan(struct qcow2 *q, struct chunk *c, const uint8_t *buf)
 {
     const uint32_t cb = q->hdr.cluster_bits;
     const uint64_t cs = q->cluster_size;
-    const uint64_t first = off >> cb, last = (off + len - 1) >> cb;
-    const unsigned nc = (unsigned)(last - first + 1);
-    const uint64_t cstart = first << cb;
+    const uint64_t end = c->off + c->len;
+    const uint64_t last = (end - 1) >> cb;
     int r;
 
-    _cleanup_free_ uint64_t *ent = malloc((size_t)nc * 8);
-    _cleanup_free_ uint64_t *nent = malloc((size_t)nc * 8);
-    _cleanup_free_ uint64_t *target = malloc((size_t)nc * 8);
-    _cleanup_free_ uint8_t *act = malloc(nc);
-    _cleanup_free_ bool *drop = calloc(nc, sizeof(bool));
-    _cleanup_free_ uint8_t *head = NULL;
-    _cleanup_free_ uint8_t *tail = NULL;
-    if (!ent || !nent || !target || !act || !drop)
+    c->first = c->off >> cb;
+    c->nc = (unsigned)(last - c->first + 1);
+    c->ent = malloc((size_t)c->nc * 8);
+    c->target = malloc((size_t)c->nc * 8);
+    c->act = malloc(c->nc);
+    if (!c->ent || !c->target || !c->act)
         return -ENOMEM;
-
-    r = validate_range(q, cstart, (uint64_t)nc << cb);
+    const uint64_t cstart = c->first << cb;
+    r = validate_range(q, cstart, (uint64_t)c->nc << cb);
     if (r < 0)
         return r;
     bool owned;
-    r = read_entries(q, first, nc, ent, &owned);
+    r = read_entries(q, c->first, c->nc, c->ent, &owned);
     if (r < 0)
         return r;
+    uint64_t l1i = c->first >> q->l2_bits;
+    c->fresh = l1i >= q->hdr.l1_size || !(q->l1[l1i] & QCOW2_OFFSET_MASK);
 
-    bool change = false;
-    unsigned nalloc = 0;
-    for (unsigned i = 0; i < nc; i++) {
-        uint64_t e = ent[i], host = e & QCOW2_OFFSET_MASK;
-        act[i] = A_ALLOC;
+    for (unsigned i = 0; i < c->nc; i++) {
+        uint64_t e = c->ent[i], host = e & QCOW2_OFFSET_MASK;
+        c->act[i] = A_ALLOC;
         if (!(e & QCOW2_OFLAG_COMPRESSED) && host && owned) {
             bool mine = e & QCOW2_OFLAG_COPIED;
             if (!mine) {
@@ -237,92 +259,163 @@ static int write_chunk(struct qcow2 *q, const uint8_t *buf, uint64_t off,
             }
             if (mine) {
                 if (e & QCOW2_OFLAG_ZERO)
-                    act[i] = A_INPLACE_ZERO;
+                    c->act[i] = A_INPLACE_ZERO;
                 else if (!(e & QCOW2_OFLAG_COPIED))
-                    act[i] = A_INPLACE_FLAG;
+                    c->act[i] = A_INPLACE_FLAG;
                 else
-                    act[i] = A_INPLACE;
+                    c->act[i] = A_INPLACE;
             }
         }
-        if (act[i] == A_ALLOC)
-            nalloc++;
-        if (act[i] != A_INPLACE)
-            change = true;
+        if (c->act[i] != A_INPLACE)
+            c->change = true;
     }
 
-    /* Partial first/last clusters that do not keep their data in place
-     * merge with what the guest reads now (before anything changes). */
-    uint64_t end = off + len;
-    bool head_partial = (off & (cs - 1)) || (nc == 1 && (end & (cs - 1)));
-    bool tail_partial = nc > 1 && (end & (cs - 1));
-    if (head_partial && act[0] != A_INPLACE && act[0] != A_INPLACE_FLAG) {
-        head = malloc(cs);
-        if (!head)
+    bool head_partial = (c->off & (cs - 1)) || (c->nc == 1 && (end & (cs - 1)));
+    bool tail_partial = c->nc > 1 && (end & (cs - 1));
+    if (head_partial && c->act[0] != A_INPLACE && c->act[0] != A_INPLACE_FLAG) {
+        c->head = malloc(cs);
+        if (!c->head)
             return -ENOMEM;
-        r = read_cluster(q, cstart, head);
+        r = read_cluster(q, cstart, c->head);
         if (r < 0)
             return r;
-        memcpy(head + (off - cstart), buf,
-               (size_t)((nc == 1 ? end : cstart + cs) - off));
+        memcpy(c->head + (c->off - cstart), buf,
+               (size_t)((c->nc == 1 ? end : cstart + cs) - c->off));
     }
-    if (tail_partial && act[nc - 1] != A_INPLACE &&
-        act[nc - 1] != A_INPLACE_FLAG) {
+    if (tail_partial && c->act[c->nc - 1] != A_INPLACE &&
+        c->act[c->nc - 1] != A_INPLACE_FLAG) {
         uint64_t tg = last << cb;
-        tail = malloc(cs);
-        if (!tail)
+        c->tail = malloc(cs);
+        if (!c->tail)
             return -ENOMEM;
-        r = read_cluster(q, tg, tail);
+        r = read_cluster(q, tg, c->tail);
         if (r < 0)
             return r;
-        memcpy(tail, buf + (tg - off), (size_t)(end - tg));
+        memcpy(c->tail, buf + (tg - c->off), (size_t)(end - tg));
+    }
+    return 0;
+}
+
+/* New entry of cluster i of a chunk after the data is written. */
+static uint64_t new_entry(const struct chunk *c, unsigned i)
+{
+    if (c->act[i] == A_INPLACE)
+        return c->ent[i];
+    return c->target[i] | QCOW2_OFLAG_COPIED;
+}
+
+/* Write one L2 table made here: zeros but for the chunk's entries. */
+static int write_fresh_table(struct qcow2 *q, const struct chunk *c)
+{
+    _cleanup_free_ uint8_t *t = calloc(1, q->cluster_size);
+    if (!t)
+        return -ENOMEM;
+    unsigned idx = (unsigned)(c->first & (q->l2_entries - 1));
+    for (unsigned i = 0; i < c->nc; i++)
+        qcow2_put64(t + 8 * (size_t)(idx + i), new_entry(c, i));
+    return q->st->ops->pwrite(q->file, t, q->cluster_size, c->l2_off);
+}
+
+/* Most clusters one batch plans at once (bounds the memory of a batch). */
+#define BATCH_CLUSTERS 32768u
+#define BATCH_CHUNKS 256u
+
+/*
+ * One batch of consecutive chunks: plan all, make shared tables private,
+ * allocate (new L2 tables in one run, then data in guest order so it is
+ * host-contiguous across tables), then the declared order: data, flush,
+ * refcounts, flush, L2 entries / new tables, flush, L1 entries of new
+ * tables, flush, decrements.
+ */
+static int write_batch(struct qcow2 *q, struct chunk *cv, unsigned nch,
+                       const uint8_t *buf, uint64_t boff)
+{
+    const uint32_t cb = q->hdr.cluster_bits;
+    const uint64_t cs = q->cluster_size;
+    unsigned nfresh = 0;
+    bool change = false;
+    int r;
+
+    for (unsigned k = 0; k < nch; k++) {
+        struct chunk *c = &cv[k];
+        r = chunk_plan(q, c, buf + (c->off - boff));
+        if (r < 0)
+            return r;
+        if (!c->change)
+            continue;
+        change = true;
+        if (c->fresh) {
+            nfresh++;
+            continue;
+        }
+        /* An existing table that may be shared: qcow2-cluster.c makes it
+         * ours (copy + L1 switch), then its entries are re-read. */
+        r = prepare_table(q, c->first);
+        if (r < 0)
+            return r;
+        bool owned;
+        r = read_entries(q, c->first, c->nc, c->ent, &owned);
+        if (r < 0)
+            return r;
     }
 
-    if (change) {
-        r = prepare_table(q, first);
-        if (r < 0)
-            return r;
-        /* The table may be a fresh copy now: take its entries. */
-        r = read_entries(q, first, nc, ent, &owned);
-        if (r < 0)
-            return r;
-    }
-    if (nalloc) {
-        int64_t h = qcow2_alloc_clusters_deferred(q, nalloc);
-        if (h < 0)
-            return (int)h;
-        for (unsigned i = 0; i < nc; i++)
-            if (act[i] == A_ALLOC) {
-                target[i] = (uint64_t)h;
-                h += (int64_t)cs;
+    if (nfresh) {
+        int64_t t = qcow2_alloc_clusters_deferred(q, nfresh);
+        if (t < 0)
+            return (int)t;
+        for (unsigned k = 0; k < nch; k++)
+            if (cv[k].change && cv[k].fresh) {
+                cv[k].l2_off = (uint64_t)t;
+                t += (int64_t)cs;
             }
     }
-    for (unsigned i = 0; i < nc; i++)
-        if (act[i] != A_ALLOC)
-            target[i] = ent[i] & QCOW2_OFFSET_MASK;
+    for (unsigned k = 0; k < nch; k++) {
+        struct chunk *c = &cv[k];
+        unsigned nalloc = 0;
+        for (unsigned i = 0; i < c->nc; i++)
+            nalloc += c->act[i] == A_ALLOC;
+        int64_t h = 0;
+        if (nalloc) {
+            h = qcow2_alloc_clusters_deferred(q, nalloc);
+            if (h < 0)
+                return (int)h;
+        }
+        for (unsigned i = 0; i < c->nc; i++) {
+            if (c->act[i] == A_ALLOC) {
+                c->target[i] = (uint64_t)h;
+                h += (int64_t)cs;
+            } else {
+                c->target[i] = c->ent[i] & QCOW2_OFFSET_MASK;
+            }
+        }
+    }
 
     /* 1. data */
     struct run w = { 0 };
-    for (unsigned i = 0; i < nc; i++) {
-        uint64_t cg = (first + i) << cb;
-        uint64_t a = off > cg ? off : cg;
-        uint64_t b = end < cg + cs ? end : cg + cs;
-        if (i == 0 && head)
-            r = run_add(q, &w, target[i], head, cs);
-        else if (i == nc - 1 && tail)
-            r = run_add(q, &w, target[i], tail, cs);
-        else
-            r = run_add(q, &w, target[i] + (a - cg), buf + (a - off),
-                        (size_t)(b - a));
-        if (r < 0)
-            return r;
+    for (unsigned k = 0; k < nch; k++) {
+        struct chunk *c = &cv[k];
+        const uint8_t *cbuf = buf + (c->off - boff);
+        uint64_t end = c->off + c->len;
+        for (unsigned i = 0; i < c->nc; i++) {
+            uint64_t cg = (c->first + i) << cb;
+            uint64_t a = c->off > cg ? c->off : cg;
+            uint64_t e = end < cg + cs ? end : cg + cs;
+            if (i == 0 && c->head)
+                r = run_add(q, &w, c->target[i], c->head, cs);
+            else if (i == c->nc - 1 && c->tail)
+                r = run_add(q, &w, c->target[i], c->tail, cs);
+            else
+                r = run_add(q, &w, c->target[i] + (a - cg), cbuf + (a - c->off),
+                            (size_t)(e - a));
+            if (r < 0)
+                return r;
+        }
     }
     r = run_flush(q, &w);
-    if (r < 0)
+    if (r < 0 || !change)
         return r;
-    if (!change)
-        return 0;
 
-    /* 2. refcounts, after the data is durable */
+    /* 2. refcounts, once the data is durable */
     r = q->st->ops->flush(q->file);
     if (r < 0)
         return r;
@@ -330,50 +423,114 @@ static int write_chunk(struct qcow2 *q, const uint8_t *buf, uint64_t off,
     if (r < 0)
         return r;
 
-    /* 3. L2 entries */
-    for (unsigned i = 0; i < nc; i++) {
-        switch (act[i]) {
-        case A_INPLACE:
-            nent[i] = ent[i];
-            break;
-        case A_INPLACE_FLAG:
-        case A_INPLACE_ZERO:
-            nent[i] = target[i] | QCOW2_OFLAG_COPIED;
-            break;
-        default:
-            nent[i] = target[i] | QCOW2_OFLAG_COPIED;
-            drop[i] = (ent[i] & QCOW2_OFLAG_COMPRESSED) ||
-                      (ent[i] & QCOW2_OFFSET_MASK);
-            break;
+    /* 3. L2: entries of existing tables, whole new tables */
+    _cleanup_free_ uint64_t *nent = NULL;
+    for (unsigned k = 0; k < nch; k++) {
+        struct chunk *c = &cv[k];
+        if (!c->change)
+            continue;
+        if (c->fresh) {
+            r = write_fresh_table(q, c);
+            if (r < 0)
+                return r;
+            continue;
         }
+        free(nent);
+        nent = malloc((size_t)c->nc * 8);
+        if (!nent)
+            return -ENOMEM;
+        for (unsigned i = 0; i < c->nc; i++)
+            nent[i] = new_entry(c, i);
+        r = qcow2_cluster_set_entries(q, c->first << cb, c->nc, nent, NULL);
+        if (r < 0)
+            return r;
     }
-    r = qcow2_cluster_set_entries(q, cstart, nc, nent, NULL);
+    r = q->st->ops->flush(q->file);
     if (r < 0)
         return r;
-    /* 4. drop what is no longer referenced */
-    return free_entries(q, ent, drop, nc);
+
+    /* 4. L1 entries of the new tables */
+    if (nfresh) {
+        for (unsigned k = 0; k < nch; k++) {
+            struct chunk *c = &cv[k];
+            if (!c->change || !c->fresh)
+                continue;
+            uint64_t l1i = c->first >> q->l2_bits;
+            q->l1[l1i] = c->l2_off | QCOW2_OFLAG_COPIED;
+            r = qcow2_l1_write_entry(q, (uint32_t)l1i);
+            if (r < 0)
+                return r;
+        }
+        r = q->st->ops->flush(q->file);
+        if (r < 0)
+            return r;
+    }
+
+    /* 5. drop what the old entries of existing tables pointed at */
+    for (unsigned k = 0; k < nch; k++) {
+        struct chunk *c = &cv[k];
+        if (!c->change || c->fresh)
+            continue;
+        for (unsigned i = 0; i < c->nc; i++) {
+            uint64_t o, l;
+            if (c->act[i] != A_ALLOC)
+                continue;
+            entry_extent(q, c->ent[i], &o, &l);
+            if (l) {
+                r = qcow2_refcount_update(q, o, l, -1);
+                if (r < 0)
+                    return r;
+            }
+        }
+    }
+    return 0;
 }
 
 int qcow2_write(struct qcow2 *q, const void *buf, uint64_t off, size_t len)
 {
     const uint8_t *b = buf;
+    const uint32_t cb = q->hdr.cluster_bits;
+    int r;
+
     if (!q->writable)
         return -EROFS;
     if (off > q->hdr.size || len > q->hdr.size - off)
         return -EINVAL;
-    while (len > 0) {
-        uint64_t cbase = off & ~((uint64_t)q->cluster_size - 1);
-        uint64_t chunk_end = cbase +
-            ((uint64_t)qcow2_l2_remaining(q, off) << q->hdr.cluster_bits);
-        uint64_t n = chunk_end - off;
-        if (n > len)
-            n = len;
-        int r = write_chunk(q, b, off, n);
+    if (len == 0)
+        return 0;
+    uint64_t last_l1 = ((off + len - 1) >> cb) >> q->l2_bits;
+    if (last_l1 >= q->hdr.l1_size) {
+        r = qcow2_l1_grow(q, last_l1 + 1);
         if (r < 0)
             return r;
-        b += n;
-        off += n;
-        len -= n;
+    }
+    _cleanup_free_ struct chunk *cv = calloc(BATCH_CHUNKS, sizeof(*cv));
+    if (!cv)
+        return -ENOMEM;
+    while (len > 0) {
+        unsigned nch = 0;
+        uint64_t clusters = 0, boff = off;
+        const uint8_t *bbuf = b;
+        while (len > 0 && nch < BATCH_CHUNKS && clusters < BATCH_CLUSTERS) {
+            uint64_t cbase = off & ~((uint64_t)q->cluster_size - 1);
+            uint64_t chunk_end = cbase +
+                ((uint64_t)qcow2_l2_remaining(q, off) << cb);
+            uint64_t n = chunk_end - off;
+            if (n > len)
+                n = len;
+            cv[nch].off = off;
+            cv[nch].len = n;
+            nch++;
+            clusters += ((off + n - 1) >> cb) - (off >> cb) + 1;
+            b += n;
+            off += n;
+            len -= n;
+        }
+        r = write_batch(q, cv, nch, bbuf, boff);
+        for (unsigned k = 0; k < nch; k++)
+            chunk_clear(&cv[k]);
+        if (r < 0)
+            return r;
     }
     return 0;
 }
@@ -527,8 +684,17 @@ int qcow2_write_zeroes(struct qcow2 *q, uint64_t off, uint64_t len)
     uint64_t full_lo = (off + cs - 1) & ~(cs - 1);
     uint64_t full_hi = end == q->hdr.size ? ((end + cs - 1) & ~(cs - 1))
                                           : (end & ~(cs - 1));
-    if (full_lo >= full_hi)
-        return zero_partial(q, off, len);
+    if (full_lo >= full_hi) {
+        /* No whole cluster: at most the tail of one and the head of the
+         * next. */
+        uint64_t split = (off + cs) & ~(cs - 1);
+        if (split >= end)
+            return zero_partial(q, off, len);
+        r = zero_partial(q, off, split - off);
+        if (r < 0)
+            return r;
+        return zero_partial(q, split, end - split);
+    }
     if (off < full_lo) {
         r = zero_partial(q, off, full_lo - off);
         if (r < 0)

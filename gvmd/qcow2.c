@@ -595,14 +595,16 @@ static int parse_snapshots(struct qcow2 *q, struct gvm_error *err)
                       q->path, h->snapshots_offset);
         return -EUCLEAN;
     }
-    /* Read what can hold the table (bounded by the limit and the file). */
+    /* Read what can hold the table (bounded by the limit and the file).
+     * The last entry's padding may lie past the end of the file (QEMU does
+     * not write it): the buffer has 8 spare zero bytes for it. */
     uint64_t avail = q->file_size - h->snapshots_offset;
     uint64_t tbytes = avail < QCOW2_MAX_SNAPSHOT_TABLE_BYTES ? avail
                                                            : QCOW2_MAX_SNAPSHOT_TABLE_BYTES;
-    uint64_t want = (uint64_t)h->nb_snapshots * 1200; /* generous upper bound */
+    uint64_t want = (uint64_t)h->nb_snapshots * (40 + 1024 + 2 * 65536 + 8);
     if (want < tbytes)
         tbytes = want;
-    _cleanup_free_ uint8_t *t = malloc(tbytes);
+    _cleanup_free_ uint8_t *t = calloc(1, tbytes + 8);
     if (!t)
         return -ENOMEM;
     r = qcow2_pread(q, t, tbytes, h->snapshots_offset);
@@ -617,7 +619,7 @@ static int parse_snapshots(struct qcow2 *q, struct gvm_error *err)
     uint64_t off = 0;
     for (uint32_t i = 0; i < h->nb_snapshots; i++) {
         struct qcow2_snapshot *s = &q->snapshots[i];
-        if (tbytes - off < 40) {
+        if (off + 40 > tbytes) {
             gvm_error_set(err, GVM_ERR_CORRUPT,
                           "Image '%s' is corrupt: snapshot table entry %u at"
                           " offset 0x%" PRIx64 " runs past the end of the file"
@@ -637,7 +639,6 @@ static int parse_snapshots(struct qcow2 *q, struct gvm_error *err)
             return -EUCLEAN;
         }
         uint64_t ent = 40 + (uint64_t)extra + id_len + name_len;
-        ent = (ent + 7) & ~7ull;
         if (ent > tbytes - off) {
             gvm_error_set(err, GVM_ERR_CORRUPT,
                           "Image '%s' is corrupt: snapshot table entry %u runs"
@@ -645,6 +646,7 @@ static int parse_snapshots(struct qcow2 *q, struct gvm_error *err)
                           q->path, i);
             return -EUCLEAN;
         }
+        ent = (ent + 7) & ~7ull;
         s->disk_size = h->size;
         if (extra >= 16)
             s->disk_size = qcow2_get64(e + 40 + 8);

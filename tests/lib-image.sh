@@ -18,11 +18,15 @@ need qemu-img qemu-io jq sha256sum
 
 # ---- gluster through FUSE -------------------------------------------------
 # gluster_fuse_mount DIR: mount the test gluster volume on DIR, unmounted at
-# exit (lazily if a file is still open).
+# exit (lazily if a file is still open).  Files gvmd changed must be read
+# fresh: the mount keeps no page cache across opens and no attribute cache.
 gluster_fuse_mount() {
     need glusterfs
     mkdir -p "$1"
+    # gvmd writes through its own gfapi client: the mount must not serve
+    # stale pages or attributes from the kernel cache afterwards.
     glusterfs --volfile-server="$GLUSTER_HOST" --volfile-id="$GLUSTER_VOLUME" \
+        --fopen-keep-cache=off --attribute-timeout=0 --entry-timeout=0 \
         --log-file="$TEST_TMP/fuse.log" "$1" || fail "could not FUSE-mount $GLUSTER_VOLUME"
     at_exit "umount '$1' 2>/dev/null || umount -l '$1' 2>/dev/null"
     i=0

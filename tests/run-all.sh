@@ -153,7 +153,7 @@ count_run() {
 # run_meson_test DIR ARGS...
 run_meson_test() {
     local dir=$1; shift
-    say "meson test in $dir $*"
+    say "meson test in $dir${*:+ ($*)}"
     rm -f "$dir/meson-logs/testlog.json"
     meson test -C "$dir" --num-processes "$JOBS" "$@"
     count_run "$dir"

@@ -17,7 +17,7 @@
 RAWSOCK=$GVM_TOOLSDIR/rawsock
 [ -x "$RAWSOCK" ] || skip "tests/tools/rawsock is not built"
 
-export GVMD_FAULT=step:image-rebase.chunk:delay60
+export GVMD_FAULT=step:image-rebase.chunk:delay400
 start_gvmd
 unset GVMD_FAULT
 ROOT=$GVMD_DIR/state/images
@@ -33,71 +33,55 @@ until grep -q '"id":1' "$TEST_TMP/events" 2>/dev/null; do
     i=$((i+1)); [ $i -lt 100 ] || fail "events-subscribe was not answered"; sleep 0.05
 done
 
-# base (64M of 0x11) <- NAME, with a little data of its own.
+# BASE <- NAME, with a little data of its own.
 overlay() {
-    qimg create -q -f qcow2 -b base.qcow2 -F qcow2 "$ROOT/$1"
+    qimg create -q -f qcow2 -b "$2" -F qcow2 "$ROOT/$1"
     qio "$ROOT/$1" "write -P 0x22 1M 64k"
     rpc image-import "{\"image\":\"local:$1\"}" >/dev/null || fail "import $1"
 }
-qimg create -q -f qcow2 "$ROOT/base.qcow2" $SIZE
-qio "$ROOT/base.qcow2" "write -P 0x11 0 32M" "write -P 0x12 32M 32M"
-overlay top.qcow2
-top_id=$(rpc image-info '{"image":"local:top.qcow2"}' | jq .id)
-base_id=$(rpc image-info '{"image":"local:base.qcow2"}' | jq .id)
-
 job_field() { rpc query-jobs '{}' | jq -r --argjson id "$1" ".[] | select(.id == \$id) | $2"; }
 
-# ---- a running job: op-id, InUse, wait with timeout, dismiss, complete ----------
-j=$(rpc image-rebase '{"image":"local:top.qcow2","backing":null,"mode":"safe","op-id":"op-J"}') ||
+# ---- a long job: op-id, InUse, wait with timeout, dismiss, complete, cancel ------
+# 64M at 400 ms per 4M chunk: ~6 s, cancelled long before.
+qimg create -q -f qcow2 "$ROOT/base.qcow2" $SIZE
+qio "$ROOT/base.qcow2" "write -P 0x11 0 32M" "write -P 0x12 32M 32M"
+overlay top2.qcow2 base.qcow2
+top_id=$(rpc image-info '{"image":"local:top2.qcow2"}' | jq .id)
+base_id=$(rpc image-info '{"image":"local:base.qcow2"}' | jq .id)
+qemu-img convert -O raw "$ROOT/top2.qcow2" "$TEST_TMP/top2.raw" || fail "flat copy of top2"
+
+j=$(rpc image-rebase '{"image":"local:top2.qcow2","backing":null,"mode":"safe","op-id":"op-K"}') ||
     fail "image-rebase refused"
-J=$(jq .id <<<"$j")
+K=$(jq .id <<<"$j")
 assert_match '^(created|running)$' "$(jq -r .status <<<"$j")" "status of a new job"
-assert_eq op-J "$(jq -r '."op-id"' <<<"$j")" "op-id of the job"
+assert_eq op-K "$(jq -r '."op-id"' <<<"$j")" "op-id of the job"
 assert_eq false "$(jq -r .cancelled <<<"$j")" "cancelled of a new job"
 assert_eq "[$top_id,$base_id]" "$(jq -c .images <<<"$j")" "images of the job"
 # The same op-id again: the same job, no new one.
-j2=$(rpc image-rebase '{"image":"local:top.qcow2","backing":null,"mode":"safe","op-id":"op-J"}') ||
+j2=$(rpc image-rebase '{"image":"local:top2.qcow2","backing":null,"mode":"safe","op-id":"op-K"}') ||
     check_fail "repeat with the same op-id failed"
-assert_eq "$J" "$(jq .id <<<"$j2")" "job id returned for a repeated op-id"
+assert_eq "$K" "$(jq .id <<<"$j2")" "job id returned for a repeated op-id"
 # Another rebase of the locked image is refused, naming the job.
-e=$(rpc_err image-rebase '{"image":"local:top.qcow2","backing":"local:base.qcow2","mode":"unsafe"}')
+e=$(rpc_err image-rebase '{"image":"local:top2.qcow2","backing":"local:base.qcow2","mode":"unsafe"}')
 assert_eq InUse "$(err_class "$e")" "rebase of a locked image"
-assert_match "job $J\b" "$(err_msg "$e")" "InUse names the job"
+assert_match "job $K\b" "$(err_msg "$e")" "InUse names the job"
 # A short wait returns the job still running.
-w=$(rpc job-wait "{\"id\":$J,\"timeout\":0.1}") || check_fail "job-wait with timeout"
+w=$(rpc job-wait "{\"id\":$K,\"timeout\":0.1}") || check_fail "job-wait with timeout"
 assert_match '^(created|running)$' "$(jq -r .status <<<"$w")" "status after a short wait"
-e=$(rpc_err job-dismiss "{\"id\":$J}")
+e=$(rpc_err job-dismiss "{\"id\":$K}")
 assert_eq Busy "$(err_class "$e")" "dismiss of a running job"
-e=$(rpc_err job-complete "{\"id\":$J}")
+e=$(rpc_err job-complete "{\"id\":$K}")
 assert_eq Unsupported "$(err_class "$e")" "job-complete of an offline job"
-assert_eq $SIZE "$(job_field "$J" .progress.total)" "progress total of job $J"
+assert_eq $SIZE "$(job_field "$K" .progress.total)" "progress total of job $K"
 # The read-only socket lists jobs but cannot cancel them.
-"$GVMCTL" --socket "$GVM_RO_SOCK" --json query-jobs | jq -e "map(.id) | index($J) != null" >/dev/null ||
-    check_fail "query-jobs on the read-only socket does not list job $J"
-"$GVMCTL" --socket "$GVM_RO_SOCK" --json --params "{\"id\":$J}" job-cancel >/dev/null 2>&1 &&
+"$GVMCTL" --socket "$GVM_RO_SOCK" --json query-jobs | jq -e "map(.id) | index($K) != null" >/dev/null ||
+    check_fail "query-jobs on the read-only socket does not list job $K"
+"$GVMCTL" --socket "$GVM_RO_SOCK" --json --params "{\"id\":$K}" job-cancel >/dev/null 2>&1 &&
     check_fail "job-cancel allowed on the read-only socket"
 
-w=$(rpc job-wait "{\"id\":$J}") || fail "job-wait $J failed"
-assert_eq concluded "$(jq -r .status <<<"$w")" "status after job-wait"
-assert_eq false "$(jq -r .cancelled <<<"$w")" "cancelled after a normal end"
-assert_eq null "$(jq -c .error <<<"$w")" "error of a successful job"
-assert_eq $SIZE "$(jq .progress.current <<<"$w")" "progress current at the end"
-assert_eq null "$(qemu-img info --output=json "$ROOT/top.qcow2" | jq -c '."backing-filename"')" \
-    "backing file of top after the flatten"
-rpc job-dismiss "{\"id\":$J}" >/dev/null || check_fail "job-dismiss of a concluded job"
-assert_eq "" "$(job_field "$J" .id)" "job $J listed after dismiss"
-e=$(rpc_err job-wait "{\"id\":$J}")
-assert_eq NotFound "$(err_class "$e")" "job-wait on a dismissed job"
-
-# ---- cancel ---------------------------------------------------------------------
-overlay top2.qcow2
-qemu-img convert -O raw "$ROOT/top2.qcow2" "$TEST_TMP/top2.raw" || fail "flat copy of top2"
-j=$(rpc image-rebase '{"image":"local:top2.qcow2","backing":null,"mode":"safe","op-id":"op-K"}') ||
-    fail "image-rebase of top2 refused"
-K=$(jq .id <<<"$j")
 i=0
 until [ "$(job_field "$K" .progress.current)" -gt 0 ] 2>/dev/null; do
-    i=$((i+1)); [ $i -lt 200 ] || fail "job $K made no progress"; sleep 0.02
+    i=$((i+1)); [ $i -lt 300 ] || fail "job $K made no progress"; sleep 0.05
 done
 c=$(rpc job-cancel "{\"id\":$K}") || fail "job-cancel $K"
 assert_eq true "$(jq -r .cancelled <<<"$c")" "cancelled right after job-cancel"
@@ -119,6 +103,27 @@ w=$(rpc job-wait "{\"id\":$L,\"timeout\":30}")
 assert_eq concluded "$(jq -r .status <<<"$w")" "status of job $L"
 assert_eq null "$(jq -c .error <<<"$w")" "error of job $L"
 rpc job-dismiss "{\"id\":$L}" >/dev/null || check_fail "dismiss $L"
+
+# ---- a short job to its end: wait, dismiss ------------------------------------------
+qimg create -q -f qcow2 "$ROOT/small.qcow2" 8M
+qio "$ROOT/small.qcow2" "write -P 0x33 0 8M"
+overlay top.qcow2 small.qcow2
+j=$(rpc image-rebase '{"image":"local:top.qcow2","backing":null,"mode":"safe"}') ||
+    fail "image-rebase of top refused"
+J=$(jq .id <<<"$j")
+[ "$J" -gt "$L" ] || check_fail "job ids not increasing: $J after $L"
+w=$(rpc job-wait "{\"id\":$J}") || fail "job-wait $J failed"
+assert_eq concluded "$(jq -r .status <<<"$w")" "status after job-wait"
+assert_eq false "$(jq -r .cancelled <<<"$w")" "cancelled after a normal end"
+assert_eq null "$(jq -c .error <<<"$w")" "error of a successful job"
+assert_eq $((8 << 20)) "$(jq .progress.current <<<"$w")" "progress current at the end"
+assert_eq null "$(qemu-img info --output=json "$ROOT/top.qcow2" | jq -c '."backing-filename"')" \
+    "backing file of top after the flatten"
+qio "$ROOT/top.qcow2" "read -P 0x33 0 1M" "read -P 0x22 1M 64k" "read -P 0x33 2M 6M"
+rpc job-dismiss "{\"id\":$J}" >/dev/null || check_fail "job-dismiss of a concluded job"
+assert_eq "" "$(job_field "$J" .id)" "job $J listed after dismiss"
+e=$(rpc_err job-wait "{\"id\":$J}")
+assert_eq NotFound "$(err_class "$e")" "job-wait on a dismissed job"
 
 # ---- events -----------------------------------------------------------------------
 wait $SUB_PID 2>/dev/null

@@ -333,9 +333,11 @@ static int cmd_check(struct gvm_store *st, int argc, char **argv)
     img_close(img);
     if (res.check_errors)
         return 1;
-    if (res.corruptions > res.corruptions_fixed)
+    /* (qcow2w) after a repair, corruptions/leaks are what is left (the
+     * check runs again, like qemu-img's), so they alone decide. */
+    if (res.corruptions)
         return 2;
-    if (res.leaks > res.leaks_fixed)
+    if (res.leaks)
         return 3;
     return 0;
 }

@@ -16,10 +16,17 @@
  *                        (after --hold-ms): a client vanishing mid-message
  *                        or while its call runs
  * Exit 3 if the socket cannot be reached, 2 on a usage error.
+ *
+ *   rawsock --recv-dgram PATH [--timeout-ms N] [--expect N]
+ *
+ * Binds a datagram socket at PATH ('@' = abstract) and prints each datagram
+ * received (then a newline) until N arrived or the timeout: a stand-in for
+ * systemd's NOTIFY_SOCKET.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +44,50 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static int recv_dgram(const char *path, long timeout_ms, long expect)
+{
+    struct sockaddr_un sun = { .sun_family = AF_UNIX };
+    socklen_t salen;
+    long long deadline = now_ms() + timeout_ms;
+    long got = 0;
+    size_t len = strlen(path);
+    int fd;
+
+    if (len >= sizeof(sun.sun_path))
+        return 2;
+    memcpy(sun.sun_path, path, len);
+    if (sun.sun_path[0] == '@')
+        sun.sun_path[0] = '\0';
+    salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
+    fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sun, salen) < 0) {
+        fprintf(stderr, "rawsock: cannot bind %s: %s\n", path, strerror(errno));
+        return 3;
+    }
+    /* Tell the caller we are listening. */
+    fprintf(stderr, "rawsock: listening\n");
+    while (expect < 0 || got < expect) {
+        struct pollfd pfd = { .fd = fd, .events = POLLIN };
+        long long left = deadline - now_ms();
+        char buf[4096];
+        ssize_t n;
+
+        if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+            break;
+        n = recv(fd, buf, sizeof(buf), 0);
+        if (n < 0)
+            break;
+        fwrite(buf, 1, (size_t)n, stdout);
+        fputc('\n', stdout);
+        fflush(stdout);
+        got++;
+    }
+    close(fd);
+    if (path[0] == '/')
+        unlink(path);
+    return 0;
+}
+
 static void usage(void)
 {
     fprintf(stderr, "usage: rawsock SOCKET [--timeout-ms N] [--expect N] "
@@ -46,7 +97,7 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-    const char *path = NULL;
+    const char *path = NULL, *dgram = NULL;
     long timeout_ms = 2000, expect = -1, hold_ms = 0;
     bool do_shutdown = false, close_after = false;
     char *in = NULL, *line = NULL;
@@ -63,6 +114,8 @@ int main(int argc, char **argv)
             expect = atol(argv[++i]);
         else if (!strcmp(argv[i], "--hold-ms") && i + 1 < argc)
             hold_ms = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--recv-dgram") && i + 1 < argc)
+            dgram = argv[++i];
         else if (!strcmp(argv[i], "--shutdown"))
             do_shutdown = true;
         else if (!strcmp(argv[i], "--close-after-write"))
@@ -72,6 +125,8 @@ int main(int argc, char **argv)
         else
             path = argv[i];
     }
+    if (dgram)
+        return recv_dgram(dgram, timeout_ms, expect);
     if (!path || strlen(path) >= sizeof(sun.sun_path))
         usage();
 

@@ -373,6 +373,30 @@ static void test_persist_and_recover(void **state)
     assert_int_equal(catalog_job_lock_holder(f->d.cat, f->img[0], &err), 0);
 }
 
+/* A dismissed job's id is never handed out again. */
+static void test_ids_not_reused(void **state)
+{
+    struct fixture *f = *state;
+    struct gvm_error err = { 0 };
+    _cleanup_json_ json_t *j = NULL;
+    struct job *x = NULL, *y = NULL;
+    int64_t xid;
+    int rc;
+
+    start_runner(f);
+    atomic_store(&release_jobs, 1);
+    x = create(f, f->img[0], true, NULL, &rc, &err);
+    assert_int_equal(rc, 0);
+    xid = job_id(x);
+    job_unref(x);
+    j = wait_status(f, xid, "concluded");
+    assert_int_equal(jobs_dismiss(f->d.jobs, xid, &err), 0);
+    y = create(f, f->img[0], true, NULL, &rc, &err);
+    assert_int_equal(rc, 0);
+    assert_int_equal(job_id(y), xid + 1);
+    job_unref(y);
+}
+
 static void test_journal(void **state)
 {
     struct fixture *f = *state;
@@ -488,6 +512,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_locks_and_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_opid_and_queue_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_persist_and_recover, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ids_not_reused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_journal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_journal_replay, setup, teardown),
         cmocka_unit_test(test_fault_point),

@@ -1,0 +1,116 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# test-rebase-crash.sh — crash safety of a safe image-rebase: gvmd is
+# killed (SIGKILL from inside, through the test-only GVMD_FAULT: the faulty
+# store and the named journal fault points) at every journaled step and at
+# several write and flush counts, then restarted.  After recovery, for every
+# moment of death:
+#   - the job concluded without error (recovery resumed or rolled forward);
+#   - qemu-img check finds nothing (no corruption; leaks repaired);
+#   - the image reads exactly what it read before (qemu-img compare against
+#     a flat copy made before);
+#   - the catalog edge is what the header says (image-info, qemu-img info).
+# Also a write that fails (not a kill): the job concludes with a
+# StorageError saying the image still reads as before, and it does.
+. "$GVM_TESTDIR/lib.sh"
+. "$GVM_TESTDIR/lib-image.sh"
+
+ROOT=$GVMD_DIR/state/images
+mkdir -p "$ROOT"
+n=0
+
+# chain P: P-base (4M) <- P-mid (6M) <- P-top (8M), data in many places so
+# that the copy makes many writes.
+chain() {
+    qimg create -q -f qcow2 "$ROOT/$1-base.qcow2" 4M
+    qimg create -q -f qcow2 -b "$1-base.qcow2" -F qcow2 "$ROOT/$1-mid.qcow2" 6M
+    qimg create -q -f qcow2 -b "$1-mid.qcow2" -F qcow2 "$ROOT/$1-top.qcow2" 8M
+    qio "$ROOT/$1-base.qcow2" "write -P 0x11 0 4M"
+    qio "$ROOT/$1-mid.qcow2" "write -P 0x22 0 64k" "write -P 0x23 512k 192k" \
+        "write -z 1M 128k" "write -P 0x24 1536k 64k" "write -P 0x25 2M 1M" \
+        "write -z 3200k 64k" "write -P 0x26 4M 256k" "write -P 0x27 5M 64k"
+    qio "$ROOT/$1-top.qcow2" "write -P 0x33 576k 64k" "write -P 0x34 7M 64k"
+    qemu-img convert -O raw "$ROOT/$1-top.qcow2" "$TEST_TMP/$1.raw" || fail "flat copy of $1"
+}
+
+wait_death() {
+    i=0
+    while kill -0 "$GVMD_PID" 2>/dev/null; do
+        i=$((i+1)); [ $i -lt 300 ] || return 1; sleep 0.1
+    done
+    wait "$GVMD_PID" 2>/dev/null
+    return 0
+}
+
+# invariants P: content, check, catalog edge == header.
+invariants() {
+    t=$ROOT/$1-top.qcow2
+    out=$(qemu-img check "$t" 2>&1) || check_fail "$2: qemu-img check of $1-top: $out"
+    qemu-img compare -q "$t" "$TEST_TMP/$1.raw" || check_fail "$2: content of $1-top changed"
+    hdr=$(qemu-img info --output=json "$t" | jq -r '."backing-filename" // "none"')
+    info=$(rpc image-info "{\"image\":\"local:$1-top.qcow2\"}") || { check_fail "$2: image-info"; return; }
+    assert_eq "$hdr" "$(jq -r '."backing-filename" // "none"' <<<"$info")" "$2: image-info header name"
+    edge=$(jq -r .backing <<<"$info")
+    if [ "$edge" = null ]; then cat=none; else
+        cat=$(rpc image-info "{\"image\":$edge}" | jq -r .path); fi
+    assert_eq "$hdr" "$cat" "$2: catalog edge of $1-top vs its header"
+}
+
+# crash SPEC [expect-death]: one scenario.
+crash() {
+    n=$((n+1)); p=c$n
+    chain $p
+    GVMD_FAULT=$1
+    export GVMD_FAULT
+    start_gvmd
+    unset GVMD_FAULT
+    rpc image-import "{\"image\":\"local:$p-top.qcow2\"}" >/dev/null || fail "$1: import"
+    rpc image-rebase "{\"image\":\"local:$p-top.qcow2\",\"backing\":\"local:$p-base.qcow2\",\"mode\":\"safe\",\"op-id\":\"$p\"}" \
+        >/dev/null 2>&1
+    wait_death || { check_fail "$1: gvmd did not die"; kill9_gvmd; }
+    grep -q "GVMD_FAULT: killed" "$GVMD_DIR/gvmd.log" || check_fail "$1: killed by something else"
+    mv "$GVMD_DIR/gvmd.log" "$TEST_TMP/gvmd-$p.log"
+    start_gvmd
+    id=$(rpc query-jobs '{}' | jq -r --arg op "$p" '.[] | select(."op-id" == $op) | .id')
+    [ -n "$id" ] || { check_fail "$1: the job is gone after the restart"; stop_gvmd; return; }
+    j=$(rpc job-wait "{\"id\":$id,\"timeout\":60}")
+    assert_eq concluded "$(jq -r .status <<<"$j")" "$1: job status after recovery"
+    assert_eq null "$(jq -c .error <<<"$j")" "$1: job error after recovery"
+    assert_eq "$p-base.qcow2" "$(qemu-img info --output=json "$ROOT/$p-top.qcow2" | jq -r '."backing-filename"')" \
+        "$1: backing file after recovery"
+    invariants $p "$1"
+    note "$1: recovered ($(grep -ciE 'recover|rolled|resum|switching|already names' "$GVMD_DIR/gvmd.log") recovery log lines)"
+    stop_gvmd
+}
+
+for spec in step:image-rebase:kill step:copying:kill step:switch-header:kill \
+            step:image-rebase.header-written:kill \
+            write:1:kill write:2:kill write:3:kill write:5:kill write:8:kill \
+            write:13:kill write:21:kill write:34:kill \
+            flush:1:kill flush:2:kill flush:3:kill; do
+    crash "$spec"
+done
+
+# ---- a failing write: the job fails, nothing guest-visible changed ------------------
+n=$((n+1)); p=c$n
+chain $p
+export GVMD_FAULT=write:4:fail
+start_gvmd
+unset GVMD_FAULT
+rpc image-import "{\"image\":\"local:$p-top.qcow2\"}" >/dev/null || fail "import"
+j=$(rpc image-rebase "{\"image\":\"local:$p-top.qcow2\",\"backing\":\"local:$p-base.qcow2\",\"mode\":\"safe\"}") ||
+    fail "rebase refused"
+j=$(rpc job-wait "{\"id\":$(jq .id <<<"$j"),\"timeout\":60}")
+assert_eq concluded "$(jq -r .status <<<"$j")" "failed write: status"
+assert_eq StorageError "$(jq -r .error.data.class <<<"$j")" "failed write: error class"
+assert_match "still reads as before" "$(jq -r .error.message <<<"$j")" "failed write: message says the state"
+assert_eq "$p-mid.qcow2" "$(qemu-img info --output=json "$ROOT/$p-top.qcow2" | jq -r '."backing-filename"')" \
+    "failed write: backing file unchanged"
+invariants $p "failed write"
+# The lock is gone and a retry succeeds.
+j=$(rpc image-rebase "{\"image\":\"local:$p-top.qcow2\",\"backing\":\"local:$p-base.qcow2\",\"mode\":\"safe\"}") ||
+    fail "retry refused"
+j=$(rpc job-wait "{\"id\":$(jq .id <<<"$j"),\"timeout\":60}")
+assert_eq null "$(jq -c .error <<<"$j")" "retry after the failed write"
+invariants $p "retry"
+stop_gvmd
