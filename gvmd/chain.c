@@ -462,6 +462,32 @@ static int copy_differences(struct rebase *rb, struct img *top, struct img *nb,
     return img_flush(top);
 }
 
+/* Repair cluster leaks an interrupted or failed copy may have left (never
+ * corruption: the engine's write ordering sees to that).  Best effort: a
+ * leak wastes space, nothing else.  top: the image opened read-write, or
+ * NULL to open it here. */
+static void repair_leaks(struct rebase *rb, struct img *top)
+{
+    struct img *own = NULL;
+    struct gvm_error err = { 0 };
+    struct img_check_result res;
+
+    if (!top && open_top(rb, IMG_OPEN_RW | IMG_OPEN_NOBACKING, &own, &err) < 0) {
+        log_warn("Rebase of %s: leak check after the interrupted copy failed: %s",
+                 rb->name, err.message);
+        return;
+    }
+    if (img_check(top ? top : own, IMG_REPAIR_LEAKS, &res, &err) < 0)
+        log_warn("Rebase of %s: leak check after the interrupted copy failed: %s",
+                 rb->name, err.message);
+    else if (res.leaks || res.corruptions)
+        log_info("Rebase of %s: after the interrupted copy, %" PRIu64 " leaked "
+                 "clusters (%" PRIu64 " fixed), %" PRIu64 " corruptions.",
+                 rb->name, res.leaks, res.leaks_fixed, res.corruptions);
+    if (own)
+        img_close(own);
+}
+
 /* Make the catalog edge say what the header now says (the new backing). */
 static int catalog_switch(struct rebase *rb, struct gvm_error *err)
 {
@@ -586,6 +612,9 @@ static int rebase_run(struct job *job, struct gvm_error *err)
                                 "as before and keeps its backing file %s",
                                 rb.name, fail_off,
                                 str_or_none(info.backing_filename));
+            /* A write that failed half-way may have left an allocated
+             * cluster nothing points to: give it back if storage lets us. */
+            repair_leaks(&rb, top);
             goto undo;
         }
     }
@@ -648,25 +677,6 @@ out:
     return ret;
 }
 
-/* Repair cluster leaks a kill during allocation may have left (never
- * corruption: the engine's write ordering sees to that). */
-static void repair_leaks(struct rebase *rb)
-{
-    _cleanup_img_ struct img *top = NULL;
-    struct gvm_error err = { 0 };
-    struct img_check_result res;
-
-    if (open_top(rb, IMG_OPEN_RW | IMG_OPEN_NOBACKING, &top, &err) < 0 ||
-        img_check(top, IMG_REPAIR_LEAKS, &res, &err) < 0) {
-        log_warn("Rebase of %s: leak check after the interrupted copy failed: %s",
-                 rb->name, err.message);
-        return;
-    }
-    if (res.leaks || res.corruptions)
-        log_info("Rebase of %s: after the interrupted copy, %" PRIu64 " leaked "
-                 "clusters (%" PRIu64 " fixed), %" PRIu64 " corruptions.",
-                 rb->name, res.leaks, res.leaks_fixed, res.corruptions);
-}
 
 static int rebase_recover(struct job *job, struct journal_op *op,
                           const struct journal_entry *e, size_t n,
@@ -699,7 +709,7 @@ static int rebase_recover(struct job *job, struct journal_op *op,
     }
     /* R1: step 0 or "copying": the header was not touched. */
     if (rb.safe)
-        repair_leaks(&rb);
+        repair_leaks(&rb, NULL);
     if (journal_undone(op, err) < 0)
         goto out;
     ret = job_cancel_requested(job) ? JOB_RECOVERED_CANCELLED

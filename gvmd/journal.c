@@ -74,6 +74,7 @@ int journal_begin(struct catalog *cat, const char *type, int64_t job_id,
 {
     struct journal_op *op = calloc(1, sizeof(*op));
     _cleanup_free_ char *text = NULL;
+    int r;
 
     if (!op || !(op->op_id = new_op_id(type, job_id)) ||
         !(op->type = strdup(type)) || !(text = dump(params))) {
@@ -88,6 +89,13 @@ int journal_begin(struct catalog *cat, const char *type, int64_t job_id,
         return -1;
     }
     op->next_step = 1;
+    r = journal_fault_point(type);
+    if (r < 0) {
+        gvm_error_set_errno(err, GVM_ERR_STORAGE, r,
+                            "Fault injected at the start of %s", type);
+        journal_op_free(op);
+        return -1;
+    }
     *out = op;
     return 0;
 }

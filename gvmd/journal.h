@@ -48,7 +48,8 @@ struct journal_entry {
 };
 void journal_entries_free(struct journal_entry *e, size_t n);
 
-/* Start an operation: write and commit step 0.  params may be NULL. */
+/* Start an operation: write and commit step 0 (then run the fault point
+ * named after the type).  params may be NULL. */
 int journal_begin(struct catalog *cat, const char *type, int64_t job_id,
                   json_t *params, struct journal_op **out,
                   struct gvm_error *err);

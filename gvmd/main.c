@@ -4,8 +4,10 @@
  *
  * Start-up order (each step needs the ones before it):
  *   configuration → catalog → volumes (the default `local` dir volume) →
- *   worker queue → control sockets → READY=1 to systemd → event loop.
- * Teardown on SIGTERM/SIGINT runs it backwards: stop accepting, let calls
+ *   job runner (loads jobs) → worker queue → job recovery and threads →
+ *   control sockets → READY=1 to systemd → event loop.
+ * Teardown on SIGTERM/SIGINT runs it backwards: stop accepting, stop the
+ * jobs at a consistent point (they resume at the next start), let calls
  * running on workers finish and answer, close connections, free the
  * volumes, close the catalog cleanly, exit 0.
  *
@@ -180,15 +182,17 @@ int main(int argc, char **argv)
         log_error("Cannot set up the volumes: %s", err.message);
         goto out;
     }
+    if (jobs_new(&d, 0, &d.jobs, &err) < 0) {
+        log_error("Cannot load the jobs: %s", err.message);
+        goto out;
+    }
     rc = workq_new(d.base, d.cfg.workers, &d.wq);
     if (rc < 0) {
         log_error("Cannot start %d worker threads: %s.", d.cfg.workers,
                   strerror(-rc));
         goto out;
     }
-    /* Jobs left unfinished by an earlier daemon are recovered before the
-     * control sockets are served. */
-    if (jobs_new(&d, 0, &d.jobs, &err) < 0 || jobs_start(d.jobs, &err) < 0) {
+    if (jobs_start(d.jobs, &err) < 0) {
         log_error("Cannot start the job runner: %s", err.message);
         goto out;
     }

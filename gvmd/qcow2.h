@@ -388,14 +388,6 @@ int qcow2_check(struct qcow2 *q, unsigned repair,
                 struct img_check_result *res, struct gvm_error *err);
 
 /* (qcow2w: add further declarations below this line.) */
-/*
- * NOTE for qcow2r from qcow2w (13:30): qcow2.c's snapshot-table parser
- * rejects valid images with 2+ snapshots made by qemu-img: qemu writes the
- * table at the end of the file without padding after the LAST entry, so
- * `ent` (padded to 8) exceeds `tbytes - off` for it (e.g. 139-byte table,
- * entry 1 at 72 is 67 bytes unpadded).  Compare the unpadded length there.
- * tests/integration/test-qcow2-check.sh ("clean, 2 snapshots") shows it.
- */
 
 /* Largest refcount the image's refcount_bits can hold. */
 static inline uint64_t qcow2_refcount_max(const struct qcow2 *q)

@@ -234,6 +234,23 @@ static int dump_to_evbuffer(const char *buf, size_t size, void *data)
     return evbuffer_add(data, buf, size);
 }
 
+/* Append v's compact JSON to out.  Small values (the common case) are
+ * serialised into a stack buffer and added with one evbuffer_add; jansson's
+ * callback interface would otherwise add every token separately. */
+static void dump_json(struct evbuffer *out, json_t *v)
+{
+    char buf[2048];
+    size_t n = json_dumpb(v, buf, sizeof(buf), JSON_COMPACT | JSON_ENCODE_ANY);
+
+    if (n == 0)
+        evbuffer_add(out, "null", 4);
+    else if (n <= sizeof(buf))
+        evbuffer_add(out, buf, n);
+    else if (json_dump_callback(v, dump_to_evbuffer, out,
+                                JSON_COMPACT | JSON_ENCODE_ANY) < 0)
+        evbuffer_add(out, "null", 4);
+}
+
 /* Serialise a reply straight into the connection's output. */
 static void send_reply(struct conn *c, json_t *id, json_t *result,
                        const struct gvm_error *err)
@@ -245,8 +262,7 @@ static void send_reply(struct conn *c, json_t *id, json_t *result,
         return;
     evbuffer_add(out, "{\"jsonrpc\":\"2.0\",\"id\":", 22);
     if (id)
-        json_dump_callback(id, dump_to_evbuffer, out,
-                           JSON_COMPACT | JSON_ENCODE_ANY);
+        dump_json(out, id);
     else
         evbuffer_add(out, "null", 4);
     if (err) {
@@ -256,8 +272,9 @@ static void send_reply(struct conn *c, json_t *id, json_t *result,
         body = result ? json_incref(result) : json_null();
         evbuffer_add(out, ",\"result\":", 10);
     }
-    if (!body || json_dump_callback(body, dump_to_evbuffer, out,
-                                    JSON_COMPACT | JSON_ENCODE_ANY) < 0)
+    if (body)
+        dump_json(out, body);
+    else
         evbuffer_add(out, "null", 4);
     json_decref(body);
     control_conn_send(c, "}", 1);

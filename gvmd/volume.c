@@ -90,20 +90,34 @@ static struct store_entry *find_entry(struct volumes *v, int64_t id)
     return NULL;
 }
 
-/* Open the store a catalog row describes (blocking). */
+/* Open the store a catalog row describes (blocking).  Under the test-only
+ * GVMD_FAULT variable it is wrapped in the fault-injecting store
+ * (store-faulty.c); without it, nothing changes. */
 static int open_store(const struct catalog_volume *vol, struct gvm_store **out,
                       struct gvm_error *err)
 {
-    if (vol->backend == CATALOG_BACKEND_DIR)
-        return store_posix_new(vol->root_path, out, err) < 0 ? -1 : 0;
-    struct gvm_gluster_cfg cfg = {
-        .volume = vol->gluster_volume,
-        .servers = vol->servers,
-        .nservers = vol->nservers,
-        .debug = vol->debug,
-        .logfile = NULL,
-    };
-    return store_gluster_new(&cfg, out, err) < 0 ? -1 : 0;
+    int r;
+
+    if (vol->backend == CATALOG_BACKEND_DIR) {
+        r = store_posix_new(vol->root_path, out, err);
+    } else {
+        struct gvm_gluster_cfg cfg = {
+            .volume = vol->gluster_volume,
+            .servers = vol->servers,
+            .nservers = vol->nservers,
+            .debug = vol->debug,
+            .logfile = NULL,
+        };
+        r = store_gluster_new(&cfg, out, err);
+    }
+    if (r < 0)
+        return -1;
+    if (store_faulty_wrap_env(out, err) < 0) {
+        gvm_store_destroy(*out);
+        *out = NULL;
+        return -1;
+    }
+    return 0;
 }
 
 /* Keep an opened store for volume id (which must have no entry yet). */

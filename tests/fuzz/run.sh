@@ -78,7 +78,7 @@ if [ -d "$regress" ]; then
 fi
 if [ ${#replay[@]} -gt 0 ]; then
     echo "# replaying ${#replay[@]} regression input(s)" >&2
-    if ! "$work/fuzz-qcow2" -rss_limit_mb=2048 -timeout=20 "${replay[@]}" \
+    if ! "$work/fuzz-qcow2" -rss_limit_mb=2048 -timeout=60 "${replay[@]}" \
             >"$work/replay.log" 2>&1; then
         tail -60 "$work/replay.log" >&2
         echo "FAIL: a regression input crashes the qcow2 reader again" >&2
@@ -146,7 +146,7 @@ echo "# $n seed images" >&2
 
 # ---- fuzz ----------------------------------------------------------------------------
 echo "# fuzzing for $secs s" >&2
-"$work/fuzz-qcow2" -max_len=1048576 -max_total_time="$secs" -timeout=20 \
+"$work/fuzz-qcow2" -max_len=1048576 -max_total_time="$secs" -timeout=60 \
     -rss_limit_mb=2048 -print_final_stats=1 \
     -artifact_prefix="$work/artifacts/" \
     "$work/corpus" "$seeds" >"$work/fuzz.log" 2>&1
@@ -156,6 +156,13 @@ grep -E '^(stat::|Done|#[0-9]+ +DONE)' "$work/fuzz.log" >&2
 found=0
 for a in "$work"/artifacts/*; do
     [ -f "$a" ] || continue
+    case $(basename "$a") in
+    slow-unit-*)
+        # Slow is not broken, and how slow depends on the machine's load:
+        # report it, do not fail on it (a hang still fails as timeout-*).
+        echo "# slow input (over 10 s, not a failure): $(basename "$a")" >&2
+        continue;;
+    esac
     found=1
     mkdir -p "$regress"
     dest=$regress/$(basename "$a")

@@ -102,6 +102,27 @@ rpc volume-add "{\"name\":\"late\",\"backend\":\"dir\",\"path\":\"$TEST_TMP/late
     check_fail "volume-add after recovery"
 stop_gvmd
 
+# ---- a catalogued gluster volume whose servers are all dead --------------------------------
+# (a catalog moved to another host, servers renumbered...): volume-info still
+# describes it, fast, saying it cannot connect; volume-remove still works.
+sql "$cat_db" "INSERT INTO volumes (name, backend, gluster_volume, debug) VALUES ('gone', 'gluster', 'x', 4);
+INSERT INTO volume_servers (volume_id, position, transport, host, port)
+    SELECT id, 0, 'tcp', '127.0.0.1', 24099 FROM volumes WHERE name = 'gone';
+INSERT INTO volume_servers (volume_id, position, transport, socket)
+    SELECT id, 1, 'unix', '$TEST_TMP/gone.socket' FROM volumes WHERE name = 'gone';" >/dev/null
+start_gvmd
+t0=$(( $(date +%s%N) / 1000000 ))
+out=$(rpc volume-info '{"name":"gone"}') || check_fail "volume-info of an unreachable volume failed"
+t1=$(( $(date +%s%N) / 1000000 ))
+note "volume-info of a volume with only dead servers took $((t1 - t0)) ms"
+[ $((t1 - t0)) -lt 1000 ] || check_fail "volume-info took $((t1 - t0)) ms (limit 1000)"
+assert_eq "false false" "$(jq -r '.servers | map(.reachable|tostring) | join(" ")' <<<"$out")" "dead servers"
+assert_eq false "$(jq -r .connected <<<"$out")" "connected"
+assert_eq null "$(jq -r '."free-bytes"' <<<"$out")" "free-bytes of an unreachable volume"
+assert_match "127.0.0.1:24099.*gone.socket" "$(jq -r '."storage-error"' <<<"$out")" "storage-error names the servers"
+rpc volume-remove '{"name":"gone"}' >/dev/null || check_fail "volume-remove of an unreachable volume"
+stop_gvmd
+
 # ---- a catalog from a newer gvmd ---------------------------------------------------------
 v=$(sql "$cat_db" 'PRAGMA user_version')
 assert_match '^[1-9][0-9]*$' "$v" "user_version of a current catalog"

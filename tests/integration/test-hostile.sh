@@ -82,7 +82,7 @@ l2-reserved-bits   |b3|map   |$(q_l2_entry_off $f 0)+7          |$(byte_or $f $(
 l2-unaligned       |b3|map   |$(q_l1_offset $f)+6               |$(byte_or $f $(( $(q_l1_offset $f) + 6 )) 2)|Corrupt|L2
 l2-past-eof        |b3|map   |$(q_l1_offset $f)                 |8000000100000000  |Corrupt|L2
 l2-on-refcounts    |b3|map   |$(q_l1_offset $f)                 |$(printf %016x $(( $(q_rt_offset $f) + (1 << 63) )))|Corrupt|L2
-data-past-eof      |b3|map   |$(q_l2_entry_off $f 0)            |8000000100000000  |Corrupt|data|cluster
+data-past-eof      |b3|map   |$(q_l2_entry_off $f 0)            |8000000100000000  |Corrupt|past|beyond|end of
 data-unaligned     |b3|map   |$(q_l2_entry_off $f 0)+6          |$(byte_or $f $(( $(q_l2_entry_off $f 0) + 6 )) 2)|Corrupt|unaligned|aligned|cluster
 zero-flag-v2       |b2|map   |$(q_l2_entry_off $f 0)+7          |01                |Corrupt|zero|reserved|v2|version 2
 compressed-eof     |bc|checksum|$(q_l2_entry_off $f 0)+1        |ff                |Corrupt|compressed
@@ -126,7 +126,7 @@ run_rule() { # the fields of one CORPUS line
         repair)   rpc image-import "{\"image\":$ref,\"format\":\"qcow2\"}" >/dev/null 2>&1
                   e=$(rpc_err image-check "{\"image\":$ref,\"repair\":\"leaks\"}") ;;
     esac
-    cls=$(err_class "$e"); msg=$(err_msg "$e")
+    { IFS= read -r cls; IFS= read -r msg; } < <(printf '%s' "$e" | jq -r '.data.class // "", .message // ""' 2>/dev/null)
     note "$name: $cls: $msg"
     # want: CLASS[|CLASS]|regex|regex...: split classes from message words.
     classes="" words=""

@@ -17,6 +17,8 @@ D=$TEST_TMP/img
 mkdir -p "$D"
 cd "$D" || fail "cd $D"
 ncompared=0
+T0=$(date +%s)
+section() { note "$(( $(date +%s) - T0 ))s: $*"; }
 
 qio() { # qemu-io on a file, failing the test if it fails
     out=$(qemu-io "$@" 2>&1) || check_fail "qemu-io $*: $out"
@@ -31,8 +33,9 @@ compare() {
         check_fail "imgtool map $img: $(cat "$img.err")"; return; fi
     qemu-img map -f "$fmt" --output=json "$img" >"$img.map.qemu" ||
         { check_fail "qemu-img map $img"; return; }
-    if ! diff <(jq -S . "$img.map.qemu") <(jq -S . "$img.map.gvm") >"$img.map.diff"; then
-        check_fail "map of $img differs from qemu-img:"; cat "$img.map.diff" >&2; fi
+    if [ "$(jq -s -S '.[0] == .[1]' "$img.map.qemu" "$img.map.gvm")" != true ]; then
+        check_fail "map of $img differs from qemu-img:"
+        diff <(jq -S . "$img.map.qemu") <(jq -S . "$img.map.gvm") >&2; fi
     if ! "$IMGTOOL" --dir "$D" "$@" read "$img" "$fmt" "$img.raw.gvm" 2>"$img.err"; then
         check_fail "imgtool read $img: $(cat "$img.err")"; return; fi
     qemu-img convert -f "$fmt" -O raw "$img" "$img.raw.qemu" ||
@@ -50,8 +53,11 @@ fill() { # image fmt seed
 }
 
 # ---- cluster sizes, versions, refcount widths -----------------------------
+section "cluster sizes, versions, refcount widths"
 for cs in 512 4096 65536 2097152; do
-    for compat in 0.10 1.1; do
+    compats="1.1"
+    case $cs in 512|65536) compats="0.10 1.1" ;; esac
+    for compat in $compats; do
         f=cs$cs-$compat.qcow2
         qimg create -q -f qcow2 -o cluster_size=$cs,compat=$compat "$f" 4M
         fill "$f" qcow2 0
@@ -66,6 +72,7 @@ for rb in 1 16 64; do
 done
 
 # ---- zero clusters over backing data --------------------------------------
+section "zero clusters over backing data"
 qimg create -q -f qcow2 zbase.qcow2 4M
 qio -c "write -P 0x11 0 4M" zbase.qcow2
 qimg create -q -f qcow2 -b zbase.qcow2 -F qcow2 ztop.qcow2
@@ -78,6 +85,7 @@ qio -c "write -P 0x31 0 1M" -c "write -z 64k 128k" -c "write -z -u 512k 64k" zal
 compare zalloc.qcow2 qcow2
 
 # ---- compressed ------------------------------------------------------------
+section "compressed"
 qimg create -q -f qcow2 csrc.qcow2 4M
 fill csrc.qcow2 qcow2 20
 qio -c "write -P 0 3200k 64k" csrc.qcow2
@@ -91,6 +99,7 @@ qio -c "write -P 0x41 100k 50k" compov.qcow2
 compare compov.qcow2 qcow2
 
 # ---- internal snapshots ---------------------------------------------------
+section "internal snapshots"
 qimg create -q -f qcow2 snap.qcow2 4M
 fill snap.qcow2 qcow2 30
 qimg snapshot -c s1 snap.qcow2
@@ -102,6 +111,7 @@ info=$("$IMGTOOL" --dir "$D" info snap.qcow2 qcow2)
 assert_eq 2 "$(jq .snapshots <<<"$info")" "snapshots counted in snap.qcow2"
 
 # ---- lazy refcounts left dirty ----------------------------------------------
+section "lazy refcounts left dirty"
 qimg create -q -f qcow2 -o lazy_refcounts=on dirty.qcow2 4M
 qemu-io -c "write -P 0x61 0 300k" -c "write -P 0x62 1M 64k" -c "sigraise 9" dirty.qcow2 >/dev/null 2>&1
 info=$("$IMGTOOL" --dir "$D" info dirty.qcow2 qcow2)
@@ -110,6 +120,7 @@ assert_eq true "$(jq '."lazy-refcounts"' <<<"$info")" "lazy refcounts seen in di
 compare dirty.qcow2 qcow2
 
 # ---- raw bases, shorter and longer backing files -------------------------------
+section "raw bases, shorter and longer backing files"
 qimg create -q -f raw rawbase.raw 4M
 qio -f raw -c "write -P 0x71 0 4M" rawbase.raw
 qimg create -q -f qcow2 -b rawbase.raw -F raw rawtop.qcow2
@@ -141,6 +152,7 @@ qio -c "write -P 0x87 512k 1M" v2top.qcow2
 compare v2top.qcow2 qcow2
 
 # ---- 3-deep chain, mixed cluster sizes ----------------------------------------------
+section "3-deep chain"
 qimg create -q -f qcow2 -o cluster_size=512 c1.qcow2 5M
 qio -c "write -P 0x91 0 5M" c1.qcow2
 qimg create -q -f qcow2 -o cluster_size=2M -b c1.qcow2 -F qcow2 c2.qcow2
@@ -155,6 +167,7 @@ qemu-img map --output=json --start-offset 1000000 --max-length 3000000 c3.qcow2 
 diff <(jq -S . sub.qemu) <(jq -S . sub.gvm) >&2 || check_fail "ranged map of c3.qcow2 differs"
 
 # ---- imgtool create: every option, checked by qemu-img ----------------------------
+section "imgtool create"
 created=0
 for opts in "" "--compat 0.10" "--cluster-size 512" "--cluster-size 2M" \
             "--refcount-bits 1" "--refcount-bits 64 --cluster-size 4096" \
@@ -162,10 +175,10 @@ for opts in "" "--compat 0.10" "--cluster-size 512" "--cluster-size 2M" \
     created=$((created + 1))
     f=new$created.qcow2
     # shellcheck disable=SC2086
-    "$IMGTOOL" --dir "$D" create "$f" qcow2 256M $opts 2>&1 || { check_fail "create $opts"; continue; }
+    "$IMGTOOL" --dir "$D" create "$f" qcow2 48M $opts 2>&1 || { check_fail "create $opts"; continue; }
     qemu-img check "$f" >/dev/null 2>&1 || check_fail "qemu-img check of $f ($opts) is not clean"
     i=$(qemu-img info --output=json "$f")
-    assert_eq 268435456 "$(jq '."virtual-size"' <<<"$i")" "virtual size of $f ($opts)"
+    assert_eq 50331648 "$(jq '."virtual-size"' <<<"$i")" "virtual size of $f ($opts)"
     cs=65536; compat=1.1; rb=16; lazy=false
     set -- $opts
     while [ $# -gt 0 ]; do
@@ -182,7 +195,7 @@ for opts in "" "--compat 0.10" "--cluster-size 512" "--cluster-size 2M" \
     [ "$compat" = 0.10 ] && lazy=null   # qemu-img shows no such field for v2
     assert_eq "$lazy" "$(jq '."format-specific".data."lazy-refcounts"' <<<"$i")" "lazy refcounts of $f"
     # qemu can write into it and it stays consistent
-    qio -c "write -P 0xa1 1M 3M" -c "write -P 0xa2 200M 64k" "$f"
+    qio -c "write -P 0xa1 1M 3M" -c "write -P 0xa2 40M 64k" "$f"
     qemu-img check "$f" >/dev/null 2>&1 || check_fail "qemu-img check of $f after qemu writes"
     compare "$f" qcow2
 done
@@ -216,6 +229,7 @@ grep -q "AlreadyExists" err.txt || check_fail "create over existing: $(cat err.t
 [ -e bad.qcow2 ] && check_fail "a refused create left bad.qcow2 behind"
 
 # ---- set-backing -------------------------------------------------------------------
+section "set-backing"
 qimg create -q -f qcow2 -b c2.qcow2 -F qcow2 rb.qcow2
 qio -c "write -P 0xb1 0 64k" rb.qcow2
 "$IMGTOOL" --dir "$D" set-backing rb.qcow2 c3.qcow2 qcow2 || check_fail "set-backing"
@@ -250,6 +264,7 @@ grep -q "do not fit" err.txt || check_fail "no clear error for a long name: $(ca
 qemu-img check tiny.qcow2 >/dev/null 2>&1 || check_fail "tiny.qcow2 damaged by a refused rewrite"
 
 # ---- malformed images are refused with a precise error ------------------------------
+section "malformed images are refused with a precise error"
 corrupt_case() { # name offset hexbytes expected-class expected-words
     cp ztop.qcow2 "$1.qcow2"
     printf "$3" | dd of="$1.qcow2" bs=1 seek="$2" conv=notrunc status=none
@@ -315,19 +330,21 @@ if [ "$(qemu-img info --output=json nofmt.qcow2 | jq -r '."backing-filename-form
     "$IMGTOOL" --dir "$D" -F qcow2 read nofmt.qcow2 qcow2 /dev/null || check_fail "format hint not used"
 fi
 prev=c3.qcow2
-for i in $(seq 1 62); do
-    qemu-img create -q -f qcow2 -b "$prev" -F qcow2 deep$i.qcow2 >/dev/null || check_fail "deep$i"
+for i in $(seq 1 62); do   # imgtool create: qemu-img would reopen the chain each time
+    "$IMGTOOL" --dir "$D" create deep$i.qcow2 qcow2 5M --backing "$prev" --backing-fmt qcow2 ||
+        check_fail "deep$i"
     prev=deep$i.qcow2
 done
 # c3 -> c2 -> c1 plus 62 overlays: 64 backing files below deep62, 65 below deep63
 "$IMGTOOL" --dir "$D" read deep62.qcow2 qcow2 /dev/null 2>err.txt || check_fail "64 backing files refused: $(cat err.txt)"
-qemu-img create -q -f qcow2 -b deep62.qcow2 -F qcow2 deep63.qcow2
+"$IMGTOOL" --dir "$D" create deep63.qcow2 qcow2 5M --backing deep62.qcow2 --backing-fmt qcow2
 "$IMGTOOL" --dir "$D" read deep63.qcow2 qcow2 /dev/null 2>err.txt && check_fail "65 backing files accepted"
 grep -q "deeper than 64" err.txt || check_fail "depth: $(cat err.txt)"
 
 note "$ncompared images compared with qemu-img locally"
 
 # ---- the same on gluster (a subset) ---------------------------------------------
+section "the same on gluster (a subset)"
 # qemu-img/qemu-io make the images on a FUSE mount of the volume; imgtool
 # reads them through gfapi (--gluster).
 gluster_part() {
@@ -336,7 +353,9 @@ gluster_part() {
         { note "no glusterfs FUSE client: gluster part not run"; return 0; }
     M=$TEST_TMP/mnt
     mkdir -p "$M"
-    glusterfs --volfile-server="$GLUSTER_HOST" --volfile-id="$GLUSTER_VOLUME" "$M" ||
+    # no FUSE caching: imgtool changes files behind the mount's back
+    glusterfs --volfile-server="$GLUSTER_HOST" --volfile-id="$GLUSTER_VOLUME" \
+        --attribute-timeout=0 --entry-timeout=0 --direct-io-mode=enable "$M" ||
         { check_fail "cannot FUSE-mount $GLUSTER_VOLUME"; return 0; }
     at_exit "umount '$M' 2>/dev/null || umount -l '$M'"
     i=0

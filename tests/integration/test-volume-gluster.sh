@@ -10,6 +10,17 @@ need jq
 need_gluster
 
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+# The time limits are on gvmd's answer, not on starting gvmctl (which under
+# ASan, on a loaded machine, alone takes a few hundred ms): measure what a
+# trivial call costs and allow that on top.
+client_ms() {
+    best=999999
+    for _ in 1 2 3; do
+        a=$(now_ms); gvmctl query-version >/dev/null 2>&1; b=$(now_ms)
+        [ $((b - a)) -lt $best ] && best=$((b - a))
+    done
+    echo $best
+}
 err_class() { jq -r 'if .code == -32000 then .data.class else (.code|tostring) end' <<<"$1" 2>/dev/null; }
 
 start_gvmd
@@ -36,11 +47,12 @@ assert_eq "$dead_sock" "$(jq -r '.servers[1].socket' <<<"$out")" "second server'
 assert_eq 24007 "$(jq -r '.servers[2].port' <<<"$out")" "default port filled in"
 
 # ---- volume-info: fast, reachability per server, free space --------------------------
+base=$(client_ms)
 t0=$(now_ms)
 out=$(rpc volume-info '{"name":"g1"}') || fail "volume-info g1 failed"
 t1=$(now_ms)
-note "volume-info with two dead servers first took $((t1 - t0)) ms"
-[ $((t1 - t0)) -lt 1000 ] || check_fail "volume-info took $((t1 - t0)) ms (limit 1000)"
+note "volume-info with two dead servers first took $((t1 - t0)) ms (a trivial call: $base ms)"
+[ $((t1 - t0 - base)) -lt 1000 ] || check_fail "volume-info took $((t1 - t0)) ms (limit 1000 + $base)"
 assert_eq "false false true" "$(jq -r '.servers | map(.reachable | tostring) | join(" ")' <<<"$out")" \
     "reachability of dead tcp, missing unix socket, live server"
 free=$(jq -r '."free-bytes"' <<<"$out")
@@ -51,11 +63,12 @@ assert_match '^[1-9][0-9]*$' "$(jq -r '."total-bytes"' <<<"$out")" "total-bytes 
 # (dead servers first in the catalogue) and still answer in under a second.
 stop_gvmd
 start_gvmd
+base=$(client_ms)
 t0=$(now_ms)
 out=$(rpc volume-info '{"name":"g1"}') || fail "volume-info g1 after restart failed"
 t1=$(now_ms)
-note "volume-info connecting afresh took $((t1 - t0)) ms"
-[ $((t1 - t0)) -lt 1000 ] || check_fail "first volume-info after restart took $((t1 - t0)) ms (limit 1000)"
+note "volume-info connecting afresh took $((t1 - t0)) ms (a trivial call: $base ms)"
+[ $((t1 - t0 - base)) -lt 1000 ] || check_fail "first volume-info after restart took $((t1 - t0)) ms (limit 1000 + $base)"
 assert_match '^[1-9][0-9]*$' "$(jq -r '."free-bytes"' <<<"$out")" "free-bytes after restart"
 assert_eq "false false true" "$(jq -r '.servers | map(.reachable | tostring) | join(" ")' <<<"$out")" \
     "reachability after restart"
