@@ -291,7 +291,8 @@ static void process(struct conn *c)
     c->in_process = true;
     control_conn_ref(c);
     in = bufferevent_get_input(c->bev);
-    while (c->bev && c->inflight < CONN_MAX_INFLIGHT &&
+    /* Once shutdown began, nothing new is started; replies still go out. */
+    while (c->bev && !c->ctl->d->stopping && c->inflight < CONN_MAX_INFLIGHT &&
            evbuffer_get_length(bufferevent_get_output(c->bev)) < CONN_MAX_OUTPUT) {
         size_t len = evbuffer_get_length(in), n;
         struct evbuffer_ptr p;
