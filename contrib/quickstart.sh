@@ -61,14 +61,15 @@ GVMCTL=$BUILD/client/gvmctl
 [ -x "$GVMD" ] && [ -x "$GVMCTL" ] || die "no gvmd/gvmctl in $BUILD"
 
 # ---- group, directories -----------------------------------------------------
-# Members of gvm may use the read-write socket (/run/gvmd is 0750 root:gvm);
-# anyone may use the read-only one.  (systemd-sysusers would do this from
-# contrib/systemd/gvmd.sysusers.conf where systemd runs.)
+# Members of gvm may use the read-write socket (gvmd makes it 0660 root:gvm);
+# anyone may use the read-only one (0666), so the run directory is open to
+# all.  (Where systemd runs, contrib/systemd/gvmd.sysusers.conf and
+# gvmd.tmpfiles.conf do the same.)
 groupadd -f gvm
 mkdir -p "$STATE" "$RUN"
 chmod 0750 "$STATE"
 chgrp gvm "$RUN"
-chmod 0750 "$RUN"
+chmod 0755 "$RUN"
 
 # ---- (re)start ------------------------------------------------------------
 # Only a process that is gvmd on our socket counts: a pid file can outlive
@@ -117,7 +118,7 @@ version=$("$GVMCTL" --socket "$SOCK" --json query-version | sed -n 's/.*"version
 cat <<EOF
 gvmd $version is running.
   pid:              $pid   (stop: kill $pid; restart: run $0 again)
-  socket:           $SOCK   (read-write, group gvm)
+  socket:           $SOCK   (read-write: root and group gvm)
   read-only socket: $RO_SOCK
   state directory:  $STATE   (catalog $STATE/catalog.db, log $LOG)
   local volume:     'local' = $STATE/images

@@ -702,8 +702,20 @@ static int rebase_recover(struct job *job, struct journal_op *op,
     if (strcmp(last->kind, "switch-header") == 0) {
         /* R2 */
         if (settle_switch(&rb, last->payload, err) < 0 ||
-            journal_done(op, err) < 0)
+            journal_done(op, err) < 0) {
+            struct gvm_error e2 = { 0 };
+            gvm_error_set(&e2, err->cls, "Recovery of the interrupted rebase "
+                          "of %s failed: %s %sIts header may name the old "
+                          "backing file %s or the new %s and the catalog may "
+                          "disagree: check it with chain-audit.", rb.name,
+                          err->message, rb.safe ? "The image reads as before "
+                          "either way (the copy was complete). " : "",
+                          str_or_none(json_string_value(json_object_get(
+                              last->payload, "old-name"))),
+                          str_or_none(rb.new_name));
+            *err = e2;
             goto out;
+        }
         ret = JOB_RECOVERED_DONE;
         goto out;
     }

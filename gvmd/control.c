@@ -122,23 +122,73 @@ static bool gid_in_proc_groups(pid_t pid, gid_t g)
     return found;
 }
 
+/* getpwuid_r/getgrnam_r need a buffer whose size only a retry reveals
+ * (a group with many members); grow it on ERANGE. */
+#define NSS_BUF_MAX (1u << 20)
+
 static bool uid_in_group_db(uid_t uid, gid_t g)
 {
     struct passwd pw, *pwp = NULL;
-    char buf[4096];
-    gid_t groups[256];
-    int n = (int)GVM_ARRAY_SIZE(groups);
+    _cleanup_free_ char *buf = NULL;
+    _cleanup_free_ gid_t *groups = NULL;
+    size_t size = 4096;
+    int n = 64, rc;
 
-    if (getpwuid_r(uid, &pw, buf, sizeof(buf), &pwp) || !pwp)
+    for (;;) {
+        char *nb = realloc(buf, size);
+
+        if (!nb)
+            return false;
+        buf = nb;
+        rc = getpwuid_r(uid, &pw, buf, size, &pwp);
+        if (rc != ERANGE || size >= NSS_BUF_MAX)
+            break;
+        size *= 2;
+    }
+    if (rc || !pwp)
         return false;
     if (pw.pw_gid == g)
         return true;
-    if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &n) < 0)
-        return false;
-    for (int i = 0; i < n; i++)
-        if (groups[i] == g)
-            return true;
+    for (int tries = 0; tries < 2; tries++) {
+        gid_t *ng = realloc(groups, (size_t)n * sizeof(*groups));
+        int want = n;
+
+        if (!ng)
+            return false;
+        groups = ng;
+        if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &want) >= 0) {
+            for (int i = 0; i < want; i++)
+                if (groups[i] == g)
+                    return true;
+            return false;
+        }
+        n = want;   /* too small: getgrouplist said how many there are */
+    }
     return false;
+}
+
+static bool gvm_gid(gid_t *out)
+{
+    struct group gr, *grp = NULL;
+    _cleanup_free_ char *buf = NULL;
+    size_t size = 4096;
+    int rc;
+
+    for (;;) {
+        char *nb = realloc(buf, size);
+
+        if (!nb)
+            return false;
+        buf = nb;
+        rc = getgrnam_r(GVM_GROUP, &gr, buf, size, &grp);
+        if (rc != ERANGE || size >= NSS_BUF_MAX)
+            break;
+        size *= 2;
+    }
+    if (rc || !grp)
+        return false;
+    *out = gr.gr_gid;
+    return true;
 }
 
 /* Root, or a member of group gvm: by the process's primary or
@@ -146,15 +196,13 @@ static bool uid_in_group_db(uid_t uid, gid_t g)
  * on every connection, so adding a user to the group needs no restart. */
 static bool privileged(uid_t uid, gid_t gid, pid_t pid)
 {
-    struct group gr, *grp = NULL;
-    char buf[4096];
+    gid_t g;
 
     if (uid == 0)
         return true;
-    if (getgrnam_r(GVM_GROUP, &gr, buf, sizeof(buf), &grp) || !grp)
+    if (!gvm_gid(&g))
         return false;
-    return gid == gr.gr_gid || gid_in_proc_groups(pid, gr.gr_gid) ||
-           uid_in_group_db(uid, gr.gr_gid);
+    return gid == g || gid_in_proc_groups(pid, g) || uid_in_group_db(uid, g);
 }
 
 static struct uid_count *uid_slot(struct control *ctl, uid_t uid, bool create)
@@ -577,11 +625,9 @@ static int bind_socket(const char *path, bool ro, struct gvm_error *err)
         return -1;
     }
     if (!ro) {
-        struct group gr, *grp = NULL;
-        char buf[4096];
+        gid_t g;
 
-        if (getgrnam_r(GVM_GROUP, &gr, buf, sizeof(buf), &grp) == 0 && grp &&
-            geteuid() == 0 && chown(path, 0, gr.gr_gid) < 0)
+        if (geteuid() == 0 && gvm_gid(&g) && chown(path, 0, g) < 0)
             log_warn("Cannot give %s to group %s: %s.", path, GVM_GROUP,
                      strerror(errno));
     }

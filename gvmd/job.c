@@ -21,10 +21,12 @@
 #include <time.h>
 
 #include "chain.h"
+#include "chain-ops.h"
 #include "control.h"
 #include "job.h"
 #include "jsonutil.h"
 #include "rpc.h"
+#include "snapshot.h"
 
 #define PERSIST_MS 1000
 
@@ -41,6 +43,11 @@ static const char *const status_names[] = {
 /* Every job type this daemon can run or recover. */
 static const struct job_type *const job_types[] = {
     &chain_rebase_job,
+    &snapshot_create_job,
+    &snapshot_revert_job,
+    &snapshot_delete_job,
+    &chain_commit_job,
+    &chain_pull_job,
 };
 
 const struct job_type *job_type_find(const char *name)

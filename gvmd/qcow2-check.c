@@ -119,10 +119,8 @@ static int walk_l2(struct chk *c, uint64_t l2_off, bool active)
         uint64_t off = e & QCOW2_OFFSET_MASK;
         if (!off)
             continue;
-        if (off & (cs - 1)) {
-            c->res->corruptions++;
-            continue;
-        }
+        if (off & (cs - 1))
+            c->res->corruptions++;   /* still counted, like qemu-img */
         r = inc(c, off, cs);
         if (r < 0)
             return r;
@@ -258,9 +256,13 @@ static int compare(struct chk *c, unsigned repair, uint64_t *highest)
         uint64_t stored, calc = ci < c->nb ? c->ref[ci] : 0;
         int r = qcow2_refcount_get(q, ci << cb, &stored);
         if (r == -EUCLEAN || r == -EIO) {
-            /* An unreadable refcount block: skip the clusters it counts. */
-            c->res->check_errors++;
-            ci = (ci / q->rb_entries + 1) * q->rb_entries - 1;
+            /* An unreadable refcount block: one check error per cluster it
+             * counts (as qemu-img has), without reading it again for each. */
+            uint64_t next = (ci / q->rb_entries + 1) * q->rb_entries;
+            if (next > n)
+                next = n;
+            c->res->check_errors += next - ci;
+            ci = next - 1;
             continue;
         }
         if (r < 0)
@@ -337,7 +339,7 @@ static int check_copied(struct chk *c, bool fix)
         for (uint32_t j = 0; j < q->l2_entries; j++) {
             uint64_t e = qcow2_get64(c->tbuf + 8 * (size_t)j);
             uint64_t off = e & QCOW2_OFFSET_MASK;
-            if ((e & QCOW2_OFLAG_COMPRESSED) || !off || (off & (cs - 1)))
+            if ((e & QCOW2_OFLAG_COMPRESSED) || !off)
                 continue;
             r = qcow2_refcount_get(q, off, &rc);
             if (r < 0) {

@@ -202,16 +202,6 @@ void qcow2_refcount_fini(struct qcow2 *q)
     q->rc = NULL;
 }
 
-void qcow2_refcount_drop_cache(struct qcow2 *q)
-{
-    struct rc_state *rc = rcs(q);
-    for (size_t i = 0; i < RB_CACHE_SLOTS; i++) {
-        rc->slots[i].offset = 0;
-        rc->slots[i].dirty = false;
-    }
-    rc->free_hint = 0;
-}
-
 void qcow2_refcount_set_alloc_floor(struct qcow2 *q, uint64_t cluster_index)
 {
     rcs(q)->floor = cluster_index;
@@ -359,17 +349,26 @@ int qcow2_refcount_update(struct qcow2 *q, uint64_t off, uint64_t len,
 
 /* ---- free space ---------------------------------------------------------- */
 
-/* First run of n clusters with refcount 0, at or after the free hint and
- * the floor.  Clusters past the refcount table or without a block count as
- * free. */
-static int find_free(struct qcow2 *q, uint64_t n, uint64_t *out)
+/* Holes inside the file are reused when the scan for them stays this
+ * short (in refcount blocks looked at); past that, allocation goes to the
+ * end of the file, so a fragmented image does not cost a long scan on
+ * every allocation. */
+#define HOLE_SCAN_BLOCKS 4
+
+/* First run of n clusters with refcount 0 from cluster `from` (clusters
+ * past the refcount table or without a block count as free).  max_blocks:
+ * give up (*found false) after looking at that many blocks; 0: no limit. */
+static int scan_free(struct qcow2 *q, uint64_t from, uint64_t n,
+                     unsigned max_blocks, uint64_t *out, bool *found)
 {
     struct rc_state *rc = rcs(q);
-    uint64_t ci = rc->free_hint > rc->floor ? rc->free_hint : rc->floor;
+    uint64_t ci = from;
     uint64_t covered = (uint64_t)q->reftable_entries * q->rb_entries;
     uint64_t run_start = 0, run = 0;
-    bool all_used = true;   /* every cluster from the hint to ci is used */
+    bool all_used = ci == rc->free_hint && rc->floor == 0;
+    unsigned blocks = 0;
 
+    *found = false;
     if (ci == 0)
         ci = 1;             /* cluster 0 is the header, always used */
     while (run < n) {
@@ -380,6 +379,8 @@ static int find_free(struct qcow2 *q, uint64_t n, uint64_t *out)
             run = n;
             break;
         }
+        if (max_blocks && blocks++ >= max_blocks)
+            return 0;
         uint64_t ti = ci / q->rb_entries, boff;
         uint64_t end = (ti + 1) * q->rb_entries;
         int r = block_offset(q, ti, &boff);
@@ -404,13 +405,34 @@ static int find_free(struct qcow2 *q, uint64_t n, uint64_t *out)
                 all_used = false;
             } else {
                 run = 0;
-                if (all_used && rc->floor == 0)
-                    rc->free_hint = ci + 1;
+                if (all_used)
+                    rc->free_hint = ci + 1;   /* nothing free below */
             }
         }
     }
     *out = run_start;
+    *found = true;
     return 0;
+}
+
+/* A free run of n clusters: a hole found by a short scan from the free
+ * hint, else from the end of the file on. */
+static int find_free(struct qcow2 *q, uint64_t n, uint64_t *out)
+{
+    struct rc_state *rc = rcs(q);
+    uint64_t from = rc->free_hint > rc->floor ? rc->free_hint : rc->floor;
+    uint64_t eof = (q->file_size + q->cluster_size - 1) >> q->hdr.cluster_bits;
+    bool found;
+    int r;
+
+    if (from < eof) {
+        r = scan_free(q, from, n, HOLE_SCAN_BLOCKS, out, &found);
+        if (r < 0 || found)
+            return r;
+        from = eof;
+    }
+    r = scan_free(q, from, n, 0, out, &found);
+    return r;
 }
 
 static int grow_reftable(struct qcow2 *q, uint64_t need_ti);

@@ -408,9 +408,6 @@ int qcow2_refcount_set(struct qcow2 *q, uint64_t off, uint64_t value);
  * stored refcount is 0: the allocator then only allocates from there on.
  * 0 lifts the restriction. */
 void qcow2_refcount_set_alloc_floor(struct qcow2 *q, uint64_t cluster_index);
-/* Forget cached refcount blocks without writing them (after a repair
- * rewrote them behind the cache, or on error paths). */
-void qcow2_refcount_drop_cache(struct qcow2 *q);
 
 /* qcow2-write.c: grow the active L1 table to at least min_entries
  * (new table elsewhere, copy, header switch, free the old one). */

@@ -65,14 +65,6 @@ static int oom(struct gvm_error *err)
     return -1;
 }
 
-/*
- * DECLARATION REQUEST (qcow2r, image.h): the sentence a data-path function
- * (img_read/img_map) recorded when it found bad metadata in img or its
- * chain (qcow2.h's q->corrupt_msg), or NULL.  Declared weak here so this
- * file links before the engine provides it; then the message says what and
- * where instead of only "its metadata is corrupt".
- */
-const char *img_corrupt_msg(const struct img *img) __attribute__((weak));
 
 /* An engine call failed: keep the engine's sentence if it wrote one, else
  * say which image and what errno. */
@@ -80,8 +72,9 @@ static int data_fail(struct gvm_error *err, int r, const char *what,
                      const char *volume, const char *path,
                      const struct img *img)
 {
-    const char *detail = (r == -EUCLEAN && img && img_corrupt_msg)
-                         ? img_corrupt_msg(img) : NULL;
+    /* The engine's sentence naming the entry and value, if it kept one. */
+    const char *detail = (r == -EUCLEAN && img) ? img_corrupt_message(img)
+                                                : NULL;
     if (!gvm_error_isset(err) && detail && *detail) {
         gvm_error_set(err, GVM_ERR_CORRUPT, "%s %s:%s failed: %s", what,
                       volume, path, detail);
@@ -292,8 +285,9 @@ static int walk_chain(struct gvmd *d, struct resolve_ctx *ctx, struct img *top,
         }
         int r = img_get_info(i, &l[k].info);
         if (r < 0) {
+            storage_fail(err, r, "Reading", l[k].vm->volume, l[k].path);
             layers_free(l, k + 1);
-            return storage_fail(err, r, "Reading", l[k].vm->volume, l[k].path);
+            return -1;
         }
         r = catalog_image_find(d->cat, l[k].vm->volume_id, l[k].path,
                                &l[k].row, err);

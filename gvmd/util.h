@@ -44,7 +44,8 @@ static inline void gvm_unlockp(pthread_mutex_t **m) { if (*m) pthread_mutex_unlo
 #define GVM_CONCAT_(a, b) a##b
 #define GVM_CONCAT(a, b) GVM_CONCAT_(a, b)
 #define GVM_LOCK_GUARD(m) \
-    _cleanup_(gvm_unlockp) pthread_mutex_t *GVM_CONCAT(_guard_, __LINE__) = \
+    _cleanup_(gvm_unlockp) __attribute__((unused))                       \
+    pthread_mutex_t *GVM_CONCAT(_guard_, __LINE__) =                       \
         (pthread_mutex_lock(m), (m))
 
 /* ---- errors (error.c) -------------------------------------------------- */

@@ -31,7 +31,7 @@ now() { date +%s.%N; }
 results=$TEST_TMP/results
 row() { # op volume tool seconds
     awk -v op="$1" -v vol="$2" -v tool="$3" -v s="$4" -v mib=$SIZE_MIB \
-        'BEGIN { printf "%-8s %-8s %-34s %8.2f %9.1f\n", op, vol, tool, s, mib / s }' >>"$results"
+        'BEGIN { printf "%-8s %-8s %-40s %8.2f %9.1f\n", op, vol, tool, s, mib / s }' >>"$results"
 }
 timed() { # op volume tool cmd...: run cmd, record its wall time
     op=$1 vol=$2 tool=$3; shift 3
@@ -82,6 +82,6 @@ bench_backend() {
 }
 
 for_each_backend bench_backend
-printf '%-8s %-8s %-34s %8s %9s\n' operation volume tool seconds MiB/s
+printf '%-8s %-8s %-40s %8s %9s\n' operation volume tool seconds MiB/s
 cat "$results"
 exit "$_test_failed"

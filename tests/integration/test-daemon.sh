@@ -31,6 +31,18 @@ assert_eq 2 $? "--workers 0 exit status"
 "$GVMD" extra-arg >/dev/null 2>&1; assert_eq 2 $? "stray argument"
 [ ! -e "$TEST_TMP/x.sock" ] || check_fail "a usage error still created a socket"
 
+# ---- proto/PROTOCOL.md documents every method of methods.def ---------------------
+doc=$GVM_SRCDIR/proto/PROTOCOL.md
+methods=$(grep -v '^ *\*\|^ */\*' "$GVM_SRCDIR/proto/methods.def" | tr '\n' ' ' |
+          grep -o 'GVM_METHOD([a-z_0-9]*, *"[^"]*"' | sed 's/.*"\([^"]*\)"/\1/')
+[ -n "$methods" ] || fail "no methods found in methods.def"
+for m in $methods; do
+    grep -q "^#### \`$m\` — implemented" "$doc" ||
+        check_fail "proto/PROTOCOL.md has no '#### \`$m\` — implemented' section"
+    sed -n '/^### Not implemented/,$p' "$doc" | grep -q "\`$m\`" &&
+        check_fail "proto/PROTOCOL.md lists $m as not implemented"
+done
+
 # ---- configuration file -----------------------------------------------------------
 cdir=$TEST_TMP/conf
 mkdir -p "$cdir"

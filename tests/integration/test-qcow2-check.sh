@@ -5,8 +5,8 @@
 # numbers (corruptions, leaks, check-errors, allocated-clusters,
 # total-clusters, image-end-offset) on clean images (internal snapshots,
 # compressed clusters, v2, 512-byte clusters) and on images with leaks and
-# corruptions injected by poking refcount bytes at offsets computed from
-# the header; repairing leaks, then everything, leaves images qemu-img
+# corruptions injected by poking refcount bytes (and a misaligned L2 entry)
+# at offsets computed from the header; repairing leaks, then everything, leaves images qemu-img
 # finds clean and whose content did not change; a dirty lazy-refcounts
 # image (qemu-io killed mid-way) is repaired when gvmd opens it for write.
 . "$GVM_TESTDIR/lib.sh"
@@ -121,11 +121,23 @@ compare_check "after repair all" bad.qcow2
 qemu-img check -q bad.qcow2 || check_fail "write after repair made errors"
 qemu-io -f qcow2 -c "read -P 0x43 4M 64k" bad.qcow2 | grep -q "^read" || check_fail "write after repair lost"
 
+# ---- a misaligned data pointer in an L2 table ------------------------------------------
+qemu-img create -q -f qcow2 mis.qcow2 16M
+qio -c "write -P 0x44 0 256k" mis.qcow2
+l1=$(be64 mis.qcow2 40)
+l2=$(( $(be64 mis.qcow2 "$l1") & 0x00fffffffffffe00 ))
+e0=$(( $(be64 mis.qcow2 "$l2") & 0x00fffffffffffe00 ))
+bad=$((e0 + 512))     # entry 1 now points into entry 0's cluster, unaligned
+hex=$(printf '%016x' $((bad | (1 << 63))))
+printf "$(printf '%s' "$hex" | sed 's/../\\x&/g')" |
+    dd of=mis.qcow2 bs=1 seek=$((l2 + 8)) conv=notrunc status=none
+compare_check "misaligned L2 entry" mis.qcow2
+
 # ---- dirty lazy-refcounts image: repaired when opened for write -----------------------
 qemu-img create -q -f qcow2 -o lazy_refcounts=on lazy.qcow2 8M
 # writethrough: L2 updates reach the file, lazy refcount updates do not
-qemu-io -f qcow2 -t writethrough -c "write -P 0x55 0 1M" -c "write -P 0x56 2M 64k" \
-    -c "sigraise 9" lazy.qcow2 >/dev/null 2>&1
+(qemu-io -f qcow2 -t writethrough -c "write -P 0x55 0 1M" -c "write -P 0x56 2M 64k" \
+    -c "sigraise 9" lazy.qcow2 >/dev/null 2>&1; exit $?) 2>/dev/null
 [ $(( $(be64 lazy.qcow2 72) & 1 )) -eq 1 ] || fail "qemu-io left no dirty image"
 compare_check "dirty lazy-refcounts image" lazy.qcow2
 "$IMGTOOL" write lazy.qcow2 qcow2 $((3 << 20)) 4096 0x57 || check_fail "write to the dirty image failed"

@@ -26,14 +26,25 @@ qio() { # qemu-io on a file, failing the test if it fails
 }
 qimg() { out=$(qemu-img "$@" 2>&1) || check_fail "qemu-img $*: $out"; }
 
+# Without SEEK_DATA/SEEK_HOLE in the store, holes in raw files (and, for
+# images QEMU takes as metadata-preallocated, in data clusters) cannot be
+# reported like qemu-img does: those maps are then not compared.
+SEEK=$("$IMGTOOL" --dir "$D" caps . | jq '."seek-hole"')
+[ "$SEEK" = true ] || note "the dir store cannot seek holes: hole-sensitive maps not compared"
+
 # compare IMAGE FMT [imgtool options]: map and content against qemu-img.
+# compare_nohole: the same, but the map only if the store can seek holes.
+compare_nohole() {
+    if [ "$SEEK" = true ]; then compare "$@"; else NOMAP=1 compare "$@"; fi
+}
 compare() {
     img=$1 fmt=$2; shift 2
     if ! "$IMGTOOL" --dir "$D" "$@" map "$img" "$fmt" >"$img.map.gvm" 2>"$img.err"; then
         check_fail "imgtool map $img: $(cat "$img.err")"; return; fi
     qemu-img map -f "$fmt" --output=json "$img" >"$img.map.qemu" ||
         { check_fail "qemu-img map $img"; return; }
-    if [ "$(jq -s -S '.[0] == .[1]' "$img.map.qemu" "$img.map.gvm")" != true ]; then
+    if [ -z "${NOMAP:-}" ] &&
+       [ "$(jq -s -S '.[0] == .[1]' "$img.map.qemu" "$img.map.gvm")" != true ]; then
         check_fail "map of $img differs from qemu-img:"
         diff <(jq -S . "$img.map.qemu") <(jq -S . "$img.map.gvm") >&2; fi
     if ! "$IMGTOOL" --dir "$D" "$@" read "$img" "$fmt" "$img.raw.gvm" 2>"$img.err"; then
@@ -106,17 +117,35 @@ qimg snapshot -c s1 snap.qcow2
 qio -c "write -P 0x51 1M 100k" -c "write -z 0 64k" snap.qcow2
 qimg snapshot -c s2 snap.qcow2
 qio -c "write -P 0x52 2M 64k" snap.qcow2
-compare snap.qcow2 qcow2
+compare_nohole snap.qcow2 qcow2
 info=$("$IMGTOOL" --dir "$D" info snap.qcow2 qcow2)
 assert_eq 2 "$(jq .snapshots <<<"$info")" "snapshots counted in snap.qcow2"
+# writing into shared L2 tables copies them: the snapshots stay intact
+qemu-img convert -l snapshot.name=s1 -O raw snap.qcow2 s1.before
+"$IMGTOOL" --dir "$D" write snap.qcow2 qcow2 60k 100k 0x53 || check_fail "write to snap.qcow2"
+qemu-img check snap.qcow2 >/dev/null 2>&1 || check_fail "qemu-img check after writing over snapshots"
+qemu-img convert -l snapshot.name=s1 -O raw snap.qcow2 s1.after
+cmp s1.before s1.after || check_fail "snapshot s1 changed by a write to the active layer"
+qio -c "read -P 0x53 60k 100k" snap.qcow2
+compare_nohole snap.qcow2 qcow2
 
 # ---- lazy refcounts left dirty ----------------------------------------------
 section "lazy refcounts left dirty"
 qimg create -q -f qcow2 -o lazy_refcounts=on dirty.qcow2 4M
-qemu-io -c "write -P 0x61 0 300k" -c "write -P 0x62 1M 64k" -c "sigraise 9" dirty.qcow2 >/dev/null 2>&1
+sh -c 'qemu-io -c "write -P 0x61 0 300k" -c "write -P 0x62 1M 64k" -c "sigraise 9" dirty.qcow2' >/dev/null 2>&1
 info=$("$IMGTOOL" --dir "$D" info dirty.qcow2 qcow2)
 assert_eq true "$(jq .dirty <<<"$info")" "dirty bit seen in dirty.qcow2"
 assert_eq true "$(jq '."lazy-refcounts"' <<<"$info")" "lazy refcounts seen in dirty.qcow2"
+compare dirty.qcow2 qcow2
+qemu-img check dirty.qcow2 >/dev/null 2>&1 && check_fail "qemu left dirty.qcow2 with consistent refcounts: the case is not tested"
+# opening it for writing repairs the refcounts and clears the dirty bit; an
+# unknown autoclear bit (bit 5) is cleared too
+printf '\x00\x00\x00\x00\x00\x00\x00\x20' | dd of=dirty.qcow2 bs=1 seek=88 conv=notrunc status=none
+"$IMGTOOL" --dir "$D" write dirty.qcow2 qcow2 2M 64k 0x63 || check_fail "write to a dirty image"
+qemu-img check dirty.qcow2 >/dev/null 2>&1 || check_fail "dirty.qcow2 not repaired on write-open"
+assert_eq false "$("$IMGTOOL" --dir "$D" info dirty.qcow2 qcow2 | jq .dirty)" "dirty bit after write-open"
+assert_eq 0000000000000000 "$(od -An -tx1 -j 88 -N 8 dirty.qcow2 | tr -d ' \n')" "autoclear bits after write-open"
+qio -c "read -P 0x61 0 300k" -c "read -P 0x62 1M 64k" -c "read -P 0x63 2M 64k" dirty.qcow2
 compare dirty.qcow2 qcow2
 
 # ---- raw bases, shorter and longer backing files -------------------------------
@@ -132,7 +161,7 @@ qimg create -q -f raw sparse.raw 4M
 qio -f raw -c "write -P 0x73 1M 64k" sparse.raw
 qimg create -q -f qcow2 -b sparse.raw -F raw sparsetop.qcow2
 qio -c "write -P 0x74 0 8k" sparsetop.qcow2
-compare sparsetop.qcow2 qcow2
+compare_nohole sparsetop.qcow2 qcow2
 
 qimg create -q -f qcow2 short.qcow2 2M
 qio -c "write -P 0x81 0 2M" short.qcow2

@@ -31,8 +31,11 @@ assert_eq "$QS_RUN/gvmd.sock" "$GVM_SOCK" "printed socket"
 ver=$(rpc query-version '{}') || fail "query-version failed on $GVM_SOCK"
 assert_match '^[0-9]+\.[0-9]+\.[0-9]+$' "$(jq -r .version <<<"$ver")" "version"
 assert_eq 1 "$(jq -r .protocol <<<"$ver")" "protocol"
-# The run dir is group gvm, mode 0750.
-assert_eq "gvm 750" "$(stat -c '%G %a' "$QS_RUN")" "run directory group and mode"
+# The run dir is open to all (the read-only socket is for anyone); the
+# read-write socket is root:gvm 0660, the read-only one 0666.
+assert_eq "gvm 755" "$(stat -c '%G %a' "$QS_RUN")" "run directory group and mode"
+assert_eq "root gvm 660" "$(stat -c '%U %G %a' "$GVM_SOCK")" "read-write socket"
+assert_eq "666" "$(stat -c '%a' "$QS_RUN/gvmd-ro.sock")" "read-only socket mode"
 
 vols=$(rpc volume-list '{}') || fail "volume-list failed"
 assert_eq dir "$(jq -r '.[] | select(.name == "local") | .backend' <<<"$vols")" "backend of local"

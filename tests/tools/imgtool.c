@@ -46,6 +46,7 @@ static void usage(void)
 {
     fprintf(stderr,
         "usage: imgtool [--gluster HOST:VOLUME | --dir ROOT] [-F FMT] COMMAND ...\n"
+        "  caps DIR            (what the store supports, JSON)\n"
         "  info PATH FMT\n"
         "  map PATH FMT [OFF LEN]\n"
         "  read PATH FMT OUTFILE\n"
@@ -431,7 +432,11 @@ int main(int argc, char **argv)
     int argn = argc - i;
     char **args = argv + i;
     int rc;
-    if (strcmp(cmd, "info") == 0)
+    if (strcmp(cmd, "caps") == 0) {
+        /* what the store offers that map results depend on */
+        printf("{\"seek-hole\": %s}\n", st->ops->seek_hole ? "true" : "false");
+        rc = 0;
+    } else if (strcmp(cmd, "info") == 0)
         rc = cmd_info(st, argn, args);
     else if (strcmp(cmd, "map") == 0)
         rc = cmd_map(st, argn, args);

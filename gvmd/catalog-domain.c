@@ -1,0 +1,321 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * catalog-domain.c — rows of the domains and disks tables.  Every function
+ * takes the catalog lock for its own statements; catalog_domain_add writes
+ * the domain and all its disks in one transaction.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "catalog-domain.h"
+
+void catalog_domain_clear(struct catalog_domain *d)
+{
+    if (!d)
+        return;
+    free(d->name);
+    free(d->uuid);
+    for (size_t i = 0; i < d->ndisks; i++)
+        free(d->disks[i].target);
+    free(d->disks);
+    memset(d, 0, sizeof(*d));
+}
+
+void catalog_domains_free(struct catalog_domain *d, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        catalog_domain_clear(&d[i]);
+    free(d);
+}
+
+static int oom(struct gvm_error *err)
+{
+    gvm_error_set(err, GVM_ERR_INTERNAL, "Out of memory.");
+    return -1;
+}
+
+static int load_disks(struct catalog *cat, struct catalog_domain *d,
+                      struct gvm_error *err)
+{
+    CATALOG_LOCK_GUARD(cat);
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (catalog_prepare(cat, "SELECT target, image_id FROM disks WHERE "
+                        "domain_id = ? ORDER BY target", &st, err) < 0)
+        return -1;
+    sqlite3_bind_int64(st, 1, d->id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct catalog_disk *n = realloc(d->disks, (d->ndisks + 1) * sizeof(*n));
+        if (!n)
+            return oom(err);
+        d->disks = n;
+        n[d->ndisks].target = catalog_column_strdup(st, 0);
+        n[d->ndisks].image_id = sqlite3_column_int64(st, 1);
+        if (!n[d->ndisks++].target)
+            return oom(err);
+    }
+    if (rc != SQLITE_DONE) {
+        catalog_sql_error(cat, err, "reading a domain's disks");
+        return -1;
+    }
+    return 0;
+}
+
+static void row_to_domain(sqlite3_stmt *st, struct catalog_domain *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->id = sqlite3_column_int64(st, 0);
+    out->name = catalog_column_strdup(st, 1);
+    out->uuid = catalog_column_strdup(st, 2);
+    out->created = sqlite3_column_int64(st, 3);
+}
+
+static int add_txn(struct catalog *cat, void *opaque, struct gvm_error *err)
+{
+    struct catalog_domain *d = opaque;
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+
+    if (catalog_prepare(cat, "SELECT count(*) FROM domains WHERE uuid = ?",
+                        &st, err) < 0)
+        return -1;
+    catalog_bind_text(st, 1, d->uuid);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        catalog_sql_error(cat, err, "looking up a domain");
+        return -1;
+    }
+    if (sqlite3_column_int64(st, 0) > 0) {
+        gvm_error_set(err, GVM_ERR_ALREADY_EXISTS, "A domain with uuid %s is "
+                      "already attached.", d->uuid);
+        return -1;
+    }
+    sqlite3_finalize(steal_pointer(&st));
+    if (catalog_prepare(cat, "INSERT INTO domains (name, uuid, created) "
+                        "VALUES (?, ?, ?)", &st, err) < 0)
+        return -1;
+    catalog_bind_text(st, 1, d->name);
+    catalog_bind_text(st, 2, d->uuid);
+    d->created = catalog_now();
+    sqlite3_bind_int64(st, 3, d->created);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        catalog_sql_error(cat, err, "adding a domain");
+        return -1;
+    }
+    d->id = sqlite3_last_insert_rowid(catalog_db(cat));
+    for (size_t i = 0; i < d->ndisks; i++) {
+        int64_t other = 0;
+        int r = catalog_domain_of_image(cat, d->disks[i].image_id, &other,
+                                        NULL, err);
+        if (r < 0)
+            return -1;
+        if (r > 0) {
+            gvm_error_set(err, GVM_ERR_IN_USE, "Image %lld is already a disk "
+                          "of domain %lld.", (long long)d->disks[i].image_id,
+                          (long long)other);
+            return -1;
+        }
+        if (catalog_domain_set_disk(cat, d->id, d->disks[i].target,
+                                    d->disks[i].image_id, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int catalog_domain_add(struct catalog *cat, struct catalog_domain *d,
+                       struct gvm_error *err)
+{
+    return catalog_txn(cat, add_txn, d, err);
+}
+
+static int find_by(struct catalog *cat, const char *sql, const char *key,
+                   int64_t id, struct catalog_domain *out,
+                   struct gvm_error *err)
+{
+    CATALOG_LOCK_GUARD(cat);
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (catalog_prepare(cat, sql, &st, err) < 0)
+        return -1;
+    if (key)
+        catalog_bind_text(st, 1, key);
+    else
+        sqlite3_bind_int64(st, 1, id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+        return 0;
+    if (rc != SQLITE_ROW) {
+        catalog_sql_error(cat, err, "looking up a domain");
+        return -1;
+    }
+    row_to_domain(st, out);
+    if (!out->name || !out->uuid) {
+        catalog_domain_clear(out);
+        return oom(err);
+    }
+    if (load_disks(cat, out, err) < 0) {
+        catalog_domain_clear(out);
+        return -1;
+    }
+    return 1;
+}
+
+#define DOMAIN_COLUMNS "SELECT id, name, uuid, created FROM domains "
+
+int catalog_domain_find(struct catalog *cat, const char *key,
+                        struct catalog_domain *out, struct gvm_error *err)
+{
+    int r = find_by(cat, DOMAIN_COLUMNS "WHERE uuid = ?", key, 0, out, err);
+
+    if (r == 0)
+        r = find_by(cat, DOMAIN_COLUMNS "WHERE name = ? ORDER BY id LIMIT 1",
+                    key, 0, out, err);
+    if (r == 0) {
+        gvm_error_set(err, GVM_ERR_NOT_FOUND, "No domain named '%s' (or with "
+                      "that uuid) is attached; attach it with domain-attach.",
+                      key);
+        return -1;
+    }
+    return r < 0 ? -1 : 0;
+}
+
+int catalog_domain_get(struct catalog *cat, int64_t id,
+                       struct catalog_domain *out, struct gvm_error *err)
+{
+    int r = find_by(cat, DOMAIN_COLUMNS "WHERE id = ?", NULL, id, out, err);
+
+    if (r == 0) {
+        gvm_error_set(err, GVM_ERR_NOT_FOUND, "No domain has id %lld.",
+                      (long long)id);
+        return -1;
+    }
+    return r < 0 ? -1 : 0;
+}
+
+int catalog_domain_list(struct catalog *cat, struct catalog_domain **out,
+                        size_t *n, struct gvm_error *err)
+{
+    CATALOG_LOCK_GUARD(cat);
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    struct catalog_domain *v = NULL;
+    size_t cnt = 0;
+    int rc;
+
+    if (catalog_prepare(cat, DOMAIN_COLUMNS "ORDER BY id", &st, err) < 0)
+        return -1;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct catalog_domain *nv = realloc(v, (cnt + 1) * sizeof(*nv));
+        if (!nv) {
+            catalog_domains_free(v, cnt);
+            return oom(err);
+        }
+        v = nv;
+        row_to_domain(st, &v[cnt++]);
+        if (load_disks(cat, &v[cnt - 1], err) < 0) {
+            catalog_domains_free(v, cnt);
+            return -1;
+        }
+    }
+    if (rc != SQLITE_DONE) {
+        catalog_domains_free(v, cnt);
+        catalog_sql_error(cat, err, "listing domains");
+        return -1;
+    }
+    *out = v;
+    *n = cnt;
+    return 0;
+}
+
+int catalog_domain_remove(struct catalog *cat, int64_t id,
+                          struct gvm_error *err)
+{
+    CATALOG_LOCK_GUARD(cat);
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int64_t c;
+
+    if (catalog_prepare(cat, "SELECT count(*) FROM snapshots WHERE "
+                        "domain_id = ?", &st, err) < 0)
+        return -1;
+    sqlite3_bind_int64(st, 1, id);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        catalog_sql_error(cat, err, "counting a domain's snapshots");
+        return -1;
+    }
+    c = sqlite3_column_int64(st, 0);
+    if (c > 0) {
+        gvm_error_set(err, GVM_ERR_IN_USE, "Domain %lld has %lld snapshot(s); "
+                      "delete them (metadata-only keeps the files) before "
+                      "detaching it.", (long long)id, (long long)c);
+        return -1;
+    }
+    sqlite3_finalize(steal_pointer(&st));
+    if (catalog_prepare(cat, "DELETE FROM domains WHERE id = ?", &st, err) < 0)
+        return -1;
+    sqlite3_bind_int64(st, 1, id);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        catalog_sql_error(cat, err, "removing a domain");
+        return -1;
+    }
+    if (sqlite3_changes(catalog_db(cat)) == 0) {
+        gvm_error_set(err, GVM_ERR_NOT_FOUND, "No domain has id %lld.",
+                      (long long)id);
+        return -1;
+    }
+    return 0;
+}
+
+int catalog_domain_set_disk(struct catalog *cat, int64_t domain_id,
+                            const char *target, int64_t image_id,
+                            struct gvm_error *err)
+{
+    CATALOG_LOCK_GUARD(cat);
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+
+    if (catalog_prepare(cat, "INSERT INTO disks (domain_id, target, image_id) "
+                        "VALUES (?, ?, ?) ON CONFLICT (domain_id, target) "
+                        "DO UPDATE SET image_id = excluded.image_id",
+                        &st, err) < 0)
+        return -1;
+    sqlite3_bind_int64(st, 1, domain_id);
+    catalog_bind_text(st, 2, target);
+    sqlite3_bind_int64(st, 3, image_id);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        if (sqlite3_extended_errcode(catalog_db(cat)) ==
+            SQLITE_CONSTRAINT_FOREIGNKEY) {
+            gvm_error_set(err, GVM_ERR_NOT_FOUND, "No image has id %lld.",
+                          (long long)image_id);
+            return -1;
+        }
+        catalog_sql_error(cat, err, "recording a domain's disk");
+        return -1;
+    }
+    return 0;
+}
+
+int catalog_domain_of_image(struct catalog *cat, int64_t image_id,
+                            int64_t *domain_id, char **target,
+                            struct gvm_error *err)
+{
+    CATALOG_LOCK_GUARD(cat);
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (catalog_prepare(cat, "SELECT domain_id, target FROM disks WHERE "
+                        "image_id = ? ORDER BY domain_id LIMIT 1", &st, err) < 0)
+        return -1;
+    sqlite3_bind_int64(st, 1, image_id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+        return 0;
+    if (rc != SQLITE_ROW) {
+        catalog_sql_error(cat, err, "looking up an image's domain");
+        return -1;
+    }
+    *domain_id = sqlite3_column_int64(st, 0);
+    if (target) {
+        *target = catalog_column_strdup(st, 1);
+        if (!*target)
+            return oom(err);
+    }
+    return 1;
+}

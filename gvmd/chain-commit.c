@@ -1,0 +1,936 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * chain-commit.c — offline block-commit as a job.
+ *
+ * block-commit {top, base?}: chain  base <- i1 <- ... <- top <- children.
+ * The "removed" images are top and every image between it and base.
+ *   1. copy: for every range top reads from a removed layer, write what top
+ *      reads there into base (zeros as zeros); ranges top reads as zeros
+ *      because a removed layer is shorter than base get zeros in base too.
+ *      From then on base reads what top reads; top and its children read as
+ *      before (they hide base wherever it changed); the intermediates do
+ *      not, but they go away.
+ *   2. switch: the header of every child of top names base.
+ *   3. remove: in one catalog transaction the children's edges move to
+ *      base, a domain disk on top moves to base (offline active commit),
+ *      the removed images' rows go; then their files are deleted.
+ *
+ * Journal and recovery:
+ *   step "copying"  pending while data is copied.  R1: nothing that any
+ *     image the commit keeps visible (top and above) reads has changed:
+ *     roll back (repair leaks in base) and run again, or conclude
+ *     cancelled.  Copying again writes the same bytes.
+ *   step "switch"   pending from before the first child header write.  The
+ *     copy was complete and flushed.  R2: roll forward: every child header
+ *     naming the old backing is rewritten (one naming base already landed;
+ *     anything else is a Conflict), then step 3.
+ *   step "remove"   recorded in the same transaction as the catalog change,
+ *     so pending means the catalog is done.  R3: delete the files left
+ *     (missing ones are fine) and conclude done.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+#include <time.h>
+
+#include "catalog-image.h"
+#include "chain-ops.h"
+#include "jsonutil.h"
+#include "resolve.h"
+#include "volume.h"
+
+#define RUN (8u << 20)           /* bytes read/written per call */
+#define MAP_SPAN (1ull << 30)    /* bytes mapped per img_map call */
+
+static void img_closep(struct img **i) { if (*i) img_close(*i); }
+#define _cleanup_img_ _cleanup_(img_closep)
+static void resolved_clearp(struct resolved *r) { resolved_clear(r); }
+#define _cleanup_resolved_ _cleanup_(resolved_clearp)
+static void catalog_image_clearp(struct catalog_image *i) { catalog_image_clear(i); }
+#define _cleanup_catimg_ _cleanup_(catalog_image_clearp)
+static void img_info_clearp(struct img_info *i) { img_info_clear(i); }
+#define _cleanup_info_ _cleanup_(img_info_clearp)
+
+static int oom(struct gvm_error *err)
+{
+    gvm_error_set(err, GVM_ERR_INTERNAL, "Out of memory.");
+    return -1;
+}
+
+static bool streq0(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static const char *str_or_none(const char *s) { return s ? s : "(none)"; }
+
+static int resolve_catalogued(struct gvmd *d, json_t *ref, const char *param,
+                              struct resolved *out, struct gvm_error *err)
+{
+    struct imageref r = { 0 };
+    int ret;
+
+    if (imageref_parse_json(ref, param, &r, err) < 0)
+        return -1;
+    ret = resolve_imageref(d, &r, out, err);
+    imageref_clear(&r);
+    if (ret < 0)
+        return -1;
+    if (!out->catalogued) {
+        gvm_error_set(err, GVM_ERR_NOT_FOUND, "The image %s:%s is not in the "
+                      "catalog; catalogue it with image-import first.",
+                      out->vol.name, out->path);
+        return -1;
+    }
+    return 0;
+}
+
+/* "VOLUME:PATH" of a catalogued id, for messages (never NULL). */
+static char *name_of(struct gvmd *d, int64_t id)
+{
+    struct catalog_image row = { 0 };
+    struct gvm_error e = { 0 };
+    char *s = NULL;
+
+    if (catalog_image_get(d->cat, id, &row, &e) == 0)
+        s = resolve_name(row.volume, row.path);
+    catalog_image_clear(&row);
+    if (!s && asprintf(&s, "image %" PRId64, id) < 0)
+        s = NULL;
+    return s;
+}
+
+/* InUse unless the children of id are exactly {allowed} (or none, when
+ * allowed is 0). */
+static int only_child(struct gvmd *d, int64_t id, int64_t allowed,
+                      const char *why, struct gvm_error *err)
+{
+    _cleanup_free_ int64_t *ids = NULL;
+    _cleanup_free_ char *me = NULL;
+    size_t n = 0;
+
+    if (catalog_image_children(d->cat, id, &ids, &n, err) < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        _cleanup_free_ char *other = NULL;
+        if (ids[i] == allowed)
+            continue;
+        other = name_of(d, ids[i]);
+        me = name_of(d, id);
+        gvm_error_set(err, GVM_ERR_IN_USE, "The image %s is also the backing "
+                      "file of %s (id %" PRId64 "), outside the committed "
+                      "chain: %s", me ? me : "?", other ? other : "?",
+                      ids[i], why);
+        return -1;
+    }
+    return 0;
+}
+
+int chain_commit_start(struct gvmd *d, const struct chain_commit_req *req,
+                       json_t **result, struct gvm_error *err)
+{
+    _cleanup_resolved_ struct resolved top = { 0 };
+    _cleanup_resolved_ struct resolved base = { 0 };
+    _cleanup_json_ json_t *params = NULL, *images = NULL, *removed = NULL,
+                          *children = NULL;
+    _cleanup_job_ struct job *job = NULL;
+    _cleanup_free_ int64_t *kids = NULL;
+    struct catalog_job_lock locks[3 * IMG_MAX_CHAIN_DEPTH + 2];
+    size_t nlocks = 0, nkids = 0;
+    int64_t chain[IMG_MAX_CHAIN_DEPTH];
+    size_t k = 0;
+    int64_t id, base_id;
+
+    if (resolve_catalogued(d, req->top, "top", &top, err) < 0)
+        return -1;
+    if (strcmp(top.row.format, "qcow2") != 0 || top.row.backing_id <= 0) {
+        gvm_error_param(err, "top", "The image %s:%s has no catalogued backing "
+                        "file to commit into.", top.vol.name, top.path);
+        return -1;
+    }
+    if (req->base && !json_is_null(req->base)) {
+        if (resolve_catalogued(d, req->base, "base", &base, err) < 0)
+            return -1;
+    } else {
+        if (catalog_image_get(d->cat, top.row.backing_id, &base.row, err) < 0)
+            return -1;
+        base.catalogued = true;
+    }
+    base_id = base.row.id;
+    if (base_id == top.row.id) {
+        gvm_error_param(err, "base", "The base of a commit cannot be the top "
+                        "image itself.");
+        return -1;
+    }
+
+    /* top .. the image above base, from the catalog. */
+    for (id = top.row.id; id > 0 && id != base_id;) {
+        _cleanup_catimg_ struct catalog_image row = { 0 };
+        if (k >= IMG_MAX_CHAIN_DEPTH) {
+            gvm_error_set(err, GVM_ERR_CORRUPT, "The catalogued chain below "
+                          "%s:%s is deeper than %d images.", top.vol.name,
+                          top.path, IMG_MAX_CHAIN_DEPTH);
+            return -1;
+        }
+        if (catalog_image_get(d->cat, id, &row, err) < 0)
+            return -1;
+        chain[k++] = id;
+        id = row.backing_id;
+    }
+    if (id != base_id) {
+        _cleanup_free_ char *bn = name_of(d, base_id);
+        gvm_error_param(err, "base", "The image %s is not in the backing chain "
+                        "of %s:%s.", bn ? bn : "?", top.vol.name, top.path);
+        return -1;
+    }
+    if (strcmp(base.row.format, "qcow2") == 0 &&
+        base.row.virtual_size < top.row.virtual_size) {
+        _cleanup_free_ char *bn = name_of(d, base_id);
+        gvm_error_set(err, GVM_ERR_UNSUPPORTED, "The base %s (%" PRIu64 " "
+                      "bytes) is smaller than the top %s:%s (%" PRIu64 " "
+                      "bytes), and growing a qcow2 image is not supported "
+                      "yet.", bn ? bn : "?", base.row.virtual_size,
+                      top.vol.name, top.path, top.row.virtual_size);
+        return -1;
+    }
+    if (!req->pivot && catalog_image_children(d->cat, top.row.id, &kids,
+                                              &nkids, err) == 0 && nkids == 0) {
+        gvm_error_param(err, "pivot", "An offline active commit of %s:%s "
+                        "always pivots to the base; pivot false is only for "
+                        "a running domain.", top.vol.name, top.path);
+        return -1;
+    }
+    free(steal_pointer(&kids));
+    nkids = 0;
+
+    /* Committing changes what base (and every intermediate) reads: nothing
+     * outside the chain may depend on them. */
+    if (only_child(d, base_id, chain[k - 1], "committing into it would change "
+                   "what that image reads.", err) < 0)
+        return -1;
+    for (size_t i = 1; i < k; i++) {
+        if (only_child(d, chain[i], chain[i - 1], "the commit removes it from "
+                       "the chain.", err) < 0)
+            return -1;
+    }
+    if (catalog_image_children(d->cat, top.row.id, &kids, &nkids, err) < 0)
+        return -1;
+
+    removed = json_array();
+    children = json_array();
+    images = json_array();
+    if (!removed || !children || !images)
+        return oom(err);
+    for (size_t i = 0; i < k; i++) {
+        _cleanup_catimg_ struct catalog_image row = { 0 };
+        if (catalog_image_get(d->cat, chain[i], &row, err) < 0)
+            return -1;
+        json_array_append_new(removed, json_pack("{s:I, s:I, s:s, s:s}",
+                              "id", (json_int_t)row.id,
+                              "volume-id", (json_int_t)row.volume_id,
+                              "volume", row.volume, "path", row.path));
+        json_array_append_new(images, json_integer(row.id));
+        locks[nlocks++] = (struct catalog_job_lock){ .image_id = row.id, .write = true };
+    }
+    json_array_append_new(images, json_integer(base_id));
+    locks[nlocks++] = (struct catalog_job_lock){ .image_id = base_id, .write = true };
+    for (size_t i = 0; i < nkids; i++) {
+        json_array_append_new(children, json_integer(kids[i]));
+        locks[nlocks++] = (struct catalog_job_lock){ .image_id = kids[i], .write = true };
+    }
+    /* Below base: read only, must not change under the copy. */
+    for (id = base.row.backing_id; id > 0;) {
+        _cleanup_catimg_ struct catalog_image row = { 0 };
+        if (nlocks >= GVM_ARRAY_SIZE(locks)) {
+            gvm_error_set(err, GVM_ERR_CORRUPT, "The catalogued chain below "
+                          "the base is deeper than %d images.", IMG_MAX_CHAIN_DEPTH);
+            return -1;
+        }
+        if (catalog_image_get(d->cat, id, &row, err) < 0)
+            return -1;
+        locks[nlocks++] = (struct catalog_job_lock){ .image_id = id, .write = false };
+        id = row.backing_id;
+    }
+
+    params = json_pack("{s:I, s:I, s:I, s:O, s:O}",
+                       "top", (json_int_t)top.row.id,
+                       "base", (json_int_t)base_id,
+                       "speed", (json_int_t)req->speed,
+                       "removed", removed, "children", children);
+    if (!params)
+        return oom(err);
+    if (jobs_create(d->jobs, &chain_commit_job, params, images, locks, nlocks,
+                    req->op_id, &job, err) < 0) {
+        if (err->cls == GVM_ERR_IN_USE) {
+            struct gvm_error e2 = { 0 };
+            gvm_error_set(&e2, GVM_ERR_IN_USE, "Cannot commit %s:%s now. %s",
+                          top.vol.name, top.path, err->message);
+            *err = e2;
+        }
+        return -1;
+    }
+    *result = job_to_json(job);
+    return *result ? 0 : oom(err);
+}
+
+/* ---- the job ------------------------------------------------------------------ */
+
+struct commit {
+    struct job *job;
+    struct gvmd *d;
+    int64_t top_id, base_id;
+    uint64_t speed;
+    json_t *removed, *children;         /* borrowed from the params */
+    struct catalog_image base;          /* base's catalog row       */
+    char *name, *base_name;             /* "VOLUME:PATH"            */
+    struct resolve_ctx ctx;
+};
+
+static void commit_clear(struct commit *c)
+{
+    catalog_image_clear(&c->base);
+    free(c->name);
+    free(c->base_name);
+    resolve_ctx_clear(&c->ctx);
+}
+
+static int commit_init(struct commit *c, struct job *job, struct gvm_error *err)
+{
+    json_t *p = job_params(job);
+    json_t *t;
+
+    memset(c, 0, sizeof(*c));
+    c->job = job;
+    c->d = job_daemon(job);
+    resolve_ctx_init(&c->ctx, c->d);
+    c->top_id = json_integer_value(json_object_get(p, "top"));
+    c->base_id = json_integer_value(json_object_get(p, "base"));
+    c->speed = (uint64_t)json_integer_value(json_object_get(p, "speed"));
+    c->removed = json_object_get(p, "removed");
+    c->children = json_object_get(p, "children");
+    if (c->top_id <= 0 || c->base_id <= 0 || !json_is_array(c->removed) ||
+        json_array_size(c->removed) == 0 || !json_is_array(c->children)) {
+        gvm_error_set(err, GVM_ERR_INTERNAL, "Job %" PRId64 " has unusable "
+                      "parameters; nothing was changed.", job_id(job));
+        return -1;
+    }
+    t = json_array_get(c->removed, 0);
+    c->name = resolve_name(json_string_value(json_object_get(t, "volume")),
+                           json_string_value(json_object_get(t, "path")));
+    if (catalog_image_get(c->d->cat, c->base_id, &c->base, err) < 0)
+        return -1;
+    c->base_name = resolve_name(c->base.volume, c->base.path);
+    return c->name && c->base_name ? 0 : oom(err);
+}
+
+/* Open a catalogued image (by row) through the context. */
+static int open_row(struct commit *c, const struct catalog_image *row,
+                    unsigned flags, struct img **out, struct gvm_error *err)
+{
+    _cleanup_free_ char *name = resolve_name(row->volume, row->path);
+    struct gvm_store *st = NULL;
+    struct img_resolver res;
+    enum img_format fmt;
+    int r;
+
+    if (img_format_parse(row->format, &fmt) < 0) {
+        gvm_error_set(err, GVM_ERR_UNSUPPORTED, "The image %s has format "
+                      "'%s'.", name ? name : "?", row->format);
+        return -1;
+    }
+    if (volumes_store_by_id(c->d->vols, row->volume_id, &st, err) < 0)
+        return -1;
+    if (resolve_ctx_add(&c->ctx, st, row->volume_id, row->volume) < 0)
+        return oom(err);
+    res = resolve_img_resolver(&c->ctx);
+    r = img_open_hint(st, row->path, fmt, flags, &res, 0, row->backing_format,
+                      out, err);
+    if (r < 0) {
+        gvm_error_set_errno(err, gvm_error_class_from_errno(r), r,
+                            "Opening %s failed", name ? name : "?");
+        return -1;
+    }
+    return 0;
+}
+
+static int open_id(struct commit *c, int64_t id, unsigned flags,
+                   struct img **out, struct gvm_error *err)
+{
+    _cleanup_catimg_ struct catalog_image row = { 0 };
+
+    if (catalog_image_get(c->d->cat, id, &row, err) < 0)
+        return -1;
+    return open_row(c, &row, flags, out, err);
+}
+
+/* Sleep as long as needed to keep to speed bytes/s since start. */
+static void throttle(struct job *job, uint64_t speed, const struct timespec *t0,
+                     uint64_t done)
+{
+    struct timespec now;
+    double want, el;
+
+    if (!speed)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    el = (double)(now.tv_sec - t0->tv_sec) + (now.tv_nsec - t0->tv_nsec) / 1e9;
+    want = (double)done / (double)speed;
+    while (want > el && !job_should_stop(job)) {
+        double s = want - el > 0.1 ? 0.1 : want - el;
+        struct timespec ts = { .tv_sec = 0, .tv_nsec = (long)(s * 1e9) };
+        nanosleep(&ts, NULL);
+        el += s;
+    }
+}
+
+/* What one range of top needs in base. */
+enum act { ACT_NONE, ACT_DATA, ACT_ZERO };
+
+static enum act classify(const struct img_extent *e, int k)
+{
+    if (e->present && e->depth < k)
+        return e->zero ? ACT_ZERO : ACT_DATA;
+    return ACT_NONE;
+}
+
+/*
+ * Walk top's map over [0, end) and call fn for each range needing work in
+ * base: ACT_DATA / ACT_ZERO as classify() says, and ACT_ZERO for ranges
+ * past `cut` (the end of the shortest removed layer) that no removed layer
+ * allocates: top reads zeros there although base may hold data.
+ */
+typedef int (*range_fn)(void *opaque, enum act a, uint64_t off, uint64_t len);
+
+static int walk(struct img *top, int k, uint64_t cut, uint64_t end,
+                range_fn fn, void *opaque)
+{
+    for (uint64_t off = 0; off < end;) {
+        uint64_t span = end - off < MAP_SPAN ? end - off : MAP_SPAN;
+        struct img_extent *ext = NULL;
+        size_t n = 0;
+        int r = img_map(top, off, span, &ext, &n);
+
+        if (r < 0)
+            return r;
+        for (size_t i = 0; i < n && r >= 0; i++) {
+            uint64_t s = ext[i].start, e = s + ext[i].length;
+            enum act a = classify(&ext[i], k);
+
+            if (e > end)
+                e = end;
+            if (a != ACT_NONE) {
+                r = fn(opaque, a, s, e - s);
+            } else if (e > cut) {
+                uint64_t s2 = s > cut ? s : cut;
+                r = fn(opaque, ACT_ZERO, s2, e - s2);
+            }
+        }
+        free(ext);
+        if (r < 0)
+            return r;
+        off += span;
+    }
+    return 0;
+}
+
+struct plan { uint64_t data, total; };
+
+static int plan_fn(void *opaque, enum act a, uint64_t off, uint64_t len)
+{
+    struct plan *p = opaque;
+    (void)off;
+    if (a == ACT_DATA)
+        p->data += len;
+    p->total += len;
+    return 0;
+}
+
+struct copier {
+    struct commit *c;
+    struct img *top, *base;
+    uint8_t *buf;
+    uint64_t done, total, fail_off;
+    struct timespec t0;
+};
+
+static int copy_fn(void *opaque, enum act a, uint64_t off, uint64_t len)
+{
+    struct copier *cp = opaque;
+    int r;
+
+    while (len > 0) {
+        size_t n = len < RUN ? (size_t)len : RUN;
+
+        if (job_should_stop(cp->c->job))
+            return JOB_STOPPED;
+        cp->fail_off = off;
+        r = journal_fault_point("block-commit.run");
+        if (r < 0)
+            return r;
+        if (a == ACT_DATA) {
+            r = img_read(cp->top, cp->buf, off, n);
+            if (r == 0)
+                r = img_write(cp->base, cp->buf, off, n);
+        } else {
+            r = img_write_zeroes(cp->base, off, n);
+        }
+        if (r < 0)
+            return r;
+        cp->done += n;
+        job_set_progress(cp->c->job, cp->done, cp->total);
+        throttle(cp->c->job, cp->c->speed, &cp->t0, cp->done);
+        off += n;
+        len -= n;
+    }
+    return 0;
+}
+
+/* Repair leaks in base after an interrupted copy (best effort). */
+static void repair_leaks(struct commit *c)
+{
+    _cleanup_img_ struct img *b = NULL;
+    struct gvm_error err = { 0 };
+    struct img_check_result res;
+
+    if (strcmp(c->base.format, "qcow2") != 0)
+        return;
+    if (open_row(c, &c->base, IMG_OPEN_RW | IMG_OPEN_NOBACKING, &b, &err) < 0 ||
+        img_check(b, IMG_REPAIR_LEAKS, &res, &err) < 0)
+        log_warn("Commit into %s: leak check after the interrupted copy "
+                 "failed: %s", c->base_name, err.message);
+}
+
+/* Grow a raw base to size (zeros at the end). */
+static int grow_raw(struct commit *c, uint64_t size, struct gvm_error *err)
+{
+    struct gvm_store *st = NULL;
+    struct gvm_file *f = NULL;
+    uint64_t cur = 0;
+    int r;
+
+    if (volumes_store_by_id(c->d->vols, c->base.volume_id, &st, err) < 0)
+        return -1;
+    r = st->ops->open(st, c->base.path, GVM_O_RDWR, &f);
+    if (r == 0) {
+        r = st->ops->getsize(f, &cur);
+        if (r == 0 && cur < size)
+            r = st->ops->truncate(f, size);
+        if (r == 0)
+            r = st->ops->flush(f);
+        st->ops->close(f);
+    }
+    if (r < 0) {
+        gvm_error_set_errno(err, gvm_error_class_from_errno(r), r,
+                            "Growing the raw base %s to %" PRIu64 " bytes "
+                            "failed", c->base_name, size);
+        return -1;
+    }
+    return 0;
+}
+
+/* How far top's children reach into base (at most base_size). */
+static uint64_t children_end(struct commit *c, uint64_t base_size)
+{
+    uint64_t m = 0;
+    size_t i;
+    json_t *e;
+
+    json_array_foreach(c->children, i, e) {
+        struct catalog_image row = { 0 };
+        struct gvm_error err = { 0 };
+        if (catalog_image_get(c->d->cat, json_integer_value(e), &row, &err) == 0 &&
+            row.virtual_size > m)
+            m = row.virtual_size;
+        catalog_image_clear(&row);
+    }
+    return m < base_size ? m : base_size;
+}
+
+/* The copy (step "copying"): 0, JOB_STOPPED, or -1 with err set. */
+static int copy_into_base(struct commit *c, struct gvm_error *err)
+{
+    _cleanup_img_ struct img *top = NULL;
+    _cleanup_img_ struct img *base = NULL;
+    _cleanup_free_ uint8_t *buf = NULL;
+    struct copier cp = { .c = c };
+    struct plan plan = { 0 };
+    struct img *l;
+    uint64_t cut, end, zend, free_b = 0, total_b = 0;
+    size_t k = json_array_size(c->removed);
+    int r;
+
+    if (open_id(c, c->top_id, 0, &top, err) < 0)
+        return -1;
+    /* The chain on storage must be the catalogued one down to base. */
+    l = top;
+    cut = UINT64_MAX;
+    for (size_t i = 0; i < k; i++) {
+        json_t *e = json_array_get(c->removed, i);
+        if (!l || strcmp(img_path(l), json_string_value(json_object_get(e, "path"))) != 0)
+            break;
+        if (img_virtual_size(l) < cut)
+            cut = img_virtual_size(l);
+        l = img_backing(l);
+    }
+    if (!l || strcmp(img_path(l), c->base.path) != 0) {
+        gvm_error_set(err, GVM_ERR_CONFLICT, "The backing chain of %s on "
+                      "storage does not reach the base %s through the images "
+                      "the catalog lists; nothing was changed: check it with "
+                      "chain-audit.", c->name, c->base_name);
+        return -1;
+    }
+    end = img_virtual_size(top);
+    if (strcmp(c->base.format, "raw") == 0 && img_virtual_size(l) < end &&
+        grow_raw(c, end, err) < 0)
+        return -1;
+    if (open_row(c, &c->base, IMG_OPEN_RW, &base, err) < 0)
+        return -1;
+    if (img_virtual_size(base) < end)
+        end = img_virtual_size(base);   /* refused at start for qcow2 */
+
+    zend = children_end(c, img_virtual_size(base));
+    r = walk(top, (int)k, cut, end, plan_fn, &plan);
+    if (r == 0 && zend > end)
+        plan.total += zend - end;
+    if (r < 0) {
+        gvm_error_set_errno(err, gvm_error_class_from_errno(r), r,
+                            "Mapping %s failed", c->name);
+        return -1;
+    }
+    r = img_store(base)->ops->statvfs(img_store(base), &free_b, &total_b);
+    if (r == 0 && free_b < plan.data) {
+        gvm_error_set(err, GVM_ERR_NO_SPACE, "Committing %s into %s needs up "
+                      "to %" PRIu64 " bytes but its volume has %" PRIu64 " "
+                      "free; nothing was changed.", c->name, c->base_name,
+                      plan.data, free_b);
+        return -1;
+    }
+    buf = malloc(RUN);
+    if (!buf)
+        return oom(err);
+    cp.top = top;
+    cp.base = base;
+    cp.buf = buf;
+    cp.total = plan.total;
+    clock_gettime(CLOCK_MONOTONIC, &cp.t0);
+    job_set_progress(c->job, 0, plan.total);
+    r = walk(top, (int)k, cut, end, copy_fn, &cp);
+    /* A child larger than top read zeros past top's end; once it sits on
+     * base it must still read zeros there. */
+    if (r == 0 && zend > end)
+        r = copy_fn(&cp, ACT_ZERO, end, zend - end);
+    if (r == 0)
+        r = img_flush(base);
+    if (r == JOB_STOPPED)
+        return JOB_STOPPED;
+    if (r < 0) {
+        gvm_error_set_errno(err, gvm_error_class_from_errno(r), r,
+                            "Committing %s into %s failed near offset %" PRIu64
+                            "; %s and the images above it still read as "
+                            "before, the chain is unchanged", c->name,
+                            c->base_name, cp.fail_off, c->name);
+        return -1;
+    }
+    job_set_progress(c->job, plan.total, plan.total);
+    return 0;
+}
+
+/* The new header fields of child id: {id, old-name, old-format, new-name}. */
+static json_t *child_switch(struct commit *c, int64_t id, struct gvm_error *err)
+{
+    _cleanup_catimg_ struct catalog_image row = { 0 };
+    struct catalog_volume cv = { 0 }, bv = { 0 };
+    _cleanup_free_ char *nn = NULL;
+    json_t *o = NULL;
+
+    if (catalog_image_get(c->d->cat, id, &row, err) < 0)
+        return NULL;
+    if (catalog_volume_get_by_id(c->d->cat, row.volume_id, &cv, err) < 0)
+        return NULL;
+    if (catalog_volume_get_by_id(c->d->cat, c->base.volume_id, &bv, err) < 0) {
+        catalog_volume_clear(&cv);
+        return NULL;
+    }
+    nn = resolve_backing_name(&cv, row.path, &bv, c->base.path);
+    catalog_volume_clear(&cv);
+    catalog_volume_clear(&bv);
+    if (nn)
+        o = json_pack("{s:I, s:s?, s:s?, s:s}", "id", (json_int_t)id,
+                      "old-name", row.backing_filename,
+                      "old-format", row.backing_format, "new-name", nn);
+    if (!o)
+        oom(err);
+    return o;
+}
+
+/* R2 for one child: make its header name base. */
+static int switch_child(struct commit *c, json_t *sw, struct gvm_error *err)
+{
+    _cleanup_img_ struct img *ch = NULL;
+    _cleanup_info_ struct img_info info = { 0 };
+    int64_t id = json_integer_value(json_object_get(sw, "id"));
+    const char *old_name = json_string_value(json_object_get(sw, "old-name"));
+    const char *old_fmt = json_string_value(json_object_get(sw, "old-format"));
+    const char *new_name = json_string_value(json_object_get(sw, "new-name"));
+    _cleanup_free_ char *cn = name_of(c->d, id);
+    int r;
+
+    if (open_id(c, id, IMG_OPEN_RW | IMG_OPEN_NOBACKING, &ch, err) < 0)
+        return -1;
+    if (img_get_info(ch, &info) < 0)
+        return oom(err);
+    if (streq0(info.backing_filename, new_name) &&
+        streq0(info.backing_format, c->base.format))
+        return 0;
+    if (!streq0(info.backing_filename, old_name) ||
+        !streq0(info.backing_format, old_fmt)) {
+        gvm_error_set(err, GVM_ERR_CONFLICT, "The header of %s names the "
+                      "backing file %s, neither %s nor the commit's base %s; "
+                      "check it with chain-audit.", cn ? cn : "?",
+                      str_or_none(info.backing_filename), str_or_none(old_name),
+                      new_name);
+        return -1;
+    }
+    r = img_set_backing(ch, new_name, c->base.format, err);
+    if (r == 0)
+        r = img_flush(ch);
+    if (r < 0) {
+        gvm_error_set_errno(err, gvm_error_class_from_errno(r), r,
+                            "Writing the backing file name %s into the header "
+                            "of %s failed", new_name, cn ? cn : "?");
+        return -1;
+    }
+    return 0;
+}
+
+static int exec_sql(struct catalog *cat, const char *sql, int64_t a, int64_t b,
+                    struct gvm_error *err)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+
+    if (catalog_prepare(cat, sql, &st, err) < 0)
+        return -1;
+    sqlite3_bind_int64(st, 1, a);
+    sqlite3_bind_int64(st, 2, b);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        catalog_sql_error(cat, err, "updating the catalog after a commit");
+        return -1;
+    }
+    return 0;
+}
+
+/* Step 3 in the catalog: one transaction with the "remove" journal step. */
+static int catalog_remove(struct commit *c, struct journal_op *op,
+                          json_t *sws, struct gvm_error *err)
+{
+    size_t i;
+    json_t *e;
+
+    if (catalog_begin(c->d->cat, err) < 0)
+        return -1;
+    if (journal_step(op, "remove", c->removed, err) < 0)
+        goto fail;
+    json_array_foreach(sws, i, e) {
+        if (catalog_image_set_backing(c->d->cat,
+                json_integer_value(json_object_get(e, "id")), c->base_id,
+                json_string_value(json_object_get(e, "new-name")),
+                c->base.format, err) < 0)
+            goto fail;
+    }
+    /* An offline active commit: a domain's disk on top now is base. */
+    if (exec_sql(c->d->cat, "UPDATE disks SET image_id = ?2 WHERE image_id = ?1",
+                 c->top_id, c->base_id, err) < 0)
+        goto fail;
+    json_array_foreach(c->removed, i, e) {
+        int64_t id = json_integer_value(json_object_get(e, "id"));
+        struct catalog_image row = { 0 };
+        struct gvm_error e2 = { 0 };
+
+        if (catalog_image_get(c->d->cat, id, &row, &e2) < 0)
+            continue;           /* already gone */
+        catalog_image_clear(&row);
+        /* Our own lock goes with the image. */
+        if (exec_sql(c->d->cat, "DELETE FROM job_images WHERE job_id = ?1 AND "
+                     "image_id = ?2", job_id(c->job), id, err) < 0 ||
+            catalog_image_delete(c->d->cat, id, err) < 0)
+            goto fail;
+    }
+    return catalog_commit(c->d->cat, err);
+fail:
+    catalog_rollback(c->d->cat);
+    return -1;
+}
+
+/* Delete the removed images' files (missing is fine). */
+static int delete_files(struct commit *c, json_t *removed, struct gvm_error *err)
+{
+    size_t i;
+    json_t *e;
+
+    json_array_foreach(removed, i, e) {
+        struct gvm_store *st = NULL;
+        const char *path = json_string_value(json_object_get(e, "path"));
+        int r;
+
+        if (volumes_store_by_id(c->d->vols,
+                json_integer_value(json_object_get(e, "volume-id")), &st, err) < 0)
+            return -1;
+        r = journal_fault_point("block-commit.unlink");
+        if (r == 0)
+            r = st->ops->unlink(st, path);
+        if (r < 0 && r != -ENOENT) {
+            gvm_error_set_errno(err, gvm_error_class_from_errno(r), r,
+                                "The commit into %s is complete, but deleting "
+                                "the file %s failed", c->base_name, path);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Steps 2 and 3 (roll forward from "switch"). */
+static int finish(struct commit *c, struct journal_op *op, json_t *sws,
+                  struct gvm_error *err)
+{
+    size_t i;
+    json_t *e;
+
+    json_array_foreach(sws, i, e) {
+        if (switch_child(c, e, err) < 0)
+            return -1;
+        if (journal_fault_point("block-commit.child-switched") < 0) {
+            gvm_error_set(err, GVM_ERR_STORAGE, "Fault injected after a "
+                          "header switch of the commit into %s.", c->base_name);
+            return -1;
+        }
+    }
+    if (catalog_remove(c, op, sws, err) < 0)
+        return -1;
+    if (delete_files(c, c->removed, err) < 0)
+        return -1;
+    return journal_done(op, err);
+}
+
+static int commit_run(struct job *job, struct gvm_error *err)
+{
+    struct commit c;
+    _cleanup_journal_op_ struct journal_op *op = NULL;
+    _cleanup_json_ json_t *sws = NULL, *payload = NULL;
+    int ret = -1, r;
+    size_t i;
+    json_t *e;
+
+    if (commit_init(&c, job, err) < 0)
+        goto out;
+    if (journal_begin(c.d->cat, chain_commit_job.name, job_id(job),
+                      job_params(job), &op, err) < 0)
+        goto out;
+    if (journal_step(op, "copying", NULL, err) < 0)
+        goto undo;
+    r = copy_into_base(&c, err);
+    if (r == JOB_STOPPED) {
+        ret = JOB_STOPPED;
+        goto undo;
+    }
+    if (r < 0) {
+        if (err->cls != GVM_ERR_NO_SPACE && err->cls != GVM_ERR_CONFLICT)
+            repair_leaks(&c);
+        goto undo;
+    }
+    if (job_should_stop(job)) {
+        ret = JOB_STOPPED;
+        goto undo;
+    }
+    sws = json_array();
+    if (!sws) {
+        oom(err);
+        goto undo;
+    }
+    json_array_foreach(c.children, i, e) {
+        json_t *s = child_switch(&c, json_integer_value(e), err);
+        if (!s)
+            goto undo;
+        json_array_append_new(sws, s);
+    }
+    payload = json_pack("{s:O}", "children", sws);
+    if (!payload) {
+        oom(err);
+        goto undo;
+    }
+    /* The point of no return. */
+    if (journal_step(op, "switch", payload, err) < 0)
+        goto undo;
+    if (finish(&c, op, sws, err) < 0)
+        goto out;
+    ret = 0;
+    goto out;
+
+undo:
+    if (op) {
+        struct gvm_error e2 = { 0 };
+        if (journal_undone(op, &e2) < 0)
+            log_error("Commit of %s: closing its journal record failed: %s",
+                      c.name ? c.name : "?", e2.message);
+    }
+out:
+    commit_clear(&c);
+    return ret;
+}
+
+static int commit_recover(struct job *job, struct journal_op *op,
+                          const struct journal_entry *e, size_t n,
+                          struct gvm_error *err)
+{
+    struct commit c;
+    const struct journal_entry *last = op ? journal_last_pending(e, n) : NULL;
+    int ret = -1;
+
+    memset(&c, 0, sizeof(c));
+    if (last && strcmp(last->kind, "remove") == 0) {
+        /* R3: the catalog is done; base's row still exists. */
+        if (commit_init(&c, job, err) < 0 ||
+            delete_files(&c, c.removed, err) < 0 || journal_done(op, err) < 0)
+            goto out;
+        log_info("Commit of %s: recovered after the catalog change; files "
+                 "removed.", c.name);
+        ret = JOB_RECOVERED_DONE;
+        goto out;
+    }
+    if (commit_init(&c, job, err) < 0)
+        goto out;
+    if (!op || !last) {
+        if (op && n > 0 && !e[n - 1].undone)
+            ret = JOB_RECOVERED_DONE;
+        else
+            ret = job_cancel_requested(job) ? JOB_RECOVERED_CANCELLED
+                                            : JOB_RECOVERED_RESUME;
+        goto out;
+    }
+    if (strcmp(last->kind, "switch") == 0) {
+        /* R2 */
+        json_t *sws = json_object_get(last->payload, "children");
+        log_info("Commit of %s: the copy into %s was complete; rolling "
+                 "forward.", c.name, c.base_name);
+        if (finish(&c, op, sws, err) < 0)
+            goto out;
+        ret = JOB_RECOVERED_DONE;
+        goto out;
+    }
+    /* R1 */
+    log_info("Commit of %s: interrupted while copying into %s; rolled back, "
+             "running it again.", c.name, c.base_name);
+    repair_leaks(&c);
+    if (journal_undone(op, err) < 0)
+        goto out;
+    ret = job_cancel_requested(job) ? JOB_RECOVERED_CANCELLED
+                                    : JOB_RECOVERED_RESUME;
+out:
+    commit_clear(&c);
+    return ret;
+}
+
+const struct job_type chain_commit_job = {
+    .name = "block-commit",
+    .run = commit_run,
+    .recover = commit_recover,
+};

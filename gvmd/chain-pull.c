@@ -1,0 +1,615 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * chain-pull.c — offline block-pull as a job.
+ *
+ * block-pull {image, base?}: chain  [below] <- base <- l1 <- ... <- image.
+ *   1. copy: every range the image reads from l1..ln (the layers between it
+ *      and base, or the whole chain when flattening) is written into the
+ *      image: data as data, zeros as zeros (a zero flag on v3).  A range
+ *      the image reads as zeros only because a layer above base ends before
+ *      it gets real zeros if base would show something there.  The image
+ *      reads the same throughout: it only stores what it already read.
+ *   2. switch-header: the image's header names base (or nothing), then the
+ *      catalog edge follows.  The intermediates are not touched.
+ *
+ * Journal and recovery (as image-rebase, chain.c):
+ *   "copying"        R1: the header is unchanged and the image reads as
+ *                    before: roll back (repair leaks), run again or
+ *                    conclude cancelled.
+ *   "switch-header"  R2: the header names base already (make the catalog
+ *                    agree) or still the old backing (the copy was flushed
+ *                    before the step: write it, then the catalog); anything
+ *                    else is a Conflict.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+#include <time.h>
+
+#include "catalog-image.h"
+#include "chain-ops.h"
+#include "jsonutil.h"
+#include "resolve.h"
+#include "volume.h"
+
+#define RUN (8u << 20)
+#define MAP_SPAN (1ull << 30)
+
+static void img_closep(struct img **i) { if (*i) img_close(*i); }
+#define _cleanup_img_ _cleanup_(img_closep)
+static void resolved_clearp(struct resolved *r) { resolved_clear(r); }
+#define _cleanup_resolved_ _cleanup_(resolved_clearp)
+static void catalog_image_clearp(struct catalog_image *i) { catalog_image_clear(i); }
+#define _cleanup_catimg_ _cleanup_(catalog_image_clearp)
+static void img_info_clearp(struct img_info *i) { img_info_clear(i); }
+#define _cleanup_info_ _cleanup_(img_info_clearp)
+
+static int oom(struct gvm_error *err)
+{
+    gvm_error_set(err, GVM_ERR_INTERNAL, "Out of memory.");
+    return -1;
+}
+
+static bool streq0(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static const char *str_or_none(const char *s) { return s ? s : "(none)"; }
+
+static int resolve_catalogued(struct gvmd *d, json_t *ref, const char *param,
+                              struct resolved *out, struct gvm_error *err)
+{
+    struct imageref r = { 0 };
+    int ret;
+
+    if (imageref_parse_json(ref, param, &r, err) < 0)
+        return -1;
+    ret = resolve_imageref(d, &r, out, err);
+    imageref_clear(&r);
+    if (ret < 0)
+        return -1;
+    if (!out->catalogued) {
+        gvm_error_set(err, GVM_ERR_NOT_FOUND, "The image %s:%s is not in the "
+                      "catalog; catalogue it with image-import first.",
+                      out->vol.name, out->path);
+        return -1;
+    }
+    return 0;
+}
+
+int chain_pull_start(struct gvmd *d, const struct chain_pull_req *req,
+                     json_t **result, struct gvm_error *err)
+{
+    _cleanup_resolved_ struct resolved top = { 0 };
+    _cleanup_resolved_ struct resolved nb = { 0 };
+    _cleanup_free_ char *bname = NULL;
+    _cleanup_json_ json_t *params = NULL, *images = NULL;
+    _cleanup_job_ struct job *job = NULL;
+    struct catalog_job_lock locks[IMG_MAX_CHAIN_DEPTH + 2];
+    size_t nlocks = 0;
+    bool has_base = req->base && !json_is_null(req->base);
+    int64_t id;
+    bool found = !has_base;
+
+    if (resolve_catalogued(d, req->image, "image", &top, err) < 0)
+        return -1;
+    if (strcmp(top.row.format, "qcow2") != 0) {
+        gvm_error_set(err, GVM_ERR_UNSUPPORTED, "The image %s:%s is %s; only a "
+                      "qcow2 image has a backing chain to pull from.",
+                      top.vol.name, top.path, top.row.format);
+        return -1;
+    }
+    if (has_base && resolve_catalogued(d, req->base, "base", &nb, err) < 0)
+        return -1;
+    locks[nlocks++] = (struct catalog_job_lock){ .image_id = top.row.id, .write = true };
+    images = json_array();
+    if (!images)
+        return oom(err);
+    json_array_append_new(images, json_integer(top.row.id));
+    for (id = top.row.backing_id; id > 0;) {
+        _cleanup_catimg_ struct catalog_image row = { 0 };
+        if (nlocks >= GVM_ARRAY_SIZE(locks)) {
+            gvm_error_set(err, GVM_ERR_CORRUPT, "The catalogued chain below "
+                          "%s:%s is deeper than %d images.", top.vol.name,
+                          top.path, IMG_MAX_CHAIN_DEPTH);
+            return -1;
+        }
+        if (catalog_image_get(d->cat, id, &row, err) < 0)
+            return -1;
+        locks[nlocks++] = (struct catalog_job_lock){ .image_id = id, .write = false };
+        json_array_append_new(images, json_integer(id));
+        if (has_base && id == nb.row.id)
+            found = true;
+        id = row.backing_id;
+    }
+    if (!found) {
+        gvm_error_param(err, "base", "The image %s:%s is not in the backing "
+                        "chain of %s:%s.", nb.vol.name, nb.path, top.vol.name,
+                        top.path);
+        return -1;
+    }
+    if (has_base) {
+        bname = resolve_backing_name(&top.vol, top.path, &nb.vol, nb.path);
+        if (!bname)
+            return oom(err);
+    }
+    params = json_pack("{s:I, s:s?, s:s?, s:I}",
+                       "image", (json_int_t)top.row.id,
+                       "base-name", bname,
+                       "base-format", has_base ? nb.row.format : NULL,
+                       "speed", (json_int_t)req->speed);
+    if (!params)
+        return oom(err);
+    json_object_set_new(params, "base",
+                        has_base ? json_integer(nb.row.id) : json_null());
+    if (jobs_create(d->jobs, &chain_pull_job, params, images, locks, nlocks,
+                    req->op_id, &job, err) < 0) {
+        if (err->cls == GVM_ERR_IN_USE) {
+            struct gvm_error e2 = { 0 };
+            gvm_error_set(&e2, GVM_ERR_IN_USE, "Cannot pull into %s:%s now. %s",
+                          top.vol.name, top.path, err->message);
+            *err = e2;
+        }
+        return -1;
+    }
+    *result = job_to_json(job);
+    return *result ? 0 : oom(err);
+}
+
+/* ---- the job ------------------------------------------------------------------ */
+
+struct pull {
+    struct job *job;
+    struct gvmd *d;
+    int64_t id, base_id;
+    uint64_t speed;
+    const char *base_name, *base_fmt;   /* borrowed from the params */
+    struct catalog_image row;
+    char *name;
+    struct resolve_ctx ctx;
+};
+
+static void pull_clear(struct pull *p)
+{
+    catalog_image_clear(&p->row);
+    free(p->name);
+    resolve_ctx_clear(&p->ctx);
+}
+
+static int pull_init(struct pull *p, struct job *job, struct gvm_error *err)
+{
+    json_t *pa = job_params(job);
+    json_t *b = json_object_get(pa, "base");
+
+    memset(p, 0, sizeof(*p));
+    p->job = job;
+    p->d = job_daemon(job);
+    resolve_ctx_init(&p->ctx, p->d);
+    p->id = json_integer_value(json_object_get(pa, "image"));
+    p->base_id = json_is_integer(b) ? json_integer_value(b) : 0;
+    p->speed = (uint64_t)json_integer_value(json_object_get(pa, "speed"));
+    p->base_name = json_string_value(json_object_get(pa, "base-name"));
+    p->base_fmt = json_string_value(json_object_get(pa, "base-format"));
+    if (p->id <= 0 || (p->base_id > 0 && (!p->base_name || !p->base_fmt))) {
+        gvm_error_set(err, GVM_ERR_INTERNAL, "Job %" PRId64 " has unusable "
+                      "parameters; nothing was changed.", job_id(job));
+        return -1;
+    }
+    if (catalog_image_get(p->d->cat, p->id, &p->row, err) < 0)
+        return -1;
+    p->name = resolve_name(p->row.volume, p->row.path);
+    return p->name ? 0 : oom(err);
+}
+
+static int open_image(struct pull *p, unsigned flags, struct img **out,
+                      struct gvm_error *err)
+{
+    struct gvm_store *st = NULL;
+    struct img_resolver res;
+    int r;
+
+    if (volumes_store_by_id(p->d->vols, p->row.volume_id, &st, err) < 0)
+        return -1;
+    if (resolve_ctx_add(&p->ctx, st, p->row.volume_id, p->row.volume) < 0)
+        return oom(err);
+    res = resolve_img_resolver(&p->ctx);
+    r = img_open_hint(st, p->row.path, IMG_FMT_QCOW2, flags, &res, 0,
+                      p->row.backing_format, out, err);
+    if (r < 0) {
+        gvm_error_set_errno(err, gvm_error_class_from_errno(r), r,
+                            "Opening %s failed", p->name);
+        return -1;
+    }
+    return 0;
+}
+
+static void throttle(struct job *job, uint64_t speed, const struct timespec *t0,
+                     uint64_t done)
+{
+    struct timespec now;
+    double want, el;
+
+    if (!speed)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    el = (double)(now.tv_sec - t0->tv_sec) + (now.tv_nsec - t0->tv_nsec) / 1e9;
+    want = (double)done / (double)speed;
+    while (want > el && !job_should_stop(job)) {
+        double s = want - el > 0.1 ? 0.1 : want - el;
+        struct timespec ts = { .tv_sec = 0, .tv_nsec = (long)(s * 1e9) };
+        nanosleep(&ts, NULL);
+        el += s;
+    }
+}
+
+enum act { ACT_NONE, ACT_DATA, ACT_ZERO, ACT_REALZERO };
+
+/* k: depth of base in the opened chain (chain length when flattening);
+ * nbsize: base's size (0 when flattening). */
+static enum act classify(const struct img_extent *e, int k, uint64_t nbsize)
+{
+    if (e->present && e->depth > 0 && e->depth < k)
+        return e->zero ? ACT_ZERO : ACT_DATA;
+    /* Zeros because a layer above base ends here: base may show data. */
+    if (!e->present && e->zero && e->depth < k && e->start < nbsize)
+        return ACT_REALZERO;
+    return ACT_NONE;
+}
+
+struct copier {
+    struct pull *p;
+    struct img *img;
+    uint8_t *buf, *zbuf;
+    int k;
+    uint64_t nbsize, done, total, fail_off;
+    bool counting;
+    struct timespec t0;
+};
+
+static int do_range(struct copier *cp, enum act a, uint64_t off, uint64_t len)
+{
+    int r;
+
+    if (cp->counting) {
+        cp->total += len;
+        if (a == ACT_DATA)
+            cp->done += len;      /* data bytes, for the space check */
+        return 0;
+    }
+    while (len > 0) {
+        size_t n = len < RUN ? (size_t)len : RUN;
+
+        if (job_should_stop(cp->p->job))
+            return JOB_STOPPED;
+        cp->fail_off = off;
+        r = journal_fault_point("block-pull.run");
+        if (r < 0)
+            return r;
+        if (a == ACT_DATA) {
+            r = img_read(cp->img, cp->buf, off, n);
+            if (r == 0)
+                r = img_write(cp->img, cp->buf, off, n);
+        } else if (a == ACT_ZERO) {
+            r = img_write_zeroes(cp->img, off, n);
+        } else {
+            r = img_write(cp->img, cp->zbuf, off, n);
+        }
+        if (r < 0)
+            return r;
+        cp->done += n;
+        job_set_progress(cp->p->job, cp->done, cp->total);
+        throttle(cp->p->job, cp->p->speed, &cp->t0, cp->done);
+        off += n;
+        len -= n;
+    }
+    return 0;
+}
+
+static int walk(struct copier *cp, uint64_t end)
+{
+    for (uint64_t off = 0; off < end;) {
+        uint64_t span = end - off < MAP_SPAN ? end - off : MAP_SPAN;
+        struct img_extent *ext = NULL;
+        size_t n = 0;
+        int r = img_map(cp->img, off, span, &ext, &n);
+
+        if (r < 0)
+            return r;
+        for (size_t i = 0; i < n && r >= 0; i++) {
+            enum act a = classify(&ext[i], cp->k, cp->nbsize);
+            uint64_t s = ext[i].start, e = s + ext[i].length;
+
+            if (a == ACT_REALZERO && e > cp->nbsize)
+                e = cp->nbsize;
+            if (a != ACT_NONE)
+                r = do_range(cp, a, s, e - s);
+        }
+        free(ext);
+        if (r < 0)
+            return r;
+        off += span;
+    }
+    return 0;
+}
+
+/* Step 1: 0, JOB_STOPPED, or -1 with err. */
+static int copy_into_image(struct pull *p, struct img *img, struct gvm_error *err)
+{
+    _cleanup_free_ uint8_t *buf = NULL, *zbuf = NULL;
+    struct copier cp = { .p = p, .img = img };
+    struct img *l = img;
+    uint64_t free_b = 0, total_b = 0;
+    int r, k = 0;
+
+    /* Find base in the opened chain (by path on its store). */
+    while (l) {
+        if (p->base_id > 0 && k > 0) {
+            _cleanup_catimg_ struct catalog_image b = { 0 };
+            if (catalog_image_get(p->d->cat, p->base_id, &b, err) < 0)
+                return -1;
+            if (strcmp(img_path(l), b.path) == 0) {
+                cp.nbsize = img_virtual_size(l);
+                break;
+            }
+        }
+        l = img_backing(l);
+        k++;
+    }
+    if (p->base_id > 0 && !l) {
+        gvm_error_set(err, GVM_ERR_CONFLICT, "The backing chain of %s on "
+                      "storage does not contain the base %s the catalog "
+                      "lists; nothing was changed: check it with chain-audit.",
+                      p->name, p->base_name);
+        return -1;
+    }
+    cp.k = k;
+    cp.counting = true;
+    r = walk(&cp, img_virtual_size(img));
+    if (r < 0) {
+        gvm_error_set_errno(err, gvm_error_class_from_errno(r), r,
+                            "Mapping %s failed", p->name);
+        return -1;
+    }
+    r = img_store(img)->ops->statvfs(img_store(img), &free_b, &total_b);
+    if (r == 0 && free_b < cp.done) {
+        gvm_error_set(err, GVM_ERR_NO_SPACE, "Pulling into %s needs up to %"
+                      PRIu64 " bytes but its volume has %" PRIu64 " free; "
+                      "nothing was changed.", p->name, cp.done, free_b);
+        return -1;
+    }
+    buf = malloc(RUN);
+    zbuf = calloc(1, RUN);
+    if (!buf || !zbuf)
+        return oom(err);
+    cp.buf = buf;
+    cp.zbuf = zbuf;
+    cp.counting = false;
+    cp.done = 0;
+    clock_gettime(CLOCK_MONOTONIC, &cp.t0);
+    job_set_progress(p->job, 0, cp.total);
+    r = walk(&cp, img_virtual_size(img));
+    if (r == 0)
+        r = img_flush(img);
+    if (r == JOB_STOPPED)
+        return JOB_STOPPED;
+    if (r < 0) {
+        gvm_error_set_errno(err, gvm_error_class_from_errno(r), r,
+                            "Pulling into %s failed near offset %" PRIu64
+                            "; the image still reads as before and keeps its "
+                            "backing file", p->name, cp.fail_off);
+        return -1;
+    }
+    job_set_progress(p->job, cp.total, cp.total);
+    return 0;
+}
+
+static void repair_leaks(struct pull *p, struct img *img)
+{
+    struct img *own = NULL;
+    struct gvm_error err = { 0 };
+    struct img_check_result res;
+
+    if (!img && open_image(p, IMG_OPEN_RW | IMG_OPEN_NOBACKING, &own, &err) < 0) {
+        log_warn("Pull into %s: leak check failed: %s", p->name, err.message);
+        return;
+    }
+    if (img_check(img ? img : own, IMG_REPAIR_LEAKS, &res, &err) < 0)
+        log_warn("Pull into %s: leak check failed: %s", p->name, err.message);
+    if (own)
+        img_close(own);
+}
+
+static int catalog_switch(struct pull *p, struct gvm_error *err)
+{
+    if (catalog_image_set_backing(p->d->cat, p->id, p->base_id, p->base_name,
+                                  p->base_fmt, err) < 0) {
+        struct gvm_error e2 = { 0 };
+        gvm_error_set(&e2, err->cls, "The header of %s now names the backing "
+                      "file %s, but recording that in the catalog failed: %s",
+                      p->name, str_or_none(p->base_name), err->message);
+        *err = e2;
+        return -1;
+    }
+    return 0;
+}
+
+static int write_header(struct pull *p, struct img *img, struct gvm_error *err)
+{
+    int r = img_set_backing(img, p->base_name, p->base_fmt, err);
+
+    if (r == 0)
+        r = img_flush(img);
+    if (r < 0) {
+        gvm_error_set_errno(err, gvm_error_class_from_errno(r), r,
+                            "Writing the backing file name into the header of "
+                            "%s failed", p->name);
+        return -1;
+    }
+    return 0;
+}
+
+/* R2. */
+static int settle_switch(struct pull *p, json_t *payload, struct gvm_error *err)
+{
+    struct img *img = NULL;
+    _cleanup_info_ struct img_info info = { 0 };
+    const char *old_name = json_string_value(json_object_get(payload, "old-name"));
+    const char *old_fmt = json_string_value(json_object_get(payload, "old-format"));
+    int ret = -1;
+
+    if (open_image(p, IMG_OPEN_RW | IMG_OPEN_NOBACKING, &img, err) < 0)
+        return -1;
+    if (img_get_info(img, &info) < 0) {
+        oom(err);
+        goto out;
+    }
+    if (streq0(info.backing_filename, p->base_name) &&
+        streq0(info.backing_format, p->base_fmt)) {
+        log_info("Pull into %s: the header already names %s.", p->name,
+                 str_or_none(p->base_name));
+    } else if (streq0(info.backing_filename, old_name) &&
+               streq0(info.backing_format, old_fmt)) {
+        log_info("Pull into %s: the copy was complete; switching the header "
+                 "now.", p->name);
+        if (write_header(p, img, err) < 0)
+            goto out;
+    } else {
+        gvm_error_set(err, GVM_ERR_CONFLICT, "The header of %s names the "
+                      "backing file %s, neither the old %s nor the new %s of "
+                      "the interrupted pull; check it with chain-audit.",
+                      p->name, str_or_none(info.backing_filename),
+                      str_or_none(old_name), str_or_none(p->base_name));
+        goto out;
+    }
+    ret = catalog_switch(p, err);
+out:
+    img_close(img);
+    return ret;
+}
+
+static int pull_run(struct job *job, struct gvm_error *err)
+{
+    struct pull p;
+    _cleanup_img_ struct img *img = NULL;
+    _cleanup_journal_op_ struct journal_op *op = NULL;
+    _cleanup_info_ struct img_info info = { 0 };
+    _cleanup_json_ json_t *sw = NULL;
+    int ret = -1, r;
+
+    if (pull_init(&p, job, err) < 0)
+        goto out;
+    if (open_image(&p, IMG_OPEN_RW, &img, err) < 0)
+        goto out;
+    if (img_get_info(img, &info) < 0) {
+        oom(err);
+        goto out;
+    }
+    if (streq0(info.backing_filename, p.base_name) &&
+        streq0(info.backing_format, p.base_fmt)) {
+        ret = catalog_switch(&p, err);     /* nothing between: a no-op */
+        goto out;
+    }
+    if (journal_begin(p.d->cat, chain_pull_job.name, job_id(job),
+                      job_params(job), &op, err) < 0)
+        goto out;
+    if (journal_step(op, "copying", NULL, err) < 0)
+        goto undo;
+    r = copy_into_image(&p, img, err);
+    if (r == JOB_STOPPED) {
+        ret = JOB_STOPPED;
+        goto undo;
+    }
+    if (r < 0) {
+        if (err->cls != GVM_ERR_NO_SPACE && err->cls != GVM_ERR_CONFLICT)
+            repair_leaks(&p, img);
+        goto undo;
+    }
+    if (job_should_stop(job)) {
+        ret = JOB_STOPPED;
+        goto undo;
+    }
+    sw = json_pack("{s:s?, s:s?}", "old-name", info.backing_filename,
+                   "old-format", info.backing_format);
+    if (!sw) {
+        oom(err);
+        goto undo;
+    }
+    if (journal_step(op, "switch-header", sw, err) < 0)
+        goto undo;
+    if (write_header(&p, img, err) < 0) {
+        struct gvm_error e2 = { 0 };
+        img_close(steal_pointer(&img));
+        if (settle_switch(&p, sw, &e2) == 0 && journal_done(op, &e2) == 0) {
+            gvm_error_clear(err);
+            ret = 0;
+        }
+        goto out;
+    }
+    r = journal_fault_point("block-pull.header-written");
+    if (r < 0) {
+        gvm_error_set_errno(err, GVM_ERR_STORAGE, r, "Fault injected after "
+                            "the header of %s was switched", p.name);
+        goto out;
+    }
+    if (catalog_switch(&p, err) < 0 || journal_done(op, err) < 0)
+        goto out;
+    ret = 0;
+    goto out;
+
+undo:
+    if (op) {
+        struct gvm_error e2 = { 0 };
+        if (journal_undone(op, &e2) < 0)
+            log_error("Pull into %s: closing its journal record failed: %s",
+                      p.name ? p.name : "?", e2.message);
+    }
+out:
+    if (img)
+        img_close(steal_pointer(&img));
+    pull_clear(&p);
+    return ret;
+}
+
+static int pull_recover(struct job *job, struct journal_op *op,
+                        const struct journal_entry *e, size_t n,
+                        struct gvm_error *err)
+{
+    struct pull p;
+    const struct journal_entry *last = op ? journal_last_pending(e, n) : NULL;
+    int ret = -1;
+
+    if (pull_init(&p, job, err) < 0)
+        goto out;
+    if (!op || !last) {
+        if (op && n > 0 && !e[n - 1].undone)
+            ret = JOB_RECOVERED_DONE;
+        else
+            ret = job_cancel_requested(job) ? JOB_RECOVERED_CANCELLED
+                                            : JOB_RECOVERED_RESUME;
+        goto out;
+    }
+    if (strcmp(last->kind, "switch-header") == 0) {
+        if (settle_switch(&p, last->payload, err) < 0 ||
+            journal_done(op, err) < 0)
+            goto out;
+        ret = JOB_RECOVERED_DONE;
+        goto out;
+    }
+    log_info("Pull into %s: interrupted while copying; rolled back, running "
+             "it again.", p.name);
+    repair_leaks(&p, NULL);
+    if (journal_undone(op, err) < 0)
+        goto out;
+    ret = job_cancel_requested(job) ? JOB_RECOVERED_CANCELLED
+                                    : JOB_RECOVERED_RESUME;
+out:
+    pull_clear(&p);
+    return ret;
+}
+
+const struct job_type chain_pull_job = {
+    .name = "block-pull",
+    .run = pull_run,
+    .recover = pull_recover,
+};

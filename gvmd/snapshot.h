@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * snapshot.h — external disk-only snapshots on the offline path
+ * (snapshot.c): the snapshot tree of a domain gvmd knows only from its
+ * catalog (domain-attach with explicit disks), or of bare images.
+ *
+ * snapshot-create and snapshot-revert create qcow2 overlays and switch the
+ * active images; they run as short internal jobs so that the job runner's
+ * recovery settles an operation a crash interrupted (the RPC call waits for
+ * the job and dismisses it).  snapshot-delete is an ordinary job.
+ */
+#ifndef GVMD_SNAPSHOT_H
+#define GVMD_SNAPSHOT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "daemon.h"
+#include "job.h"
+
+extern const struct job_type snapshot_create_job;
+extern const struct job_type snapshot_revert_job;
+extern const struct job_type snapshot_delete_job;
+
+/* The methods (params as checked by the RPC layer; results as PROTOCOL.md
+ * says).  op_id may be NULL. */
+int snapshot_create(struct gvmd *d, json_t *params, json_t **result,
+                    struct gvm_error *err);
+int snapshot_revert(struct gvmd *d, json_t *params, json_t **result,
+                    struct gvm_error *err);
+int snapshot_delete_start(struct gvmd *d, json_t *params, const char *op_id,
+                          json_t **result, struct gvm_error *err);
+int snapshot_list(struct gvmd *d, json_t *params, json_t **result,
+                  struct gvm_error *err);
+int snapshot_info(struct gvmd *d, json_t *params, json_t **result,
+                  struct gvm_error *err);
+/* The id of the domain's current snapshot (0: none), -1 on error. */
+int64_t snapshot_domain_current(struct gvmd *d, int64_t domain_id,
+                                struct gvm_error *err);
+
+#endif

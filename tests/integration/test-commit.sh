@@ -1,0 +1,189 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# test-commit.sh — offline block-commit as a job, on a dir volume and on
+# gluster (qemu-img on a FUSE mount as the oracle).  One chain
+#   base(8M) <- sn1(8M) <- sn2(6M) <- sn3(6M) <- active(8M)
+# with patterns in overlapping ranges and zero writes in every layer is
+# copied for every case, catalogued with image-import, and committed:
+# sn1..sn3 into base, sn1..sn2 into base, sn1 into base (base omitted),
+# sn2 into sn1, sn3 into sn2, sn2..sn3 into sn1, an offline active commit
+# (active..sn2 into sn1), a top with two overlays, a raw base that grows,
+# and a cancelled commit.  Each time:
+#   - every image above top reads what it read before (qemu-img compare);
+#   - base reads what top read before (over top's size);
+#   - qemu-img check is clean on every remaining image;
+#   - qemu-img info --backing-chain and image-info --backing-chain agree
+#     on the expected chain; the removed images are gone (files and rows).
+# Refusals: base with a child outside the chain (InUse naming it), a qcow2
+# base smaller than top, a base not in top's chain.
+. "$GVM_TESTDIR/lib.sh"
+. "$GVM_TESTDIR/lib-image.sh"
+
+start_gvmd
+
+proto() {
+    P=$(lpath "$SUB/proto")
+    [ -d "$P" ] && return 0
+    mkdir -p "$P"
+    qimg create -q -f qcow2 "$P/base.qcow2" 8M
+    qimg create -q -f qcow2 -b base.qcow2 -F qcow2 "$P/sn1.qcow2" 8M
+    qimg create -q -f qcow2 -b sn1.qcow2 -F qcow2 "$P/sn2.qcow2" 6M
+    qimg create -q -f qcow2 -b sn2.qcow2 -F qcow2 "$P/sn3.qcow2" 6M
+    qimg create -q -f qcow2 -b sn3.qcow2 -F qcow2 "$P/active.qcow2" 8M
+    qio "$P/base.qcow2" "write -P 0x11 0 8M"
+    qio "$P/sn1.qcow2" "write -P 0x21 1M 1M" "write -z 3M 512k" "write -P 0x22 7M 512k"
+    qio "$P/sn2.qcow2" "write -P 0x31 1536k 1M" "write -z 5M 256k" "write -P 0x32 0 64k"
+    qio "$P/sn3.qcow2" "write -P 0x41 2M 128k" "write -z 1M 64k" "write -P 0x42 4M 1M"
+    qio "$P/active.qcow2" "write -P 0x51 64k 64k" "write -P 0x52 7M 64k" "write -z 4608k 64k"
+}
+
+# setup CASE: a fresh copy of the chain in $SUB/CASE, catalogued; flat
+# copies of every image in $TEST_TMP/CASE-NAME.raw.
+setup() {
+    proto
+    D=$SUB/$1
+    cp -r "$(lpath "$SUB/proto")" "$(lpath "$D")" || fail "copy of the chain for $1"
+    rpc image-import "{\"image\":$(vref "$D/active.qcow2")}" >/dev/null || fail "$1: image-import"
+    # The copies read what the prototype reads: flatten it once.
+    for i in base sn1 sn2 sn3 active; do
+        [ -e "$TEST_TMP/$BACKEND-$i.raw" ] ||
+            qemu-img convert -O raw "$(lpath "$SUB/proto/$i.qcow2")" "$TEST_TMP/$BACKEND-$i.raw" ||
+            fail "flat $i"
+        ln -sf "$TEST_TMP/$BACKEND-$i.raw" "$TEST_TMP/$1-$i.raw"
+    done
+}
+
+# commit CASE TOP BASE|- [EXTRA-JSON]: run the job to its end.
+commit() {
+    p="{\"top\":$(vref "$SUB/$1/$2.qcow2")"
+    case $3 in -) ;; *.*) p="$p,\"base\":$(vref "$SUB/$1/$3")";;
+               *) p="$p,\"base\":$(vref "$SUB/$1/$3.qcow2")";; esac
+    p="$p${4:-}}"
+    j=$(rpc block-commit "$p") || { check_fail "$1: block-commit $p refused"; return 1; }
+    assert_eq block-commit "$(jq -r .type <<<"$j")" "$1: job type"
+    id=$(jq .id <<<"$j")
+    j=$(rpc job-wait "{\"id\":$id,\"timeout\":60}") || { check_fail "$1: job-wait"; return 1; }
+    assert_eq concluded "$(jq -r .status <<<"$j")" "$1: status"
+    assert_eq null "$(jq -c .error <<<"$j")" "$1: job error"
+    assert_eq "$(jq .progress.total <<<"$j")" "$(jq .progress.current <<<"$j")" "$1: progress at the end"
+    rpc job-dismiss "{\"id\":$id}" >/dev/null || check_fail "$1: job-dismiss"
+}
+
+# same CASE IMG: IMG reads what it read before and is clean.
+same() {
+    f=$(lpath "$SUB/$1/$2.qcow2")
+    qemu-img compare -q "$f" "$TEST_TMP/$1-$2.raw" || check_fail "$1: content of $2 changed"
+    qemu-img check -q "$f" || check_fail "$1: qemu-img check of $2"
+}
+# merged CASE BASE TOP: base now reads what top read (over top's size).
+merged() {
+    f=$(lpath "$SUB/$1/$2.qcow2")
+    qemu-img check -q "$f" || check_fail "$1: qemu-img check of $2"
+    qemu-img convert -O raw "$f" "$TEST_TMP/m.raw" || fail "flat $2"
+    n=$(stat -c %s "$TEST_TMP/$1-$3.raw")
+    cmp -s -n "$n" "$TEST_TMP/m.raw" "$TEST_TMP/$1-$3.raw" ||
+        check_fail "$1: $2 does not read what $3 read before"
+}
+# gone CASE IMG...: files and catalog rows removed.
+gone() {
+    c=$1; shift
+    for i in "$@"; do
+        [ -e "$(lpath "$SUB/$c/$i.qcow2")" ] && check_fail "$c: file $i still exists"
+        e=$(rpc_err image-info "{\"image\":$(vref "$SUB/$c/$i.qcow2")}")
+        assert_eq NotFound "$(err_class "$e")" "$c: catalog row of $i"
+    done
+}
+# chain CASE TOP EXPECTED...: qemu-img's chain and gvmd's agree.
+chain() {
+    c=$1; top=$2; shift 2
+    want=$(echo "$top" "$@")
+    got=$(qemu-img info --backing-chain --output=json "$(lpath "$SUB/$c/$top.qcow2")" |
+          jq -r '.[].filename' | xargs -n1 basename | sed 's/\.qcow2$//; s/\.img$//' | xargs)
+    assert_eq "$want" "$got" "$c: qemu-img backing chain of $top"
+    got=$(rpc image-info "{\"image\":$(vref "$SUB/$c/$top.qcow2"),\"backing-chain\":true}" |
+          jq -r '.chain[].path' | xargs -n1 basename | sed 's/\.qcow2$//; s/\.img$//' | xargs)
+    assert_eq "$want" "$got" "$c: image-info backing chain of $top"
+}
+
+run() {
+    # sn1..sn3 into base
+    setup a; commit a sn3 base
+    same a active; merged a base sn3; chain a active base; gone a sn1 sn2 sn3
+    # sn1..sn2 into base: sn3 keeps reading zeros past sn2's end
+    setup b; commit b sn2 base
+    same b active; same b sn3; merged b base sn2; chain b active sn3 base; gone b sn1 sn2
+    # sn1 into base (base omitted: top's backing)
+    setup c; commit c sn1 -
+    same c active; same c sn3; same c sn2; merged c base sn1; chain c active sn3 sn2 base; gone c sn1
+    # sn2 into sn1: sn1 past sn2's end must read zeros for sn3
+    setup d; commit d sn2 sn1
+    same d active; same d sn3; same d base; merged d sn1 sn2; chain d active sn3 sn1 base; gone d sn2
+    # sn3 into sn2
+    setup e; commit e sn3 sn2
+    same e active; same e base; merged e sn2 sn3; chain e active sn2 sn1 base; gone e sn3
+    # sn2..sn3 into sn1
+    setup f; commit f sn3 sn1
+    same f active; same f base; merged f sn1 sn3; chain f active sn1 base; gone f sn2 sn3
+    # offline active commit: active..sn2 into sn1; sn1 becomes the active layer
+    setup g; commit g active sn1
+    same g base; merged g sn1 active; chain g sn1 base; gone g sn2 sn3 active
+    assert_eq "[]" "$(rpc image-info "{\"image\":$(vref "$SUB/g/sn1.qcow2")}" | jq -c .children)" "g: sn1 children"
+
+    # a top with two overlays: both repointed
+    setup h
+    qimg create -q -f qcow2 -b sn3.qcow2 -F qcow2 "$(lpath "$SUB/h/active2.qcow2")" 8M
+    qio "$(lpath "$SUB/h/active2.qcow2")" "write -P 0x61 5M 1M" "write -z 2M 64k"
+    rpc image-import "{\"image\":$(vref "$SUB/h/active2.qcow2")}" >/dev/null || fail "h: import active2"
+    qemu-img convert -O raw "$(lpath "$SUB/h/active2.qcow2")" "$TEST_TMP/h-active2.raw"
+    commit h sn3 sn2
+    same h active; same h active2; chain h active sn2 sn1 base; chain h active2 sn2 sn1 base; gone h sn3
+
+    # raw base smaller than top: grows
+    R=$(lpath "$SUB/raw"); mkdir -p "$R"
+    qimg create -q -f raw "$R/base.img" 4M
+    QIO_FMT=raw qio "$R/base.img" "write -P 0x71 0 4M"
+    qimg create -q -f qcow2 -b base.img -F raw "$R/top.qcow2" 8M
+    qimg create -q -f qcow2 -b top.qcow2 -F qcow2 "$R/act.qcow2" 8M
+    qio "$R/top.qcow2" "write -P 0x72 6M 512k" "write -z 1M 128k" "write -P 0x73 3M 2M"
+    qio "$R/act.qcow2" "write -P 0x74 0 64k"
+    rpc image-import "{\"image\":$(vref "$SUB/raw/act.qcow2")}" >/dev/null || fail "raw: import"
+    qemu-img convert -O raw "$R/act.qcow2" "$TEST_TMP/raw-act.raw"
+    qemu-img convert -O raw "$R/top.qcow2" "$TEST_TMP/raw-top.raw"
+    commit raw top base.img
+    qemu-img compare -q "$R/act.qcow2" "$TEST_TMP/raw-act.raw" || check_fail "raw: content of act"
+    cmp -s "$R/base.img" "$TEST_TMP/raw-top.raw" || check_fail "raw: base does not read what top read"
+    assert_eq 8388608 "$(stat -c %s "$R/base.img")" "raw: base grown"
+    assert_eq raw "$(qemu-img info --output=json "$R/act.qcow2" | jq -r '."backing-format"')" "raw: backing format"
+
+    # a cancelled commit: the chain reads as before and is unchanged
+    setup x
+    j=$(rpc block-commit "{\"top\":$(vref "$SUB/x/sn3.qcow2"),\"base\":$(vref "$SUB/x/base.qcow2"),\"speed\":1048576}") ||
+        fail "x: block-commit refused"
+    id=$(jq .id <<<"$j")
+    sleep 0.5
+    rpc job-cancel "{\"id\":$id}" >/dev/null || check_fail "x: job-cancel"
+    j=$(rpc job-wait "{\"id\":$id,\"timeout\":60}")
+    assert_eq true "$(jq -r .cancelled <<<"$j")" "x: cancelled"
+    same x active; chain x active sn3 sn2 sn1 base
+    rpc job-dismiss "{\"id\":$id}" >/dev/null
+
+    # refusals
+    setup r
+    qimg create -q -f qcow2 -b sn1.qcow2 -F qcow2 "$(lpath "$SUB/r/other.qcow2")" 8M
+    rpc image-import "{\"image\":$(vref "$SUB/r/other.qcow2")}" >/dev/null || fail "r: import other"
+    e=$(rpc_err block-commit "{\"top\":$(vref "$SUB/r/sn3.qcow2"),\"base\":$(vref "$SUB/r/base.qcow2")}")
+    assert_eq InUse "$(err_class "$e")" "r: sn1 has another child"
+    assert_match "other.qcow2" "$(err_msg "$e")" "r: the refusal names the other child"
+    e=$(rpc_err block-commit "{\"top\":$(vref "$SUB/r/sn2.qcow2"),\"base\":$(vref "$SUB/r/sn1.qcow2")}")
+    assert_eq InUse "$(err_class "$e")" "r: committing into sn1 with another child"
+    e=$(rpc_err block-commit "{\"top\":$(vref "$SUB/r/active.qcow2"),\"base\":$(vref "$SUB/r/sn3.qcow2")}")
+    assert_eq Unsupported "$(err_class "$e")" "r: qcow2 base smaller than top"
+    e=$(rpc_err block-commit "{\"top\":$(vref "$SUB/r/sn2.qcow2"),\"base\":$(vref "$SUB/r/sn3.qcow2")}")
+    assert_eq -32602 "$(jq .code <<<"$e")" "r: base not below top"
+    e=$(rpc_err block-commit "{\"top\":$(vref "$SUB/r/base.qcow2")}")
+    assert_eq -32602 "$(jq .code <<<"$e")" "r: top without backing"
+    same r active
+    assert_eq 0 "$(rpc query-jobs '{}' | jq length)" "jobs left"
+}
+
+for_each_backend run
