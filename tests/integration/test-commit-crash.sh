@@ -1,0 +1,158 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# test-commit-crash.sh — crash safety of block-commit and block-pull: gvmd
+# is killed (SIGKILL from inside, through the test-only GVMD_FAULT: named
+# journal steps and fault points, and the faulty store's write and flush
+# counts) at every journaled step and at many write counts, then
+# restarted.  After recovery, for every moment of death:
+#   - the job concluded without error (rolled back and ran again, or rolled
+#     forward);
+#   - qemu-img check finds no corruption and no leak in the images kept;
+#   - the active image reads exactly what it read before;
+#   - commit: base reads what top read; the removed images are gone from
+#     storage and catalog; the active image's header names base and the
+#     catalog edge agrees;
+#   - pull: the header names the new base, the catalog edge agrees, and the
+#     intermediates are byte-identical to what they were.
+# Also a write that fails (not a kill): the job concludes with an error
+# saying the chain is unchanged, and it is.
+. "$GVM_TESTDIR/lib.sh"
+. "$GVM_TESTDIR/lib-image.sh"
+
+ROOT=$GVMD_DIR/state/images
+mkdir -p "$ROOT"
+n=0
+
+# base(8M) <- sn1(8M) <- sn2(6M) <- sn3(6M) <- active(8M), data in many
+# places so that the copy makes many writes.
+P=$TEST_TMP/proto
+mkdir -p "$P"
+qimg create -q -f qcow2 "$P/base.qcow2" 8M
+qimg create -q -f qcow2 -b base.qcow2 -F qcow2 "$P/sn1.qcow2" 8M
+qimg create -q -f qcow2 -b sn1.qcow2 -F qcow2 "$P/sn2.qcow2" 6M
+qimg create -q -f qcow2 -b sn2.qcow2 -F qcow2 "$P/sn3.qcow2" 6M
+qimg create -q -f qcow2 -b sn3.qcow2 -F qcow2 "$P/active.qcow2" 8M
+qio "$P/base.qcow2" "write -P 0x11 0 8M"
+qio "$P/sn1.qcow2" "write -P 0x21 1M 1M" "write -z 3M 512k" "write -P 0x22 7M 512k" \
+    "write -P 0x23 0 64k" "write -P 0x24 256k 64k"
+qio "$P/sn2.qcow2" "write -P 0x31 1536k 1M" "write -z 5M 256k" "write -P 0x32 128k 64k" \
+    "write -P 0x33 4M 128k"
+qio "$P/sn3.qcow2" "write -P 0x41 2M 128k" "write -z 1M 64k" "write -P 0x42 4608k 512k" \
+    "write -P 0x43 3200k 64k" "write -P 0x44 5376k 64k"
+qio "$P/active.qcow2" "write -P 0x51 64k 64k" "write -P 0x52 7M 64k" "write -z 4608k 64k"
+qemu-img convert -O raw "$P/active.qcow2" "$TEST_TMP/active.raw" || fail "flat copy"
+qemu-img convert -O raw "$P/sn3.qcow2" "$TEST_TMP/sn3.raw" || fail "flat copy"
+
+wait_death() {
+    i=0
+    while kill -0 "$GVMD_PID" 2>/dev/null; do
+        i=$((i+1)); [ $i -lt 100 ] || return 1; sleep 0.1
+    done
+    wait "$GVMD_PID" 2>/dev/null
+    return 0
+}
+
+check_clean() {
+    out=$(qemu-img check "$1" 2>&1) || check_fail "$2: qemu-img check of $(basename "$1"): $out"
+}
+
+# catalog_backing P IMG: the catalogued backing's file name, or none.
+catalog_backing() {
+    info=$(rpc image-info "{\"image\":\"local:$1/$2.qcow2\"}") || { echo error; return; }
+    edge=$(jq -r .backing <<<"$info")
+    if [ "$edge" = null ]; then echo none; else
+        rpc image-info "{\"image\":$edge}" | jq -r .path | xargs basename; fi
+}
+
+commit_invariants() {
+    p=$1; w=$2; d=$ROOT/$p
+    check_clean "$d/active.qcow2" "$w"; check_clean "$d/base.qcow2" "$w"
+    qemu-img compare -q "$d/active.qcow2" "$TEST_TMP/active.raw" || check_fail "$w: content of active changed"
+    qemu-img convert -O raw "$d/base.qcow2" "$TEST_TMP/b.raw"
+    cmp -s -n 6291456 "$TEST_TMP/b.raw" "$TEST_TMP/sn3.raw" || check_fail "$w: base does not read what sn3 read"
+    assert_eq base.qcow2 "$(qemu-img info --output=json "$d/active.qcow2" | jq -r '."backing-filename"')" \
+        "$w: header of active"
+    assert_eq base.qcow2 "$(catalog_backing $p active)" "$w: catalog edge of active"
+    for i in sn1 sn2 sn3; do
+        [ -e "$d/$i.qcow2" ] && check_fail "$w: $i still on storage"
+        e=$(rpc_err image-info "{\"image\":\"local:$p/$i.qcow2\"}")
+        assert_eq NotFound "$(err_class "$e")" "$w: catalog row of $i"
+    done
+}
+
+pull_invariants() {
+    p=$1; w=$2; d=$ROOT/$p
+    check_clean "$d/active.qcow2" "$w"
+    qemu-img compare -q "$d/active.qcow2" "$TEST_TMP/active.raw" || check_fail "$w: content of active changed"
+    assert_eq sn1.qcow2 "$(qemu-img info --output=json "$d/active.qcow2" | jq -r '."backing-filename"')" \
+        "$w: header of active"
+    assert_eq sn1.qcow2 "$(catalog_backing $p active)" "$w: catalog edge of active"
+    for i in base sn1 sn2 sn3; do
+        cmp -s "$d/$i.qcow2" "$P/$i.qcow2" || check_fail "$w: $i was modified"
+    done
+}
+
+# crash KIND SPEC: one scenario (KIND commit or pull).
+crash() {
+    n=$((n+1)); p=c$n; w="$1 $2"
+    cp -r "$P" "$ROOT/$p"
+    GVMD_FAULT=$2
+    export GVMD_FAULT
+    start_gvmd
+    unset GVMD_FAULT
+    rpc image-import "{\"image\":\"local:$p/active.qcow2\"}" >/dev/null || fail "$w: import"
+    if [ "$1" = commit ]; then
+        rpc block-commit "{\"top\":\"local:$p/sn3.qcow2\",\"base\":\"local:$p/base.qcow2\",\"op-id\":\"$p\"}" >/dev/null 2>&1
+    else
+        rpc block-pull "{\"image\":\"local:$p/active.qcow2\",\"base\":\"local:$p/sn1.qcow2\",\"op-id\":\"$p\"}" >/dev/null 2>&1
+    fi
+    wait_death || { check_fail "$w: gvmd did not die"; kill9_gvmd; }
+    grep -q "GVMD_FAULT: killed" "$GVMD_DIR/gvmd.log" || check_fail "$w: killed by something else"
+    mv "$GVMD_DIR/gvmd.log" "$TEST_TMP/gvmd-$p.log"
+    start_gvmd
+    id=$(rpc query-jobs '{}' | jq -r --arg op "$p" '.[] | select(."op-id" == $op) | .id')
+    if [ -z "$id" ]; then check_fail "$w: the job is gone after the restart"; stop_gvmd; return; fi
+    j=$(rpc job-wait "{\"id\":$id,\"timeout\":60}")
+    assert_eq concluded "$(jq -r .status <<<"$j")" "$w: job status after recovery"
+    assert_eq null "$(jq -c .error <<<"$j")" "$w: job error after recovery"
+    "${1}_invariants" $p "$w"
+    note "$w: $(grep -E 'recovered|rolled|rolling|switching|complete' "$GVMD_DIR/gvmd.log" | sed 's/^.*: info: //' | tr '\n' ' ')"
+    stop_gvmd
+}
+
+for spec in step:block-commit:kill step:copying:kill step:block-commit.run:kill \
+            step:switch:kill step:block-commit.child-switched:kill step:remove:kill \
+            step:block-commit.unlink:kill \
+            write:1:kill write:2:kill write:3:kill write:5:kill write:7:kill \
+            write:9:kill write:12:kill write:15:kill write:18:kill write:22:kill \
+            flush:1:kill flush:2:kill flush:3:kill flush:4:kill; do
+    crash commit "$spec"
+done
+for spec in step:block-pull:kill step:copying:kill step:block-pull.run:kill \
+            step:switch-header:kill step:block-pull.header-written:kill \
+            write:1:kill write:2:kill write:4:kill write:6:kill write:9:kill \
+            write:12:kill write:16:kill flush:1:kill flush:2:kill; do
+    crash pull "$spec"
+done
+
+# ---- a failing write: the job fails, the chain is unchanged ------------------------
+n=$((n+1)); p=c$n
+cp -r "$P" "$ROOT/$p"
+export GVMD_FAULT=write:3:fail
+start_gvmd
+unset GVMD_FAULT
+rpc image-import "{\"image\":\"local:$p/active.qcow2\"}" >/dev/null || fail "import"
+j=$(rpc block-commit "{\"top\":\"local:$p/sn3.qcow2\",\"base\":\"local:$p/base.qcow2\"}") || fail "commit refused"
+j=$(rpc job-wait "{\"id\":$(jq .id <<<"$j"),\"timeout\":60}")
+assert_eq StorageError "$(jq -r .error.data.class <<<"$j")" "failed write: error class"
+assert_match "unchanged" "$(jq -r .error.message <<<"$j")" "failed write: message says the state"
+assert_eq sn3.qcow2 "$(qemu-img info --output=json "$ROOT/$p/active.qcow2" | jq -r '."backing-filename"')" \
+    "failed write: backing of active unchanged"
+qemu-img compare -q "$ROOT/$p/active.qcow2" "$TEST_TMP/active.raw" || check_fail "failed write: content of active"
+# The lock is gone and a retry succeeds.
+j=$(rpc block-commit "{\"top\":\"local:$p/sn3.qcow2\",\"base\":\"local:$p/base.qcow2\"}") || fail "retry refused"
+j=$(rpc job-wait "{\"id\":$(jq .id <<<"$j"),\"timeout\":60}")
+assert_eq null "$(jq -c .error <<<"$j")" "retry after the failed write"
+commit_invariants $p "retry"
+stop_gvmd
+note "$n scenarios"

@@ -153,7 +153,7 @@ run() {
     qemu-img compare -q "$R/act.qcow2" "$TEST_TMP/raw-act.raw" || check_fail "raw: content of act"
     cmp -s "$R/base.img" "$TEST_TMP/raw-top.raw" || check_fail "raw: base does not read what top read"
     assert_eq 8388608 "$(stat -c %s "$R/base.img")" "raw: base grown"
-    assert_eq raw "$(qemu-img info --output=json "$R/act.qcow2" | jq -r '."backing-format"')" "raw: backing format"
+    assert_eq raw "$(qemu-img info --output=json "$R/act.qcow2" | jq -r '."backing-filename-format"')" "raw: backing format"
 
     # a cancelled commit: the chain reads as before and is unchanged
     setup x

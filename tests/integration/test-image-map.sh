@@ -127,6 +127,30 @@ run_backend() {
     assert_eq "$n" "$uniq" "image-list of $VOL has no duplicates"
     [ "$n" -ge 20 ] || check_fail "image-list of $VOL lists only $n images"
 
+    # A backing file named without its format: refused unless the caller
+    # says the format (formats are never probed), then read like qemu-img.
+    qimg create -q -u -f qcow2 -b zbase.qcow2 "$ROOT/$SUB/nofmt.qcow2" 4M
+    qio "$ROOT/$SUB/nofmt.qcow2" "write -P 0x55 0 64k"
+    e=$(rpc_err image-import "{\"image\":$(vref "$SUB/nofmt.qcow2")}")
+    assert_eq Unsupported "$(err_class "$e")" "import of an image whose backing format is unrecorded"
+    assert_match 'format' "$(err_msg "$e")" "message of a missing backing format"
+    if rpc image-import "{\"image\":$(vref "$SUB/nofmt.qcow2"),\"backing-format\":\"qcow2\"}" >/dev/null; then
+        json_eq "image-map with a backing-format hint" \
+            "$(qemu-img map --output=json "$ROOT/$SUB/nofmt.qcow2" 2>/dev/null)" \
+            "$(rpc image-map "{\"image\":$(vref "$SUB/nofmt.qcow2")}")"
+    else check_fail "import with backing-format"; fi
+
+    # Catalog and storage disagreeing is Conflict: the backing file name
+    # changed behind gvmd's back.
+    cp "$ROOT/$SUB/zbase.qcow2" "$ROOT/$SUB/zbase2.qcow2"
+    qimg rebase -u -b zbase2.qcow2 -F qcow2 "$ROOT/$SUB/zover.qcow2"
+    e=$(rpc_err image-import "{\"image\":$(vref "$SUB/zover.qcow2")}")
+    assert_eq Conflict "$(err_class "$e")" "re-import after the header changed"
+
+    # Not catalogued, on storage: image-info answers with id null.
+    qimg create -q -f qcow2 "$ROOT/$SUB/loose.qcow2" 1M
+    assert_eq null "$(rpc image-info "{\"image\":$(vref "$SUB/loose.qcow2")}" | jq .id)" "id of an uncatalogued image"
+
     if [ "$BACKEND" = gluster ]; then
         # The gluster:// path end to end: qemu-img straight on gluster (one
         # slow call) and gvmd given a gluster URI reference.

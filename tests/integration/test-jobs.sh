@@ -11,13 +11,14 @@
 #   - job-cancel: the job concludes cancelled, the image reads as before and
 #     keeps its backing file, the lock is released;
 #   - job-status-change events reach a subscriber (rawsock) in order;
-#   - concluded jobs and op-ids survive a restart.
+#   - concluded jobs and op-ids survive a restart; a job interrupted by a
+#     shutdown resumes at the next start and completes.
 . "$GVM_TESTDIR/lib.sh"
 . "$GVM_TESTDIR/lib-image.sh"
 RAWSOCK=$GVM_TOOLSDIR/rawsock
 [ -x "$RAWSOCK" ] || skip "tests/tools/rawsock is not built"
 
-export GVMD_FAULT=step:image-rebase.chunk:delay400
+export GVMD_FAULT=step:image-rebase.chunk:delay1000
 start_gvmd
 unset GVMD_FAULT
 ROOT=$GVMD_DIR/state/images
@@ -42,7 +43,7 @@ overlay() {
 job_field() { rpc query-jobs '{}' | jq -r --argjson id "$1" ".[] | select(.id == \$id) | $2"; }
 
 # ---- a long job: op-id, InUse, wait with timeout, dismiss, complete, cancel ------
-# 64M at 400 ms per 4M chunk: ~6 s, cancelled long before.
+# 64M at 1 s per 4M chunk: ~16 s, cancelled long before.
 qimg create -q -f qcow2 "$ROOT/base.qcow2" $SIZE
 qio "$ROOT/base.qcow2" "write -P 0x11 0 32M" "write -P 0x12 32M 32M"
 overlay top2.qcow2 base.qcow2
@@ -146,4 +147,28 @@ assert_eq "$K" "$(jq .id <<<"$j")" "op-id op-K after a restart"
 assert_eq "$n" "$(rpc query-jobs '{}' | jq length)" "jobs after the repeated op-id"
 rpc job-dismiss "{\"id\":$K}" >/dev/null || check_fail "dismiss $K after the restart"
 assert_eq 0 "$(rpc query-jobs '{}' | jq length)" "jobs left at the end"
+
+# ---- a job interrupted by a shutdown resumes at the next start ------------------------
+stop_gvmd
+export GVMD_FAULT=step:image-rebase.chunk:delay1000
+start_gvmd
+unset GVMD_FAULT
+j=$(rpc image-rebase '{"image":"local:top2.qcow2","backing":null,"mode":"safe"}') ||
+    fail "image-rebase of top2 refused"
+R=$(jq .id <<<"$j")
+i=0
+until [ "$(job_field "$R" .progress.current)" -gt 0 ] 2>/dev/null; do
+    i=$((i+1)); [ $i -lt 300 ] || fail "job $R made no progress"; sleep 0.05
+done
+stop_gvmd
+start_gvmd
+w=$(rpc job-wait "{\"id\":$R,\"timeout\":60}") || fail "job-wait $R after the restart"
+assert_eq concluded "$(jq -r .status <<<"$w")" "job $R after a restart mid-run"
+assert_eq null "$(jq -c .error <<<"$w")" "error of job $R resumed after the restart"
+assert_eq null "$(qemu-img info --output=json "$ROOT/top2.qcow2" | jq -c '."backing-filename"')" \
+    "backing file of top2 after the resumed flatten"
+qemu-img compare -q "$ROOT/top2.qcow2" "$TEST_TMP/top2.raw" || check_fail "top2 reads differently after the resumed job"
+qemu-img check -q "$ROOT/top2.qcow2" || check_fail "qemu-img check of top2 after the resumed job"
+grep -q "Job $R (image-rebase) was left running" "$GVMD_DIR/gvmd.log" ||
+    check_fail "job $R was not recovered at the start"
 stop_gvmd

@@ -316,6 +316,19 @@ corrupt_case hdrlen 100 '\x00\x00\x00\x65' Corrupt "header_length"
 corrupt_case refo 96 '\x00\x00\x00\x07' Corrupt "refcount_order 7"
 corrupt_case bfo 8 '\x00\x00\x00\x00\x00\x01\x00\x00' Corrupt "backing"
 corrupt_case nsnap 60 '\x00\x02\x00\x00' Corrupt "nb_snapshots"
+# the corrupt bit: readable, not writable
+cp ztop.qcow2 cbit.qcow2
+printf '\x02' | dd of=cbit.qcow2 bs=1 seek=79 conv=notrunc status=none
+"$IMGTOOL" --dir "$D" read cbit.qcow2 qcow2 /dev/null || check_fail "a corrupt-marked image is not readable"
+assert_eq true "$("$IMGTOOL" --dir "$D" info cbit.qcow2 qcow2 | jq .corrupt)" "corrupt bit in info"
+"$IMGTOOL" --dir "$D" write cbit.qcow2 qcow2 0 4k 1 2>err.txt && check_fail "write to a corrupt-marked image"
+grep -q "Corrupt: .*marked corrupt" err.txt || check_fail "corrupt bit: $(cat err.txt)"
+# persistent dirty bitmaps: readable, writes refused
+if qemu-img create -q -f qcow2 bm.qcow2 1M && qemu-img bitmap --add bm.qcow2 b0 2>/dev/null; then
+    compare bm.qcow2 qcow2
+    "$IMGTOOL" --dir "$D" write bm.qcow2 qcow2 0 4k 1 2>err.txt && check_fail "write with bitmaps accepted"
+    grep -q "Unsupported: .*bitmaps" err.txt || check_fail "bitmaps: $(cat err.txt)"
+fi
 # an L2 entry with reserved bits, and one pointing past the end of the file
 l2=$(qemu-img map --output=json ztop.qcow2 >/dev/null; od -An -tx1 -j 196608 -N 8 ztop.qcow2 | tr -d ' ')
 cp ztop.qcow2 resv.qcow2

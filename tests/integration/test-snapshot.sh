@@ -61,7 +61,7 @@ scenario() {
 
     # ---- sn1, sn2, sn3 ------------------------------------------------------------------
     r=$(rpc snapshot-create "{\"name\":\"sn1-$BACKEND\",\"domain\":\"$DOM\",\"description\":\"first\"}") || fail "sn1"
-    assert_eq "null true 2 first" "$(jq -r '[.parent, .current, (.disks|length), .description] | join(" ")' <<<"$r" | sed 's/^ /null /')" "sn1 result"
+    assert_eq "null true 2 first" "$(jq -r '"\(.parent) \(.current) \(.disks|length) \(.description)"' <<<"$r")" "sn1 result"
     assert_eq "$S/base.sn1-$BACKEND.qcow2" "$(active vda)" "sn1: vda active overlay"
     assert_eq "$S/data.sn1-$BACKEND.qcow2" "$(active vdb)" "sn1: vdb active overlay"
     hdr=$(qemu-img info --output=json "$(lpath $S/base.sn1-$BACKEND.qcow2)")
