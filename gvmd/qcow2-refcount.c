@@ -4,6 +4,12 @@
  * and refcount blocks (entries of 1 to 64 bits), a write-back cache of
  * refcount blocks, cluster allocation, refcount-table growth and freeing.
  *
+ * Allocation policy: a free run is first looked for from the lowest
+ * cluster that may be free (holes left by freed clusters are reused) but
+ * only over a few refcount blocks; past that it goes to the end of the
+ * file.  The allocator keeps q->file_size at the end of what it handed
+ * out, so "end of file" also covers clusters allocated but not written yet.
+ *
  * Write ordering (see also qcow2.h and qcow2-write.c):
  *  - refcount blocks an allocation needs are placed right after the
  *    allocated run, in the same free area, and count themselves and the

@@ -3,24 +3,33 @@
  * qcow2-write.c — guest writes into the top qcow2 layer (img_write,
  * img_write_zeroes) and growth of the active L1 table.
  *
- * Declared write ordering for a request that changes metadata; a crash
- * between any two steps leaves at worst leaked clusters, never a table
- * pointing at a cluster whose refcount does not account for it:
+ * Declared write ordering for a request that changes metadata (requests
+ * are handled in batches of up to 256 L2 tables / 32768 clusters, each
+ * batch going through every step once); a crash between any two steps
+ * leaves at worst leaked clusters, never a table pointing at a cluster
+ * whose refcount does not account for it or at data not yet written:
  *
- *   0. a missing or shared L2 table is made private first
- *      (qcow2_cluster_prepare_l2: table allocated with its refcount
- *      durable, table written, flush, then the L1 entry);
+ *   0. an existing L2 table that may be shared is made private first
+ *      (qcow2_cluster_prepare_l2: copy allocated with its refcount
+ *      durable, written, flush, then the L1 entry); new clusters and new
+ *      L2 tables are allocated in the write-back refcount-block cache;
  *   1. guest data: written in place into clusters this image alone owns
- *      (refcount 1, COPIED), else into newly allocated clusters, merged
- *      with what the guest currently reads for partial clusters
- *      (copy-on-write from the old cluster, a compressed cluster or the
- *      backing chain), in large host-contiguous runs                → flush
- *   2. refcount increments of the new clusters (write-back refcount-block
- *      cache written out)                                            → flush
- *   3. the L2 entries pointing at the new clusters, with COPIED      → flush
- *   4. refcount decrements of what the L2 entries stopped pointing at
- *      (shared clusters, compressed sectors, deallocated clusters); they
- *      reach the disk with the next refcount flush.
+ *      (refcount 1, COPIED), else into the new clusters, merged with what
+ *      the guest currently reads for partial clusters (copy-on-write from
+ *      the old cluster, a compressed cluster or the backing chain), in
+ *      host-contiguous runs of up to 8 MiB                            → flush
+ *   2. refcount increments (refcount blocks written, then new refcount-
+ *      table entries)                                                 → flush
+ *   3. L2: changed entries of existing tables (qcow2_cluster_set_entries),
+ *      new tables written whole                                      → flush
+ *   4. L1 entries of the new tables                                  → flush
+ *   5. refcount decrements of what the old L2 entries pointed at (shared
+ *      clusters, compressed sectors); they reach the disk with the next
+ *      refcount flush, and a cluster freed this way may be reused at once
+ *      because nothing on disk points at it any more.
+ * Zero writes: L2 entries (zero flag / unallocated) → flush → decrements.
+ * tests/integration/test-qcow2-write.sh kills the writer before each of
+ * its writes and checks that no prefix leaves a corruption.
  *
  * L1 growth: new table allocated (refcount durable) and written → flush →
  * header switch (qcow2_header_write flushes) → old table freed.
@@ -143,7 +152,14 @@ static int prepare_table(struct qcow2 *q, uint64_t first)
         if (r < 0)
             return r;
     }
-    return qcow2_cluster_prepare_l2(q, first << q->hdr.cluster_bits, &l2_off);
+    uint64_t before = q->l1[l1i];
+    int r = qcow2_cluster_prepare_l2(q, first << q->hdr.cluster_bits, &l2_off);
+    if (r < 0 || q->l1[l1i] == before)
+        return r;
+    /* The L1 entry changed and the refcount of a table it replaced may
+     * have dropped (in the refcount cache): make the L1 entry durable now,
+     * before anything (a cache eviction) can write that decrement. */
+    return q->st->ops->flush(q->file);
 }
 
 /* ---- coalesced data writes ---------------------------------------------- */

@@ -22,13 +22,18 @@
  *                              qcow2_cluster_set_entries() rewrites L2
  *                              entries and writes the table back.
  *   qcow2-create.c   [qcow2r]  img_create for qcow2 (and raw in raw.c).
+ *   image.c, raw.c   [qcow2r]  format dispatch, chain open (resolver, loops,
+ *                              depth), chain reads, img_map (qemu-img map
+ *                              semantics incl. its metadata-preallocation
+ *                              heuristic), raw images.
  *   qcow2-refcount.c [qcow2w]  refcount table/blocks, cluster allocation
  *                              (qcow2_alloc_clusters), refcount updates,
- *                              freeing; the guest write path
- *                              (qcow2_write / qcow2_write_zeroes: they ask
- *                              qcow2-cluster.c for mappings and L2 updates,
- *                              do COW of partial clusters reading the
- *                              backing through img_read(q->backing, ...)).
+ *                              freeing.
+ *   qcow2-write.c    [qcow2w]  the guest write path (qcow2_write /
+ *                              qcow2_write_zeroes: they ask qcow2-cluster.c
+ *                              for mappings and L2 updates, do COW of
+ *                              partial clusters reading the backing through
+ *                              img_read(q->backing, ...)), L1 growth.
  *   qcow2-check.c    [qcow2w]  qcow2_check: rebuild refcounts from every
  *                              table (active L1 + snapshots' L1s), compare,
  *                              repair leaks / all.

@@ -149,13 +149,23 @@ static int open_image(struct resolved *r, const char *param_fmt,
                       struct gvm_error *err)
 {
     enum img_format fmt;
+    struct catalog_image brow = { 0 };
     if (pick_format(r, param_fmt, &fmt, err) < 0)
         return -1;
+    /* A header that names its backing file but not its format: the format
+     * catalogued for the backing image (given at import) is the hint. */
+    if (!backing_fmt && r->catalogued && r->row.backing_id > 0 &&
+        !r->row.backing_format &&
+        catalog_image_get(ctx->d->cat, r->row.backing_id, &brow, err) < 0)
+        return -1;
+    if (!backing_fmt)
+        backing_fmt = brow.format;
     if (resolve_ctx_add(ctx, r->store, r->vol.id, r->vol.name) < 0)
         return oom(err);
     struct img_resolver res = resolve_img_resolver(ctx);
     int ret = img_open_hint(r->store, r->path, fmt, flags, &res, 0, backing_fmt,
                             out, err);
+    catalog_image_clear(&brow);
     if (ret < 0) {
         if (ret == -ENOENT && !gvm_error_isset(err))
             gvm_error_set(err, GVM_ERR_NOT_FOUND,

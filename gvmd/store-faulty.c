@@ -19,8 +19,10 @@
  *   ACTION "fail"   that one call returns -EIO without touching storage;
  *          "kill"   the process raises SIGKILL before the call reaches
  *                   storage, exactly like `kill -9` at that instant (no
- *                   atexit handlers, no flush of anything).
+ *                   atexit handlers, no flush of anything);
+ *          "delayMS" (step rules only) sleep MS milliseconds there.
  * Counting is per wrapped store: each volume counts its own writes.
+ * Example: GVMD_FAULT=write:7:kill,step:switch-header:kill
  */
 #include <errno.h>
 #include <signal.h>

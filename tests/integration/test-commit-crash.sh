@@ -124,7 +124,7 @@ for spec in step:block-commit:kill step:copying:kill step:block-commit.run:kill 
             step:switch:kill step:block-commit.child-switched:kill step:remove:kill \
             step:block-commit.unlink:kill \
             write:1:kill write:2:kill write:3:kill write:5:kill write:7:kill \
-            write:9:kill write:12:kill write:15:kill write:18:kill write:22:kill \
+            write:9:kill write:12:kill write:15:kill write:17:kill write:18:kill \
             flush:1:kill flush:2:kill flush:3:kill flush:4:kill; do
     crash commit "$spec"
 done

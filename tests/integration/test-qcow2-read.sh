@@ -207,7 +207,10 @@ for opts in "" "--compat 0.10" "--cluster-size 512" "--cluster-size 2M" \
     "$IMGTOOL" --dir "$D" create "$f" qcow2 48M $opts 2>&1 || { check_fail "create $opts"; continue; }
     qemu-img check "$f" >/dev/null 2>&1 || check_fail "qemu-img check of $f ($opts) is not clean"
     i=$(qemu-img info --output=json "$f")
-    assert_eq 50331648 "$(jq '."virtual-size"' <<<"$i")" "virtual size of $f ($opts)"
+    read -r gsize gcs gcompat grb glazy <<<"$(jq -r '[."virtual-size", ."cluster-size",
+        ."format-specific".data.compat, ."format-specific".data."refcount-bits",
+        ."format-specific".data."lazy-refcounts"] | map(tostring) | join(" ")' <<<"$i")"
+    assert_eq 50331648 "$gsize" "virtual size of $f ($opts)"
     cs=65536; compat=1.1; rb=16; lazy=false
     set -- $opts
     while [ $# -gt 0 ]; do
@@ -218,11 +221,11 @@ for opts in "" "--compat 0.10" "--cluster-size 512" "--cluster-size 2M" \
         --lazy-refcounts) lazy=true ;;
         esac; shift
     done
-    assert_eq "$cs" "$(jq '."cluster-size"' <<<"$i")" "cluster size of $f"
-    assert_eq "\"$compat\"" "$(jq '."format-specific".data.compat' <<<"$i")" "compat of $f"
-    assert_eq "$rb" "$(jq '."format-specific".data."refcount-bits"' <<<"$i")" "refcount bits of $f"
+    assert_eq "$cs" "$gcs" "cluster size of $f"
+    assert_eq "$compat" "$gcompat" "compat of $f"
+    assert_eq "$rb" "$grb" "refcount bits of $f"
     [ "$compat" = 0.10 ] && lazy=null   # qemu-img shows no such field for v2
-    assert_eq "$lazy" "$(jq '."format-specific".data."lazy-refcounts"' <<<"$i")" "lazy refcounts of $f"
+    assert_eq "$lazy" "$glazy" "lazy refcounts of $f"
     # qemu can write into it and it stays consistent
     qio -c "write -P 0xa1 1M 3M" -c "write -P 0xa2 40M 64k" "$f"
     qemu-img check "$f" >/dev/null 2>&1 || check_fail "qemu-img check of $f after qemu writes"

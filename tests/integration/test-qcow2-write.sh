@@ -15,7 +15,7 @@
 # qemu oracle on a FUSE mount).
 . "$GVM_TESTDIR/lib.sh"
 
-need qemu-img qemu-io od awk
+need qemu-img qemu-io od awk jq
 IMGTOOL=$GVM_TOOLSDIR/imgtool
 [ -x "$IMGTOOL" ] || skip "imgtool is not built"
 # Work in memory where we can: every allocating write fsyncs several times,
@@ -242,6 +242,14 @@ if [ -z "${GVM_TEST_NO_GLUSTER:-}" ] && { [ -n "${GVM_GLUSTER_VOLUME:-}" ] || { 
     qemu_ops g.ref.qcow2 g.ops
     verify gluster "mnt/$gd/g.qcow2" g.ref.qcow2
     [ "$(be32 "mnt/$gd/g.qcow2" 56)" -gt 1 ] || check_fail "gluster: refcount table did not grow"
+    # gvmd's check through libgfapi agrees with qemu-img's on the mount
+    gchk=$("$IMGTOOL" --gluster "$GLUSTER_HOST:$GLUSTER_VOLUME" check "$gd/g.qcow2" qcow2) ||
+        check_fail "gluster: gvmd's check failed: $gchk"
+    qchk=$(qemu-img check --output=json "mnt/$gd/g.qcow2")
+    for f in allocated-clusters image-end-offset total-clusters; do
+        assert_eq "$(printf '%s' "$qchk" | jq ".\"$f\" // 0")" \
+                  "$(printf '%s' "$gchk" | jq ".\"$f\" // 0")" "gluster check: $f"
+    done
 else
     note "gluster part not run: no glusterd or not root"
 fi

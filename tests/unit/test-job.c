@@ -19,7 +19,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <cmocka.h>
 
 #include "catalog-image.h"
@@ -506,6 +508,45 @@ static void test_store_faulty(void **state)
     gvm_store_destroy(st);
 }
 
+/* "kill" stops the process before the write reaches storage. */
+static void test_store_faulty_kill(void **state)
+{
+    struct fixture *f = *state;
+    int status = 0;
+    pid_t pid = fork();
+
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct gvm_error err = { 0 };
+        struct gvm_store *inner = NULL, *st = NULL;
+        struct gvm_file *file = NULL;
+
+        if (store_posix_new(f->dir, &inner, &err) < 0 ||
+            store_faulty_wrap(inner, "write:3:kill", &st) < 0 ||
+            st->ops->open(st, "k", GVM_O_RDWR | GVM_O_CREAT, &file) < 0 ||  /* 1 */
+            st->ops->pwrite(file, "AAAA", 4, 0) < 0)                        /* 2 */
+            _exit(2);
+        st->ops->pwrite(file, "BBBB", 4, 4);                                /* 3 */
+        _exit(0);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGKILL);
+    {
+        char path[160], buf[16] = { 0 };
+        FILE *fp;
+        size_t n;
+
+        snprintf(path, sizeof(path), "%s/k", f->dir);
+        fp = fopen(path, "rb");
+        assert_non_null(fp);
+        n = fread(buf, 1, sizeof(buf), fp);
+        fclose(fp);
+        assert_int_equal(n, 4);
+        assert_memory_equal(buf, "AAAA", 4);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -517,6 +558,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_journal_replay, setup, teardown),
         cmocka_unit_test(test_fault_point),
         cmocka_unit_test_setup_teardown(test_store_faulty, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_faulty_kill, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
