@@ -20,6 +20,7 @@ struct workq;        /* workq.h    */
 struct control;      /* control.h  */
 struct rpc_call;     /* rpc.h      */
 struct jobs;         /* job.h      */
+struct virt;         /* virt.h     */
 
 struct gvmd_config {
     char *socket_path;       /* read-write socket                     */
@@ -41,6 +42,7 @@ struct gvmd {
     struct workq *wq;
     struct control *ctl;
     struct jobs *jobs;       /* the job runner (job.c)               */
+    struct virt *virt;       /* the libvirt connection (virt.c)      */
     volatile bool stopping;
 };
 

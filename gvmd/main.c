@@ -32,6 +32,7 @@
 #include "control.h"
 #include "daemon.h"
 #include "job.h"
+#include "virt.h"
 #include "volume.h"
 #include "workq.h"
 
@@ -135,6 +136,8 @@ static void teardown(struct gvmd *d)
     d->wq = NULL;
     jobs_free(d->jobs);
     d->jobs = NULL;
+    virt_free(d->virt);
+    d->virt = NULL;
     volumes_free(d->vols);
     d->vols = NULL;
     if (d->cat)
@@ -180,6 +183,11 @@ int main(int argc, char **argv)
     if (volumes_new(d.cat, &d.vols, &err) < 0 ||
         volumes_ensure_default(d.vols, d.cfg.state_dir, &err) < 0) {
         log_error("Cannot set up the volumes: %s", err.message);
+        goto out;
+    }
+    /* Does not connect: libvirt is reached lazily, from workers. */
+    if (virt_new(d.cfg.libvirt_uri, d.cfg.fuse_mount, &d.virt, &err) < 0) {
+        log_error("Cannot set up the libvirt connection: %s", err.message);
         goto out;
     }
     if (jobs_new(&d, 0, &d.jobs, &err) < 0) {

@@ -3,8 +3,9 @@
  * qcow2-check.c — img_check for qcow2: rebuild the reference count of every
  * host cluster from the image's structures (header cluster, active L1 and
  * its L2 tables and data, every internal snapshot's L1 / L2 / data, the
- * snapshot table, the refcount table and blocks), compare with the stored
- * refcounts, then check the COPIED flags of the active tables.
+ * snapshot table, persistent bitmaps, the refcount table and blocks),
+ * compare with the stored refcounts, then check the COPIED flags of the
+ * active tables.
  *
  * Counting follows `qemu-img check` so numbers agree:
  *  - a stored refcount above the computed one is a leak, below it a
@@ -169,6 +170,80 @@ static int snapshot_table_size(struct qcow2 *q, uint64_t *size)
     return 0;
 }
 
+/* Persistent dirty bitmaps (when the autoclear bit says they are
+ * consistent, as qemu-img counts them): the directory, each bitmap's table
+ * and the data clusters the tables point at. */
+static int count_bitmaps(struct chk *c)
+{
+    struct qcow2 *q = c->q;
+    const struct qcow2_ext *x = NULL;
+    int r;
+
+    if (!(q->hdr.autoclear_features & QCOW2_AUTOCLEAR_BITMAPS))
+        return 0;
+    for (size_t i = 0; i < q->nexts; i++)
+        if (q->exts[i].type == QCOW2_EXT_BITMAPS && q->exts[i].len >= 24)
+            x = &q->exts[i];
+    if (!x)
+        return 0;
+    uint32_t nb = qcow2_get32(x->data);
+    uint64_t dsize = qcow2_get64(x->data + 8), doff = qcow2_get64(x->data + 16);
+    if (nb == 0 || dsize > (64u << 20) || dsize < 24) {
+        c->res->corruptions++;
+        return 0;
+    }
+    _cleanup_free_ uint8_t *dir = malloc(dsize);
+    if (!dir)
+        return -ENOMEM;
+    r = pread_all(q, dir, dsize, doff);
+    if (r == -EIO) {
+        c->res->check_errors++;
+        return 0;
+    }
+    if (r < 0)
+        return r;
+    r = inc(c, doff, dsize);
+    if (r < 0)
+        return r;
+    uint64_t pos = 0;
+    for (uint32_t b = 0; b < nb; b++) {
+        if (dsize - pos < 24) {
+            c->res->corruptions++;
+            return 0;
+        }
+        const uint8_t *e = dir + pos;
+        uint64_t toff = qcow2_get64(e);
+        uint32_t tsize = qcow2_get32(e + 8);
+        uint64_t elen = 24 + (uint64_t)qcow2_get16(e + 18) + qcow2_get32(e + 20);
+        pos += (elen + 7) & ~7ull;
+        if (pos > dsize + 7 || (uint64_t)tsize * 8 > (64u << 20)) {
+            c->res->corruptions++;
+            return 0;
+        }
+        if (!toff || !tsize)
+            continue;
+        r = inc(c, toff, (uint64_t)tsize * 8);
+        if (r < 0)
+            return r;
+        _cleanup_free_ uint8_t *t = malloc((size_t)tsize * 8);
+        if (!t)
+            return -ENOMEM;
+        r = pread_all(q, t, (size_t)tsize * 8, toff);
+        if (r == -EIO) {
+            c->res->check_errors++;
+            continue;
+        }
+        if (r < 0)
+            return r;
+        for (uint32_t i = 0; i < tsize; i++) {
+            uint64_t off = qcow2_get64(t + 8 * (size_t)i) & QCOW2_OFFSET_MASK;
+            if (off && (r = inc(c, off, q->cluster_size)) < 0)
+                return r;
+        }
+    }
+    return 0;
+}
+
 static int count_references(struct chk *c)
 {
     struct qcow2 *q = c->q;
@@ -220,6 +295,9 @@ static int count_references(struct chk *c)
             return r;
     }
 
+    r = count_bitmaps(c);
+    if (r < 0)
+        return r;
     r = inc(c, q->hdr.refcount_table_offset,
             (uint64_t)q->hdr.refcount_table_clusters * cs);
     if (r < 0)

@@ -4,7 +4,7 @@
 # img_check on qcow2 (gvmd/qcow2-check.c) against `qemu-img check`: the same
 # numbers (corruptions, leaks, check-errors, allocated-clusters,
 # total-clusters, image-end-offset) on clean images (internal snapshots,
-# compressed clusters, v2, 512-byte clusters) and on images with leaks and
+# compressed clusters, v2, 512-byte clusters, persistent bitmaps) and on images with leaks and
 # corruptions injected by poking refcount bytes (and a misaligned L2 entry)
 # at offsets computed from the header; repairing leaks, then everything, leaves images qemu-img
 # finds clean and whose content did not change; a dirty lazy-refcounts
@@ -80,6 +80,15 @@ compare_check "v2, 512-byte clusters, snapshot" v2.qcow2
 
 qemu-img convert -c -O qcow2 clean.qcow2 comp.qcow2
 compare_check "compressed" comp.qcow2
+
+qemu-img create -q -f qcow2 bm.qcow2 64M
+if qemu-img bitmap --add bm.qcow2 b0 2>/dev/null; then
+    qemu-img bitmap --add -g 65536 bm.qcow2 b1
+    qio -c "write -P 0x24 0 10M" -c "write -P 0x25 40M 1M" bm.qcow2
+    compare_check "persistent bitmaps" bm.qcow2
+else
+    note "qemu-img bitmap unavailable: bitmaps case not run"
+fi
 
 # ---- leaks -----------------------------------------------------------------------
 qemu-img create -q -f qcow2 leak.qcow2 16M

@@ -1,0 +1,161 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# test-snapshot-crash.sh — crash safety of snapshot-create and
+# snapshot-delete (offline path, dir volume): gvmd is killed (SIGKILL from
+# inside, GVMD_FAULT="step:NAME:kill") at every journaled step and at the
+# named points between them, then restarted.  After recovery:
+#   - the interrupted job concluded (snapshot-create: either rolled back, with
+#     an error saying nothing was recorded, or rolled forward when the
+#     catalog change had been committed; snapshot-delete: finished);
+#   - the catalog agrees with the qcow2 headers (image-info chain == qemu-img
+#     info --backing-chain for every active image) and every qcow2 file of
+#     the domain's directory is catalogued (no orphan overlay);
+#   - qemu-img check is clean everywhere;
+#   - the guest content of every image that remains is unchanged.
+. "$GVM_TESTDIR/lib.sh"
+. "$GVM_TESTDIR/lib-image.sh"
+
+ROOT=$GVMD_DIR/state/images
+VOL=local
+mkdir -p "$ROOT"
+n=0
+
+bn() { xargs -r -n1 basename | tr '\n' ' ' | sed 's/ $//'; }
+qchain() { qemu-img info --backing-chain --output=json "$1" | jq -r '.[].filename' | bn; }
+gchain() { rpc image-info "{\"image\":\"local:$1\",\"backing-chain\":true}" | jq -r '.chain[].path' | bn; }
+active() { rpc domain-list '{}' | jq -r --arg d "$1" --arg t "$2" \
+    '.[] | select(.name == $d) | .disks[] | select(.target == $t) | ."image-name"' | sed 's/^local://'; }
+sums() { for f in "$ROOT/$1"/*.qcow2; do echo "$(basename "$f") $(qemu_sha256 "$f")"; done; }
+
+wait_death() {
+    i=0
+    while kill -0 "$GVMD_PID" 2>/dev/null; do
+        i=$((i+1)); [ $i -lt 150 ] || return 1; sleep 0.1
+    done
+    wait "$GVMD_PID" 2>/dev/null
+    return 0
+}
+
+# invariants DIR DOMAIN WHAT: catalog == headers, check clean, no orphans.
+invariants() {
+    for t in vda vdb; do
+        a=$(active "$2" $t)
+        [ -n "$a" ] || { check_fail "$3: no active image for $t"; continue; }
+        assert_eq "$(qchain "$ROOT/$a")" "$(gchain "$a")" "$3: chain of $t ($a)"
+    done
+    cat=$(rpc image-list '{}' | jq -r '.[].path')
+    for f in "$ROOT/$1"/*.qcow2; do
+        out=$(qemu-img check "$f" 2>&1) || check_fail "$3: qemu-img check $(basename "$f"): $out"
+        grep -qx "$1/$(basename "$f")" <<<"$cat" || check_fail "$3: orphan file $(basename "$f")"
+    done
+}
+
+# A domain with two disks holding data, in DIR.
+setup() {
+    mkdir -p "$ROOT/$1"
+    qimg create -q -f qcow2 "$ROOT/$1/base.qcow2" 4M
+    qimg create -q -f qcow2 "$ROOT/$1/data.qcow2" 2M
+    qio "$ROOT/$1/base.qcow2" "write -P 0x11 0 1M" "write -P 0x12 3M 512k"
+    qio "$ROOT/$1/data.qcow2" "write -P 0x21 0 512k"
+    rpc image-import "{\"image\":\"local:$1/base.qcow2\"}" >/dev/null || fail "import"
+    rpc image-import "{\"image\":\"local:$1/data.qcow2\"}" >/dev/null || fail "import"
+    rpc domain-attach "{\"domain\":\"$2\",\"disks\":[{\"target\":\"vda\",\"image\":\"local:$1/base.qcow2\"},{\"target\":\"vdb\",\"image\":\"local:$1/data.qcow2\"}]}" \
+        >/dev/null || fail "domain-attach"
+}
+
+start_faulty() {
+    GVMD_FAULT=$1
+    export GVMD_FAULT
+    start_gvmd
+    unset GVMD_FAULT
+}
+after_death() {
+    wait_death || { check_fail "$1: gvmd did not die"; kill9_gvmd; }
+    grep -q "GVMD_FAULT: killed" "$GVMD_DIR/gvmd.log" || check_fail "$1: killed by something else"
+    mv "$GVMD_DIR/gvmd.log" "$TEST_TMP/gvmd-$n.log"
+    start_gvmd
+}
+job_of_type() { rpc query-jobs '{}' | jq -c --arg t "$1" '[.[] | select(.type == $t)] | last'; }
+
+# ---- snapshot-create --------------------------------------------------------------------
+# committed: 1 if the kill comes after the catalog change was committed.
+crash_create() {
+    spec=$1 committed=$2
+    n=$((n+1)); p=c$n; dom=d$n
+    start_gvmd
+    setup $p $dom
+    sums $p >"$TEST_TMP/before"
+    stop_gvmd
+    start_faulty "$spec"
+    rpc snapshot-create "{\"name\":\"s$n\",\"domain\":\"$dom\"}" >/dev/null 2>&1
+    after_death "$spec"
+    j=$(job_of_type snapshot-create)
+    assert_eq concluded "$(jq -r .status <<<"$j")" "$spec: job concluded after recovery"
+    if [ "$committed" = 1 ]; then
+        assert_eq null "$(jq -c .error <<<"$j")" "$spec: rolled forward"
+        assert_eq "$p/base.s$n.qcow2" "$(active $dom vda)" "$spec: vda overlay active"
+        rpc snapshot-info "{\"snapshot\":\"s$n\"}" >/dev/null || check_fail "$spec: snapshot missing"
+    else
+        assert_match "nothing was recorded" "$(jq -r .error.message <<<"$j")" "$spec: rolled back"
+        assert_eq "$p/base.qcow2" "$(active $dom vda)" "$spec: vda unchanged"
+        assert_eq "$p/data.qcow2" "$(active $dom vdb)" "$spec: vdb unchanged"
+        ls "$ROOT/$p" | grep -q "\.s$n\." && check_fail "$spec: overlay left behind: $(ls "$ROOT/$p")"
+        rpc_err snapshot-info "{\"snapshot\":\"s$n\"}" >/dev/null || check_fail "$spec: half snapshot recorded"
+    fi
+    invariants $p $dom "$spec"
+    sums $p | grep -v "\.s$n\.qcow2 " | diff "$TEST_TMP/before" - >&2 || check_fail "$spec: guest content changed"
+    # Nothing left in the way: the snapshot can be taken (again).
+    if [ "$committed" != 1 ]; then
+        rpc snapshot-create "{\"name\":\"s$n\",\"domain\":\"$dom\"}" >/dev/null || check_fail "$spec: retry failed"
+        invariants $p $dom "$spec (retry)"
+    fi
+    note "$spec: $(grep -hE 'Snapshot|snapshot' "$GVMD_DIR/gvmd.log" | grep -v 'Job ' | sed 's/^.*: info: //' | head -3 | tr '\n' ' ')"
+    stop_gvmd
+}
+
+crash_create step:snapshot-create:kill 0
+crash_create step:create-overlay:kill 0
+crash_create step:snapshot-create.overlays-created:kill 0
+crash_create step:commit-catalog:kill 0
+crash_create step:snapshot-create.committed:kill 1
+
+# ---- snapshot-delete ------------------------------------------------------------------
+# Chain per disk: base <- base.a <- base.b <- base.c (data in each); delete
+# the middle snapshot b (frozen image base.a, pulled into base.b).
+crash_delete() {
+    spec=$1
+    n=$((n+1)); p=c$n; dom=d$n
+    start_gvmd
+    setup $p $dom
+    rpc snapshot-create "{\"name\":\"a$n\",\"domain\":\"$dom\"}" >/dev/null || fail "a"
+    qio "$ROOT/$p/base.a$n.qcow2" "write -P 0x13 512k 128k" "write -z 3M 64k"
+    qio "$ROOT/$p/data.a$n.qcow2" "write -P 0x22 64k 64k"
+    rpc snapshot-create "{\"name\":\"b$n\",\"domain\":\"$dom\"}" >/dev/null || fail "b"
+    qio "$ROOT/$p/base.b$n.qcow2" "write -P 0x14 1M 64k"
+    rpc snapshot-create "{\"name\":\"c$n\",\"domain\":\"$dom\"}" >/dev/null || fail "c"
+    sums $p >"$TEST_TMP/before"
+    stop_gvmd
+    start_faulty "$spec"
+    rpc snapshot-delete "{\"snapshot\":\"b$n\",\"op-id\":\"del$n\"}" >/dev/null 2>&1
+    after_death "$spec"
+    id=$(rpc query-jobs '{}' | jq -r --arg op "del$n" '.[] | select(."op-id" == $op) | .id')
+    [ -n "$id" ] || { check_fail "$spec: the job is gone after the restart"; stop_gvmd; return; }
+    j=$(rpc job-wait "{\"id\":$id,\"timeout\":60}")
+    assert_eq "concluded null" "$(jq -r -c '"\(.status) \(.error)"' <<<"$j")" "$spec: job after recovery"
+    rpc_err snapshot-info "{\"snapshot\":\"b$n\"}" >/dev/null || check_fail "$spec: snapshot still there"
+    for f in base data; do
+        [ -e "$ROOT/$p/$f.a$n.qcow2" ] && check_fail "$spec: freed $f.a$n.qcow2 still there"
+    done
+    assert_eq "base.b$n.qcow2 base.qcow2" "$(qchain "$ROOT/$p/base.b$n.qcow2")" "$spec: chain of base.b"
+    invariants $p $dom "$spec"
+    sums $p | diff <(grep -v "\.a$n\.qcow2 " "$TEST_TMP/before") - >&2 || check_fail "$spec: guest content changed"
+    note "$spec: $(grep -hE 'recover|header|leak|rolled' "$GVMD_DIR/gvmd.log" | sed 's/^.*: info: //' | head -3 | tr '\n' ' ')"
+    stop_gvmd
+}
+
+for spec in step:snapshot-delete:kill step:pull:kill step:switch-backing:kill \
+            step:forget:kill step:snapshot-delete.forgotten:kill write:2:kill; do
+    crash_delete "$spec"
+done
+
+exit $_test_failed
