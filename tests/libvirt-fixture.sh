@@ -77,8 +77,10 @@ start_libvirtd() {
         die "useradd failed"
     mkdir -p /var/log/libvirt /run/libvirt /var/lib/libvirt "$LV_DIR/log"
 
-    # virtlogd: one that runs already (not ours) serves us as well.
-    if ! pgrep -x virtlogd >/dev/null; then
+    # virtlogd: one that answers on its socket already (not ours) serves us
+    # as well.  (Asked, not pgrep'd: a virtlogd of another mount namespace
+    # shows in the process list but not on our /run.)
+    if ! timeout 10 virt-admin -c virtlogd:///system version >/dev/null 2>&1; then
         virtlogd -d -p "$LV_DIR/virtlogd.pid" 9>&- || die "virtlogd failed to start"
         fx_wait 10 test -S /run/libvirt/virtlogd-sock ||
             die "virtlogd did not create its socket"

@@ -130,8 +130,8 @@ for spec in step:block-commit:kill step:copying:kill step:block-commit.run:kill 
 done
 for spec in step:block-pull:kill step:copying:kill step:block-pull.run:kill \
             step:switch-header:kill step:block-pull.header-written:kill \
-            write:1:kill write:2:kill write:4:kill write:6:kill write:9:kill \
-            write:12:kill write:16:kill flush:1:kill flush:2:kill; do
+            write:1:kill write:2:kill write:3:kill write:4:kill write:6:kill write:9:kill \
+            write:12:kill write:14:kill write:16:kill flush:1:kill flush:2:kill; do
     crash pull "$spec"
 done
 
