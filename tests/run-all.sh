@@ -40,7 +40,7 @@ WORK=$(mktemp -d /tmp/gvm-run-all.XXXXXX)
 FAILURES=$WORK/failures.txt
 : >"$FAILURES"
 
-say() { echo "run-all: $*" >&2; }
+say() { echo "run-all: [$(( $(date +%s) - T0 )) s] $*" >&2; }
 # record_failure NAME TEXT-FILE: count a failure that is not a meson test.
 record_failure() {
     FAILED=$((FAILED + 1))
@@ -129,25 +129,24 @@ if [ -n "$BUILT" ]; then
 fi
 
 # ---- 4. tests ---------------------------------------------------------------
-# count_run DIR: add the results of the last `meson test` in DIR.
+# count_run DIR: add the results of the last `meson test` in DIR and keep
+# the output of the failed tests.
+JQ_DEFS='def failed: .result | IN("FAIL", "TIMEOUT", "ERROR", "UNEXPECTEDPASS");
+         def passed: .result | IN("OK", "EXPECTEDFAIL");'
 count_run() {
-    local log=$1/meson-logs/testlog.json n
+    local log=$1/meson-logs/testlog.json p f s
     if [ ! -s "$log" ]; then
         echo "meson test wrote no $log" >"$WORK/nolog"
         record_failure "meson test in $1" "$WORK/nolog"
         return
     fi
-    n=$(jq -s '[.[] | select(.result == "OK" or .result == "EXPECTEDFAIL")] | length' "$log")
-    PASSED=$((PASSED + n))
-    n=$(jq -s '[.[] | select(.result == "SKIP")] | length' "$log")
-    SKIPPED=$((SKIPPED + n))
-    n=$(jq -s '[.[] | select(.result == "FAIL" or .result == "TIMEOUT" or .result == "ERROR"
-                             or .result == "UNEXPECTEDPASS")] | length' "$log")
-    FAILED=$((FAILED + n))
-    jq -r --arg dir "$1" 'select(.result == "FAIL" or .result == "TIMEOUT" or .result == "ERROR"
-                               or .result == "UNEXPECTEDPASS")
+    read -r p f s < <(jq -rs "$JQ_DEFS"'
+        [map(select(passed)), map(select(failed)), map(select(.result == "SKIP"))]
+        | map(length) | @tsv' "$log")
+    PASSED=$((PASSED + p)) FAILED=$((FAILED + f)) SKIPPED=$((SKIPPED + s))
+    jq -r --arg dir "$1" "$JQ_DEFS"'select(failed)
         | "==== \($dir): \(.name) — \(.result) (exit \(.returncode), \(.duration | floor) s)\n"
-          + ((.stdout // "") + (.stderr // "") | split("\n") | .[-60:] | join("\n"))' \
+          + ((.stdout // "") + "\n" + (.stderr // "") | split("\n") | .[-60:] | join("\n"))' \
         "$log" >>"$FAILURES"
 }
 # run_meson_test DIR ARGS...

@@ -63,8 +63,11 @@ unix|||/var/run/glusterd.socket"
 assert_eq "$want_hosts" "$(printf '%s' "$gxml" | hosts /disk/source)" "hosts of the native XML"
 
 # ---- a dir-volume disk -------------------------------------------------------
-rpc image-create "{\"volume\":\"local\",\"path\":\"$TAG-local.qcow2\",\"format\":\"qcow2\",\"size\":8388608}" \
+# (on a backing image, so the running domain has a chain virt.c must see)
+rpc image-create "{\"volume\":\"local\",\"path\":\"$TAG-base.qcow2\",\"format\":\"qcow2\",\"size\":8388608}" \
     >/dev/null || fail "image-create on the local volume failed"
+rpc image-create "{\"volume\":\"local\",\"path\":\"$TAG-local.qcow2\",\"format\":\"qcow2\",\"backing\":\"local:$TAG-base.qcow2\",\"backing-format\":\"qcow2\"}" \
+    >/dev/null || fail "image-create of an overlay on the local volume failed"
 dxml=$(rpc domain-disk-xml "{\"image\":\"local:$TAG-local.qcow2\",\"target\":\"vdb\"}" | jq -r .xml) ||
     fail "domain-disk-xml (dir volume) failed"
 printf '%s' "$dxml" | xmllint --noout - 2>/dev/null || fail "dir XML is not well-formed"
@@ -97,7 +100,32 @@ if [ -n "$qpid" ] && [ -r "/proc/$qpid/cmdline" ]; then
     assert_match "glusterd\.socket" "$cmd" "QEMU command line (unix server)"
     assert_match "127\.0\.0\.1" "$cmd" "QEMU command line (tcp 127.0.0.1)"
 fi
+
+# ---- virt.c reads the running domain back (tests/tools/virt-probe) ----------
+PROBE=$GVM_TOOLSDIR/virt-probe
+disks=$("$PROBE" "$LIBVIRT_URI" disks "$DOM") || fail "virt_domain_disks failed"
+note "virt_domain_disks:"; printf '%s\n' "$disks" >&2
+assert_eq "vda gluster qcow2 $GLUSTER_VOLUME/$GPATH tcp:$GLUSTER_HOST:24007 tcp:127.0.0.1:24007 unix:/var/run/glusterd.socket" \
+    "$(printf '%s\n' "$disks" | grep '^vda ')" "virt_domain_disks: vda"
+assert_eq "vdb file qcow2 $IMAGES/$TAG-local.qcow2" \
+    "$(printf '%s\n' "$disks" | grep '^vdb ')" "virt_domain_disks: vdb"
+assert_eq "  backing file qcow2 $IMAGES/$TAG-base.qcow2" \
+    "$(printf '%s\n' "$disks" | grep -A1 '^vdb ' | sed -n 2p)" "virt_domain_disks: vdb's backing"
+assert_eq running "$(printf '%s\n' "$disks" | tail -n 1)" "virt_domain_disks: running"
+uuid=$(tvirsh domuuid "$DOM")
+assert_eq 2 "$("$PROBE" "$LIBVIRT_URI" disks "$uuid" | grep -c '^vd')" "virt_domain_disks by uuid"
+"$PROBE" "$LIBVIRT_URI" disks "$TAG-nosuch" >/dev/null 2>&1 && check_fail "disks of a missing domain"
+users() { "$PROBE" "$LIBVIRT_URI" users "$@" || echo "ERROR"; }
+assert_eq "$DOM" "$(users "$GLUSTER_VOLUME" "$GPATH")" "user of the gluster image"
+assert_eq "$DOM" "$(users "$GLUSTER_VOLUME" "/$GPATH")" "user of the gluster image (leading /)"
+assert_eq "$DOM" "$(users "$IMAGES" "$TAG-local.qcow2")" "user of the dir image"
+assert_eq "$DOM" "$(users "$IMAGES/" "./$TAG-base.qcow2")" "user of the dir image's backing file"
+assert_eq none "$(users "$GLUSTER_VOLUME" "$TAG-other.qcow2")" "user of an unused gluster path"
+assert_eq none "$(users "$GLUSTER_VOLUME-x" "$GPATH")" "user in another gluster volume"
+assert_eq none "$(users "$IMAGES" "$TAG-other.qcow2")" "user of an unused dir path"
 libvirt_kill_domain "$DOM"
+assert_eq none "$(users "$GLUSTER_VOLUME" "$GPATH")" "user of the gluster image once the domain is stopped"
+assert_eq inactive "$("$PROBE" "$LIBVIRT_URI" disks "$DOM" | tail -n 1)" "virt_domain_disks: inactive"
 
 # ---- FUSE mode ---------------------------------------------------------------------
 fxml=$(rpc domain-disk-xml "{\"image\":\"gv3:$GPATH\",\"target\":\"vdc\",\"mode\":\"fuse\"}" | jq -r .xml) ||
