@@ -11,6 +11,20 @@
  * and the next snapshot becomes a new child of S: a branch beside S's
  * older children, whose images stay untouched.
  *
+ * Decisions on the offline path:
+ *   - quiesce: true is refused (Unsupported): nothing runs inside an offline
+ *     domain, its disks are quiescent already.  atomic: always all or none.
+ *   - overlay paths default to "<dir of the active image>/<stem of the
+ *     chain's bottom image>.<snapshot>.qcow2" (revert: ".<snapshot>-rN").
+ *   - snapshot-revert {snapshot, branch?}: new overlays on the snapshot's
+ *     frozen images become active and the snapshot becomes current; with
+ *     `branch`, a snapshot named `branch` of those fresh overlays is taken
+ *     at once, so the new line of history has a name in the tree (its
+ *     parent is the reverted snapshot).  Only domain snapshots revert.
+ *   - a snapshot without `domain` freezes bare catalogued images (targets
+ *     "disk0".. unless given); its parent is the snapshot freezing an image
+ *     below them.
+ *
  * snapshot-create / snapshot-revert (internal jobs, see snapshot.h):
  *   step 0 "snapshot-create"|"snapshot-revert"   the plan (params)
  *   step "create-overlay" {index}   pending while overlay `index` is made
