@@ -246,6 +246,18 @@ static void f_abandon(struct gvm_store *st)
     free(st);
 }
 
+/* Reads are never faulted: pass hole queries straight through. */
+static int f_seek_hole(struct gvm_file *f, uint64_t off, bool hole,
+                       uint64_t *out)
+{
+    struct faulty_file *file = ff(f);
+    const struct gvm_store_ops *ops = file->fs->inner->ops;
+
+    if (!ops->seek_hole)
+        return -EOPNOTSUPP;
+    return ops->seek_hole(file->inner, off, hole, out);
+}
+
 static const struct gvm_store_ops faulty_ops = {
     .name = "faulty",
     .open = f_open,
@@ -257,6 +269,7 @@ static const struct gvm_store_ops faulty_ops = {
     .truncate = f_truncate,
     .punch = f_punch,
     .copy_range = f_copy_range,
+    .seek_hole = f_seek_hole,
     .stat = f_stat,
     .unlink = f_unlink,
     .rename = f_rename,

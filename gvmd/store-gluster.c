@@ -735,6 +735,19 @@ static void gl_abandon(struct gvm_store *st)
     free_gs(gs);
 }
 
+/* gfapi passes SEEK_DATA/SEEK_HOLE to the bricks (posix xlator), which
+ * answer like lseek(2); a brick that cannot says EINVAL and the caller
+ * then treats the range as data, which is only less precise. */
+static int gl_seek_hole(struct gvm_file *f, uint64_t off, bool hole,
+                        uint64_t *out)
+{
+    off_t r = glfs_lseek(f->fd, (off_t)off, hole ? SEEK_HOLE : SEEK_DATA);
+    if (r < 0)
+        return -errno;
+    *out = (uint64_t)r;
+    return 0;
+}
+
 static const struct gvm_store_ops gluster_ops = {
     .name = "gluster",
     .open = gl_open,
@@ -746,6 +759,7 @@ static const struct gvm_store_ops gluster_ops = {
     .truncate = gl_truncate,
     .punch = gl_punch,
     .copy_range = gl_copy_range,
+    .seek_hole = gl_seek_hole,
     .stat = gl_stat,
     .unlink = gl_unlink,
     .rename = gl_rename,

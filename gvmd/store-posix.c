@@ -248,6 +248,16 @@ static ssize_t posix_copy_range(struct gvm_file *in, uint64_t off_in,
     return (ssize_t)done;
 }
 
+static int posix_seek_hole(struct gvm_file *f, uint64_t off, bool hole,
+                           uint64_t *out)
+{
+    off_t r = lseek(f->fd, (off_t)off, hole ? SEEK_HOLE : SEEK_DATA);
+    if (r < 0)
+        return -errno;          /* ENXIO: no data at or after off */
+    *out = (uint64_t)r;
+    return 0;
+}
+
 static int posix_stat(struct gvm_store *st, const char *path,
                       struct gvm_stat *out)
 {
@@ -348,6 +358,7 @@ static const struct gvm_store_ops posix_ops = {
     .truncate = posix_truncate,
     .punch = posix_punch,
     .copy_range = posix_copy_range,
+    .seek_hole = posix_seek_hole,
     .stat = posix_stat,
     .unlink = posix_unlink,
     .rename = posix_rename,
