@@ -32,7 +32,7 @@ die() { say "$*"; exit 1; }
 
 # ---- packages -------------------------------------------------------------
 PACKAGES="meson ninja-build pkg-config gcc libc6-dev libglusterfs-dev libjansson-dev
-    libevent-dev libsqlite3-dev libvirt-dev zlib1g-dev passwd procps util-linux"
+    libevent-dev libsqlite3-dev libvirt-dev libxml2-dev zlib1g-dev passwd procps util-linux"
 if [ "${GVMD_SKIP_APT:-0}" != 1 ]; then
     missing=""
     for p in $PACKAGES; do

@@ -65,7 +65,8 @@ fi
 PACKAGES="meson ninja-build pkg-config gcc libc6-dev libglusterfs-dev libjansson-dev
     libevent-dev libsqlite3-dev libvirt-dev libcmocka-dev zlib1g-dev glusterfs-server
     qemu-utils qemu-block-extra libvirt-daemon libvirt-daemon-driver-qemu
-    libvirt-clients qemu-system-x86 clang libclang-rt-14-dev jq util-linux procps passwd"
+    libvirt-clients qemu-system-x86 clang libclang-rt-14-dev jq util-linux procps passwd
+    libxml2-dev libxml2-utils python3 bc sqlite3 xxd systemd glusterfs-client"
 missing=""
 for p in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||

@@ -137,6 +137,7 @@ scenario() {
     j=$(rpc snapshot-delete "{\"snapshot\":\"sn2-$B\"}") || fail "delete sn2"
     j=$(rpc job-wait "{\"id\":$(jq .id <<<"$j"),\"timeout\":120}")
     assert_eq "concluded null" "$(jq -c -r '"\(.status) \(.error)"' <<<"$j")" "delete sn2: job"
+    qsettle   # and the FUSE client's, for files gvmd removed
     for f in base data; do
         [ -e "$(lpath $S/$f.sn1-$B.qcow2)" ] && check_fail "delete sn2: the freed $f.sn1 is still there"
     done
@@ -167,6 +168,7 @@ scenario() {
         j=$(rpc job-wait "{\"id\":$(jq .id <<<"$j"),\"timeout\":120}")
         assert_eq "concluded null" "$(jq -c -r '"\(.status) \(.error)"' <<<"$j")" "delete $s: job"
     done
+    qsettle
     for f in base.qcow2 data.qcow2 base.sn1-$B-r1.qcow2 data.sn1-$B-r1.qcow2; do
         [ -e "$(lpath $S/$f)" ] && check_fail "delete sn4/sn1: the freed $f is still there"
     done
