@@ -28,12 +28,6 @@ void catalog_domains_free(struct catalog_domain *d, size_t n)
     free(d);
 }
 
-static int oom(struct gvm_error *err)
-{
-    gvm_error_set(err, GVM_ERR_INTERNAL, "Out of memory.");
-    return -1;
-}
-
 static int load_disks(struct catalog *cat, struct catalog_domain *d,
                       struct gvm_error *err)
 {
@@ -48,12 +42,12 @@ static int load_disks(struct catalog *cat, struct catalog_domain *d,
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         struct catalog_disk *n = realloc(d->disks, (d->ndisks + 1) * sizeof(*n));
         if (!n)
-            return oom(err);
+            return gvm_error_oom(err);
         d->disks = n;
         n[d->ndisks].target = catalog_column_strdup(st, 0);
         n[d->ndisks].image_id = sqlite3_column_int64(st, 1);
         if (!n[d->ndisks++].target)
-            return oom(err);
+            return gvm_error_oom(err);
     }
     if (rc != SQLITE_DONE) {
         catalog_sql_error(cat, err, "reading a domain's disks");
@@ -151,7 +145,7 @@ static int find_by(struct catalog *cat, const char *sql, const char *key,
     row_to_domain(st, out);
     if (!out->name || !out->uuid) {
         catalog_domain_clear(out);
-        return oom(err);
+        return gvm_error_oom(err);
     }
     if (load_disks(cat, out, err) < 0) {
         catalog_domain_clear(out);
@@ -207,7 +201,7 @@ int catalog_domain_list(struct catalog *cat, struct catalog_domain **out,
         struct catalog_domain *nv = realloc(v, (cnt + 1) * sizeof(*nv));
         if (!nv) {
             catalog_domains_free(v, cnt);
-            return oom(err);
+            return gvm_error_oom(err);
         }
         v = nv;
         row_to_domain(st, &v[cnt++]);
@@ -315,7 +309,7 @@ int catalog_domain_of_image(struct catalog *cat, int64_t image_id,
     if (target) {
         *target = catalog_column_strdup(st, 1);
         if (!*target)
-            return oom(err);
+            return gvm_error_oom(err);
     }
     return 1;
 }

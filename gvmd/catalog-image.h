@@ -29,6 +29,8 @@ struct catalog_image {
     int64_t created;
 };
 void catalog_image_clear(struct catalog_image *img);
+static inline void catalog_image_clearp(struct catalog_image *i) { catalog_image_clear(i); }
+#define _cleanup_catimg_ _cleanup_(catalog_image_clearp)
 void catalog_images_free(struct catalog_image *imgs, size_t n);
 
 /* Insert img (state "ready" unless img->state says otherwise); sets

@@ -31,12 +31,6 @@ void catalog_snapshots_free(struct catalog_snapshot *s, size_t n)
     free(s);
 }
 
-static int oom(struct gvm_error *err)
-{
-    gvm_error_set(err, GVM_ERR_INTERNAL, "Out of memory.");
-    return -1;
-}
-
 static int step_done(struct catalog *cat, sqlite3_stmt *st, const char *what,
                      struct gvm_error *err)
 {
@@ -62,13 +56,13 @@ static int load_disks(struct catalog *cat, struct catalog_snapshot *s,
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         struct catalog_snapshot_disk *n = realloc(s->disks, (s->ndisks + 1) * sizeof(*n));
         if (!n)
-            return oom(err);
+            return gvm_error_oom(err);
         s->disks = n;
         n[s->ndisks].target = catalog_column_strdup(st, 0);
         n[s->ndisks].image_id = sqlite3_column_int64(st, 1);
         n[s->ndisks].overlay_id = sqlite3_column_int64(st, 2);
         if (!n[s->ndisks++].target)
-            return oom(err);
+            return gvm_error_oom(err);
     }
     if (rc != SQLITE_DONE) {
         catalog_sql_error(cat, err, "reading a snapshot's disks");
@@ -92,7 +86,7 @@ static int row_to_snap(struct catalog *cat, sqlite3_stmt *st,
     out->state = catalog_column_strdup(st, 5);
     out->created = sqlite3_column_int64(st, 6);
     if (!out->name || !out->state)
-        return oom(err);
+        return gvm_error_oom(err);
     return load_disks(cat, out, err);
 }
 
@@ -228,7 +222,7 @@ int catalog_snapshot_list(struct catalog *cat, struct catalog_snapshot **out,
         struct catalog_snapshot *nv = realloc(v, (cnt + 1) * sizeof(*nv));
         if (!nv) {
             catalog_snapshots_free(v, cnt);
-            return oom(err);
+            return gvm_error_oom(err);
         }
         v = nv;
         if (row_to_snap(cat, st, &v[cnt++], err) < 0) {

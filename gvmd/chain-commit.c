@@ -42,49 +42,6 @@
 #define RUN (8u << 20)           /* bytes read/written per call */
 #define MAP_SPAN (1ull << 30)    /* bytes mapped per img_map call */
 
-static void img_closep(struct img **i) { if (*i) img_close(*i); }
-#define _cleanup_img_ _cleanup_(img_closep)
-static void resolved_clearp(struct resolved *r) { resolved_clear(r); }
-#define _cleanup_resolved_ _cleanup_(resolved_clearp)
-static void catalog_image_clearp(struct catalog_image *i) { catalog_image_clear(i); }
-#define _cleanup_catimg_ _cleanup_(catalog_image_clearp)
-static void img_info_clearp(struct img_info *i) { img_info_clear(i); }
-#define _cleanup_info_ _cleanup_(img_info_clearp)
-
-static int oom(struct gvm_error *err)
-{
-    gvm_error_set(err, GVM_ERR_INTERNAL, "Out of memory.");
-    return -1;
-}
-
-static bool streq0(const char *a, const char *b)
-{
-    return (!a && !b) || (a && b && strcmp(a, b) == 0);
-}
-
-static const char *str_or_none(const char *s) { return s ? s : "(none)"; }
-
-static int resolve_catalogued(struct gvmd *d, json_t *ref, const char *param,
-                              struct resolved *out, struct gvm_error *err)
-{
-    struct imageref r = { 0 };
-    int ret;
-
-    if (imageref_parse_json(ref, param, &r, err) < 0)
-        return -1;
-    ret = resolve_imageref(d, &r, out, err);
-    imageref_clear(&r);
-    if (ret < 0)
-        return -1;
-    if (!out->catalogued) {
-        gvm_error_set(err, GVM_ERR_NOT_FOUND, "The image %s:%s is not in the "
-                      "catalog; catalogue it with image-import first.",
-                      out->vol.name, out->path);
-        return -1;
-    }
-    return 0;
-}
-
 /* "VOLUME:PATH" of a catalogued id, for messages (never NULL). */
 static char *name_of(struct gvmd *d, int64_t id)
 {
@@ -220,7 +177,7 @@ int chain_commit_start(struct gvmd *d, const struct chain_commit_req *req,
     children = json_array();
     images = json_array();
     if (!removed || !children || !images)
-        return oom(err);
+        return gvm_error_oom(err);
     for (size_t i = 0; i < k; i++) {
         _cleanup_catimg_ struct catalog_image row = { 0 };
         if (catalog_image_get(d->cat, chain[i], &row, err) < 0)
@@ -258,7 +215,7 @@ int chain_commit_start(struct gvmd *d, const struct chain_commit_req *req,
                        "speed", (json_int_t)req->speed,
                        "removed", removed, "children", children);
     if (!params)
-        return oom(err);
+        return gvm_error_oom(err);
     if (jobs_create(d->jobs, &chain_commit_job, params, images, locks, nlocks,
                     req->op_id, &job, err) < 0) {
         if (err->cls == GVM_ERR_IN_USE) {
@@ -270,7 +227,7 @@ int chain_commit_start(struct gvmd *d, const struct chain_commit_req *req,
         return -1;
     }
     *result = job_to_json(job);
-    return *result ? 0 : oom(err);
+    return *result ? 0 : gvm_error_oom(err);
 }
 
 /* ---- the job ------------------------------------------------------------------ */
@@ -320,7 +277,7 @@ static int commit_init(struct commit *c, struct job *job, struct gvm_error *err)
     if (catalog_image_get(c->d->cat, c->base_id, &c->base, err) < 0)
         return -1;
     c->base_name = resolve_name(c->base.volume, c->base.path);
-    return c->name && c->base_name ? 0 : oom(err);
+    return c->name && c->base_name ? 0 : gvm_error_oom(err);
 }
 
 /* Open a catalogued image (by row) through the context. */
@@ -341,7 +298,7 @@ static int open_row(struct commit *c, const struct catalog_image *row,
     if (volumes_store_by_id(c->d->vols, row->volume_id, &st, err) < 0)
         return -1;
     if (resolve_ctx_add(&c->ctx, st, row->volume_id, row->volume) < 0)
-        return oom(err);
+        return gvm_error_oom(err);
     res = resolve_img_resolver(&c->ctx);
     r = img_open_hint(st, row->path, fmt, flags, &res, 0, row->backing_format,
                       out, err);
@@ -607,7 +564,7 @@ static int copy_into_base(struct commit *c, struct gvm_error *err)
     }
     buf = malloc(RUN);
     if (!buf)
-        return oom(err);
+        return gvm_error_oom(err);
     cp.top = top;
     cp.base = base;
     cp.buf = buf;
@@ -659,7 +616,7 @@ static json_t *child_switch(struct commit *c, int64_t id, struct gvm_error *err)
                       "old-name", row.backing_filename,
                       "old-format", row.backing_format, "new-name", nn);
     if (!o)
-        oom(err);
+        gvm_error_oom(err);
     return o;
 }
 
@@ -678,16 +635,16 @@ static int switch_child(struct commit *c, json_t *sw, struct gvm_error *err)
     if (open_id(c, id, IMG_OPEN_RW | IMG_OPEN_NOBACKING, &ch, err) < 0)
         return -1;
     if (img_get_info(ch, &info) < 0)
-        return oom(err);
-    if (streq0(info.backing_filename, new_name) &&
-        streq0(info.backing_format, c->base.format))
+        return gvm_error_oom(err);
+    if (gvm_streq0(info.backing_filename, new_name) &&
+        gvm_streq0(info.backing_format, c->base.format))
         return 0;
-    if (!streq0(info.backing_filename, old_name) ||
-        !streq0(info.backing_format, old_fmt)) {
+    if (!gvm_streq0(info.backing_filename, old_name) ||
+        !gvm_streq0(info.backing_format, old_fmt)) {
         gvm_error_set(err, GVM_ERR_CONFLICT, "The header of %s names the "
                       "backing file %s, neither %s nor the commit's base %s; "
                       "check it with chain-audit.", cn ? cn : "?",
-                      str_or_none(info.backing_filename), str_or_none(old_name),
+                      gvm_str_or_none(info.backing_filename), gvm_str_or_none(old_name),
                       new_name);
         return -1;
     }
@@ -843,7 +800,7 @@ static int commit_run(struct job *job, struct gvm_error *err)
     }
     sws = json_array();
     if (!sws) {
-        oom(err);
+        gvm_error_oom(err);
         goto undo;
     }
     json_array_foreach(c.children, i, e) {
@@ -854,7 +811,7 @@ static int commit_run(struct job *job, struct gvm_error *err)
     }
     payload = json_pack("{s:O}", "children", sws);
     if (!payload) {
-        oom(err);
+        gvm_error_oom(err);
         goto undo;
     }
     /* The point of no return. */

@@ -35,49 +35,6 @@
 #define RUN (8u << 20)
 #define MAP_SPAN (1ull << 30)
 
-static void img_closep(struct img **i) { if (*i) img_close(*i); }
-#define _cleanup_img_ _cleanup_(img_closep)
-static void resolved_clearp(struct resolved *r) { resolved_clear(r); }
-#define _cleanup_resolved_ _cleanup_(resolved_clearp)
-static void catalog_image_clearp(struct catalog_image *i) { catalog_image_clear(i); }
-#define _cleanup_catimg_ _cleanup_(catalog_image_clearp)
-static void img_info_clearp(struct img_info *i) { img_info_clear(i); }
-#define _cleanup_info_ _cleanup_(img_info_clearp)
-
-static int oom(struct gvm_error *err)
-{
-    gvm_error_set(err, GVM_ERR_INTERNAL, "Out of memory.");
-    return -1;
-}
-
-static bool streq0(const char *a, const char *b)
-{
-    return (!a && !b) || (a && b && strcmp(a, b) == 0);
-}
-
-static const char *str_or_none(const char *s) { return s ? s : "(none)"; }
-
-static int resolve_catalogued(struct gvmd *d, json_t *ref, const char *param,
-                              struct resolved *out, struct gvm_error *err)
-{
-    struct imageref r = { 0 };
-    int ret;
-
-    if (imageref_parse_json(ref, param, &r, err) < 0)
-        return -1;
-    ret = resolve_imageref(d, &r, out, err);
-    imageref_clear(&r);
-    if (ret < 0)
-        return -1;
-    if (!out->catalogued) {
-        gvm_error_set(err, GVM_ERR_NOT_FOUND, "The image %s:%s is not in the "
-                      "catalog; catalogue it with image-import first.",
-                      out->vol.name, out->path);
-        return -1;
-    }
-    return 0;
-}
-
 int chain_pull_start(struct gvmd *d, const struct chain_pull_req *req,
                      json_t **result, struct gvm_error *err)
 {
@@ -105,7 +62,7 @@ int chain_pull_start(struct gvmd *d, const struct chain_pull_req *req,
     locks[nlocks++] = (struct catalog_job_lock){ .image_id = top.row.id, .write = true };
     images = json_array();
     if (!images)
-        return oom(err);
+        return gvm_error_oom(err);
     json_array_append_new(images, json_integer(top.row.id));
     for (id = top.row.backing_id; id > 0;) {
         _cleanup_catimg_ struct catalog_image row = { 0 };
@@ -132,7 +89,7 @@ int chain_pull_start(struct gvmd *d, const struct chain_pull_req *req,
     if (has_base) {
         bname = resolve_backing_name(&top.vol, top.path, &nb.vol, nb.path);
         if (!bname)
-            return oom(err);
+            return gvm_error_oom(err);
     }
     params = json_pack("{s:I, s:s?, s:s?, s:I}",
                        "image", (json_int_t)top.row.id,
@@ -140,7 +97,7 @@ int chain_pull_start(struct gvmd *d, const struct chain_pull_req *req,
                        "base-format", has_base ? nb.row.format : NULL,
                        "speed", (json_int_t)req->speed);
     if (!params)
-        return oom(err);
+        return gvm_error_oom(err);
     json_object_set_new(params, "base",
                         has_base ? json_integer(nb.row.id) : json_null());
     if (jobs_create(d->jobs, &chain_pull_job, params, images, locks, nlocks,
@@ -154,7 +111,7 @@ int chain_pull_start(struct gvmd *d, const struct chain_pull_req *req,
         return -1;
     }
     *result = job_to_json(job);
-    return *result ? 0 : oom(err);
+    return *result ? 0 : gvm_error_oom(err);
 }
 
 /* ---- the job ------------------------------------------------------------------ */
@@ -199,7 +156,7 @@ static int pull_init(struct pull *p, struct job *job, struct gvm_error *err)
     if (catalog_image_get(p->d->cat, p->id, &p->row, err) < 0)
         return -1;
     p->name = resolve_name(p->row.volume, p->row.path);
-    return p->name ? 0 : oom(err);
+    return p->name ? 0 : gvm_error_oom(err);
 }
 
 static int open_image(struct pull *p, unsigned flags, struct img **out,
@@ -212,7 +169,7 @@ static int open_image(struct pull *p, unsigned flags, struct img **out,
     if (volumes_store_by_id(p->d->vols, p->row.volume_id, &st, err) < 0)
         return -1;
     if (resolve_ctx_add(&p->ctx, st, p->row.volume_id, p->row.volume) < 0)
-        return oom(err);
+        return gvm_error_oom(err);
     res = resolve_img_resolver(&p->ctx);
     r = img_open_hint(st, p->row.path, IMG_FMT_QCOW2, flags, &res, 0,
                       p->row.backing_format, out, err);
@@ -381,7 +338,7 @@ static int copy_into_image(struct pull *p, struct img *img, struct gvm_error *er
     buf = malloc(RUN);
     zbuf = calloc(1, RUN);
     if (!buf || !zbuf)
-        return oom(err);
+        return gvm_error_oom(err);
     cp.buf = buf;
     cp.zbuf = zbuf;
     cp.counting = false;
@@ -427,7 +384,7 @@ static int catalog_switch(struct pull *p, struct gvm_error *err)
         struct gvm_error e2 = { 0 };
         gvm_error_set(&e2, err->cls, "The header of %s now names the backing "
                       "file %s, but recording that in the catalog failed: %s",
-                      p->name, str_or_none(p->base_name), err->message);
+                      p->name, gvm_str_or_none(p->base_name), err->message);
         *err = e2;
         return -1;
     }
@@ -461,15 +418,15 @@ static int settle_switch(struct pull *p, json_t *payload, struct gvm_error *err)
     if (open_image(p, IMG_OPEN_RW | IMG_OPEN_NOBACKING, &img, err) < 0)
         return -1;
     if (img_get_info(img, &info) < 0) {
-        oom(err);
+        gvm_error_oom(err);
         goto out;
     }
-    if (streq0(info.backing_filename, p->base_name) &&
-        streq0(info.backing_format, p->base_fmt)) {
+    if (gvm_streq0(info.backing_filename, p->base_name) &&
+        gvm_streq0(info.backing_format, p->base_fmt)) {
         log_info("Pull into %s: the header already names %s.", p->name,
-                 str_or_none(p->base_name));
-    } else if (streq0(info.backing_filename, old_name) &&
-               streq0(info.backing_format, old_fmt)) {
+                 gvm_str_or_none(p->base_name));
+    } else if (gvm_streq0(info.backing_filename, old_name) &&
+               gvm_streq0(info.backing_format, old_fmt)) {
         log_info("Pull into %s: the copy was complete; switching the header "
                  "now.", p->name);
         if (write_header(p, img, err) < 0)
@@ -478,8 +435,8 @@ static int settle_switch(struct pull *p, json_t *payload, struct gvm_error *err)
         gvm_error_set(err, GVM_ERR_CONFLICT, "The header of %s names the "
                       "backing file %s, neither the old %s nor the new %s of "
                       "the interrupted pull; check it with chain-audit.",
-                      p->name, str_or_none(info.backing_filename),
-                      str_or_none(old_name), str_or_none(p->base_name));
+                      p->name, gvm_str_or_none(info.backing_filename),
+                      gvm_str_or_none(old_name), gvm_str_or_none(p->base_name));
         goto out;
     }
     ret = catalog_switch(p, err);
@@ -502,11 +459,11 @@ static int pull_run(struct job *job, struct gvm_error *err)
     if (open_image(&p, IMG_OPEN_RW, &img, err) < 0)
         goto out;
     if (img_get_info(img, &info) < 0) {
-        oom(err);
+        gvm_error_oom(err);
         goto out;
     }
-    if (streq0(info.backing_filename, p.base_name) &&
-        streq0(info.backing_format, p.base_fmt)) {
+    if (gvm_streq0(info.backing_filename, p.base_name) &&
+        gvm_streq0(info.backing_format, p.base_fmt)) {
         ret = catalog_switch(&p, err);     /* nothing between: a no-op */
         goto out;
     }
@@ -532,7 +489,7 @@ static int pull_run(struct job *job, struct gvm_error *err)
     sw = json_pack("{s:s?, s:s?}", "old-name", info.backing_filename,
                    "old-format", info.backing_format);
     if (!sw) {
-        oom(err);
+        gvm_error_oom(err);
         goto undo;
     }
     if (journal_step(op, "switch-header", sw, err) < 0)

@@ -46,28 +46,6 @@
 
 #define COPY_CHUNK (4u << 20)       /* bytes compared per read */
 
-static void img_closep(struct img **i) { if (*i) img_close(*i); }
-#define _cleanup_img_ _cleanup_(img_closep)
-static void resolved_clearp(struct resolved *r) { resolved_clear(r); }
-#define _cleanup_resolved_ _cleanup_(resolved_clearp)
-static void catalog_image_clearp(struct catalog_image *i) { catalog_image_clear(i); }
-#define _cleanup_catimg_ _cleanup_(catalog_image_clearp)
-static void img_info_clearp(struct img_info *i) { img_info_clear(i); }
-#define _cleanup_info_ _cleanup_(img_info_clearp)
-
-static int oom(struct gvm_error *err)
-{
-    gvm_error_set(err, GVM_ERR_INTERNAL, "Out of memory.");
-    return -1;
-}
-
-static bool streq0(const char *a, const char *b)
-{
-    return (!a && !b) || (a && b && strcmp(a, b) == 0);
-}
-
-static const char *str_or_none(const char *s) { return s ? s : "(none)"; }
-
 /* ---- start: checks, locks, job ---------------------------------------------- */
 
 /* Add read locks on id and every catalogued image below it.  If `avoid`
@@ -95,27 +73,6 @@ static int lock_chain(struct gvmd *d, int64_t id, int64_t avoid,
             return -1;
         locks[(*n)++] = (struct catalog_job_lock){ .image_id = id, .write = false };
         id = row.backing_id;
-    }
-    return 0;
-}
-
-static int resolve_catalogued(struct gvmd *d, json_t *ref, const char *param,
-                              struct resolved *out, struct gvm_error *err)
-{
-    struct imageref r = { 0 };
-    int ret;
-
-    if (imageref_parse_json(ref, param, &r, err) < 0)
-        return -1;
-    ret = resolve_imageref(d, &r, out, err);
-    imageref_clear(&r);
-    if (ret < 0)
-        return -1;
-    if (!out->catalogued) {
-        gvm_error_set(err, GVM_ERR_NOT_FOUND, "The image %s:%s is not in the "
-                      "catalog; catalogue it with image-import first.",
-                      out->vol.name, out->path);
-        return -1;
     }
     return 0;
 }
@@ -154,7 +111,7 @@ int chain_rebase_start(struct gvmd *d, const struct chain_rebase_req *req,
             return -1;
         bname = resolve_backing_name(&top.vol, top.path, &nb.vol, nb.path);
         if (!bname)
-            return oom(err);
+            return gvm_error_oom(err);
     }
     /* The old chain is read (safe) and must not change under the copy. */
     if (lock_chain(d, top.row.backing_id, 0, locks, &nlocks,
@@ -168,7 +125,7 @@ int chain_rebase_start(struct gvmd *d, const struct chain_rebase_req *req,
                        "backing-name", bname,
                        "backing-format", has_new ? nb.row.format : NULL);
     if (!images || !params)
-        return oom(err);
+        return gvm_error_oom(err);
     json_object_set_new(params, "backing",
                         has_new ? json_integer(nb.row.id) : json_null());
     json_array_append_new(images, json_integer(top.row.id));
@@ -188,7 +145,7 @@ int chain_rebase_start(struct gvmd *d, const struct chain_rebase_req *req,
         return -1;
     }
     *result = job_to_json(job);
-    return *result ? 0 : oom(err);
+    return *result ? 0 : gvm_error_oom(err);
 }
 
 /* ---- the job ------------------------------------------------------------------ */
@@ -235,7 +192,7 @@ static int rebase_init(struct rebase *rb, struct job *job, struct gvm_error *err
     if (catalog_image_get(rb->d->cat, rb->top_id, &rb->row, err) < 0)
         return -1;
     rb->name = resolve_name(rb->row.volume, rb->row.path);
-    return rb->name ? 0 : oom(err);
+    return rb->name ? 0 : gvm_error_oom(err);
 }
 
 /* Open the image being rebased (flags: IMG_OPEN_*). */
@@ -249,7 +206,7 @@ static int open_top(struct rebase *rb, unsigned flags, struct img **out,
     if (volumes_store_by_id(rb->d->vols, rb->row.volume_id, &st, err) < 0)
         return -1;
     if (resolve_ctx_add(&rb->ctx, st, rb->row.volume_id, rb->row.volume) < 0)
-        return oom(err);
+        return gvm_error_oom(err);
     res = resolve_img_resolver(&rb->ctx);
     r = img_open_hint(st, rb->row.path, IMG_FMT_QCOW2, flags, &res, 0,
                       rb->row.backing_format, out, err);
@@ -275,7 +232,7 @@ static int open_new_backing(struct rebase *rb, struct img *top,
         return -1;
     name = resolve_name(row.volume, row.path);
     if (!name)
-        return oom(err);
+        return gvm_error_oom(err);
     if (img_format_parse(row.format, &fmt) < 0) {
         gvm_error_set(err, GVM_ERR_UNSUPPORTED, "The new backing file %s has "
                       "format '%s'.", name, row.format);
@@ -284,7 +241,7 @@ static int open_new_backing(struct rebase *rb, struct img *top,
     if (volumes_store_by_id(rb->d->vols, row.volume_id, &st, err) < 0)
         return -1;
     if (resolve_ctx_add(&rb->ctx, st, row.volume_id, row.volume) < 0)
-        return oom(err);
+        return gvm_error_oom(err);
     res = resolve_img_resolver(&rb->ctx);
     r = img_open_hint(st, row.path, fmt, 0, &res, 0, row.backing_format, out, err);
     if (r < 0) {
@@ -496,7 +453,7 @@ static int catalog_switch(struct rebase *rb, struct gvm_error *err)
         struct gvm_error e2 = { 0 };
         gvm_error_set(&e2, err->cls, "The header of %s now names the backing "
                       "file %s, but recording that in the catalog failed: %s",
-                      rb->name, str_or_none(rb->new_name), err->message);
+                      rb->name, gvm_str_or_none(rb->new_name), err->message);
         *err = e2;
         return -1;
     }
@@ -535,16 +492,16 @@ static int settle_switch(struct rebase *rb, json_t *payload,
     if (open_top(rb, IMG_OPEN_RW | IMG_OPEN_NOBACKING, &top, err) < 0)
         return -1;
     if (img_get_info(top, &info) < 0)
-        return oom(err);
-    if (streq0(info.backing_filename, rb->new_name) &&
-        streq0(info.backing_format, rb->new_fmt)) {
+        return gvm_error_oom(err);
+    if (gvm_streq0(info.backing_filename, rb->new_name) &&
+        gvm_streq0(info.backing_format, rb->new_fmt)) {
         log_info("Rebase of %s: the header already names %s; recording it in "
-                 "the catalog.", rb->name, str_or_none(rb->new_name));
-    } else if (streq0(info.backing_filename, old_name) &&
-               streq0(info.backing_format, old_fmt)) {
+                 "the catalog.", rb->name, gvm_str_or_none(rb->new_name));
+    } else if (gvm_streq0(info.backing_filename, old_name) &&
+               gvm_streq0(info.backing_format, old_fmt)) {
         log_info("Rebase of %s: the header still names %s; the data copy was "
                  "complete, so switching it now.", rb->name,
-                 str_or_none(old_name));
+                 gvm_str_or_none(old_name));
         if (write_header(rb, top, err) < 0)
             return -1;
     } else {
@@ -552,9 +509,9 @@ static int settle_switch(struct rebase *rb, json_t *payload,
                       "backing file %s (format %s), neither the old %s nor the "
                       "new %s of the interrupted rebase; the catalog was left "
                       "as it was: check the image with chain-audit.",
-                      rb->name, str_or_none(info.backing_filename),
-                      str_or_none(info.backing_format), str_or_none(old_name),
-                      str_or_none(rb->new_name));
+                      rb->name, gvm_str_or_none(info.backing_filename),
+                      gvm_str_or_none(info.backing_format), gvm_str_or_none(old_name),
+                      gvm_str_or_none(rb->new_name));
         return -1;
     }
     return catalog_switch(rb, err);
@@ -577,11 +534,11 @@ static int rebase_run(struct job *job, struct gvm_error *err)
                  err) < 0)
         goto out;
     if (img_get_info(top, &info) < 0) {
-        oom(err);
+        gvm_error_oom(err);
         goto out;
     }
-    if (streq0(info.backing_filename, rb.new_name) &&
-        streq0(info.backing_format, rb.new_fmt)) {
+    if (gvm_streq0(info.backing_filename, rb.new_name) &&
+        gvm_streq0(info.backing_format, rb.new_fmt)) {
         /* Already there (a no-op request): only the catalog may lag. */
         ret = catalog_switch(&rb, err);
         goto out;
@@ -611,7 +568,7 @@ static int rebase_run(struct job *job, struct gvm_error *err)
                                 "near offset %" PRIu64 "; the image still reads "
                                 "as before and keeps its backing file %s",
                                 rb.name, fail_off,
-                                str_or_none(info.backing_filename));
+                                gvm_str_or_none(info.backing_filename));
             /* A write that failed half-way may have left an allocated
              * cluster nothing points to: give it back if storage lets us. */
             repair_leaks(&rb, top);
@@ -630,7 +587,7 @@ static int rebase_run(struct job *job, struct gvm_error *err)
                    "new-name", rb.new_name, "new-format", rb.new_fmt,
                    "new-id", (json_int_t)rb.new_id);
     if (!sw) {
-        oom(err);
+        gvm_error_oom(err);
         goto undo;
     }
     if (journal_step(op, "switch-header", sw, err) < 0)
@@ -677,7 +634,6 @@ out:
     return ret;
 }
 
-
 static int rebase_recover(struct job *job, struct journal_op *op,
                           const struct journal_entry *e, size_t n,
                           struct gvm_error *err)
@@ -710,9 +666,9 @@ static int rebase_recover(struct job *job, struct journal_op *op,
                           "disagree: check it with chain-audit.", rb.name,
                           err->message, rb.safe ? "The image reads as before "
                           "either way (the copy was complete). " : "",
-                          str_or_none(json_string_value(json_object_get(
+                          gvm_str_or_none(json_string_value(json_object_get(
                               last->payload, "old-name"))),
-                          str_or_none(rb.new_name));
+                          gvm_str_or_none(rb.new_name));
             *err = e2;
             goto out;
         }

@@ -43,6 +43,12 @@ void gvm_error_clear(struct gvm_error *err)
     err->errnum = 0;
 }
 
+int gvm_error_oom(struct gvm_error *err)
+{
+    gvm_error_set(err, GVM_ERR_INTERNAL, "Out of memory.");
+    return -1;
+}
+
 static void vset(struct gvm_error *err, enum gvm_error_class cls,
                  const char *fmt, va_list ap) GVM_PRINTF(3, 0);
 static void vset(struct gvm_error *err, enum gvm_error_class cls,

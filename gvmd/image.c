@@ -79,8 +79,6 @@ void img_close(struct img *img)
     }
 }
 
-static void img_closep(struct img **p) { img_close(*p); }
-
 /* Open one layer (no backing). */
 static int open_one(struct gvm_store *st, const char *path, enum img_format fmt,
                     bool rw, struct img **out, struct gvm_error *err)
@@ -172,7 +170,7 @@ int img_open_hint(struct gvm_store *st, const char *path, enum img_format fmt,
                   unsigned max_depth, const char *backing_fmt_hint,
                   struct img **out, struct gvm_error *err)
 {
-    _cleanup_(img_closep) struct img *top = NULL;
+    _cleanup_img_ struct img *top = NULL;
     int r;
 
     if (max_depth == 0)

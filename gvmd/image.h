@@ -61,6 +61,8 @@ int img_open_hint(struct gvm_store *st, const char *path, enum img_format fmt,
                   struct img **out, struct gvm_error *err);
 /* Flush (if writable) and close the image and its opened backing chain. */
 void img_close(struct img *img);
+static inline void img_closep(struct img **i) { if (*i) img_close(*i); }
+#define _cleanup_img_ _cleanup_(img_closep)
 
 struct img_info {
     enum img_format format;
@@ -77,6 +79,8 @@ struct img_info {
 /* Fill info for the top layer; free with img_info_clear(). */
 int img_get_info(struct img *img, struct img_info *info);
 void img_info_clear(struct img_info *info);
+static inline void img_info_clearp(struct img_info *i) { img_info_clear(i); }
+#define _cleanup_info_ _cleanup_(img_info_clearp)
 /* The opened backing layer (borrowed) or NULL. */
 struct img *img_backing(struct img *img);
 const char *img_path(const struct img *img);

@@ -118,6 +118,27 @@ int resolve_param(struct gvmd *d, json_t *params, const char *param,
     return r;
 }
 
+int resolve_catalogued(struct gvmd *d, json_t *ref, const char *param,
+                       struct resolved *out, struct gvm_error *err)
+{
+    struct imageref r = { 0 };
+    int ret;
+
+    if (imageref_parse_json(ref, param, &r, err) < 0)
+        return -1;
+    ret = resolve_imageref(d, &r, out, err);
+    imageref_clear(&r);
+    if (ret < 0)
+        return -1;
+    if (!out->catalogued) {
+        gvm_error_set(err, GVM_ERR_NOT_FOUND, "The image %s:%s is not in the "
+                      "catalog; catalogue it with image-import first.",
+                      out->vol.name, out->path);
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- chains ---------------------------------------------------------------- */
 
 void resolve_ctx_init(struct resolve_ctx *ctx, struct gvmd *d)

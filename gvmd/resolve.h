@@ -31,6 +31,8 @@ struct resolved {
     struct catalog_image row;
 };
 void resolved_clear(struct resolved *r);
+static inline void resolved_clearp(struct resolved *r) { resolved_clear(r); }
+#define _cleanup_resolved_ _cleanup_(resolved_clearp)
 
 /* Resolve ref.  An id must be catalogued (NotFound otherwise); other forms
  * need only a registered (or registrable) volume. */
@@ -39,6 +41,11 @@ int resolve_imageref(struct gvmd *d, const struct imageref *ref,
 /* Parse the IMAGE parameter `param` of params and resolve it. */
 int resolve_param(struct gvmd *d, json_t *params, const char *param,
                   struct resolved *out, struct gvm_error *err);
+/* Parse the image reference ref (the parameter `param`) and resolve it;
+ * NotFound unless the image is in the catalog, as chain surgery needs its
+ * row and edges. */
+int resolve_catalogued(struct gvmd *d, json_t *ref, const char *param,
+                       struct resolved *out, struct gvm_error *err);
 /* Resolve a registered volume name to its row and store. */
 int resolve_volume(struct gvmd *d, const char *name, struct catalog_volume *vol,
                    struct gvm_store **store, struct gvm_error *err);
@@ -63,6 +70,8 @@ struct resolve_ctx {
 };
 void resolve_ctx_init(struct resolve_ctx *ctx, struct gvmd *d);
 void resolve_ctx_clear(struct resolve_ctx *ctx);
+static inline void resolve_ctx_clearp(struct resolve_ctx *c) { resolve_ctx_clear(c); }
+#define _cleanup_rctx_ _cleanup_(resolve_ctx_clearp)
 /* Record that store belongs to volume (id, name). */
 int resolve_ctx_add(struct resolve_ctx *ctx, struct gvm_store *store,
                     int64_t volume_id, const char *volume);

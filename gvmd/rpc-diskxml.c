@@ -14,12 +14,6 @@
 #include "resolve.h"
 #include "rpc.h"
 
-static int oom(struct gvm_error *err)
-{
-    gvm_error_set(err, GVM_ERR_INTERNAL, "Out of memory.");
-    return -1;
-}
-
 static void fclosep(FILE **f)
 {
     if (*f)
@@ -186,7 +180,7 @@ int rpc_domain_disk_xml(struct gvmd *d, struct rpc_call *call, json_t *params,
         _cleanup_(fclosep) FILE *f = open_memstream(&buf, &len);
 
         if (!f) {
-            oom(err);
+            gvm_error_oom(err);
             goto out;
         }
         if (r.vol.backend == CATALOG_BACKEND_DIR) {
@@ -208,13 +202,13 @@ int rpc_domain_disk_xml(struct gvmd *d, struct rpc_call *call, json_t *params,
             put_gluster_disk(f, format, &r.vol, r.path, target);
         }
         if (fflush(f) != 0 || ferror(f)) {
-            oom(err);
+            gvm_error_oom(err);
             goto out;
         }
     }
     *result = json_pack("{ss}", "xml", buf);
     if (!*result) {
-        oom(err);
+        gvm_error_oom(err);
         goto out;
     }
     rc = 0;

@@ -20,12 +20,6 @@
 #include "rpc.h"
 #include "snapshot.h"
 
-static int oom(struct gvm_error *err)
-{
-    gvm_error_set(err, GVM_ERR_INTERNAL, "Out of memory.");
-    return -1;
-}
-
 static bool is_uuid(const char *s)
 {
     static const char pat[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
@@ -67,7 +61,7 @@ static json_t *domain_json(struct gvmd *d, const struct catalog_domain *dom,
     int64_t cur;
 
     if (!disks) {
-        oom(err);
+        gvm_error_oom(err);
         return NULL;
     }
     for (size_t i = 0; i < dom->ndisks; i++) {
@@ -102,7 +96,7 @@ static json_t *domain_json(struct gvmd *d, const struct catalog_domain *dom,
                           "name", dom->name, "uuid", dom->uuid, "disks", disks,
                           "current-snapshot", cs, "live", 0);
     if (!o)
-        oom(err);
+        gvm_error_oom(err);
     return o;
 }
 
@@ -141,7 +135,7 @@ int rpc_domain_attach(struct gvmd *d, struct rpc_call *call, json_t *params,
     dom.uuid = strdup(uuid);
     dom.disks = calloc(json_array_size(disks), sizeof(*dom.disks));
     if (!dom.name || !dom.uuid || !dom.disks) {
-        oom(err);
+        gvm_error_oom(err);
         goto out;
     }
     {
@@ -201,7 +195,7 @@ int rpc_domain_attach(struct gvmd *d, struct rpc_call *call, json_t *params,
         dom.disks[dom.ndisks].target = strdup(target);
         dom.disks[dom.ndisks++].image_id = id;
         if (!dom.disks[dom.ndisks - 1].target) {
-            oom(err);
+            gvm_error_oom(err);
             goto out;
         }
     }
@@ -231,7 +225,7 @@ int rpc_domain_list(struct gvmd *d, struct rpc_call *call, json_t *params,
     (void)call;
     (void)params;
     if (!a)
-        return oom(err);
+        return gvm_error_oom(err);
     if (catalog_domain_list(d->cat, &v, &n, err) < 0)
         return -1;
     for (size_t i = 0; i < n; i++) {
@@ -268,5 +262,5 @@ int rpc_domain_detach(struct gvmd *d, struct rpc_call *call, json_t *params,
     if (r < 0)
         return -1;
     *result = json_object();
-    return *result ? 0 : oom(err);
+    return *result ? 0 : gvm_error_oom(err);
 }

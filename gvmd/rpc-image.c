@@ -26,18 +26,11 @@
 
 #define CHECKSUM_CHUNK (8u << 20)
 
-
 static int storage_fail(struct gvm_error *err, int r, const char *what,
                         const char *volume, const char *path);
 
 /* ---- small helpers ---------------------------------------------------------- */
 
-static void img_closep(struct img **i) { if (*i) img_close(*i); }
-#define _cleanup_img_ _cleanup_(img_closep)
-static void resolved_clearp(struct resolved *r) { resolved_clear(r); }
-#define _cleanup_resolved_ _cleanup_(resolved_clearp)
-static void resolve_ctx_clearp(struct resolve_ctx *c) { resolve_ctx_clear(c); }
-#define _cleanup_rctx_ _cleanup_(resolve_ctx_clearp)
 
 static const char *opt_string(json_t *params, const char *name)
 {
@@ -58,13 +51,6 @@ static json_t *json_str_or_null(const char *s)
 {
     return s ? json_string(s) : json_null();
 }
-
-static int oom(struct gvm_error *err)
-{
-    gvm_error_set(err, GVM_ERR_INTERNAL, "Out of memory.");
-    return -1;
-}
-
 
 /* An engine call failed: keep the engine's sentence if it wrote one, else
  * say which image and what errno. */
@@ -161,7 +147,7 @@ static int open_image(struct resolved *r, const char *param_fmt,
     if (!backing_fmt)
         backing_fmt = brow.format;
     if (resolve_ctx_add(ctx, r->store, r->vol.id, r->vol.name) < 0)
-        return oom(err);
+        return gvm_error_oom(err);
     struct img_resolver res = resolve_img_resolver(ctx);
     int ret = img_open_hint(r->store, r->path, fmt, flags, &res, 0, backing_fmt,
                             out, err);
@@ -207,7 +193,7 @@ static json_t *imageinfo(struct gvmd *d, const char *volume, const char *path,
 {
     _cleanup_json_ json_t *o = json_object();
     if (!o) {
-        oom(err);
+        gvm_error_oom(err);
         return NULL;
     }
     json_t *children = children_json(d, row ? row->id : 0, err);
@@ -281,7 +267,7 @@ static int walk_chain(struct gvmd *d, struct resolve_ctx *ctx, struct img *top,
         cnt++;
     struct layer *l = calloc(cnt, sizeof(*l));
     if (!l)
-        return oom(err);
+        return gvm_error_oom(err);
     size_t k = 0;
     for (struct img *i = top; i; i = img_backing(i), k++) {
         l[k].vm = resolve_ctx_lookup(ctx, img_store(i));
@@ -317,7 +303,7 @@ static json_t *chain_json(struct gvmd *d, struct layer *l, size_t n,
 {
     _cleanup_json_ json_t *a = json_array();
     if (!a) {
-        oom(err);
+        gvm_error_oom(err);
         return NULL;
     }
     for (size_t k = 0; k < n; k++) {
@@ -408,7 +394,7 @@ static int import_txn(struct catalog *cat, void *opaque, struct gvm_error *err)
                                 ? strdup(l->info.backing_format) : NULL;
             r->state = strdup("ready");
             if (!r->path || !r->volume || !r->format || !r->state)
-                return oom(err);
+                return gvm_error_oom(err);
             if (catalog_image_add(cat, r, err) < 0)
                 return -1;
             l->catalogued = true;
@@ -539,7 +525,7 @@ int rpc_image_list(struct gvmd *d, struct rpc_call *call, json_t *params,
     _cleanup_json_ json_t *a = json_array();
     if (!a) {
         catalog_images_free(imgs, n);
-        return oom(err);
+        return gvm_error_oom(err);
     }
     for (size_t i = 0; i < n; i++) {
         json_t *o = imageinfo(d, imgs[i].volume, imgs[i].path, &imgs[i], NULL, err);
@@ -596,11 +582,11 @@ int rpc_image_map(struct gvmd *d, struct rpc_call *call, json_t *params,
 
     _cleanup_json_ json_t *a = json_array();
     if (!a)
-        return oom(err);
+        return gvm_error_oom(err);
     for (size_t i = 0; i < n; i++) {
         json_t *e = json_object();
         if (!e)
-            return oom(err);
+            return gvm_error_oom(err);
         json_object_set_new(e, "start", json_integer((json_int_t)ext[i].start));
         json_object_set_new(e, "length", json_integer((json_int_t)ext[i].length));
         json_object_set_new(e, "depth", json_integer(ext[i].depth));
@@ -658,7 +644,7 @@ int rpc_image_check(struct gvmd *d, struct rpc_call *call, json_t *params,
         "total-clusters", (json_int_t)res.total_clusters,
         "image-end-offset", (json_int_t)res.image_end_offset);
     if (!o)
-        return oom(err);
+        return gvm_error_oom(err);
     *result = o;
     return 0;
 }
@@ -683,7 +669,7 @@ int rpc_image_checksum(struct gvmd *d, struct rpc_call *call, json_t *params,
         return -1;
     buf = malloc(CHECKSUM_CHUNK);
     if (!buf)
-        return oom(err);
+        return gvm_error_oom(err);
 
     uint64_t size = img_virtual_size(img);
     sha256_init(&sc);
@@ -704,7 +690,7 @@ int rpc_image_checksum(struct gvmd *d, struct rpc_call *call, json_t *params,
     sha256_hex(digest, hex);
     json_t *o = json_pack("{ss sI}", "sha256", hex, "size", (json_int_t)size);
     if (!o)
-        return oom(err);
+        return gvm_error_oom(err);
     *result = o;
     return 0;
 }
@@ -857,7 +843,7 @@ int rpc_image_create(struct gvmd *d, struct rpc_call *call, json_t *params,
         return -1;
     _cleanup_free_ char *name = resolve_name(vol.name, path);
     if (!name) {
-        oom(err);
+        gvm_error_oom(err);
         goto out;
     }
 
@@ -904,7 +890,7 @@ int rpc_image_create(struct gvmd *d, struct rpc_call *call, json_t *params,
         bname = resolve_backing_name(&vol, path, &b.vol, b.path);
         bfmt = strdup(img_format_name(bl[0].info.format));
         if (!bname || !bfmt) {
-            oom(err);
+            gvm_error_oom(err);
             goto out;
         }
         if (bfmt_param && strcmp(bfmt_param, bfmt) != 0) {
@@ -926,7 +912,7 @@ int rpc_image_create(struct gvmd *d, struct rpc_call *call, json_t *params,
         goto out;
     }
     if (resolve_ctx_add(&ctx, st, vol.id, vol.name) < 0) {
-        oom(err);
+        gvm_error_oom(err);
         ret = -1;
         goto out;
     }
@@ -970,7 +956,7 @@ int rpc_image_create(struct gvmd *d, struct rpc_call *call, json_t *params,
             row->backing_filename = bname ? strdup(bname) : NULL;
             row->backing_format = bfmt ? strdup(bfmt) : NULL;
             if (!row->path || !row->volume || !row->format)
-                ret = oom(err);
+                ret = gvm_error_oom(err);
             else
                 ret = catalog_image_add(d->cat, row, err);
             if (ret == 0) {

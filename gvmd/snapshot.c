@@ -66,27 +66,12 @@
 
 #define COPY_CHUNK (4u << 20)
 
-static void catimg_clearp(struct catalog_image *i) { catalog_image_clear(i); }
-#define _cleanup_catimg_ _cleanup_(catimg_clearp)
 static void snap_clearp(struct catalog_snapshot *s) { catalog_snapshot_clear(s); }
 #define _cleanup_snap_ _cleanup_(snap_clearp)
 static void dom_clearp(struct catalog_domain *d) { catalog_domain_clear(d); }
 #define _cleanup_dom_ _cleanup_(dom_clearp)
 static void vol_clearp(struct catalog_volume *v) { catalog_volume_clear(v); }
 #define _cleanup_vol_ _cleanup_(vol_clearp)
-static void rctx_clearp(struct resolve_ctx *c) { resolve_ctx_clear(c); }
-#define _cleanup_rctx_ _cleanup_(rctx_clearp)
-
-static int oom(struct gvm_error *err)
-{
-    gvm_error_set(err, GVM_ERR_INTERNAL, "Out of memory.");
-    return -1;
-}
-
-static bool streq0(const char *a, const char *b)
-{
-    return (!a && !b) || (a && b && strcmp(a, b) == 0);
-}
 
 static char *image_name(const struct catalog_image *row)
 {
@@ -184,7 +169,7 @@ static json_t *snap_json(struct gvmd *d, const struct catalog_snapshot *s,
     if (!o || !children || !disks) {
         json_decref(children);
         json_decref(disks);
-        oom(err);
+        gvm_error_oom(err);
         return NULL;
     }
     json_object_set_new(o, "children", children);
@@ -240,7 +225,7 @@ static json_t *snap_json(struct gvmd *d, const struct catalog_snapshot *s,
                                    ? json_integer(k->overlay_id) : json_null(),
                                "overlay-name", image_ref_json(d, k->overlay_id));
         if (!dj) {
-            oom(err);
+            gvm_error_oom(err);
             return NULL;
         }
         json_array_append_new(disks, dj);
@@ -315,7 +300,7 @@ int snapshot_list(struct gvmd *d, json_t *params, json_t **result,
     int ret = -1;
 
     if (!a)
-        return oom(err);
+        return gvm_error_oom(err);
     if (domain && image) {
         gvm_error_param(err, "image", "Give either 'domain' or 'image' to "
                         "snapshot-list, not both.");
@@ -483,7 +468,7 @@ static char *default_overlay(struct gvmd *d, const struct catalog_image *active,
     int dirlen = slash ? (int)(slash - active->path) + 1 : 0;
     if (asprintf(&out, "%.*s%.*s.%s.qcow2", dirlen, active->path, stemlen,
                  base, tag) < 0) {
-        oom(err);
+        gvm_error_oom(err);
         return NULL;
     }
     return out;
@@ -535,7 +520,7 @@ static int plan_fill(struct gvmd *d, struct plan_disk *pd, int64_t image_id,
         if (!pd->overlay)
             return -1;
     }
-    return pd->overlay ? 0 : oom(err);
+    return pd->overlay ? 0 : gvm_error_oom(err);
 }
 
 /* Checks every plan needs: overlay paths free and distinct. */
@@ -604,7 +589,7 @@ static int plan_run(struct gvmd *d, const struct job_type *type, json_t *params,
     _cleanup_free_ struct catalog_job_lock *locks = calloc(p->n + 1, sizeof(*locks));
 
     if (!images || !locks)
-        return oom(err);
+        return gvm_error_oom(err);
     for (size_t i = 0; i < p->n; i++) {
         locks[i] = (struct catalog_job_lock){ .image_id = p->v[i].active.id,
                                               .write = true };
@@ -667,7 +652,7 @@ int snapshot_create(struct gvmd *d, json_t *params, json_t **result,
         char tbuf[32];
 
         if (!pd)
-            return oom(err);
+            return gvm_error_oom(err);
         if (dj && (!json_is_object(dj) || (!target && !iref) ||
                    (json_object_get(dj, "overlay") && !overlay))) {
             gvm_error_param(err, "disks", "Each entry of 'disks' must be an "
@@ -742,7 +727,7 @@ int snapshot_create(struct gvmd *d, json_t *params, json_t **result,
         }
         pd->target = strdup(target);
         if (!pd->target)
-            return oom(err);
+            return gvm_error_oom(err);
         if (plan_fill(d, pd, image_id, overlay, name, "disks", err) < 0)
             return -1;
     }
@@ -758,7 +743,7 @@ int snapshot_create(struct gvmd *d, json_t *params, json_t **result,
                         "domain", (json_int_t)(domain ? dom.id : 0),
                         "parent", (json_int_t)parent) : NULL;
     if (!jp)
-        return oom(err);
+        return gvm_error_oom(err);
     if (plan_run(d, &snapshot_create_job, jp, &p, err) < 0)
         return -1;
     if (catalog_snapshot_find(d->cat, name, &existing, err) < 0)
@@ -815,7 +800,7 @@ int snapshot_revert(struct gvmd *d, json_t *params, json_t **result,
         bool known = false;
 
         if (!pd)
-            return oom(err);
+            return gvm_error_oom(err);
         for (size_t j = 0; j < dom.ndisks; j++)
             known = known || strcmp(dom.disks[j].target, s.disks[i].target) == 0;
         if (!known) {
@@ -826,7 +811,7 @@ int snapshot_revert(struct gvmd *d, json_t *params, json_t **result,
         }
         pd->target = strdup(s.disks[i].target);
         if (!pd->target)
-            return oom(err);
+            return gvm_error_oom(err);
         /* A free name: <stem>.<snapshot>-rN.qcow2 */
         for (int n = 1;; n++) {
             snprintf(tag, sizeof(tag), "%s-r%d", s.name, n);
@@ -856,7 +841,7 @@ int snapshot_revert(struct gvmd *d, json_t *params, json_t **result,
                         "domain", (json_int_t)dom.id,
                         "parent", (json_int_t)s.id) : NULL;
     if (!jp)
-        return oom(err);
+        return gvm_error_oom(err);
     if (plan_run(d, &snapshot_revert_job, jp, &p, err) < 0)
         return -1;
     if (branch) {
@@ -865,7 +850,7 @@ int snapshot_revert(struct gvmd *d, json_t *params, json_t **result,
         _cleanup_json_ json_t *cp = json_pack("{s:s, s:s}", "name", branch,
                                               "domain", dom.uuid);
         if (!cp)
-            return oom(err);
+            return gvm_error_oom(err);
         if (snapshot_create(d, cp, result, err) < 0) {
             struct gvm_error e3 = { 0 };
             gvm_error_set(&e3, err->cls, "Reverted to %s, but recording the "
@@ -895,7 +880,7 @@ static int ov_parse(json_t *p, struct ov_disk **out, size_t *n,
     struct ov_disk *v = calloc(cnt ? cnt : 1, sizeof(*v));
 
     if (!v)
-        return oom(err);
+        return gvm_error_oom(err);
     for (size_t i = 0; i < cnt; i++) {
         json_t *o = json_array_get(a, i);
         v[i].target = json_string_value(json_object_get(o, "target"));
@@ -953,7 +938,7 @@ static int ov_create_one(struct gvmd *d, const struct ov_disk *o,
         volumes_store_by_id(d->vols, o->volume, &st, err) < 0)
         return -1;
     if (resolve_ctx_add(&ctx, st, vol.id, vol.name) < 0)
-        return oom(err);
+        return gvm_error_oom(err);
     r = store_mkdir_parents(st, o->path);
     if (r < 0) {
         gvm_error_set_errno(err, gvm_error_class_from_errno(r), r,
@@ -995,7 +980,7 @@ static int ov_commit(struct gvmd *d, json_t *p, const struct ov_disk *v,
     int ret = -1;
 
     if (!sd)
-        return oom(err);
+        return gvm_error_oom(err);
     for (size_t i = 0; i < n; i++) {
         struct catalog_image row = {
             .volume_id = v[i].volume, .path = (char *)v[i].path,
@@ -1044,7 +1029,7 @@ static int overlay_run(struct job *job, struct gvm_error *err)
     for (size_t i = 0; i < n; i++) {
         _cleanup_json_ json_t *sp = json_pack("{s:i}", "index", (int)i);
         if (!sp) {
-            oom(err);
+            gvm_error_oom(err);
             goto undo;
         }
         if (journal_step(op, "create-overlay", sp, err) < 0)
@@ -1173,7 +1158,7 @@ int snapshot_delete_start(struct gvmd *d, json_t *params, const char *op_id,
         return -1;
     }
     if (!images)
-        return oom(err);
+        return gvm_error_oom(err);
     if (catalog_snapshot_find(d->cat, k, &s, err) < 0)
         return -1;
     /* Lock the frozen images (write), their children (write: data is
@@ -1188,7 +1173,7 @@ int snapshot_delete_start(struct gvmd *d, json_t *params, const char *op_id,
             goto out;
         struct catalog_job_lock *nl = realloc(locks, (max + nk + 2) * sizeof(*nl));
         if (!nl) {
-            oom(err);
+            gvm_error_oom(err);
             goto out;
         }
         locks = nl;
@@ -1216,7 +1201,7 @@ int snapshot_delete_start(struct gvmd *d, json_t *params, const char *op_id,
     jp = json_pack("{s:I, s:s, s:b}", "snapshot", (json_int_t)s.id,
                    "name", s.name, "metadata-only", meta);
     if (!jp) {
-        oom(err);
+        gvm_error_oom(err);
         goto out;
     }
     if (jobs_create(d->jobs, &snapshot_delete_job, jp, images, locks, nlocks,
@@ -1230,7 +1215,7 @@ int snapshot_delete_start(struct gvmd *d, json_t *params, const char *op_id,
         goto out;
     }
     *result = job_to_json(job);
-    ret = *result ? 0 : oom(err);
+    ret = *result ? 0 : gvm_error_oom(err);
 out:
     free(locks);
     return ret;
@@ -1254,7 +1239,7 @@ static int open_row(struct gvmd *d, struct resolve_ctx *ctx,
     if (volumes_store_by_id(d->vols, row->volume_id, &st, err) < 0)
         return -1;
     if (resolve_ctx_add(ctx, st, row->volume_id, row->volume) < 0)
-        return oom(err);
+        return gvm_error_oom(err);
     res = resolve_img_resolver(ctx);
     r = img_open_hint(st, row->path, fmt, flags, &res, 0, row->backing_format,
                       out, err);
@@ -1380,13 +1365,13 @@ static int move_child(struct job *job, struct journal_op *op, int64_t cid,
             return -1;
         bname = resolve_backing_name(&cvol, c.path, &pvol, p.path);
         if (!bname)
-            return oom(err);
+            return gvm_error_oom(err);
     }
     pl = json_pack("{s:I, s:I, s:I, s:s?, s:s?}", "child", (json_int_t)cid,
                    "from", (json_int_t)f->id, "to", (json_int_t)f->backing_id,
                    "new-name", bname, "new-format", p.format);
     if (!pl)
-        return oom(err);
+        return gvm_error_oom(err);
     if (journal_step(op, "pull", pl, err) < 0)
         return -1;
     if (open_row(d, &ctx, &c, IMG_OPEN_RW, &ci, err) < 0)
@@ -1394,7 +1379,7 @@ static int move_child(struct job *job, struct journal_op *op, int64_t cid,
     if (p.id > 0 && open_row(d, &ctx, &p, 0, &pi, err) < 0)
         goto out;
     if (img_get_info(ci, &info) < 0) {
-        oom(err);
+        gvm_error_oom(err);
         goto out;
     }
     r = pull_into(job, ci, pi, info.cluster_size ? info.cluster_size : 65536);
@@ -1504,7 +1489,7 @@ static int delete_run(struct job *job, struct gvm_error *err)
     int r;
 
     if (!files)
-        return oom(err);
+        return gvm_error_oom(err);
     if (catalog_snapshot_get(d->cat, sid, &s, err) < 0)
         return -1;
     if (meta) {
@@ -1513,7 +1498,7 @@ static int delete_run(struct job *job, struct gvm_error *err)
     }
     freed = calloc(s.ndisks ? s.ndisks : 1, sizeof(*freed));
     if (!freed)
-        return oom(err);
+        return gvm_error_oom(err);
     if (journal_begin(d->cat, "snapshot-delete", job_id(job), p, &op, err) < 0)
         return -1;
     for (size_t i = 0; i < s.ndisks; i++) {
@@ -1568,7 +1553,7 @@ static int delete_run(struct job *job, struct gvm_error *err)
         struct forget fg = { .job = job, .op = op, .s = &s, .freed = freed,
                              .nfreed = nfreed, .payload = pl };
         if (!pl) {
-            oom(err);
+            gvm_error_oom(err);
             goto undo;
         }
         if (catalog_txn(d->cat, forget_txn, &fg, err) < 0)
@@ -1634,7 +1619,7 @@ static int delete_recover(struct job *job, struct journal_op *op,
                 open_row(d, &ctx, &c, IMG_OPEN_NOBACKING, &ci, err) < 0)
                 return -1;
             if (img_get_info(ci, &info) == 0 &&
-                streq0(info.backing_filename, nn) && streq0(info.backing_format, nf)) {
+                gvm_streq0(info.backing_filename, nn) && gvm_streq0(info.backing_format, nf)) {
                 log_info("Snapshot delete: the header of %s:%s already names "
                          "%s; recording it.", c.volume, c.path, nn ? nn : "nothing");
                 if (catalog_image_set_backing(d->cat, cid, to, nn, nf, err) < 0) {

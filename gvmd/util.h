@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "gvm-proto.h"
@@ -75,6 +76,21 @@ const char *gvm_error_class_name(enum gvm_error_class cls);
 int gvm_error_class_code(enum gvm_error_class cls);
 /* Map an errno from storage to the class a client should see. */
 enum gvm_error_class gvm_error_class_from_errno(int neg_errno);
+
+/* Set err to INTERNAL "Out of memory." and return -1, for
+ * "return gvm_error_oom(err);" at an allocation failure. */
+int gvm_error_oom(struct gvm_error *err);
+
+/* ---- strings ------------------------------------------------------------- */
+
+/* Equal, treating two NULLs as equal (optional header fields). */
+static inline bool gvm_streq0(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* An optional string for a message: never NULL. */
+static inline const char *gvm_str_or_none(const char *s) { return s ? s : "(none)"; }
 
 /* ---- logging (log.c) --------------------------------------------------- */
 

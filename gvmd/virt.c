@@ -71,12 +71,6 @@ static const char *last_error(void)
     return m && *m ? m : "unknown libvirt error";
 }
 
-static int oom(struct gvm_error *err)
-{
-    gvm_error_set(err, GVM_ERR_INTERNAL, "Out of memory.");
-    return -1;
-}
-
 /* ---- the event thread ---------------------------------------------------- */
 
 static void *event_thread(void *arg)
@@ -299,14 +293,14 @@ int virt_new(const char *uri, const char *fuse_mount, struct virt **out,
 
     *out = NULL;
     if (!v)
-        return oom(err);
+        return gvm_error_oom(err);
     v->uri = strdup(uri && *uri ? uri : GVM_DEFAULT_LIBVIRT);
     v->fuse_mount = fuse_mount && *fuse_mount ? strdup(fuse_mount) : NULL;
     if (!v->uri || (fuse_mount && *fuse_mount && !v->fuse_mount)) {
         free(v->uri);
         free(v->fuse_mount);
         free(v);
-        return oom(err);
+        return gvm_error_oom(err);
     }
     pthread_mutex_init(&v->lock, NULL);
     pthread_mutex_init(&v->cb_lock, NULL);
@@ -568,14 +562,14 @@ static int parse_domain_disks(const char *xml, const char *domain,
         return 0;
     out = calloc(count, sizeof(*out));
     if (!out)
-        return oom(err);
+        return gvm_error_oom(err);
     for (xmlNode *c = devices->children; c; c = c->next) {
         if (!(is_elem(c, "disk") && (!xmlHasProp(c, (const xmlChar *)"device") ||
                                      attr_is(c, "device", "disk"))))
             continue;
         if (parse_disk(c, &out[i++]) < 0) {
             virt_disks_free(out, i);
-            return oom(err);
+            return gvm_error_oom(err);
         }
     }
     *disks = out;
@@ -734,16 +728,16 @@ int virt_image_users(struct virt *v, const char *glvolume_or_root,
     *domain_name = NULL;
     if (glvolume_or_root[0] == '/') {
         if (!(file = norm_path(glvolume_or_root, path)))
-            return oom(err);
+            return gvm_error_oom(err);
     } else {
         w.glvolume = glvolume_or_root;
         if (!(rel = norm_path(NULL, path)))
-            return oom(err);
+            return gvm_error_oom(err);
         /* The same image seen through a FUSE mount of its volume. */
         if (v->fuse_mount) {
             _cleanup_free_ char *vp = norm_path(glvolume_or_root, path);
             if (!vp || !(file = norm_path(v->fuse_mount, vp)))
-                return oom(err);
+                return gvm_error_oom(err);
         }
     }
     w.rel = rel;
@@ -783,6 +777,6 @@ int virt_image_users(struct virt *v, const char *glvolume_or_root,
         virDomainFree(doms[i]);
     free(doms);
     if (found < 0)
-        return oom(err);
+        return gvm_error_oom(err);
     return found;
 }
