@@ -35,6 +35,7 @@
 
 #include "catalog-image.h"
 #include "chain-ops.h"
+#include "chain.h"
 #include "jsonutil.h"
 #include "resolve.h"
 #include "volume.h"
@@ -90,7 +91,6 @@ int chain_commit_start(struct gvmd *d, const struct chain_commit_req *req,
     _cleanup_resolved_ struct resolved base = { 0 };
     _cleanup_json_ json_t *params = NULL, *images = NULL, *removed = NULL,
                           *children = NULL;
-    _cleanup_job_ struct job *job = NULL;
     _cleanup_free_ int64_t *kids = NULL;
     struct catalog_job_lock locks[3 * IMG_MAX_CHAIN_DEPTH + 2];
     size_t nlocks = 0, nkids = 0;
@@ -216,18 +216,8 @@ int chain_commit_start(struct gvmd *d, const struct chain_commit_req *req,
                        "removed", removed, "children", children);
     if (!params)
         return gvm_error_oom(err);
-    if (jobs_create(d->jobs, &chain_commit_job, params, images, locks, nlocks,
-                    req->op_id, &job, err) < 0) {
-        if (err->cls == GVM_ERR_IN_USE) {
-            struct gvm_error e2 = { 0 };
-            gvm_error_set(&e2, GVM_ERR_IN_USE, "Cannot commit %s:%s now. %s",
-                          top.vol.name, top.path, err->message);
-            *err = e2;
-        }
-        return -1;
-    }
-    *result = job_to_json(job);
-    return *result ? 0 : gvm_error_oom(err);
+    return chain_job_start(d, &chain_commit_job, params, images, locks, nlocks, req->op_id,
+                           "commit", &top, result, err);
 }
 
 /* ---- the job ------------------------------------------------------------------ */

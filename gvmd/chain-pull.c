@@ -28,6 +28,7 @@
 
 #include "catalog-image.h"
 #include "chain-ops.h"
+#include "chain.h"
 #include "jsonutil.h"
 #include "resolve.h"
 #include "volume.h"
@@ -42,7 +43,6 @@ int chain_pull_start(struct gvmd *d, const struct chain_pull_req *req,
     _cleanup_resolved_ struct resolved nb = { 0 };
     _cleanup_free_ char *bname = NULL;
     _cleanup_json_ json_t *params = NULL, *images = NULL;
-    _cleanup_job_ struct job *job = NULL;
     struct catalog_job_lock locks[IMG_MAX_CHAIN_DEPTH + 2];
     size_t nlocks = 0;
     bool has_base = req->base && !json_is_null(req->base);
@@ -100,18 +100,8 @@ int chain_pull_start(struct gvmd *d, const struct chain_pull_req *req,
         return gvm_error_oom(err);
     json_object_set_new(params, "base",
                         has_base ? json_integer(nb.row.id) : json_null());
-    if (jobs_create(d->jobs, &chain_pull_job, params, images, locks, nlocks,
-                    req->op_id, &job, err) < 0) {
-        if (err->cls == GVM_ERR_IN_USE) {
-            struct gvm_error e2 = { 0 };
-            gvm_error_set(&e2, GVM_ERR_IN_USE, "Cannot pull into %s:%s now. %s",
-                          top.vol.name, top.path, err->message);
-            *err = e2;
-        }
-        return -1;
-    }
-    *result = job_to_json(job);
-    return *result ? 0 : gvm_error_oom(err);
+    return chain_job_start(d, &chain_pull_job, params, images, locks, nlocks, req->op_id,
+                           "pull into", &top, result, err);
 }
 
 /* ---- the job ------------------------------------------------------------------ */

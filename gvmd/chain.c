@@ -84,7 +84,6 @@ int chain_rebase_start(struct gvmd *d, const struct chain_rebase_req *req,
     _cleanup_resolved_ struct resolved nb = { 0 };
     _cleanup_free_ char *bname = NULL;
     _cleanup_json_ json_t *params = NULL, *images = NULL;
-    _cleanup_job_ struct job *job = NULL;
     struct catalog_job_lock locks[2 * IMG_MAX_CHAIN_DEPTH + 2];
     size_t nlocks = 0;
     bool has_new = req->backing && !json_is_null(req->backing);
@@ -134,12 +133,25 @@ int chain_rebase_start(struct gvmd *d, const struct chain_rebase_req *req,
     if (has_new && nb.row.id != top.row.backing_id)
         json_array_append_new(images, json_integer(nb.row.id));
 
-    if (jobs_create(d->jobs, &chain_rebase_job, params, images, locks, nlocks,
-                    req->op_id, &job, err) < 0) {
+    return chain_job_start(d, &chain_rebase_job, params, images, locks, nlocks, req->op_id,
+                           "rebase", &top, result, err);
+}
+
+int chain_job_start(struct gvmd *d, const struct job_type *type,
+                    json_t *params, json_t *images,
+                    const struct catalog_job_lock *locks, size_t nlocks,
+                    const char *op_id, const char *what,
+                    const struct resolved *top, json_t **result,
+                    struct gvm_error *err)
+{
+    _cleanup_job_ struct job *job = NULL;
+
+    if (jobs_create(d->jobs, type, params, images, locks, nlocks, op_id,
+                    &job, err) < 0) {
         if (err->cls == GVM_ERR_IN_USE) {
             struct gvm_error e2 = { 0 };
-            gvm_error_set(&e2, GVM_ERR_IN_USE, "Cannot rebase %s:%s now. %s",
-                          top.vol.name, top.path, err->message);
+            gvm_error_set(&e2, GVM_ERR_IN_USE, "Cannot %s %s:%s now. %s",
+                          what, top->vol.name, top->path, err->message);
             *err = e2;
         }
         return -1;

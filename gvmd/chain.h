@@ -12,6 +12,7 @@
 
 #include "daemon.h"
 #include "job.h"
+#include "resolve.h"
 
 /* The job type "image-rebase". */
 extern const struct job_type chain_rebase_job;
@@ -31,5 +32,17 @@ struct chain_rebase_req {
  */
 int chain_rebase_start(struct gvmd *d, const struct chain_rebase_req *req,
                        json_t **result, struct gvm_error *err);
+
+/*
+ * Create and queue a chain job of `type` on image `top` (shared by rebase,
+ * commit and pull): *result gets the JOB.  A lock conflict (InUse) is
+ * reported as "Cannot WHAT VOLUME:PATH now." followed by the holder.
+ */
+int chain_job_start(struct gvmd *d, const struct job_type *type,
+                    json_t *params, json_t *images,
+                    const struct catalog_job_lock *locks, size_t nlocks,
+                    const char *op_id, const char *what,
+                    const struct resolved *top, json_t **result,
+                    struct gvm_error *err);
 
 #endif
