@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "store.h"
@@ -128,4 +129,35 @@ int path_resolve_relative(const char *image_path, const char *name, char **out)
         return -ENAMETOOLONG;
     *out = steal_pointer(&res);
     return 0;
+}
+
+char *path_normalize(const char *a, const char *b)
+{
+    size_t la = a ? strlen(a) : 0, lb = b ? strlen(b) : 0;
+    char *out = malloc(la + lb + 2), *o = out;
+
+    if (!out)
+        return NULL;
+    for (int part = 0; part < 2; part++) {
+        const char *p = part ? b : a;
+
+        while (p && *p) {
+            const char *e;
+            size_t len;
+
+            while (*p == '/')
+                p++;
+            e = strchrnul(p, '/');
+            len = (size_t)(e - p);
+            if (len && !(len == 1 && *p == '.')) {
+                if (o != out)
+                    *o++ = '/';
+                memcpy(o, p, len);
+                o += len;
+            }
+            p = e;
+        }
+    }
+    *o = '\0';
+    return out;
 }

@@ -130,6 +130,10 @@ char *path_dirname(const char *path);
 /* Resolve a backing file name stored relative to the image's directory:
  * returns the volume path or -EXDEV if it leaves the volume. */
 int path_resolve_relative(const char *image_path, const char *name, char **out);
+/* a "/" b (a may be NULL) with empty and "." segments dropped and no
+ * leading '/': one spelling for comparing paths written differently (".."
+ * is kept as it is).  Caller frees; NULL on ENOMEM. */
+char *path_normalize(const char *a, const char *b);
 
 /* ---- constructors ------------------------------------------------------ */
 

@@ -634,115 +634,28 @@ int virt_domain_disks(struct virt *v, const char *name_or_uuid,
     return 0;
 }
 
-/* ---- who uses an image ----------------------------------------------------- */
+/* ---- the running domains ---------------------------------------------------- */
 
-/* a "/" b with empty and "." segments removed and no leading '/', for
- * comparing paths written differently.  NULL on ENOMEM. */
-static char *norm_path(const char *a, const char *b)
+void virt_domains_free(struct virt_domain *doms, size_t n)
 {
-    size_t la = a ? strlen(a) : 0, lb = b ? strlen(b) : 0;
-    char *out = malloc(la + lb + 2), *o = out;
-
-    if (!out)
-        return NULL;
-    for (int part = 0; part < 2; part++) {
-        const char *p = part ? b : a;
-
-        while (p && *p) {
-            const char *e;
-            size_t len;
-
-            while (*p == '/')
-                p++;
-            e = strchrnul(p, '/');
-            len = (size_t)(e - p);
-            if (len && !(len == 1 && *p == '.')) {
-                if (o != out)
-                    *o++ = '/';
-                memcpy(o, p, len);
-                o += len;
-            }
-            p = e;
-        }
+    for (size_t i = 0; doms && i < n; i++) {
+        free(doms[i].name);
+        virt_disks_free(doms[i].disks, doms[i].ndisks);
     }
-    *o = '\0';
-    return out;
+    free(doms);
 }
 
-struct wanted {
-    const char *glvolume;   /* gluster image: volume name, else NULL */
-    char *rel;              /* gluster: normalised path in the volume */
-    char *file;             /* normalised absolute path (dir, or FUSE) */
-};
-
-static int source_matches(const struct virt_source *s, const struct wanted *w,
-                          bool *match)
-{
-    _cleanup_free_ char *p = NULL;
-
-    *match = false;
-    if (s->type == VIRT_SOURCE_GLUSTER && w->glvolume && s->glvolume &&
-        strcmp(s->glvolume, w->glvolume) == 0) {
-        if (!(p = norm_path(NULL, s->path)))
-            return -ENOMEM;
-        *match = strcmp(p, w->rel) == 0;
-    } else if (s->type == VIRT_SOURCE_FILE && s->file && w->file) {
-        if (!(p = norm_path(NULL, s->file)))
-            return -ENOMEM;
-        *match = strcmp(p, w->file) == 0;
-    }
-    return 0;
-}
-
-/* 1 if one of the disks uses the wanted image, 0 if not, -ENOMEM. */
-static int disks_use(const struct virt_disk *disks, size_t n,
-                     const struct wanted *w)
-{
-    bool m;
-
-    for (size_t i = 0; i < n; i++) {
-        if (source_matches(&disks[i].src, w, &m) < 0)
-            return -ENOMEM;
-        if (m)
-            return 1;
-        for (size_t j = 0; j < disks[i].nbacking; j++) {
-            if (source_matches(&disks[i].backing[j], w, &m) < 0)
-                return -ENOMEM;
-            if (m)
-                return 1;
-        }
-    }
-    return 0;
-}
-
-int virt_image_users(struct virt *v, const char *glvolume_or_root,
-                     const char *path, char **domain_name,
-                     struct gvm_error *err)
+int virt_running_domains(struct virt *v, struct virt_domain **out, size_t *n,
+                         struct gvm_error *err)
 {
     _cleanup_conn_ virConnectPtr c = NULL;
-    _cleanup_free_ char *rel = NULL, *file = NULL;
     virDomainPtr *doms = NULL;
-    struct wanted w = { 0 };
-    int ndoms, found = 0;
+    struct virt_domain *res = NULL;
+    size_t nres = 0;
+    int ndoms, r = 0;
 
-    *domain_name = NULL;
-    if (glvolume_or_root[0] == '/') {
-        if (!(file = norm_path(glvolume_or_root, path)))
-            return gvm_error_oom(err);
-    } else {
-        w.glvolume = glvolume_or_root;
-        if (!(rel = norm_path(NULL, path)))
-            return gvm_error_oom(err);
-        /* The same image seen through a FUSE mount of its volume. */
-        if (v->fuse_mount) {
-            _cleanup_free_ char *vp = norm_path(glvolume_or_root, path);
-            if (!vp || !(file = norm_path(v->fuse_mount, vp)))
-                return gvm_error_oom(err);
-        }
-    }
-    w.rel = rel;
-    w.file = file;
-
+    *out = NULL;
+    *n = 0;
     c = conn_get(v, err);
     if (!c)
         return -1;
@@ -752,31 +665,38 @@ int virt_image_users(struct virt *v, const char *glvolume_or_root,
                       "%s: %s.", v->uri, last_error());
         return -1;
     }
-    for (int i = 0; i < ndoms && found == 0; i++) {
+    if (ndoms > 0 && !(res = calloc((size_t)ndoms, sizeof(*res))))
+        r = -ENOMEM;
+    for (int i = 0; i < ndoms && r == 0; i++) {
         const char *name = virDomainGetName(doms[i]);
         _cleanup_free_ char *xml = virDomainGetXMLDesc(doms[i], 0);
-        struct virt_disk *disks = NULL;
-        size_t n = 0;
         struct gvm_error perr;
 
         /* A domain that stopped or vanished since the listing uses
          * nothing any more. */
-        if (!xml || virDomainIsActive(doms[i]) != 1)
+        if (!xml || !name || virDomainIsActive(doms[i]) != 1)
             continue;
         gvm_error_clear(&perr);
-        if (parse_domain_disks(xml, name, &disks, &n, &perr) < 0) {
+        if (parse_domain_disks(xml, name, &res[nres].disks, &res[nres].ndisks,
+                               &perr) < 0) {
             log_warn("%s", perr.message);
             continue;
         }
-        found = disks_use(disks, n, &w);
-        virt_disks_free(disks, n);
-        if (found == 1 && !(*domain_name = strdup(name)))
-            found = -ENOMEM;
+        if (!(res[nres].name = strdup(name))) {
+            virt_disks_free(res[nres].disks, res[nres].ndisks);
+            r = -ENOMEM;
+            break;
+        }
+        nres++;
     }
     for (int i = 0; i < ndoms; i++)
         virDomainFree(doms[i]);
     free(doms);
-    if (found < 0)
+    if (r < 0) {
+        virt_domains_free(res, nres);
         return gvm_error_oom(err);
-    return found;
+    }
+    *out = res;
+    *n = nres;
+    return 0;
 }

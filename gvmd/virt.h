@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * virt.h — gvmd's one connection to libvirt (virt.c) and what it reads from
- * it: the disks of a domain and whether a running domain uses an image.
+ * it: the disks of a domain and the running domains.
  *
  * The connection is opened lazily, on first use, and re-opened on the next
  * use after libvirtd went away (its close callback marks it broken), so a
@@ -91,17 +91,20 @@ int virt_domain_disks(struct virt *v, const char *name_or_uuid,
                       struct virt_disk **disks, size_t *n, bool *running,
                       struct gvm_error *err);
 
+/* A running domain and its disks (live XML). */
+struct virt_domain {
+    char *name;
+    struct virt_disk *disks;
+    size_t ndisks;
+};
+void virt_domains_free(struct virt_domain *doms, size_t n);
+
 /*
- * Whether a running domain uses an image as a disk's active layer or in its
- * reported backing chain.  The image is path inside either the gluster
- * volume glvolume_or_root (a volume name) or the dir volume rooted at
- * glvolume_or_root (an absolute path, starting with '/').  Returns 1 and the
- * domain's name in *domain_name (caller frees) if one does, 0 if none, -1
- * with err set (libvirt unreachable: callers decide whether that is fatal).
- * Gluster sources are matched by volume name and path, not by host.
+ * Every running domain with its disks, read from libvirt now.  Domains
+ * whose XML cannot be parsed are skipped (logged).  VirtError when libvirt
+ * is unreachable: callers decide whether that is fatal.
  */
-int virt_image_users(struct virt *v, const char *glvolume_or_root,
-                     const char *path, char **domain_name,
-                     struct gvm_error *err);
+int virt_running_domains(struct virt *v, struct virt_domain **out, size_t *n,
+                         struct gvm_error *err);
 
 #endif

@@ -5,8 +5,8 @@
  *   virt-probe URI disks DOMAIN        one line per disk:
  *       TARGET TYPE FORMAT WHERE HOSTS  (then "  backing TYPE FORMAT WHERE"
  *       per backing layer), and "running" or "inactive" last
- *   virt-probe URI users VOL|ROOT PATH the running domain using the image, or
- *                                      "none"
+ *   virt-probe URI running             "DOMAIN TARGET" per disk of each running
+ *                                      domain, or "none"
  * Exit 0, or 1 with gvmd's error message on stderr.
  */
 #include <stdio.h>
@@ -38,9 +38,10 @@ int main(int argc, char **argv)
     int rc = 1;
 
     gvm_error_clear(&err);
-    if (argc < 4 || (strcmp(argv[2], "disks") != 0 && strcmp(argv[2], "users") != 0) ||
-        (strcmp(argv[2], "users") == 0 && argc != 5)) {
-        fprintf(stderr, "usage: virt-probe URI disks DOMAIN | URI users VOL|ROOT PATH\n");
+    if (argc < 3 || (strcmp(argv[2], "disks") == 0 && argc != 4) ||
+        (strcmp(argv[2], "running") == 0 && argc != 3) ||
+        (strcmp(argv[2], "disks") != 0 && strcmp(argv[2], "running") != 0)) {
+        fprintf(stderr, "usage: virt-probe URI disks DOMAIN | URI running\n");
         return 2;
     }
     gvm_log_set_level(GVM_LOG_ERROR);
@@ -74,13 +75,18 @@ int main(int argc, char **argv)
         printf("%s\n", running ? "running" : "inactive");
         virt_disks_free(d, n);
     } else {
-        char *name = NULL;
-        int r = virt_image_users(v, argv[3], argv[4], &name, &err);
+        struct virt_domain *doms = NULL;
+        size_t n = 0;
 
-        if (r < 0)
+        if (virt_running_domains(v, &doms, &n, &err) < 0)
             goto out;
-        printf("%s\n", r ? name : "none");
-        free(name);
+        for (size_t i = 0; i < n; i++)
+            for (size_t k = 0; k < doms[i].ndisks; k++)
+                printf("%s %s\n", doms[i].name,
+                       doms[i].disks[k].target ? doms[i].disks[k].target : "-");
+        if (n == 0)
+            printf("none\n");
+        virt_domains_free(doms, n);
     }
     rc = 0;
 out:

@@ -1,0 +1,229 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * live.c — which running libvirt domain uses a catalogued image (live.h).
+ *
+ * The question is asked before every mutating operation, so it is answered
+ * from one listing of the running domains and the catalog's backing edges,
+ * without opening any image.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "catalog-image.h"
+#include "live.h"
+#include "resolve.h"
+
+void live_user_clear(struct live_user *u)
+{
+    free(u->domain);
+    free(u->target);
+    memset(u, 0, sizeof(*u));
+}
+
+static void vols_freep(struct catalog_volume **v, size_t n)
+{
+    catalog_volumes_free(*v, n);
+}
+
+/* rel (caller frees) if file lies under dir, else NULL with *oom false. */
+static char *under(const char *dir, const char *file, bool *oom)
+{
+    _cleanup_free_ char *d = path_normalize(NULL, dir);
+    _cleanup_free_ char *f = path_normalize(NULL, file);
+    size_t ld;
+
+    *oom = !d || !f;
+    if (*oom)
+        return NULL;
+    ld = strlen(d);
+    if (strncmp(f, d, ld) != 0 || (ld && f[ld] != '/'))
+        return NULL;
+    char *rel = strdup(f + ld + (ld ? 1 : 0));
+    *oom = !rel;
+    return rel;
+}
+
+int live_source_locate(struct gvmd *d, const struct virt_source *src,
+                       struct catalog_volume *vol, char **path,
+                       struct gvm_error *err)
+{
+    struct catalog_volume *vols = NULL;
+    size_t n = 0;
+    int found = 0;
+    bool oom = false;
+
+    *path = NULL;
+    memset(vol, 0, sizeof(*vol));
+    if (src->type == VIRT_SOURCE_OTHER)
+        return 0;
+    if (catalog_volume_list(d->cat, &vols, &n, err) < 0)
+        return -1;
+    for (size_t i = 0; i < n && !found && !oom; i++) {
+        struct catalog_volume *v = &vols[i];
+        _cleanup_free_ char *rel = NULL;
+
+        if (src->type == VIRT_SOURCE_GLUSTER) {
+            if (v->backend != CATALOG_BACKEND_GLUSTER || !src->glvolume ||
+                strcmp(v->gluster_volume, src->glvolume) != 0)
+                continue;
+            rel = path_normalize(NULL, src->path);
+            oom = !rel;
+        } else if (v->backend == CATALOG_BACKEND_DIR) {
+            rel = under(v->root_path, src->file, &oom);
+        } else if (d->cfg.fuse_mount && *d->cfg.fuse_mount) {
+            _cleanup_free_ char *mnt = path_normalize(d->cfg.fuse_mount,
+                                                      v->gluster_volume);
+            oom = !mnt;
+            if (mnt) {
+                /* under() normalises without the leading '/'. */
+                _cleanup_free_ char *abs = malloc(strlen(mnt) + 2);
+                oom = !abs;
+                if (abs) {
+                    abs[0] = '/';
+                    strcpy(abs + 1, mnt);
+                    rel = under(abs, src->file, &oom);
+                }
+            }
+        }
+        if (rel && *rel) {
+            *vol = *v;
+            memset(v, 0, sizeof(*v));
+            *path = steal_pointer(&rel);
+            found = 1;
+        }
+    }
+    vols_freep(&vols, n);
+    if (oom) {
+        catalog_volume_clear(vol);
+        free(*path);
+        *path = NULL;
+        return gvm_error_oom(err);
+    }
+    return found;
+}
+
+int live_source_image(struct gvmd *d, const struct virt_source *src,
+                      int64_t *image_id, struct gvm_error *err)
+{
+    _cleanup_(catalog_volume_clear) struct catalog_volume vol = { 0 };
+    _cleanup_free_ char *path = NULL;
+    _cleanup_catimg_ struct catalog_image row = { 0 };
+    int r;
+
+    *image_id = 0;
+    r = live_source_locate(d, src, &vol, &path, err);
+    if (r <= 0)
+        return r;
+    r = catalog_image_find(d->cat, vol.id, path, &row, err);
+    if (r == 1)
+        *image_id = row.id;
+    return r;
+}
+
+/* Depth of image_id below active_id in the catalogued chain, or -1. */
+static int catalog_depth(struct gvmd *d, int64_t active_id, int64_t image_id,
+                         struct gvm_error *err)
+{
+    int64_t id = active_id;
+
+    /* The bound guards against a cycle a corrupt catalog might hold. */
+    for (int depth = 0; id && depth < 4096; depth++) {
+        _cleanup_catimg_ struct catalog_image row = { 0 };
+
+        if (id == image_id)
+            return depth;
+        if (catalog_image_get(d->cat, id, &row, err) < 0)
+            return -2;
+        id = row.backing_id;
+    }
+    return -1;
+}
+
+/* Whether disk uses the image (vol, path, id): depth, -1 if not, -2 error. */
+static int disk_depth(struct gvmd *d, const struct virt_disk *disk,
+                      int64_t image_id, int64_t *active_id,
+                      struct gvm_error *err)
+{
+    int64_t id;
+    int r;
+
+    *active_id = 0;
+    if (live_source_image(d, &disk->src, &id, err) < 0)
+        return -2;
+    if (id) {
+        *active_id = id;
+        if ((r = catalog_depth(d, id, image_id, err)) != -1)
+            return r;
+    }
+    for (size_t j = 0; j < disk->nbacking; j++) {
+        if (live_source_image(d, &disk->backing[j], &id, err) < 0)
+            return -2;
+        if (id == image_id && id)
+            return (int)j + 1;
+    }
+    return -1;
+}
+
+int live_image_user(struct gvmd *d, int64_t image_id, struct live_user *u,
+                    struct gvm_error *err)
+{
+    struct virt_domain *doms = NULL;
+    size_t n = 0;
+    struct gvm_error verr;
+    int found = 0;
+
+    memset(u, 0, sizeof(*u));
+    gvm_error_clear(&verr);
+    if (!d->virt || virt_running_domains(d->virt, &doms, &n, &verr) < 0) {
+        log_debug("Not asking libvirt who uses image %" PRId64 ": %s", image_id,
+                  d->virt ? verr.message : "no libvirt configured");
+        return 0;
+    }
+    for (size_t i = 0; i < n && !found; i++) {
+        for (size_t k = 0; k < doms[i].ndisks && !found; k++) {
+            int64_t active;
+            int depth = disk_depth(d, &doms[i].disks[k], image_id, &active, err);
+
+            if (depth == -2) {
+                found = -1;
+                break;
+            }
+            if (depth < 0)
+                continue;
+            u->domain = strdup(doms[i].name);
+            u->target = strdup(doms[i].disks[k].target ? doms[i].disks[k].target : "?");
+            u->active_id = active;
+            u->depth = depth;
+            found = 1;
+            if (!u->domain || !u->target) {
+                live_user_clear(u);
+                found = gvm_error_oom(err);
+            }
+        }
+    }
+    virt_domains_free(doms, n);
+    return found;
+}
+
+int live_refuse_running(struct gvmd *d, int64_t image_id, const char *what,
+                        struct gvm_error *err)
+{
+    _cleanup_live_user_ struct live_user u = { 0 };
+    _cleanup_catimg_ struct catalog_image row = { 0 };
+    _cleanup_free_ char *name = NULL;
+    int r = live_image_user(d, image_id, &u, err);
+
+    if (r <= 0)
+        return r;
+    if (catalog_image_get(d->cat, image_id, &row, err) < 0)
+        return -1;
+    name = resolve_name(row.volume, row.path);
+    gvm_error_set(err, GVM_ERR_IN_USE, "Cannot %s %s: running domain %s uses "
+                  "it (disk %s, %s); gvmd does not touch the images of a "
+                  "running guest offline — stop the domain, or use the "
+                  "methods libvirt can do live (snapshot-create, block-commit, "
+                  "block-pull).", what, name ? name : "the image", u.domain,
+                  u.target, u.depth == 0 ? "its active layer" : "in its backing chain");
+    return -1;
+}
