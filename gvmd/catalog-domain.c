@@ -186,38 +186,25 @@ int catalog_domain_get(struct catalog *cat, int64_t id,
     return r < 0 ? -1 : 0;
 }
 
+static int fill_domains(struct catalog *cat, sqlite3_stmt *st, void *elem,
+                        struct gvm_error *err)
+{
+    row_to_domain(st, elem);
+    return load_disks(cat, elem, err);
+}
+
+static void free_domains(void *v, size_t n) { catalog_domains_free(v, n); }
+
 int catalog_domain_list(struct catalog *cat, struct catalog_domain **out,
                         size_t *n, struct gvm_error *err)
 {
     CATALOG_LOCK_GUARD(cat);
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
-    struct catalog_domain *v = NULL;
-    size_t cnt = 0;
-    int rc;
 
     if (catalog_prepare(cat, DOMAIN_COLUMNS "ORDER BY id", &st, err) < 0)
         return -1;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        struct catalog_domain *nv = realloc(v, (cnt + 1) * sizeof(*nv));
-        if (!nv) {
-            catalog_domains_free(v, cnt);
-            return gvm_error_oom(err);
-        }
-        v = nv;
-        row_to_domain(st, &v[cnt++]);
-        if (load_disks(cat, &v[cnt - 1], err) < 0) {
-            catalog_domains_free(v, cnt);
-            return -1;
-        }
-    }
-    if (rc != SQLITE_DONE) {
-        catalog_domains_free(v, cnt);
-        catalog_sql_error(cat, err, "listing domains");
-        return -1;
-    }
-    *out = v;
-    *n = cnt;
-    return 0;
+    return catalog_collect(cat, st, sizeof(**out), fill_domains, free_domains,
+                           "domains", (void **)out, n, err);
 }
 
 int catalog_domain_remove(struct catalog *cat, int64_t id,

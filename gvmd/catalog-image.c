@@ -153,15 +153,21 @@ int catalog_image_find(struct catalog *cat, int64_t volume_id,
     return -1;
 }
 
+static int fill_image(struct catalog *cat, sqlite3_stmt *st, void *elem,
+                      struct gvm_error *err)
+{
+    row_to_image(st, elem);
+    return 0;
+}
+
+static void free_images(void *v, size_t n) { catalog_images_free(v, n); }
+
 int catalog_image_list(struct catalog *cat, int64_t volume_id,
                        struct catalog_image **out, size_t *n,
                        struct gvm_error *err)
 {
     CATALOG_LOCK_GUARD(cat);
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
-    struct catalog_image *v = NULL;
-    size_t len = 0, cap = 0;
-    int rc;
 
     if (catalog_prepare(cat, volume_id > 0
                         ? "SELECT " IMAGE_COLUMNS "WHERE i.volume_id = ? ORDER BY i.id"
@@ -169,28 +175,8 @@ int catalog_image_list(struct catalog *cat, int64_t volume_id,
         return -1;
     if (volume_id > 0)
         sqlite3_bind_int64(st, 1, volume_id);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (len == cap) {
-            size_t ncap = cap ? 2 * cap : 16;
-            struct catalog_image *nv = realloc(v, ncap * sizeof(*v));
-            if (!nv) {
-                catalog_images_free(v, len);
-                gvm_error_set(err, GVM_ERR_INTERNAL, "Out of memory listing images.");
-                return -1;
-            }
-            v = nv;
-            cap = ncap;
-        }
-        row_to_image(st, &v[len++]);
-    }
-    if (rc != SQLITE_DONE) {
-        catalog_images_free(v, len);
-        catalog_sql_error(cat, err, "listing images");
-        return -1;
-    }
-    *out = v;
-    *n = len;
-    return 0;
+    return catalog_collect(cat, st, sizeof(**out), fill_image, free_images,
+                           "images", (void **)out, n, err);
 }
 
 int catalog_image_children(struct catalog *cat, int64_t id, int64_t **ids,

@@ -256,46 +256,25 @@ int catalog_job_find_opid(struct catalog *cat, const char *type,
                      0, type, op_id, out, err);
 }
 
+static int fill_jobs(struct catalog *cat, sqlite3_stmt *st, void *elem,
+                     struct gvm_error *err)
+{
+    return row_to_job(st, elem, err);
+}
+
+static void free_jobs(void *v, size_t n) { catalog_jobs_free(v, n); }
+
 int catalog_job_list(struct catalog *cat, struct catalog_job **out, size_t *n,
                      struct gvm_error *err)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
     CATALOG_LOCK_GUARD(cat);
-    struct catalog_job *v = NULL;
-    size_t len = 0, cap = 0;
-    int rc;
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
 
-    *out = NULL;
-    *n = 0;
     if (catalog_prepare(cat, "SELECT " JOB_COLUMNS " FROM jobs ORDER BY id",
                         &st, err) < 0)
         return -1;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (len == cap) {
-            size_t ncap = cap ? 2 * cap : 8;
-            struct catalog_job *nv = realloc(v, ncap * sizeof(*v));
-            if (!nv) {
-                catalog_jobs_free(v, len);
-                gvm_error_set(err, GVM_ERR_INTERNAL, "Out of memory listing jobs.");
-                return -1;
-            }
-            v = nv;
-            cap = ncap;
-        }
-        if (row_to_job(st, &v[len], err) < 0) {
-            catalog_jobs_free(v, len);
-            return -1;
-        }
-        len++;
-    }
-    if (rc != SQLITE_DONE) {
-        catalog_jobs_free(v, len);
-        catalog_sql_error(cat, err, "job listing");
-        return -1;
-    }
-    *out = v;
-    *n = len;
-    return 0;
+    return catalog_collect(cat, st, sizeof(**out), fill_jobs, free_jobs,
+                           "jobs", (void **)out, n, err);
 }
 
 int catalog_job_update(struct catalog *cat, const struct catalog_job *j,

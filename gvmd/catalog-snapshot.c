@@ -207,37 +207,24 @@ int catalog_snapshot_get(struct catalog *cat, int64_t id,
     return r < 0 ? -1 : 0;
 }
 
+static int fill_snapshots(struct catalog *cat, sqlite3_stmt *st, void *elem,
+                          struct gvm_error *err)
+{
+    return row_to_snap(cat, st, elem, err);
+}
+
+static void free_snapshots(void *v, size_t n) { catalog_snapshots_free(v, n); }
+
 int catalog_snapshot_list(struct catalog *cat, struct catalog_snapshot **out,
                           size_t *n, struct gvm_error *err)
 {
     CATALOG_LOCK_GUARD(cat);
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
-    struct catalog_snapshot *v = NULL;
-    size_t cnt = 0;
-    int rc;
 
     if (catalog_prepare(cat, SNAP_COLUMNS "ORDER BY id", &st, err) < 0)
         return -1;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        struct catalog_snapshot *nv = realloc(v, (cnt + 1) * sizeof(*nv));
-        if (!nv) {
-            catalog_snapshots_free(v, cnt);
-            return gvm_error_oom(err);
-        }
-        v = nv;
-        if (row_to_snap(cat, st, &v[cnt++], err) < 0) {
-            catalog_snapshots_free(v, cnt);
-            return -1;
-        }
-    }
-    if (rc != SQLITE_DONE) {
-        catalog_snapshots_free(v, cnt);
-        catalog_sql_error(cat, err, "listing snapshots");
-        return -1;
-    }
-    *out = v;
-    *n = cnt;
-    return 0;
+    return catalog_collect(cat, st, sizeof(**out), fill_snapshots, free_snapshots,
+                           "snapshots", (void **)out, n, err);
 }
 
 static int one_id(struct catalog *cat, const char *sql, int64_t key,

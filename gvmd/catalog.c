@@ -575,41 +575,69 @@ int catalog_volume_get_by_id(struct catalog *cat, int64_t id,
     return volume_get_where(cat, "id = ?", NULL, id, out, err);
 }
 
+int catalog_collect(struct catalog *cat, sqlite3_stmt *st, size_t size,
+                    catalog_fill_fn fill, catalog_free_fn free_all,
+                    const char *what, void **out, size_t *n,
+                    struct gvm_error *err)
+{
+    char *v = NULL;
+    size_t len = 0, cap = 0;
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (len == cap) {
+            size_t ncap = cap ? 2 * cap : 16;
+            char *nv = realloc(v, ncap * size);
+            if (!nv) {
+                free_all(v, len);
+                return gvm_error_oom(err);
+            }
+            v = nv;
+            cap = ncap;
+        }
+        memset(v + len * size, 0, size);
+        /* Counted before fill() so that free_all() clears a half-filled
+         * element too (fill leaves it clearable). */
+        len++;
+        if (fill(cat, st, v + (len - 1) * size, err) < 0) {
+            free_all(v, len);
+            return -1;
+        }
+    }
+    if (rc != SQLITE_DONE) {
+        _cleanup_free_ char *msg = NULL;
+        free_all(v, len);
+        if (asprintf(&msg, "listing %s", what) < 0)
+            return gvm_error_oom(err);
+        catalog_sql_error(cat, err, msg);
+        return -1;
+    }
+    *out = v;
+    *n = len;
+    return 0;
+}
+
+static int fill_volume(struct catalog *cat, sqlite3_stmt *st, void *elem,
+                       struct gvm_error *err)
+{
+    return row_to_volume(cat, st, elem, err);
+}
+
+static void free_volumes(void *v, size_t n) { catalog_volumes_free(v, n); }
+
 int catalog_volume_list(struct catalog *cat, struct catalog_volume **out,
                         size_t *n, struct gvm_error *err)
 {
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
-    struct catalog_volume *vs = NULL;
-    size_t nv = 0;
-    int rc;
     CATALOG_LOCK_GUARD(cat);
 
-    *out = NULL;
-    *n = 0;
     if (catalog_prepare(cat, "SELECT " VOLUME_COLUMNS " FROM volumes ORDER BY id",
                         &st, err) < 0)
         return -1;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        struct catalog_volume *nvs = realloc(vs, (nv + 1) * sizeof *nvs);
-        if (!nvs) {
-            gvm_error_set(err, GVM_ERR_INTERNAL, "Out of memory.");
-            goto fail;
-        }
-        vs = nvs;
-        nv++;
-        if (row_to_volume(cat, st, &vs[nv - 1], err) < 0)
-            goto fail;
-    }
-    if (rc != SQLITE_DONE) {
-        catalog_sql_error(cat, err, "volume list");
-        goto fail;
-    }
-    *out = vs;
-    *n = nv;
-    return 0;
-fail:
-    catalog_volumes_free(vs, nv);
-    return -1;
+    return catalog_collect(cat, st, sizeof(**out), fill_volume, free_volumes,
+                           "volumes", (void **)out, n, err);
 }
 
 int64_t catalog_volume_image_count(struct catalog *cat, int64_t volume_id,

@@ -146,6 +146,20 @@ void catalog_sql_error(struct catalog *cat, struct gvm_error *err,
 int catalog_bind_text(sqlite3_stmt *st, int idx, const char *s);
 /* A column as a new malloc'd string, NULL for SQL NULL. */
 char *catalog_column_strdup(sqlite3_stmt *st, int col);
+/*
+ * Step st (prepared and bound, lock held) to its end, one element of `size`
+ * bytes per row, zeroed and then filled by fill(); on any failure the
+ * elements built so far are freed with free_all() and err says what
+ * failed ("listing WHAT" for sqlite errors).  Every *_list function of the
+ * catalog is this loop with its own row reader.
+ */
+typedef int (*catalog_fill_fn)(struct catalog *cat, sqlite3_stmt *st,
+                               void *elem, struct gvm_error *err);
+typedef void (*catalog_free_fn)(void *v, size_t n);
+int catalog_collect(struct catalog *cat, sqlite3_stmt *st, size_t size,
+                    catalog_fill_fn fill, catalog_free_fn free_all,
+                    const char *what, void **out, size_t *n,
+                    struct gvm_error *err);
 /* Seconds since the epoch (for created/updated columns). */
 int64_t catalog_now(void);
 
