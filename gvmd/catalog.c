@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "catalog.h"
+#include "localfs.h"
 
 /* How long a statement waits for a lock held by another process (e.g. an
  * operator's sqlite3 shell reading the catalog) before failing. */
@@ -189,29 +190,6 @@ int catalog_schema_version(void)
     return n;
 }
 
-/* mkdir -p of the directory part of path. */
-static int make_parent_dirs(const char *path)
-{
-    _cleanup_free_ char *dir = strdup(path);
-    if (!dir)
-        return -ENOMEM;
-    char *slash = strrchr(dir, '/');
-    if (!slash || slash == dir)
-        return 0;
-    *slash = '\0';
-    for (char *p = dir + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-            return -errno;
-        *p = '/';
-    }
-    if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-        return -errno;
-    return 0;
-}
-
 static int migrate(struct catalog *cat, struct gvm_error *err)
 {
     int known = catalog_schema_version();
@@ -269,7 +247,7 @@ int catalog_open(const char *path, struct catalog **out, struct gvm_error *err)
     pthread_mutex_init(&cat->lock, &attr);
     pthread_mutexattr_destroy(&attr);
 
-    int r = make_parent_dirs(path);
+    int r = localfs_mkdir_parent(path, 0755);
     if (r < 0) {
         gvm_error_set_errno(err, GVM_ERR_STORAGE, r,
                             "Cannot create the directory of the catalog %s", path);

@@ -35,6 +35,7 @@
 
 #include "control.h"
 #include "jsonutil.h"
+#include "localfs.h"
 #include "rpc.h"
 
 #define CONN_MAX_INFLIGHT 64
@@ -544,30 +545,6 @@ static void accept_error_cb(struct evconnlistener *lev, void *arg)
 
 /* ---- listening ------------------------------------------------------------- */
 
-static int mkdir_parents(const char *path)
-{
-    _cleanup_free_ char *dir = strdup(path);
-    char *slash;
-
-    if (!dir)
-        return -ENOMEM;
-    slash = strrchr(dir, '/');
-    if (!slash || slash == dir)
-        return 0;
-    *slash = '\0';
-    for (char *p = dir + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-            return -errno;
-        *p = '/';
-    }
-    if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-        return -errno;
-    return 0;
-}
-
 static int bind_socket(const char *path, bool ro, struct gvm_error *err)
 {
     struct sockaddr_un sun = { .sun_family = AF_UNIX };
@@ -587,7 +564,7 @@ static int bind_socket(const char *path, bool ro, struct gvm_error *err)
         return -1;
     }
     strcpy(sun.sun_path, path);
-    rc = mkdir_parents(path);
+    rc = localfs_mkdir_parent(path, 0755);
     if (rc < 0) {
         gvm_error_set_errno(err, GVM_ERR_STORAGE, rc,
                             "Cannot create the directory of socket %s", path);

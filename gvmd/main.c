@@ -32,6 +32,7 @@
 #include "control.h"
 #include "daemon.h"
 #include "job.h"
+#include "localfs.h"
 #include "virt.h"
 #include "volume.h"
 #include "workq.h"
@@ -88,39 +89,6 @@ static void raise_fd_limit(void)
     }
 }
 
-static int mkdir_p(const char *path, mode_t mode)
-{
-    _cleanup_free_ char *p = strdup(path);
-
-    if (!p)
-        return -ENOMEM;
-    for (char *s = p + 1; *s; s++) {
-        if (*s != '/')
-            continue;
-        *s = '\0';
-        if (mkdir(p, mode) < 0 && errno != EEXIST)
-            return -errno;
-        *s = '/';
-    }
-    if (mkdir(p, mode) < 0 && errno != EEXIST)
-        return -errno;
-    return 0;
-}
-
-static int mkdir_parent(const char *path, mode_t mode)
-{
-    _cleanup_free_ char *p = strdup(path);
-    char *slash;
-
-    if (!p)
-        return -ENOMEM;
-    slash = strrchr(p, '/');
-    if (!slash || slash == p)
-        return 0;
-    *slash = '\0';
-    return mkdir_p(p, mode);
-}
-
 static void teardown(struct gvmd *d)
 {
     control_stop_accepting(d->ctl);
@@ -168,9 +136,9 @@ int main(int argc, char **argv)
         goto out;
     }
 
-    rc = mkdir_parent(d.cfg.catalog_path, 0750);
+    rc = localfs_mkdir_parent(d.cfg.catalog_path, 0750);
     if (rc == 0)
-        rc = mkdir_p(d.cfg.state_dir, 0750);
+        rc = localfs_mkdir_p(d.cfg.state_dir, 0750);
     if (rc < 0) {
         log_error("Cannot create the directories for %s and %s: %s.",
                   d.cfg.catalog_path, d.cfg.state_dir, strerror(-rc));
