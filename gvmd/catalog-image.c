@@ -251,6 +251,26 @@ int catalog_image_set_backing(struct catalog *cat, int64_t id,
     return exec_one(cat, st, "changing an image's backing edge", id, err);
 }
 
+int catalog_image_set_header(struct catalog *cat, int64_t id,
+                             const char *format, uint64_t virtual_size,
+                             uint32_t cluster_size, struct gvm_error *err)
+{
+    CATALOG_LOCK_GUARD(cat);
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+
+    if (catalog_prepare(cat, "UPDATE images SET format = ?, virtual_size = ?, "
+                        "cluster_size = ? WHERE id = ?", &st, err) < 0)
+        return -1;
+    catalog_bind_text(st, 1, format);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)virtual_size);
+    if (cluster_size)
+        sqlite3_bind_int64(st, 3, cluster_size);
+    else
+        sqlite3_bind_null(st, 3);
+    sqlite3_bind_int64(st, 4, id);
+    return exec_one(cat, st, "recording an image's header fields", id, err);
+}
+
 int catalog_image_set_state(struct catalog *cat, int64_t id,
                             const char *state, struct gvm_error *err)
 {

@@ -57,6 +57,11 @@ int catalog_image_set_backing(struct catalog *cat, int64_t id,
                               int64_t backing_id, const char *backing_filename,
                               const char *backing_format,
                               struct gvm_error *err);
+/* Record the format, virtual size and cluster size (0: none) an image's
+ * header says it has (chain-audit's adopt-storage). */
+int catalog_image_set_header(struct catalog *cat, int64_t id,
+                             const char *format, uint64_t virtual_size,
+                             uint32_t cluster_size, struct gvm_error *err);
 int catalog_image_set_state(struct catalog *cat, int64_t id,
                             const char *state, struct gvm_error *err);
 /* Remove the row.  NotFound if unknown; InUse if it has children, is a

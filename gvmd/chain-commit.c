@@ -16,6 +16,13 @@
  *      the removed images' rows go; then their files are deleted.
  *
  * Journal and recovery:
+ *   step "grow" {old-size, new-size}  pending while a base smaller than
+ *     top grows to top's size (img_resize), before any data moves.  The
+ *     new range reads zeros, as every image above base read there (past
+ *     base's old end), so nothing above base reads differently.  R0: the
+ *     image reads as the old or the new size; write those zeros again
+ *     (img_resize cannot promise them across a crash when base has a
+ *     longer backing file), record base's size in the catalog, then R1.
  *   step "copying"  pending while data is copied.  R1: nothing that any
  *     image the commit keeps visible (top and above) reads has changed:
  *     roll back (repair leaks in base) and run again, or conclude
@@ -42,6 +49,10 @@
 
 #define RUN (8u << 20)           /* bytes read/written per call */
 #define MAP_SPAN (1ull << 30)    /* bytes mapped per img_map call */
+/* Bytes per store-side copy call (img_write_copy): one write batch of the
+ * engine each, so the flushes of a batch are paid once per GiB; progress
+ * and cancellation are looked at in between. */
+#define COPY_RUN (1ull << 30)
 
 /* "VOLUME:PATH" of a catalogued id, for messages (never NULL). */
 static char *name_of(struct gvmd *d, int64_t id)
@@ -140,16 +151,7 @@ int chain_commit_start(struct gvmd *d, const struct chain_commit_req *req,
                         "of %s:%s.", bn ? bn : "?", top.vol.name, top.path);
         return -1;
     }
-    if (strcmp(base.row.format, "qcow2") == 0 &&
-        base.row.virtual_size < top.row.virtual_size) {
-        _cleanup_free_ char *bn = name_of(d, base_id);
-        gvm_error_set(err, GVM_ERR_UNSUPPORTED, "The base %s (%" PRIu64 " "
-                      "bytes) is smaller than the top %s:%s (%" PRIu64 " "
-                      "bytes), and growing a qcow2 image is not supported "
-                      "yet.", bn ? bn : "?", base.row.virtual_size,
-                      top.vol.name, top.path, top.row.virtual_size);
-        return -1;
-    }
+    /* A base smaller than top grows to top's size (step "grow"). */
     if (!req->pivot && catalog_image_children(d->cat, top.row.id, &kids,
                                               &nkids, err) == 0 && nkids == 0) {
         gvm_error_param(err, "pivot", "An offline active commit of %s:%s "
@@ -241,9 +243,10 @@ static void commit_clear(struct commit *c)
     resolve_ctx_clear(&c->ctx);
 }
 
-static int commit_init(struct commit *c, struct job *job, struct gvm_error *err)
+/* p: the job's params (or chain_commit_merge's, which have the same form). */
+static int commit_init(struct commit *c, struct job *job, json_t *p,
+                       struct gvm_error *err)
 {
-    json_t *p = job_params(job);
     json_t *t;
 
     memset(c, 0, sizeof(*c));
@@ -346,7 +349,8 @@ static enum act classify(const struct img_extent *e, int k)
  * past `cut` (the end of the shortest removed layer) that no removed layer
  * allocates: top reads zeros there although base may hold data.
  */
-typedef int (*range_fn)(void *opaque, enum act a, uint64_t off, uint64_t len);
+typedef int (*range_fn)(void *opaque, enum act a, uint64_t off, uint64_t len,
+                        const struct img_extent *e);
 
 static int walk(struct img *top, int k, uint64_t cut, uint64_t end,
                 range_fn fn, void *opaque)
@@ -366,10 +370,10 @@ static int walk(struct img *top, int k, uint64_t cut, uint64_t end,
             if (e > end)
                 e = end;
             if (a != ACT_NONE) {
-                r = fn(opaque, a, s, e - s);
+                r = fn(opaque, a, s, e - s, &ext[i]);
             } else if (e > cut) {
                 uint64_t s2 = s > cut ? s : cut;
-                r = fn(opaque, ACT_ZERO, s2, e - s2);
+                r = fn(opaque, ACT_ZERO, s2, e - s2, NULL);
             }
         }
         free(ext);
@@ -382,10 +386,12 @@ static int walk(struct img *top, int k, uint64_t cut, uint64_t end,
 
 struct plan { uint64_t data, total; };
 
-static int plan_fn(void *opaque, enum act a, uint64_t off, uint64_t len)
+static int plan_fn(void *opaque, enum act a, uint64_t off, uint64_t len,
+                   const struct img_extent *e)
 {
     struct plan *p = opaque;
     (void)off;
+    (void)e;
     if (a == ACT_DATA)
         p->data += len;
     p->total += len;
@@ -400,13 +406,32 @@ struct copier {
     struct timespec t0;
 };
 
-static int copy_fn(void *opaque, enum act a, uint64_t off, uint64_t len)
+/* The layer of top's chain that holds a data extent's bytes at its
+ * offset, or NULL when the bytes must be read through top (compressed,
+ * or no offset to copy from). */
+static struct img *source_layer(struct img *top, const struct img_extent *e)
+{
+    struct img *l = top;
+
+    if (!e || !e->data || e->zero || !e->has_offset)
+        return NULL;
+    for (int i = 0; l && i < e->depth; i++)
+        l = img_backing(l);
+    return l;
+}
+
+static int copy_fn(void *opaque, enum act a, uint64_t off, uint64_t len,
+                   const struct img_extent *e)
 {
     struct copier *cp = opaque;
+    struct img *src = a == ACT_DATA ? source_layer(cp->top, e) : NULL;
     int r;
 
     while (len > 0) {
-        size_t n = len < RUN ? (size_t)len : RUN;
+        /* Store-side copies in large runs, unless a speed limit wants
+         * small steps. */
+        uint64_t step = src && !cp->c->speed ? COPY_RUN : RUN;
+        size_t n = len < step ? (size_t)len : (size_t)step;
 
         if (job_should_stop(cp->c->job))
             return JOB_STOPPED;
@@ -414,12 +439,24 @@ static int copy_fn(void *opaque, enum act a, uint64_t off, uint64_t len)
         r = journal_fault_point("block-commit.run");
         if (r < 0)
             return r;
-        if (a == ACT_DATA) {
-            r = img_read(cp->top, cp->buf, off, n);
-            if (r == 0)
-                r = img_write(cp->base, cp->buf, off, n);
-        } else {
-            r = img_write_zeroes(cp->base, off, n);
+        r = -EXDEV;
+        if (src)
+            r = img_write_copy(cp->base, off, n, src,
+                               e->offset + (off - e->start));
+        if (r == -EXDEV || r == -ENODATA || r == -EOPNOTSUPP) {
+            /* No store-side copy (another store, or a source file shorter
+             * than its map): through the buffer, which reads what top
+             * reads (zeros past a file's end). */
+            if (src && n > RUN)
+                n = RUN;
+            src = NULL;
+            if (a == ACT_DATA) {
+                r = img_read(cp->top, cp->buf, off, n);
+                if (r == 0)
+                    r = img_write(cp->base, cp->buf, off, n);
+            } else {
+                r = img_write_zeroes(cp->base, off, n);
+            }
         }
         if (r < 0)
             return r;
@@ -565,7 +602,7 @@ static int copy_into_base(struct commit *c, struct gvm_error *err)
     /* A child larger than top read zeros past top's end; once it sits on
      * base it must still read zeros there. */
     if (r == 0 && zend > end)
-        r = copy_fn(&cp, ACT_ZERO, end, zend - end);
+        r = copy_fn(&cp, ACT_ZERO, end, zend - end, NULL);
     if (r == 0)
         r = img_flush(base);
     if (r == JOB_STOPPED)
@@ -758,55 +795,151 @@ static int finish(struct commit *c, struct journal_op *op, json_t *sws,
     return journal_done(op, err);
 }
 
+/* Record base's size as storage has it now (after a grow). */
+static int record_base_size(struct commit *c, uint64_t size,
+                            struct gvm_error *err)
+{
+    if (c->base.virtual_size == size)
+        return 0;
+    if (catalog_image_set_header(c->d->cat, c->base_id, c->base.format, size,
+                                 c->base.cluster_size, err) < 0)
+        return -1;
+    c->base.virtual_size = size;
+    return 0;
+}
+
+/* Step "grow": 0 (also when base is big enough), or -1 with err set. */
+static int grow_base(struct commit *c, struct journal_op *op,
+                     struct gvm_error *err)
+{
+    _cleanup_img_ struct img *top = NULL;
+    _cleanup_img_ struct img *base = NULL;
+    _cleanup_json_ json_t *pl = NULL;
+    uint64_t want, have;
+    int r;
+
+    if (open_id(c, c->top_id, IMG_OPEN_NOBACKING, &top, err) < 0)
+        return -1;
+    want = img_virtual_size(top);
+    /* With its backing chain: img_resize must see what would show through. */
+    if (open_row(c, &c->base, IMG_OPEN_RW, &base, err) < 0)
+        return -1;
+    have = img_virtual_size(base);
+    if (have >= want)
+        return record_base_size(c, have, err);
+    pl = json_pack("{s:I, s:I}", "old-size", (json_int_t)have,
+                   "new-size", (json_int_t)want);
+    if (!pl)
+        return gvm_error_oom(err);
+    if (journal_step(op, "grow", pl, err) < 0)
+        return -1;
+    r = img_resize(base, want);
+    if (r < 0) {
+        gvm_error_set_errno(err, gvm_error_class_from_errno(r), r,
+                            "Growing the base %s from %" PRIu64 " to %" PRIu64
+                            " bytes before the commit of %s failed; every "
+                            "image above it still reads as before", c->base_name,
+                            have, want, c->name);
+        return -1;
+    }
+    log_info("Commit of %s: grew the base %s from %" PRIu64 " to %" PRIu64
+             " bytes.", c->name, c->base_name, have, want);
+    return record_base_size(c, want, err);
+}
+
+/* R0: a crash while base grew (payload: the "grow" step's). */
+static int grow_recover(struct commit *c, json_t *pl, struct gvm_error *err)
+{
+    _cleanup_img_ struct img *base = NULL;
+    uint64_t old = (uint64_t)json_integer_value(json_object_get(pl, "old-size"));
+    uint64_t now;
+    int r = 0;
+
+    /* A write-open repairs what a v3 image's dirty bit covers. */
+    if (open_row(c, &c->base, IMG_OPEN_RW, &base, err) < 0)
+        return -1;
+    now = img_virtual_size(base);
+    if (now > old) {
+        r = img_write_zeroes(base, old, now - old);
+        if (r == 0)
+            r = img_flush(base);
+    }
+    if (r < 0) {
+        gvm_error_set_errno(err, gvm_error_class_from_errno(r), r,
+                            "Zeroing the grown part of the base %s failed",
+                            c->base_name);
+        return -1;
+    }
+    img_close(steal_pointer(&base));
+    repair_leaks(c);        /* v2: no dirty bit */
+    return record_base_size(c, now, err);
+}
+
+/*
+ * Steps "grow" and "copying", then the header changes planned and the step
+ * "switch" recorded (the point of no return): 0 with *sws set (the
+ * children's switches), JOB_STOPPED, or -1 (err set; leaks in base
+ * repaired).  The caller marks op undone unless this returned 0.
+ */
+static int copy_and_plan(struct commit *c, struct journal_op *op, json_t **sws,
+                         struct gvm_error *err)
+{
+    _cleanup_json_ json_t *list = NULL, *payload = NULL;
+    size_t i;
+    json_t *e;
+    int r;
+
+    if (grow_base(c, op, err) < 0)
+        return -1;
+    if (journal_step(op, "copying", NULL, err) < 0)
+        return -1;
+    r = copy_into_base(c, err);
+    if (r == JOB_STOPPED)
+        return JOB_STOPPED;
+    if (r < 0) {
+        if (err->cls != GVM_ERR_NO_SPACE && err->cls != GVM_ERR_CONFLICT)
+            repair_leaks(c);
+        return -1;
+    }
+    if (job_should_stop(c->job))
+        return JOB_STOPPED;
+    list = json_array();
+    if (!list)
+        return gvm_error_oom(err);
+    json_array_foreach(c->children, i, e) {
+        json_t *s = child_switch(c, json_integer_value(e), err);
+        if (!s)
+            return -1;
+        json_array_append_new(list, s);
+    }
+    payload = json_pack("{s:O}", "children", list);
+    if (!payload)
+        return gvm_error_oom(err);
+    /* The point of no return. */
+    if (journal_step(op, "switch", payload, err) < 0)
+        return -1;
+    *sws = steal_pointer(&list);
+    return 0;
+}
+
 static int commit_run(struct job *job, struct gvm_error *err)
 {
     struct commit c;
     _cleanup_journal_op_ struct journal_op *op = NULL;
-    _cleanup_json_ json_t *sws = NULL, *payload = NULL;
+    _cleanup_json_ json_t *sws = NULL;
     int ret = -1, r;
-    size_t i;
-    json_t *e;
 
-    if (commit_init(&c, job, err) < 0)
+    if (commit_init(&c, job, job_params(job), err) < 0)
         goto out;
     if (journal_begin(c.d->cat, chain_commit_job.name, job_id(job),
                       job_params(job), &op, err) < 0)
         goto out;
-    if (journal_step(op, "copying", NULL, err) < 0)
-        goto undo;
-    r = copy_into_base(&c, err);
-    if (r == JOB_STOPPED) {
-        ret = JOB_STOPPED;
-        goto undo;
-    }
-    if (r < 0) {
-        if (err->cls != GVM_ERR_NO_SPACE && err->cls != GVM_ERR_CONFLICT)
-            repair_leaks(&c);
+    r = copy_and_plan(&c, op, &sws, err);
+    if (r != 0) {
+        if (r == JOB_STOPPED)
+            ret = JOB_STOPPED;
         goto undo;
     }
-    if (job_should_stop(job)) {
-        ret = JOB_STOPPED;
-        goto undo;
-    }
-    sws = json_array();
-    if (!sws) {
-        gvm_error_oom(err);
-        goto undo;
-    }
-    json_array_foreach(c.children, i, e) {
-        json_t *s = child_switch(&c, json_integer_value(e), err);
-        if (!s)
-            goto undo;
-        json_array_append_new(sws, s);
-    }
-    payload = json_pack("{s:O}", "children", sws);
-    if (!payload) {
-        gvm_error_oom(err);
-        goto undo;
-    }
-    /* The point of no return. */
-    if (journal_step(op, "switch", payload, err) < 0)
-        goto undo;
     if (finish(&c, op, sws, err) < 0)
         goto out;
     ret = 0;
@@ -835,7 +968,7 @@ static int commit_recover(struct job *job, struct journal_op *op,
     memset(&c, 0, sizeof(c));
     if (last && strcmp(last->kind, "remove") == 0) {
         /* R3: the catalog is done; base's row still exists. */
-        if (commit_init(&c, job, err) < 0 ||
+        if (commit_init(&c, job, job_params(job), err) < 0 ||
             delete_files(&c, c.removed, err) < 0 || journal_done(op, err) < 0)
             goto out;
         log_info("Commit of %s: recovered after the catalog change; files "
@@ -843,7 +976,7 @@ static int commit_recover(struct job *job, struct journal_op *op,
         ret = JOB_RECOVERED_DONE;
         goto out;
     }
-    if (commit_init(&c, job, err) < 0)
+    if (commit_init(&c, job, job_params(job), err) < 0)
         goto out;
     if (!op || !last) {
         if (op && n > 0 && !e[n - 1].undone)
@@ -863,6 +996,12 @@ static int commit_recover(struct job *job, struct journal_op *op,
         ret = JOB_RECOVERED_DONE;
         goto out;
     }
+    if (strcmp(last->kind, "grow") == 0) {
+        log_info("Commit of %s: interrupted while growing the base %s.",
+                 c.name, c.base_name);
+        if (grow_recover(&c, last->payload, err) < 0)
+            goto out;
+    }
     /* R1 */
     log_info("Commit of %s: interrupted while copying into %s; rolled back, "
              "running it again.", c.name, c.base_name);
@@ -871,6 +1010,126 @@ static int commit_recover(struct job *job, struct journal_op *op,
         goto out;
     ret = job_cancel_requested(job) ? JOB_RECOVERED_CANCELLED
                                     : JOB_RECOVERED_RESUME;
+out:
+    commit_clear(&c);
+    return ret;
+}
+
+/* ---- a commit inside another job (snapshot-delete) ------------------------------ */
+
+/* The children's headers, each followed by its catalog edge (top stays
+ * catalogued, so the edges cannot wait for a "remove" transaction). */
+static int merge_switch(struct commit *c, json_t *sws, struct gvm_error *err)
+{
+    size_t i;
+    json_t *e;
+
+    json_array_foreach(sws, i, e) {
+        if (switch_child(c, e, err) < 0)
+            return -1;
+        if (catalog_image_set_backing(c->d->cat,
+                json_integer_value(json_object_get(e, "id")), c->base_id,
+                json_string_value(json_object_get(e, "new-name")),
+                c->base.format, err) < 0)
+            return -1;
+        if (journal_fault_point("block-commit.child-switched") < 0) {
+            gvm_error_set(err, GVM_ERR_STORAGE, "Fault injected after a "
+                          "header switch of the commit into %s.", c->base_name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int chain_commit_merge(struct job *job, struct journal_op *op, int64_t top_id,
+                       struct gvm_error *err)
+{
+    struct gvmd *d = job_daemon(job);
+    _cleanup_catimg_ struct catalog_image top = { 0 };
+    _cleanup_free_ int64_t *kids = NULL;
+    _cleanup_json_ json_t *params = NULL, *children = NULL, *sws = NULL;
+    struct commit c;
+    size_t nk = 0;
+    int ret = -1, r;
+
+    memset(&c, 0, sizeof(c));
+    if (catalog_image_get(d->cat, top_id, &top, err) < 0)
+        return -1;
+    if (strcmp(top.format, "qcow2") != 0 || top.backing_id <= 0) {
+        gvm_error_set(err, GVM_ERR_CONFLICT, "The image %s:%s has no "
+                      "catalogued backing file to commit into.", top.volume,
+                      top.path);
+        return -1;
+    }
+    if (only_child(d, top.backing_id, top_id, "committing into it would "
+                   "change what that image reads.", err) < 0 ||
+        catalog_image_children(d->cat, top_id, &kids, &nk, err) < 0)
+        return -1;
+    children = json_array();
+    if (!children)
+        return gvm_error_oom(err);
+    for (size_t i = 0; i < nk; i++)
+        json_array_append_new(children, json_integer(kids[i]));
+    params = json_pack("{s:I, s:I, s:I, s:[{s:I, s:I, s:s, s:s}], s:O}",
+                       "top", (json_int_t)top_id,
+                       "base", (json_int_t)top.backing_id, "speed", (json_int_t)0,
+                       "removed", "id", (json_int_t)top_id,
+                       "volume-id", (json_int_t)top.volume_id,
+                       "volume", top.volume, "path", top.path,
+                       "children", children);
+    if (!params)
+        return gvm_error_oom(err);
+    /* What recovery needs: the steps after it carry no parameters. */
+    if (journal_step(op, "commit", params, err) < 0)
+        return -1;
+    if (commit_init(&c, job, params, err) < 0)
+        goto out;
+    r = copy_and_plan(&c, op, &sws, err);
+    if (r != 0) {
+        ret = r == JOB_STOPPED ? JOB_STOPPED : -1;
+        goto out;
+    }
+    ret = merge_switch(&c, sws, err);
+out:
+    commit_clear(&c);
+    return ret;
+}
+
+int chain_commit_merge_recover(struct job *job, const struct journal_entry *e,
+                               size_t n, struct gvm_error *err)
+{
+    const struct journal_entry *last = journal_last_pending(e, n);
+    json_t *params = NULL;
+    struct commit c;
+    int ret = -1;
+
+    if (!last || (strcmp(last->kind, "grow") != 0 &&
+                  strcmp(last->kind, "copying") != 0 &&
+                  strcmp(last->kind, "switch") != 0))
+        return 0;
+    for (size_t i = n; i-- > 0 && !params;)
+        if (strcmp(e[i].kind, "commit") == 0)
+            params = e[i].payload;
+    if (!params)
+        return 0;
+    memset(&c, 0, sizeof(c));
+    if (commit_init(&c, job, params, err) < 0)
+        goto out;
+    if (strcmp(last->kind, "switch") == 0) {
+        /* R2 without R3: the caller removes top. */
+        log_info("Commit of %s into %s: the copy was complete; switching "
+                 "the images above it.", c.name, c.base_name);
+        if (merge_switch(&c, json_object_get(last->payload, "children"), err) < 0)
+            goto out;
+    } else {
+        if (strcmp(last->kind, "grow") == 0 &&
+            grow_recover(&c, last->payload, err) < 0)
+            goto out;
+        log_info("Commit of %s into %s: interrupted before the switch; "
+                 "rolled back.", c.name, c.base_name);
+        repair_leaks(&c);
+    }
+    ret = 1;
 out:
     commit_clear(&c);
     return ret;

@@ -33,6 +33,30 @@ struct chain_commit_req {
 int chain_commit_start(struct gvmd *d, const struct chain_commit_req *req,
                        json_t **result, struct gvm_error *err);
 
+/*
+ * A commit run by another job (snapshot-delete: a frozen image whose
+ * parent has no other child is committed into it).  Commits top into its
+ * catalogued backing `base` (which must have no other child) with the
+ * steps of block-commit journaled in the caller's operation op: "commit"
+ * {params}, "grow", "copying" and "switch"; top's children are repointed
+ * to base (header, then catalog edge, one child after the other).  top is
+ * NOT removed: it stays catalogued and on storage, reading as before (base
+ * now reads what top read), for the caller to forget and delete.
+ * 0, JOB_STOPPED (nothing above base changed), or -1 with err set.
+ */
+int chain_commit_merge(struct job *job, struct journal_op *op, int64_t top_id,
+                       struct gvm_error *err);
+/*
+ * Recovery of chain_commit_merge from the caller's journal entries e[0..n):
+ * when the last pending entry is one of its steps, roll forward ("switch":
+ * the remaining children are repointed) or back (leaks in base repaired,
+ * a grown base's new range zeroed again) and return 1; the caller then
+ * marks its operation undone and runs again.  0 if the last pending entry
+ * is not the merge's; -1 with err set.
+ */
+int chain_commit_merge_recover(struct job *job, const struct journal_entry *e,
+                               size_t n, struct gvm_error *err);
+
 /* The job type "block-pull". */
 extern const struct job_type chain_pull_job;
 
@@ -46,5 +70,19 @@ struct chain_pull_req {
 /* Check, lock and start a block-pull job.  Blocking.  *result: the JOB. */
 int chain_pull_start(struct gvmd *d, const struct chain_pull_req *req,
                      json_t **result, struct gvm_error *err);
+
+/*
+ * The live path (live-job.c): when a running libvirt domain uses the top
+ * (commit) or the image (pull), the job is libvirt's and gvmd watches it.
+ * Return 1 with *result (the JOB, "live": true) when the live path was
+ * taken, 0 when no running domain uses the image (take the offline path),
+ * -1 with err set (refusals say why libvirt cannot do it).
+ */
+extern const struct job_type live_commit_job;
+extern const struct job_type live_pull_job;
+int live_commit_start(struct gvmd *d, const struct chain_commit_req *req,
+                      json_t **result, struct gvm_error *err);
+int live_pull_start(struct gvmd *d, const struct chain_pull_req *req,
+                    json_t **result, struct gvm_error *err);
 
 #endif

@@ -36,11 +36,13 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <string.h>
 
 #include "catalog-image.h"
 #include "chain.h"
 #include "jsonutil.h"
+#include "live.h"
 #include "resolve.h"
 #include "volume.h"
 
@@ -145,7 +147,20 @@ int chain_job_start(struct gvmd *d, const struct job_type *type,
                     struct gvm_error *err)
 {
     _cleanup_job_ struct job *job = NULL;
+    _cleanup_free_ int64_t *ids = calloc(nlocks ? nlocks : 1, sizeof(*ids));
+    size_t nids = 0;
 
+    /* The offline path never writes an image a running guest uses (the
+     * live path, routed before this, handles those it can).  Images only
+     * read (read locks) may be shared with running guests: reading a
+     * backing file QEMU also only reads is safe. */
+    if (!ids)
+        return gvm_error_oom(err);
+    for (size_t i = 0; i < nlocks; i++)
+        if (locks[i].write)
+            ids[nids++] = locks[i].image_id;
+    if (live_refuse_running_ids(d, ids, nids, what, err) < 0)
+        return -1;
     if (jobs_create(d->jobs, type, params, images, locks, nlocks, op_id,
                     &job, err) < 0) {
         if (err->cls == GVM_ERR_IN_USE) {
@@ -324,14 +339,63 @@ static int write_zeroes(struct img *top, uint64_t off, uint64_t len,
 }
 
 /*
+ * A run of differing data waiting to be written with one img_write_copy
+ * (one write batch, one flush) from a layer of the old chain: runs that
+ * continue each other across chunks are merged up to PEND_MAX.
+ */
+#define PEND_MAX (1ull << 30)
+struct pending {
+    struct img *src;         /* NULL: nothing pending */
+    uint64_t off, len, src_off;
+};
+
+static int pending_flush(struct img *top, struct pending *p, uint64_t *fail_off)
+{
+    int r = 0;
+
+    if (p->src && p->len) {
+        *fail_off = p->off;
+        r = img_write_copy(top, p->off, p->len, p->src, p->src_off);
+    }
+    p->src = NULL;
+    p->len = 0;
+    return r;
+}
+
+/* Queue [off, off+len) to be copied from src at src_off.  -EXDEV if it
+ * cannot be (the caller writes its buffer instead). */
+static int pending_add(struct img *top, struct pending *p, struct img *src,
+                       uint64_t off, uint64_t len, uint64_t src_off,
+                       uint64_t *fail_off)
+{
+    int r;
+
+    if (!src || img_store(src) != img_store(top))
+        return -EXDEV;
+    if (p->src == src && p->off + p->len == off &&
+        p->src_off + p->len == src_off && p->len + len <= PEND_MAX) {
+        p->len += len;
+        return 0;
+    }
+    r = pending_flush(top, p, fail_off);
+    if (r < 0)
+        return r;
+    *p = (struct pending){ .src = src, .off = off, .len = len, .src_off = src_off };
+    return 0;
+}
+
+/*
  * Copy [off, off+len), a range the image does not allocate, wherever the
  * old chain (read through the image) and the new backing differ, cluster by
  * cluster, keeping runs of differing clusters together.  Zeros are written
- * as zeros (a zero flag on v3) so nothing is allocated for them.
+ * as zeros (a zero flag on v3) so nothing is allocated for them.  Data
+ * that layer src holds at src_off (the range's extent, NULL if none)
+ * goes through `pend` and is moved by the store, not from obuf.
  */
 static int copy_range(struct img *top, struct img *nb, uint64_t off,
                       uint64_t len, uint32_t csize, uint8_t *obuf,
-                      uint8_t *nbuf, uint64_t *fail_off)
+                      uint8_t *nbuf, uint64_t *fail_off, struct img *src,
+                      uint64_t src_off, struct pending *pend)
 {
     while (len > 0) {
         size_t n = len < COPY_CHUNK ? (size_t)len : COPY_CHUNK;
@@ -364,18 +428,54 @@ static int copy_range(struct img *top, struct img *nb, uint64_t off,
                 j += s2;
             }
             *fail_off = off + i;
-            if (all_zero(obuf + i, j - i))
-                r = write_zeroes(top, off + i, j - i, csize, obuf + i);
-            else
-                r = img_write(top, obuf + i, off + i, j - i);
+            if (all_zero(obuf + i, j - i)) {
+                r = pending_flush(top, pend, fail_off);
+                if (r == 0)
+                    r = write_zeroes(top, off + i, j - i, csize, obuf + i);
+            } else {
+                r = pending_add(top, pend, src, off + i, j - i,
+                                src_off + i, fail_off);
+                if (r == -EXDEV)
+                    r = img_write(top, obuf + i, off + i, j - i);
+            }
             if (r < 0)
                 return r;
             i = j;
         }
         off += n;
         len -= n;
+        src_off += n;
     }
     return 0;
+}
+
+/* Depth of the new backing nb in the image's current chain (1: its
+ * backing file), or INT_MAX when it is not in it.  Where the image reads
+ * from that depth or deeper, the old and the new chain read the same. */
+static int new_backing_depth(struct img *top, struct img *nb)
+{
+    int depth = 1;
+
+    if (!nb)
+        return INT_MAX;
+    for (struct img *l = img_backing(top); l; l = img_backing(l), depth++) {
+        if (img_store(l) == img_store(nb) &&
+            strcmp(img_path(l), img_path(nb)) == 0)
+            return depth;
+    }
+    return INT_MAX;
+}
+
+/* The layer holding a data extent's bytes at its offset, or NULL. */
+static struct img *extent_layer(struct img *top, const struct img_extent *e)
+{
+    struct img *l = top;
+
+    if (!e->data || e->zero || !e->has_offset)
+        return NULL;
+    for (int i = 0; l && i < e->depth; i++)
+        l = img_backing(l);
+    return l;
 }
 
 /* The safe part: 0, JOB_STOPPED, or -errno with *fail_off set. */
@@ -385,6 +485,8 @@ static int copy_differences(struct rebase *rb, struct img *top, struct img *nb,
     uint64_t size = img_virtual_size(top), off = 0;
     _cleanup_free_ uint8_t *obuf = malloc(COPY_CHUNK);
     _cleanup_free_ uint8_t *nbuf = malloc(COPY_CHUNK);
+    struct pending pend = { 0 };
+    int nb_depth = new_backing_depth(top, nb);
     struct img_info info;
     uint32_t csize;
 
@@ -412,12 +514,18 @@ static int copy_differences(struct rebase *rb, struct img *top, struct img *nb,
         if (r < 0)
             return r;
         for (size_t i = 0; i < n; i++) {
+            struct img *src = extent_layer(top, &ext[i]);
+
             /* Allocated in the image itself (data or zero flag): it hides
              * both backing chains there. */
             if (ext[i].present && ext[i].depth == 0)
                 continue;
+            /* Read from the new backing file or below it: the same either
+             * way. */
+            if (ext[i].depth >= nb_depth)
+                continue;
             r = copy_range(top, nb, ext[i].start, ext[i].length, csize,
-                           obuf, nbuf, fail_off);
+                           obuf, nbuf, fail_off, src, ext[i].offset, &pend);
             if (r < 0) {
                 free(ext);
                 return r;
@@ -427,6 +535,9 @@ static int copy_differences(struct rebase *rb, struct img *top, struct img *nb,
         off += len;
         job_set_progress(rb->job, off, size);
     }
+    int r = pending_flush(top, &pend, fail_off);
+    if (r < 0)
+        return r;
     *fail_off = size;
     return img_flush(top);
 }

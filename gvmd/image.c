@@ -299,6 +299,24 @@ int img_write(struct img *img, const void *buf, uint64_t off, size_t len)
     return img->st->ops->pwrite(img->raw, buf, len, off);
 }
 
+int img_write_copy(struct img *img, uint64_t off, uint64_t len,
+                   struct img *src, uint64_t src_off)
+{
+    uint64_t size = img_virtual_size(img);
+    if (!img->rw)
+        return -EROFS;
+    if (off > size || len > size - off)
+        return -EINVAL;
+    if (src->st != img->st)
+        return -EXDEV;
+    if (len == 0)
+        return 0;
+    struct gvm_file *sf = src->q ? src->q->file : src->raw;
+    if (img->q)
+        return qcow2_write_copy(img->q, sf, src_off, off, len);
+    return store_copy(img->st, sf, src_off, img->raw, off, len);
+}
+
 int img_write_zeroes(struct img *img, uint64_t off, uint64_t len)
 {
     uint64_t size = img_virtual_size(img);
@@ -335,6 +353,20 @@ int img_flush(struct img *img)
     if (img->q)
         return qcow2_flush(img->q);
     return img->st->ops->flush(img->raw);
+}
+
+int img_resize(struct img *img, uint64_t new_size)
+{
+    int r;
+
+    if (!img->rw)
+        return -EROFS;
+    if (img->q)
+        return qcow2_resize(img->q, new_size);
+    r = raw_resize(img->st, img->raw, img->raw_size, new_size);
+    if (r == 0)
+        img->raw_size = new_size;
+    return r;
 }
 
 const char *img_corrupt_message(const struct img *img)

@@ -92,9 +92,25 @@ uint64_t img_virtual_size(const struct img *img);
 int img_read(struct img *img, void *buf, uint64_t off, size_t len);
 /* Write into the top layer (allocating clusters).  0 or -errno. */
 int img_write(struct img *img, const void *buf, uint64_t off, size_t len);
+/* img_write of the len bytes stored at host offset src_off in the file of
+ * layer src (any opened image; img_map's offset for an extent answered by
+ * that layer), moved by the store without a buffer where it can
+ * (store_copy: copy_file_range(2) on a dir volume).  -EXDEV if src is on
+ * another store (read and write instead), -ENODATA if its file ends
+ * before len bytes (fall back likewise: the range may be half written,
+ * as after a failed img_write). */
+int img_write_copy(struct img *img, uint64_t off, uint64_t len,
+                   struct img *src, uint64_t src_off);
 /* Make a range read as zeros: zero flag on qcow2 v3, zero data on v2/raw. */
 int img_write_zeroes(struct img *img, uint64_t off, uint64_t len);
 int img_flush(struct img *img);
+/* Grow the top layer to new_size bytes (a multiple of 512 for qcow2): the
+ * range past the old end reads zeros.  Shrinking is -ENOTSUP; growing to
+ * the current size does nothing.  Needs IMG_OPEN_RW.  A crash leaves the
+ * image reading as the old or the new size, nothing worse than leaked
+ * clusters (qcow2-resize.c says which, and when zeros are at risk).
+ * Images opened with this one as backing keep the size they saw at open. */
+int img_resize(struct img *img, uint64_t new_size);
 /* After a data-path call failed with -EUCLEAN: the sentence describing the
  * corrupt metadata met (image, entry, value), or NULL.  Borrowed. */
 const char *img_corrupt_message(const struct img *img);

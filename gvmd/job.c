@@ -27,6 +27,7 @@
 #include "jsonutil.h"
 #include "rpc.h"
 #include "snapshot.h"
+#include "virt.h"
 
 #define PERSIST_MS 1000
 
@@ -48,7 +49,20 @@ static const struct job_type *const job_types[] = {
     &snapshot_delete_job,
     &chain_commit_job,
     &chain_pull_job,
+    &live_commit_job,
+    &live_pull_job,
 };
+
+/* The type a catalogued job row names (offline and live types share the
+ * method's name). */
+static const struct job_type *type_for_row(const char *name, bool live)
+{
+    for (size_t i = 0; i < GVM_ARRAY_SIZE(job_types); i++) {
+        if (strcmp(job_types[i]->name, name) == 0 && job_types[i]->live == live)
+            return job_types[i];
+    }
+    return NULL;
+}
 
 const struct job_type *job_type_find(const char *name)
 {
@@ -77,7 +91,14 @@ struct job {
     _Atomic uint64_t cur, total;
     _Atomic uint64_t last_persist_ms;
     pthread_mutex_t persist_lock;
+    /* live jobs (jobs->lock) */
+    char *live_domain, *live_disk;  /* whose block-job events it gets    */
+    _Atomic unsigned bj_events;     /* statuses seen, 1 << status         */
+    int complete_state;             /* COMPLETE_*                         */
+    struct gvm_error complete_err;  /* COMPLETE_FAILED: why               */
 };
+
+enum { COMPLETE_NONE, COMPLETE_ASKED, COMPLETE_FAILED };
 
 struct jobs {
     struct gvmd *d;
@@ -92,6 +113,8 @@ struct jobs {
     unsigned nthreads, started;
     _Atomic bool stopping;
     int waiters, max_waiters;
+    pthread_cond_t live_cond;     /* live jobs: an event, cancel, complete */
+    int nlive;                    /* live job threads running              */
 };
 
 /* ---- small helpers ----------------------------------------------------------- */
@@ -125,6 +148,8 @@ static void job_free(struct job *job)
 {
     free(job->type_name);
     free(job->op_id);
+    free(job->live_domain);
+    free(job->live_disk);
     json_decref(job->error);
     json_decref(job->images);
     json_decref(job->params);
@@ -311,8 +336,29 @@ static void conclude(struct job *job, int outcome, const struct gvm_error *err)
     announce(job);
 }
 
+static void *live_thread(void *arg);
+
 static void enqueue_locked(struct jobs *jobs, struct job *job)
 {
+    if (job->type && job->type->live) {
+        pthread_t t;
+        pthread_attr_t a;
+        int r;
+
+        pthread_attr_init(&a);
+        pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+        job->refs++;                  /* the thread's */
+        r = pthread_create(&t, &a, live_thread, job);
+        pthread_attr_destroy(&a);
+        if (r != 0) {
+            job->refs--;
+            log_error("Job %" PRId64 ": cannot start its thread: %s; it is "
+                      "retried at the next start.", job->id, strerror(r));
+            return;
+        }
+        jobs->nlive++;
+        return;
+    }
     if (push(&jobs->queue, &jobs->nq, &jobs->capq, job) < 0) {
         /* Cannot happen in practice (a few pointers); the job stays in
          * its state and is retried at the next start. */
@@ -339,6 +385,117 @@ bool job_cancel_requested(struct job *job)
 bool job_should_stop(struct job *job)
 {
     return atomic_load(&job->cancel_req) || atomic_load(&job->jobs->stopping);
+}
+
+bool job_daemon_stopping(struct job *job)
+{
+    return atomic_load(&job->jobs->stopping);
+}
+
+/* ---- live jobs ----------------------------------------------------------------- */
+
+void job_set_ready(struct job *job, bool ready)
+{
+    struct job_state next = {
+        .status = ready ? JOB_READY : JOB_RUNNING,
+        .cancelled = -1,
+    };
+    enum job_status cur;
+
+    pthread_mutex_lock(&job->jobs->lock);
+    cur = job->status;
+    pthread_mutex_unlock(&job->jobs->lock);
+    if (cur == next.status || cur == JOB_CONCLUDED)
+        return;
+    persist_or_log(job, &next, false);
+    announce(job);
+}
+
+int job_live_watch(struct job *job, const char *domain, const char *disk)
+{
+    char *dom = strdup(domain), *dk = strdup(disk);
+
+    if (!dom || !dk) {
+        free(dom);
+        free(dk);
+        return -ENOMEM;
+    }
+    pthread_mutex_lock(&job->jobs->lock);
+    free(job->live_domain);
+    free(job->live_disk);
+    job->live_domain = dom;
+    job->live_disk = dk;
+    pthread_mutex_unlock(&job->jobs->lock);
+    return 0;
+}
+
+unsigned job_live_events(struct job *job, bool clear)
+{
+    return clear ? atomic_exchange(&job->bj_events, 0u)
+                 : atomic_load(&job->bj_events);
+}
+
+bool job_complete_requested(struct job *job)
+{
+    bool r;
+
+    pthread_mutex_lock(&job->jobs->lock);
+    r = job->complete_state == COMPLETE_ASKED;
+    pthread_mutex_unlock(&job->jobs->lock);
+    return r;
+}
+
+void job_complete_failed(struct job *job, const struct gvm_error *err)
+{
+    pthread_mutex_lock(&job->jobs->lock);
+    job->complete_state = COMPLETE_FAILED;
+    job->complete_err = *err;
+    pthread_cond_broadcast(&job->jobs->changed);
+    pthread_mutex_unlock(&job->jobs->lock);
+}
+
+void job_live_sleep(struct job *job, int64_t timeout_ms)
+{
+    struct jobs *jobs = job->jobs;
+    struct timespec dl;
+
+    clock_gettime(CLOCK_MONOTONIC, &dl);
+    dl.tv_sec += timeout_ms / 1000;
+    dl.tv_nsec += (timeout_ms % 1000) * 1000000L;
+    if (dl.tv_nsec >= 1000000000L) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&jobs->lock);
+    /* Whatever wakes us is re-checked by the caller; one wait is enough. */
+    /* Only what the caller consumes or exits on skips the wait: a cancel
+     * or complete request stays set while it is handled, and wakes us by
+     * a broadcast when it comes. */
+    if (!atomic_load(&job->bj_events) && !atomic_load(&jobs->stopping))
+        pthread_cond_timedwait(&jobs->live_cond, &jobs->lock, &dl);
+    pthread_mutex_unlock(&jobs->lock);
+}
+
+/* libvirt's event thread: must not block (jobs->lock is only ever held
+ * briefly). */
+static void on_blockjob_event(void *opaque, const char *domain,
+                              const char *disk, int type, int status)
+{
+    struct jobs *jobs = opaque;
+
+    (void)type;
+    if (!domain || !disk || status < 0 || status >= 32)
+        return;
+    pthread_mutex_lock(&jobs->lock);
+    for (size_t i = 0; i < jobs->nall; i++) {
+        struct job *j = jobs->all[i];
+
+        if (j->live_domain && j->live_disk && strcmp(j->live_domain, domain) == 0 &&
+            strcmp(j->live_disk, disk) == 0)
+            atomic_fetch_or(&j->bj_events, 1u << status);
+    }
+    pthread_cond_broadcast(&jobs->live_cond);
+    pthread_mutex_unlock(&jobs->lock);
 }
 
 static void maybe_persist_progress(struct job *job)
@@ -416,6 +573,30 @@ static void *runner(void *arg)
     return NULL;
 }
 
+/* A live job's own thread: holds a reference to it. */
+static void *live_thread(void *arg)
+{
+    struct job *job = arg;
+    struct jobs *jobs = job->jobs;
+
+    bool fresh;
+
+    pthread_mutex_lock(&jobs->lock);
+    fresh = job->status == JOB_CREATED;
+    pthread_mutex_unlock(&jobs->lock);
+    /* A job that never ran has no libvirt job to abort. */
+    if (atomic_load(&job->cancel_req) && fresh)
+        conclude(job, JOB_STOPPED, NULL);
+    else if (!atomic_load(&jobs->stopping))
+        run_one(job);
+    job_unref(job);
+    pthread_mutex_lock(&jobs->lock);
+    jobs->nlive--;
+    pthread_cond_broadcast(&jobs->changed);
+    pthread_mutex_unlock(&jobs->lock);
+    return NULL;
+}
+
 /* ---- creation, loading ----------------------------------------------------- */
 
 static struct job *job_alloc(struct jobs *jobs)
@@ -446,7 +627,7 @@ static int load_row(struct jobs *jobs, const struct catalog_job *row,
     if (!job)
         goto oom;
     job->id = row->id;
-    job->type = job_type_find(row->type);
+    job->type = type_for_row(row->type, row->live);
     job->type_name = strdup(row->type);
     if (parse_status(row->status, &job->status) < 0)
         job->status = JOB_RUNNING;   /* the CHECK constraint prevents this */
@@ -502,6 +683,7 @@ int jobs_new(struct gvmd *d, unsigned nthreads, struct jobs **out,
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&jobs->changed, &ca);
+    pthread_cond_init(&jobs->live_cond, &ca);
     pthread_condattr_destroy(&ca);
 
     if (catalog_job_list(d->cat, &rows, &n, err) < 0) {
@@ -590,6 +772,9 @@ int jobs_start(struct jobs *jobs, struct gvm_error *err)
     size_t n;
     struct job **todo;
 
+    /* Before recovery: re-attached live jobs must not miss an event. */
+    if (jobs->d->virt)
+        virt_set_blockjob_cb(jobs->d->virt, on_blockjob_event, jobs);
     /* Copy the list: conclude() takes jobs->lock. */
     pthread_mutex_lock(&jobs->lock);
     n = jobs->nall;
@@ -635,10 +820,19 @@ void jobs_stop(struct jobs *jobs)
     atomic_store(&jobs->stopping, true);
     pthread_cond_broadcast(&jobs->work);
     pthread_cond_broadcast(&jobs->changed);
+    pthread_cond_broadcast(&jobs->live_cond);
     pthread_mutex_unlock(&jobs->lock);
     for (unsigned i = 0; i < jobs->started; i++)
         pthread_join(jobs->threads[i], NULL);
     jobs->started = 0;
+    /* Live jobs notice `stopping` within one poll and leave their libvirt
+     * jobs running (re-attached at the next start). */
+    pthread_mutex_lock(&jobs->lock);
+    while (jobs->nlive > 0)
+        pthread_cond_wait(&jobs->changed, &jobs->lock);
+    pthread_mutex_unlock(&jobs->lock);
+    if (jobs->d->virt)
+        virt_set_blockjob_cb(jobs->d->virt, NULL, NULL);
 }
 
 void jobs_free(struct jobs *jobs)
@@ -657,6 +851,7 @@ void jobs_free(struct jobs *jobs)
     free(jobs->threads);
     pthread_cond_destroy(&jobs->work);
     pthread_cond_destroy(&jobs->changed);
+    pthread_cond_destroy(&jobs->live_cond);
     pthread_mutex_destroy(&jobs->lock);
     free(jobs);
 }
@@ -687,6 +882,7 @@ int jobs_create(struct jobs *jobs, const struct job_type *type,
         row.images = json_dumps(images, JSON_COMPACT);
         row.params = json_dumps(params, JSON_COMPACT | JSON_SORT_KEYS);
         row.op_id = op_id ? strdup(op_id) : NULL;
+        row.live = type->live;
         if (!row.type || !row.images || !row.params || (op_id && !row.op_id)) {
             catalog_rollback(cat);
             catalog_job_clear(&row);
@@ -726,6 +922,7 @@ int jobs_create(struct jobs *jobs, const struct job_type *type,
     job->images = json_incref(images);
     job->params = json_incref(params);
     job->op_id = steal_pointer(&row.op_id);
+    job->live = type->live;
     catalog_job_clear(&row);
 
     pthread_mutex_lock(&jobs->lock);
@@ -809,6 +1006,9 @@ int jobs_cancel(struct jobs *jobs, int64_t id, json_t **result,
         pthread_mutex_unlock(&jobs->lock);
         persist_or_log(job, NULL, false);
         pthread_mutex_unlock(&job->persist_lock);
+        pthread_mutex_lock(&jobs->lock);
+        pthread_cond_broadcast(&jobs->live_cond);
+        pthread_mutex_unlock(&jobs->lock);
         log_info("Job %" PRId64 " (%s): cancellation requested.", job->id,
                  job->type_name);
     }
@@ -817,6 +1017,57 @@ int jobs_cancel(struct jobs *jobs, int64_t id, json_t **result,
         gvm_error_set(err, GVM_ERR_INTERNAL, "Out of memory.");
         return -1;
     }
+    return 0;
+}
+
+int jobs_complete(struct jobs *jobs, int64_t id, json_t **result,
+                  struct gvm_error *err)
+{
+    _cleanup_job_ struct job *job = NULL;
+    struct timespec dl;
+    int r = 0;
+
+    if (jobs_get(jobs, id, &job, err) < 0)
+        return -1;
+    pthread_mutex_lock(&jobs->lock);
+    if (!job->live) {
+        gvm_error_set(err, GVM_ERR_UNSUPPORTED, "Job %" PRId64 " (%s) is an "
+                      "offline job and completes by itself; job-complete "
+                      "applies only to a live active block-commit in the "
+                      "ready state.", id, job->type_name);
+        r = -1;
+    } else if (job->status != JOB_READY) {
+        gvm_error_set(err, job->status == JOB_CONCLUDED ? GVM_ERR_UNSUPPORTED
+                                                        : GVM_ERR_BUSY,
+                      "Job %" PRId64 " (%s) is %s, not ready: only a live "
+                      "active commit started with pivot false becomes ready "
+                      "(once its mirror has caught up) and can be completed.",
+                      id, job->type_name, status_names[job->status]);
+        r = -1;
+    }
+    if (r < 0) {
+        pthread_mutex_unlock(&jobs->lock);
+        return -1;
+    }
+    job->complete_state = COMPLETE_ASKED;
+    pthread_cond_broadcast(&jobs->live_cond);
+    clock_gettime(CLOCK_MONOTONIC, &dl);
+    dl.tv_sec += 60;
+    while (job->status != JOB_CONCLUDED && job->complete_state == COMPLETE_ASKED &&
+           !atomic_load(&jobs->stopping)) {
+        if (pthread_cond_timedwait(&jobs->changed, &jobs->lock, &dl) == ETIMEDOUT)
+            break;
+    }
+    if (job->complete_state == COMPLETE_FAILED) {
+        *err = job->complete_err;
+        job->complete_state = COMPLETE_NONE;
+        pthread_mutex_unlock(&jobs->lock);
+        return -1;
+    }
+    *result = to_json_locked(job);
+    pthread_mutex_unlock(&jobs->lock);
+    if (!*result)
+        return gvm_error_oom(err);
     return 0;
 }
 

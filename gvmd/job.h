@@ -9,10 +9,14 @@
  *   created    in the catalog with its image locks, queued for a thread;
  *   running    its type's run() is working (or, after a restart, about to
  *              resume);
+ *   ready      (live jobs only) a live active commit mirrors the disk and
+ *              waits for job-complete (pivot) or job-cancel (abort);
  *   concluded  finished: with an error, cancelled, or done; its image locks
  *              are released; it stays listed until job-dismiss.
- * ("ready" and "pending" belong to live jobs, which this runner does not
- * run yet.)  Every status change is written to the catalog's jobs table
+ * ("pending" is not used.)  Live jobs (job_type.live: a libvirt block job
+ * drives the work, the job watches it) run on a thread of their own each,
+ * not on the runner's threads: they mostly wait, and a ready job may wait
+ * for a client for hours.  Every status change is written to the catalog's jobs table
  * and broadcast as a job-status-change event; progress is kept in memory
  * and written at most about once a second.
  *
@@ -47,6 +51,8 @@ struct job;
 
 struct job_type {
     const char *name;       /* JOB type, e.g. "image-rebase" */
+    bool live;              /* JOB "live": runs on its own thread, may be
+                               ready, gets libvirt block-job events       */
     /*
      * Do the work on a runner thread.  Poll job_should_stop() between
      * steps and return JOB_STOPPED at a point where storage is consistent;
@@ -115,6 +121,14 @@ json_t *jobs_list_json(struct jobs *jobs);
  * it is.  *result: the JOB afterwards. */
 int jobs_cancel(struct jobs *jobs, int64_t id, json_t **result,
                 struct gvm_error *err);
+/*
+ * job-complete: ask a ready live job to complete (pivot) and wait (up to
+ * about a minute) until it concluded; *result: the JOB then.  Unsupported
+ * for an offline job, Busy for a live job that is not ready, the job's
+ * own error when the pivot was refused (the job stays ready).
+ */
+int jobs_complete(struct jobs *jobs, int64_t id, json_t **result,
+                  struct gvm_error *err);
 /* Forget a concluded job (Busy if it is not concluded). */
 int jobs_dismiss(struct jobs *jobs, int64_t id, struct gvm_error *err);
 /* Block until the job concludes, timeout_ms passes (< 0: no limit) or the
@@ -133,6 +147,28 @@ json_t *job_params(struct job *job);
 /* true once the job should stop: cancel requested or daemon stopping. */
 bool job_should_stop(struct job *job);
 bool job_cancel_requested(struct job *job);
+/* true when the daemon is stopping (not a cancel): a live job leaves its
+ * libvirt job alone and returns JOB_STOPPED; the next start re-attaches. */
+bool job_daemon_stopping(struct job *job);
+
+/* ---- for live jobs ---------------------------------------------------------- */
+
+/* Enter (ready true) or leave the ready state: persisted and announced. */
+void job_set_ready(struct job *job, bool ready);
+/* The job watches libvirt block-job events of this domain's disk. */
+int job_live_watch(struct job *job, const char *domain, const char *disk);
+/* The BLOCK_JOB_2 statuses seen since the last call, as a bit mask
+ * (1 << virConnectDomainEventBlockJobStatus); with clear, forgotten. */
+unsigned job_live_events(struct job *job, bool clear);
+/* Sleep until an event for the job, a cancel, a complete request or daemon
+ * stop, or timeout_ms. */
+void job_live_sleep(struct job *job, int64_t timeout_ms);
+/* Whether job-complete asked this (ready) job to complete. */
+bool job_complete_requested(struct job *job);
+/* The completion asked for failed (err): job-complete reports err, the job
+ * stays ready. */
+void job_complete_failed(struct job *job, const struct gvm_error *err);
+
 /* Progress in bytes; persisted at most about once a second. */
 void job_set_progress(struct job *job, uint64_t current, uint64_t total);
 void job_add_progress(struct job *job, uint64_t delta);

@@ -206,16 +206,14 @@ int live_image_user(struct gvmd *d, int64_t image_id, struct live_user *u,
     return found;
 }
 
-int live_refuse_running(struct gvmd *d, int64_t image_id, const char *what,
-                        struct gvm_error *err)
+/* InUse: domain's disk target uses image_id at depth. */
+static int refuse(struct gvmd *d, int64_t image_id, const char *what,
+                  const char *domain, const char *target, int depth,
+                  struct gvm_error *err)
 {
-    _cleanup_live_user_ struct live_user u = { 0 };
     _cleanup_catimg_ struct catalog_image row = { 0 };
     _cleanup_free_ char *name = NULL;
-    int r = live_image_user(d, image_id, &u, err);
 
-    if (r <= 0)
-        return r;
     if (catalog_image_get(d->cat, image_id, &row, err) < 0)
         return -1;
     name = resolve_name(row.volume, row.path);
@@ -223,7 +221,56 @@ int live_refuse_running(struct gvmd *d, int64_t image_id, const char *what,
                   "it (disk %s, %s); gvmd does not touch the images of a "
                   "running guest offline — stop the domain, or use the "
                   "methods libvirt can do live (snapshot-create, block-commit, "
-                  "block-pull).", what, name ? name : "the image", u.domain,
-                  u.target, u.depth == 0 ? "its active layer" : "in its backing chain");
+                  "block-pull).", what, name ? name : "the image", domain,
+                  target ? target : "?",
+                  depth == 0 ? "its active layer" : "in its backing chain");
     return -1;
+}
+
+int live_refuse_running(struct gvmd *d, int64_t image_id, const char *what,
+                        struct gvm_error *err)
+{
+    _cleanup_live_user_ struct live_user u = { 0 };
+    int r = live_image_user(d, image_id, &u, err);
+
+    if (r <= 0)
+        return r;
+    return refuse(d, image_id, what, u.domain, u.target, u.depth, err);
+}
+
+int live_refuse_running_ids(struct gvmd *d, const int64_t *ids, size_t n,
+                            const char *what, struct gvm_error *err)
+{
+    struct virt_domain *doms = NULL;
+    size_t ndoms = 0;
+    struct gvm_error verr;
+    int ret = 0;
+
+    if (n == 0)
+        return 0;
+    if (n == 1)
+        return live_refuse_running(d, ids[0], what, err);
+    gvm_error_clear(&verr);
+    if (!d->virt || virt_running_domains(d->virt, &doms, &ndoms, &verr) < 0) {
+        log_debug("Not asking libvirt who uses %zu images: %s", n,
+                  d->virt ? verr.message : "no libvirt configured");
+        return 0;
+    }
+    /* One listing, then every disk against every id: the lists are short. */
+    for (size_t i = 0; i < ndoms && ret == 0; i++) {
+        for (size_t k = 0; k < doms[i].ndisks && ret == 0; k++) {
+            for (size_t j = 0; j < n && ret == 0; j++) {
+                int64_t active;
+                int depth = disk_depth(d, &doms[i].disks[k], ids[j], &active, err);
+
+                if (depth == -2)
+                    ret = -1;
+                else if (depth >= 0)
+                    ret = refuse(d, ids[j], what, doms[i].name,
+                                 doms[i].disks[k].target, depth, err);
+            }
+        }
+    }
+    virt_domains_free(doms, ndoms);
+    return ret;
 }

@@ -70,4 +70,9 @@ int live_image_user(struct gvmd *d, int64_t image_id, struct live_user *u,
 int live_refuse_running(struct gvmd *d, int64_t image_id, const char *what,
                         struct gvm_error *err);
 
+/* The same for several images with one libvirt listing: InUse naming the
+ * first of ids[0..n) a running domain uses, 0 when none is used. */
+int live_refuse_running_ids(struct gvmd *d, const int64_t *ids, size_t n,
+                            const char *what, struct gvm_error *err);
+
 #endif

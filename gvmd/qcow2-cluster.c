@@ -191,8 +191,8 @@ int qcow2_cluster_get(struct qcow2 *q, uint64_t guest, uint64_t bytes,
     if (r < 0)
         return r;
 
-    enum qcow2_ctype t;
-    uint64_t host, cbytes;
+    enum qcow2_ctype t = QCOW2_C_UNALLOCATED;
+    uint64_t host = 0, cbytes = 0;
     r = classify(q, l2[idx], guest, &t, &host, &cbytes);
     if (r < 0)
         return r;
@@ -204,8 +204,8 @@ int qcow2_cluster_get(struct qcow2 *q, uint64_t guest, uint64_t bytes,
     uint64_t run = q->cluster_size - in_cluster;
     unsigned i = idx + 1;
     while (run < bytes && i < q->l2_entries) {
-        enum qcow2_ctype t2;
-        uint64_t h2, c2;
+        enum qcow2_ctype t2 = QCOW2_C_UNALLOCATED;
+        uint64_t h2 = 0, c2 = 0;
         r = classify(q, l2[i], guest + run, &t2, &h2, &c2);
         if (r < 0)
             return r;

@@ -222,12 +222,15 @@ static void reftable_mark(struct qcow2 *q, uint32_t ti)
         rc->dirty_hi = ti + 1;
 }
 
-int qcow2_refcount_flush(struct qcow2 *q)
+/* Write dirty refcount blocks, then (after a flush) new table entries;
+ * *wrote says whether anything was written. */
+static int writeback(struct qcow2 *q, bool *wrote_out)
 {
     struct rc_state *rc = rcs(q);
     bool wrote = false;
     int r;
 
+    *wrote_out = false;
     if (!rc)
         return 0;
     for (size_t i = 0; i < RB_CACHE_SLOTS; i++) {
@@ -258,19 +261,30 @@ int qcow2_refcount_flush(struct qcow2 *q)
         rc->dirty_hi = 0;
         wrote = true;
     }
-    if (wrote) {
-        r = q->st->ops->flush(q->file);
-        if (r < 0)
-            return r;
-    }
+    *wrote_out = wrote;
     return 0;
+}
+
+int qcow2_refcount_write(struct qcow2 *q)
+{
+    bool wrote;
+    return writeback(q, &wrote);
+}
+
+int qcow2_refcount_flush(struct qcow2 *q)
+{
+    bool wrote;
+    int r = writeback(q, &wrote);
+    if (r < 0 || !wrote)
+        return r;
+    return q->st->ops->flush(q->file);
 }
 
 /* ---- reading and writing one refcount ------------------------------------ */
 
 static int get_cluster(struct qcow2 *q, uint64_t ci, uint64_t *out)
 {
-    uint64_t boff;
+    uint64_t boff = 0;
     struct rb_slot *s;
     int r = block_offset(q, ci / q->rb_entries, &boff);
     if (r < 0)
@@ -295,7 +309,7 @@ static int ensure_block(struct qcow2 *q, uint64_t ti);
 
 static int set_cluster(struct qcow2 *q, uint64_t ci, uint64_t v)
 {
-    uint64_t ti = ci / q->rb_entries, boff;
+    uint64_t ti = ci / q->rb_entries, boff = 0;
     struct rb_slot *s;
     int r = block_offset(q, ti, &boff);
     if (r < 0)
@@ -387,7 +401,7 @@ static int scan_free(struct qcow2 *q, uint64_t from, uint64_t n,
         }
         if (max_blocks && blocks++ >= max_blocks)
             return 0;
-        uint64_t ti = ci / q->rb_entries, boff;
+        uint64_t ti = ci / q->rb_entries, boff = 0;
         uint64_t end = (ti + 1) * q->rb_entries;
         int r = block_offset(q, ti, &boff);
         if (r < 0)
@@ -470,7 +484,7 @@ int64_t qcow2_alloc_clusters_deferred(struct qcow2 *q, uint64_t n)
         }
         uint64_t m = 0;
         for (uint64_t ti = tf; ti <= tl; ti++) {
-            uint64_t boff;
+            uint64_t boff = 0;
             r = block_offset(q, ti, &boff);
             if (r < 0)
                 return r;

@@ -17,16 +17,25 @@
  *      (refcount 1, COPIED), else into the new clusters, merged with what
  *      the guest currently reads for partial clusters (copy-on-write from
  *      the old cluster, a compressed cluster or the backing chain), in
- *      host-contiguous runs of up to 8 MiB                            → flush
- *   2. refcount increments (refcount blocks written, then new refcount-
- *      table entries)                                                 → flush
- *   3. L2: changed entries of existing tables (qcow2_cluster_set_entries),
- *      new tables written whole                                      → flush
- *   4. L1 entries of the new tables                                  → flush
- *   5. refcount decrements of what the old L2 entries pointed at (shared
- *      clusters, compressed sectors); they reach the disk with the next
- *      refcount flush, and a cluster freed this way may be reused at once
- *      because nothing on disk points at it any more.
+ *      host-contiguous runs of up to 8 MiB (qcow2_write_copy: moved by the
+ *      store's copy, copy_file_range(2) on a dir volume, in runs as long
+ *      as the batch);
+ *   2. new L2 tables written whole (nothing points at them yet);
+ *   3. refcount increments (refcount blocks written, then new refcount-
+ *      table entries, qcow2_refcount_write)                           → flush
+ *      Steps 1-3 only write where nothing on disk points yet: whatever
+ *      subset of them a crash keeps, the worst is a leaked cluster.
+ *   4. L2 entries of existing tables (qcow2_cluster_set_entries) and L1
+ *      entries of the new tables: each points at data and refcounts made
+ *      durable by the flush above;
+ *   5. only when something is freed: flush, then the refcount decrements
+ *      of what the old L2 entries pointed at (shared clusters, compressed
+ *      sectors); they reach the disk with the next refcount flush, and a
+ *      cluster freed this way may be reused at once because nothing on
+ *      disk points at it any more.
+ * Step 4 is not flushed when nothing is freed: losing it loses only
+ * pointers (leaks), and the next batch's flush or img_flush() makes it
+ * durable.  Two flushes per batch at most, one for a plain copy.
  * Zero writes: L2 entries (zero flag / unallocated) → flush → decrements.
  * tests/integration/test-qcow2-write.sh kills the writer before each of
  * its writes and checks that no prefix leaves a corruption.
@@ -162,36 +171,80 @@ static int prepare_table(struct qcow2 *q, uint64_t first)
     return q->st->ops->flush(q->file);
 }
 
-/* ---- coalesced data writes ---------------------------------------------- */
+/* ---- where the guest data comes from ------------------------------------ */
 
-struct run {
-    uint64_t host;
-    const uint8_t *src;
-    size_t len;
+/* The bytes of a request starting at guest offset g0: in memory (buf), or
+ * at offset base of a file on the image's own store (copy). */
+struct wsrc {
+    uint64_t g0;
+    const uint8_t *buf;
+    struct gvm_file *file;
+    uint64_t base;
 };
 
-static int run_flush(struct qcow2 *q, struct run *w)
+/* Copy n request bytes from guest offset g into dst. */
+static int src_read(struct qcow2 *q, const struct wsrc *src, uint64_t g,
+                    uint8_t *dst, size_t n)
 {
+    if (src->buf) {
+        memcpy(dst, src->buf + (g - src->g0), n);
+        return 0;
+    }
+    ssize_t r = q->st->ops->pread(src->file, dst, n, src->base + (g - src->g0));
+    if (r < 0)
+        return (int)r;
+    return (size_t)r == n ? 0 : -ENODATA;
+}
+
+/* ---- coalesced data writes ---------------------------------------------- */
+
+/* A host-contiguous run of data: from memory (mem: a merged partial
+ * cluster) or from the request at guest offset g. */
+struct run {
+    uint64_t host;
+    const uint8_t *mem;
+    uint64_t g;
+    uint64_t len;
+};
+
+static int run_flush(struct qcow2 *q, const struct wsrc *src, struct run *w)
+{
+    int r;
+
     if (w->len == 0)
         return 0;
-    int r = q->st->ops->pwrite(q->file, w->src, w->len, w->host);
+    if (w->mem)
+        r = q->st->ops->pwrite(q->file, w->mem, (size_t)w->len, w->host);
+    else if (src->buf)
+        r = q->st->ops->pwrite(q->file, src->buf + (w->g - src->g0),
+                               (size_t)w->len, w->host);
+    else
+        r = store_copy(q->st, src->file, src->base + (w->g - src->g0),
+                       q->file, w->host, w->len);
     w->len = 0;
     return r;
 }
 
-static int run_add(struct qcow2 *q, struct run *w, uint64_t host,
-                   const uint8_t *src, size_t len)
+/* Add len bytes for host offset host: from mem if not NULL, else from the
+ * request at guest offset g. */
+static int run_add(struct qcow2 *q, const struct wsrc *src, struct run *w,
+                   uint64_t host, const uint8_t *mem, uint64_t g, uint64_t len)
 {
-    if (w->len && w->host + w->len == host && w->src + w->len == src &&
-        w->len + len <= MAX_RUN) {
+    /* Buffer writes stay bounded; copies are done by the store, in its own
+     * pieces, and only end where host or source stop being contiguous. */
+    uint64_t max = (mem || src->buf) ? MAX_RUN : UINT64_MAX;
+    if (w->len && w->host + w->len == host && w->len + len <= max &&
+        (mem ? (w->mem && w->mem + w->len == mem)
+             : (!w->mem && w->g + w->len == g))) {
         w->len += len;
         return 0;
     }
-    int r = run_flush(q, w);
+    int r = run_flush(q, src, w);
     if (r < 0)
         return r;
     w->host = host;
-    w->src = src;
+    w->mem = mem;
+    w->g = g;
     w->len = len;
     return 0;
 }
@@ -235,7 +288,7 @@ static void chunk_clear(struct chunk *c)
 
 /* Classify the clusters of one chunk and read what partial clusters that
  * move must keep (before anything changes). */
-static int chunk_plan(struct qcow2 *q, struct chunk *c, const uint8_t *buf)
+static int chunk_plan(struct qcow2 *q, struct chunk *c, const struct wsrc *src)
 {
     const uint32_t cb = q->hdr.cluster_bits;
     const uint64_t cs = q->cluster_size;
@@ -295,8 +348,10 @@ static int chunk_plan(struct qcow2 *q, struct chunk *c, const uint8_t *buf)
         r = read_cluster(q, cstart, c->head);
         if (r < 0)
             return r;
-        memcpy(c->head + (c->off - cstart), buf,
-               (size_t)((c->nc == 1 ? end : cstart + cs) - c->off));
+        r = src_read(q, src, c->off, c->head + (c->off - cstart),
+                     (size_t)((c->nc == 1 ? end : cstart + cs) - c->off));
+        if (r < 0)
+            return r;
     }
     if (tail_partial && c->act[c->nc - 1] != A_INPLACE &&
         c->act[c->nc - 1] != A_INPLACE_FLAG) {
@@ -307,7 +362,9 @@ static int chunk_plan(struct qcow2 *q, struct chunk *c, const uint8_t *buf)
         r = read_cluster(q, tg, c->tail);
         if (r < 0)
             return r;
-        memcpy(c->tail, buf + (tg - c->off), (size_t)(end - tg));
+        r = src_read(q, src, tg, c->tail, (size_t)(end - tg));
+        if (r < 0)
+            return r;
     }
     return 0;
 }
@@ -339,22 +396,22 @@ static int write_fresh_table(struct qcow2 *q, const struct chunk *c)
 /*
  * One batch of consecutive chunks: plan all, make shared tables private,
  * allocate (new L2 tables in one run, then data in guest order so it is
- * host-contiguous across tables), then the declared order: data, flush,
- * refcounts, flush, L2 entries / new tables, flush, L1 entries of new
- * tables, flush, decrements.
+ * host-contiguous across tables), then the declared order: data, new
+ * tables, refcounts, flush, L2 entries of existing tables and L1 entries
+ * of new tables, and only if something is freed: flush, decrements.
  */
 static int write_batch(struct qcow2 *q, struct chunk *cv, unsigned nch,
-                       const uint8_t *buf, uint64_t boff)
+                       const struct wsrc *src)
 {
     const uint32_t cb = q->hdr.cluster_bits;
     const uint64_t cs = q->cluster_size;
     unsigned nfresh = 0;
-    bool change = false;
+    bool change = false, drops = false;
     int r;
 
     for (unsigned k = 0; k < nch; k++) {
         struct chunk *c = &cv[k];
-        r = chunk_plan(q, c, buf + (c->off - boff));
+        r = chunk_plan(q, c, src);
         if (r < 0)
             return r;
         if (!c->change)
@@ -400,6 +457,9 @@ static int write_batch(struct qcow2 *q, struct chunk *cv, unsigned nch,
             if (c->act[i] == A_ALLOC) {
                 c->target[i] = (uint64_t)h;
                 h += (int64_t)cs;
+                if (!c->fresh)
+                    drops |= (c->ent[i] & QCOW2_OFLAG_COMPRESSED) ||
+                             (c->ent[i] & QCOW2_OFFSET_MASK);
             } else {
                 c->target[i] = c->ent[i] & QCOW2_OFFSET_MASK;
             }
@@ -410,43 +470,52 @@ static int write_batch(struct qcow2 *q, struct chunk *cv, unsigned nch,
     struct run w = { 0 };
     for (unsigned k = 0; k < nch; k++) {
         struct chunk *c = &cv[k];
-        const uint8_t *cbuf = buf + (c->off - boff);
         uint64_t end = c->off + c->len;
         for (unsigned i = 0; i < c->nc; i++) {
             uint64_t cg = (c->first + i) << cb;
             uint64_t a = c->off > cg ? c->off : cg;
             uint64_t e = end < cg + cs ? end : cg + cs;
             if (i == 0 && c->head)
-                r = run_add(q, &w, c->target[i], c->head, cs);
+                r = run_add(q, src, &w, c->target[i], c->head, 0, cs);
             else if (i == c->nc - 1 && c->tail)
-                r = run_add(q, &w, c->target[i], c->tail, cs);
+                r = run_add(q, src, &w, c->target[i], c->tail, 0, cs);
             else
-                r = run_add(q, &w, c->target[i] + (a - cg), cbuf + (a - c->off),
-                            (size_t)(e - a));
+                r = run_add(q, src, &w, c->target[i] + (a - cg), NULL, a,
+                            e - a);
             if (r < 0)
                 return r;
         }
     }
-    r = run_flush(q, &w);
+    r = run_flush(q, src, &w);
     if (r < 0 || !change)
         return r;
 
-    /* 2. refcounts, once the data is durable */
+    /* 2. new tables, whole */
+    for (unsigned k = 0; k < nch; k++) {
+        if (cv[k].change && cv[k].fresh) {
+            r = write_fresh_table(q, &cv[k]);
+            if (r < 0)
+                return r;
+        }
+    }
+    /* 3. refcounts; then everything so far is made durable at once */
+    r = qcow2_refcount_write(q);
+    if (r < 0)
+        return r;
     r = q->st->ops->flush(q->file);
     if (r < 0)
         return r;
-    r = qcow2_refcount_flush(q);
-    if (r < 0)
-        return r;
 
-    /* 3. L2: entries of existing tables, whole new tables */
+    /* 4. pointers: entries of existing tables, L1 entries of new ones */
     _cleanup_free_ uint64_t *nent = NULL;
     for (unsigned k = 0; k < nch; k++) {
         struct chunk *c = &cv[k];
         if (!c->change)
             continue;
         if (c->fresh) {
-            r = write_fresh_table(q, c);
+            uint64_t l1i = c->first >> q->l2_bits;
+            q->l1[l1i] = c->l2_off | QCOW2_OFLAG_COPIED;
+            r = qcow2_l1_write_entry(q, (uint32_t)l1i);
             if (r < 0)
                 return r;
             continue;
@@ -461,28 +530,14 @@ static int write_batch(struct qcow2 *q, struct chunk *cv, unsigned nch,
         if (r < 0)
             return r;
     }
+    if (!drops)
+        return 0;
+
+    /* 5. drop what the old entries of existing tables pointed at, once
+     * the tables that stopped pointing there are durable */
     r = q->st->ops->flush(q->file);
     if (r < 0)
         return r;
-
-    /* 4. L1 entries of the new tables */
-    if (nfresh) {
-        for (unsigned k = 0; k < nch; k++) {
-            struct chunk *c = &cv[k];
-            if (!c->change || !c->fresh)
-                continue;
-            uint64_t l1i = c->first >> q->l2_bits;
-            q->l1[l1i] = c->l2_off | QCOW2_OFLAG_COPIED;
-            r = qcow2_l1_write_entry(q, (uint32_t)l1i);
-            if (r < 0)
-                return r;
-        }
-        r = q->st->ops->flush(q->file);
-        if (r < 0)
-            return r;
-    }
-
-    /* 5. drop what the old entries of existing tables pointed at */
     for (unsigned k = 0; k < nch; k++) {
         struct chunk *c = &cv[k];
         if (!c->change || c->fresh)
@@ -502,9 +557,10 @@ static int write_batch(struct qcow2 *q, struct chunk *cv, unsigned nch,
     return 0;
 }
 
-int qcow2_write(struct qcow2 *q, const void *buf, uint64_t off, size_t len)
+/* Write [off, off+len) from src in batches of consecutive L2-table chunks. */
+static int write_from(struct qcow2 *q, const struct wsrc *src, uint64_t off,
+                      uint64_t len)
 {
-    const uint8_t *b = buf;
     const uint32_t cb = q->hdr.cluster_bits;
     int r;
 
@@ -525,8 +581,7 @@ int qcow2_write(struct qcow2 *q, const void *buf, uint64_t off, size_t len)
         return -ENOMEM;
     while (len > 0) {
         unsigned nch = 0;
-        uint64_t clusters = 0, boff = off;
-        const uint8_t *bbuf = b;
+        uint64_t clusters = 0;
         while (len > 0 && nch < BATCH_CHUNKS && clusters < BATCH_CLUSTERS) {
             uint64_t cbase = off & ~((uint64_t)q->cluster_size - 1);
             uint64_t chunk_end = cbase +
@@ -538,17 +593,29 @@ int qcow2_write(struct qcow2 *q, const void *buf, uint64_t off, size_t len)
             cv[nch].len = n;
             nch++;
             clusters += ((off + n - 1) >> cb) - (off >> cb) + 1;
-            b += n;
             off += n;
             len -= n;
         }
-        r = write_batch(q, cv, nch, bbuf, boff);
+        r = write_batch(q, cv, nch, src);
         for (unsigned k = 0; k < nch; k++)
             chunk_clear(&cv[k]);
         if (r < 0)
             return r;
     }
     return 0;
+}
+
+int qcow2_write(struct qcow2 *q, const void *buf, uint64_t off, size_t len)
+{
+    struct wsrc src = { .g0 = off, .buf = buf };
+    return write_from(q, &src, off, len);
+}
+
+int qcow2_write_copy(struct qcow2 *q, struct gvm_file *file, uint64_t src_off,
+                     uint64_t off, uint64_t len)
+{
+    struct wsrc src = { .g0 = off, .file = file, .base = src_off };
+    return write_from(q, &src, off, len);
 }
 
 /* ---- zero writes ----------------------------------------------------------- */

@@ -414,8 +414,26 @@ int qcow2_refcount_set(struct qcow2 *q, uint64_t off, uint64_t value);
  * 0 lifts the restriction. */
 void qcow2_refcount_set_alloc_floor(struct qcow2 *q, uint64_t cluster_index);
 
+/* qcow2_refcount_flush without its final flush: the writer makes the
+ * refcounts durable together with the data of a batch (one flush for
+ * both: neither is pointed at yet). */
+int qcow2_refcount_write(struct qcow2 *q);
+/* qcow2_write with the data taken from file (on the image's own store) at
+ * src_off instead of a buffer, moved by store_copy(): copy_file_range(2)
+ * on a dir volume.  -ENODATA if the file ends before len bytes. */
+int qcow2_write_copy(struct qcow2 *q, struct gvm_file *file, uint64_t src_off,
+                     uint64_t off, uint64_t len);
 /* qcow2-write.c: grow the active L1 table to at least min_entries
  * (new table elsewhere, copy, header switch, free the old one). */
 int qcow2_l1_grow(struct qcow2 *q, uint64_t min_entries);
+
+/* qcow2-resize.c: grow the virtual size to new_size (a multiple of 512;
+ * -ENOTSUP if smaller, -EFBIG past the L1 limit); the new range reads
+ * zeros.  Crash-safe ordering: see qcow2-resize.c. */
+int qcow2_resize(struct qcow2 *q, uint64_t new_size);
+/* raw.c: grow the file f (now cur bytes) to new_size: sparse zeros.
+ * -ENOTSUP if smaller. */
+int raw_resize(struct gvm_store *st, struct gvm_file *f, uint64_t cur,
+               uint64_t new_size);
 
 #endif

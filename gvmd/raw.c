@@ -53,3 +53,19 @@ int raw_create(struct gvm_store *st, const char *path, uint64_t size,
     }
     return r;
 }
+
+int raw_resize(struct gvm_store *st, struct gvm_file *f, uint64_t cur,
+               uint64_t new_size)
+{
+    int r;
+
+    if (new_size < cur)
+        return -ENOTSUP;
+    if (new_size == cur)
+        return 0;
+    /* Extending a file reads back as zeros (sparse where the store can). */
+    r = st->ops->truncate(f, new_size);
+    if (r == 0)
+        r = st->ops->flush(f);
+    return r;
+}

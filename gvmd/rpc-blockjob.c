@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * rpc-blockjob.c — block-commit and block-pull (offline: chain-commit.c,
- * chain-pull.c).
+ * rpc-blockjob.c — block-commit and block-pull: the live path (live-job.c)
+ * when a running domain uses the top / image, the offline one (chain-commit.c,
+ * chain-pull.c) otherwise.
  */
 #include "chain-ops.h"
 #include "daemon.h"
@@ -35,8 +36,13 @@ int rpc_block_commit(struct gvmd *d, struct rpc_call *call, json_t *params,
         .op_id = rpc_call_op_id(call),
     };
 
+    int r;
+
     if (get_speed(params, &req.speed, err) < 0)
         return -1;
+    r = live_commit_start(d, &req, result, err);
+    if (r != 0)
+        return r < 0 ? -1 : 0;
     return chain_commit_start(d, &req, result, err);
 }
 
@@ -49,7 +55,12 @@ int rpc_block_pull(struct gvmd *d, struct rpc_call *call, json_t *params,
         .op_id = rpc_call_op_id(call),
     };
 
+    int r;
+
     if (get_speed(params, &req.speed, err) < 0)
         return -1;
+    r = live_pull_start(d, &req, result, err);
+    if (r != 0)
+        return r < 0 ? -1 : 0;
     return chain_pull_start(d, &req, result, err);
 }

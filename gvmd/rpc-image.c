@@ -21,7 +21,9 @@
 #include "daemon.h"
 #include "image.h"
 #include "jsonutil.h"
+#include "live.h"
 #include "resolve.h"
+#include "rpc-image.h"
 #include "sha256.h"
 
 #define CHECKSUM_CHUNK (8u << 20)
@@ -423,6 +425,20 @@ static int catalogue_chain(struct gvmd *d, struct resolve_ctx *ctx,
     return 0;
 }
 
+int rpc_image_catalogue(struct gvmd *d, struct resolve_ctx *ctx,
+                        struct img *top, int64_t *top_id,
+                        struct gvm_error *err)
+{
+    struct layer *l = NULL;
+    size_t n = 0;
+
+    if (catalogue_chain(d, ctx, top, &l, &n, err) < 0)
+        return -1;
+    *top_id = l[0].row.id;
+    layers_free(l, n);
+    return 0;
+}
+
 /* ---- image-import ------------------------------------------------------------------ */
 
 int rpc_image_import(struct gvmd *d, struct rpc_call *call, json_t *params,
@@ -627,6 +643,9 @@ int rpc_image_check(struct gvmd *d, struct rpc_call *call, json_t *params,
     }
     if (resolve_param(d, params, "image", &r, err) < 0)
         return -1;
+    /* Repairs write metadata: never under a running guest. */
+    if (flags && r.catalogued && live_refuse_running(d, r.row.id, "repair", err) < 0)
+        return -1;
     if (open_image(&r, NULL, NULL, IMG_OPEN_NOBACKING | (flags ? IMG_OPEN_RW : 0),
                    &ctx, &img, err) < 0)
         return -1;
@@ -730,6 +749,8 @@ int rpc_image_delete(struct gvmd *d, struct rpc_call *call, json_t *params,
                       "The image %s:%s is not in the catalog.", r.vol.name, r.path);
         return -1;
     }
+    if (live_refuse_running(d, r.row.id, "delete", err) < 0)
+        return -1;
     struct delete_ctx dc = { .r = &r };
     if (catalog_txn(d->cat, delete_txn, &dc, err) < 0) {
         if (err->cls == GVM_ERR_IN_USE) {

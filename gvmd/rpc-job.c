@@ -70,18 +70,5 @@ int rpc_job_wait(struct gvmd *d, struct rpc_call *call, json_t *params,
 int rpc_job_complete(struct gvmd *d, struct rpc_call *call, json_t *params,
                      json_t **result, struct gvm_error *err)
 {
-    _cleanup_job_ struct job *job = NULL;
-    _cleanup_json_ json_t *j = NULL;
-
-    if (jobs_get(d->jobs, param_id(params), &job, err) < 0)
-        return -1;
-    j = job_to_json(job);
-    /* Only a live active commit has a "ready" state to complete (pivot);
-     * every job this daemon runs itself finishes on its own. */
-    gvm_error_set(err, GVM_ERR_UNSUPPORTED, "Job %lld (%s) is an offline job "
-                  "and completes by itself; job-complete applies only to a "
-                  "live active block-commit in the ready state.",
-                  (long long)job_id(job),
-                  j ? json_string_value(json_object_get(j, "type")) : "?");
-    return -1;
+    return jobs_complete(d->jobs, param_id(params), result, err);
 }

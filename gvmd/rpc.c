@@ -900,6 +900,11 @@ uid_t rpc_call_uid(const struct rpc_call *call)
     return control_conn_uid(call->conn);
 }
 
+bool rpc_call_read_only(const struct rpc_call *call)
+{
+    return control_conn_access(call->conn) == CONN_ACCESS_RO;
+}
+
 void rpc_call_subscribe(struct rpc_call *call)
 {
     control_conn_subscribe(call->conn);

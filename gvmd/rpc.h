@@ -10,6 +10,7 @@
 #define GVMD_RPC_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -43,6 +44,9 @@ const char *rpc_call_op_id(const struct rpc_call *call);
 const char *rpc_call_method(const struct rpc_call *call);
 /* Credentials of the caller (for logs and audit). */
 uid_t rpc_call_uid(const struct rpc_call *call);
+/* Whether the call came in on the read-only socket (a GVM_M_RO method
+ * that changes state only with some parameter refuses that there). */
+bool rpc_call_read_only(const struct rpc_call *call);
 /* events-subscribe: mark the caller's connection.  Loop thread only. */
 void rpc_call_subscribe(struct rpc_call *call);
 

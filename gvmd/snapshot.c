@@ -42,13 +42,22 @@
  * ("switch-backing").  Then, in one transaction with the step "forget",
  * the snapshot goes (its children get its parent), snapshots whose overlay
  * was F now name C, and F's row goes; then F's file is unlinked.
+ *   When P has no other user — F is its only child, no snapshot froze it
+ *   and no domain uses it — nothing but F needs what P reads, so F is
+ *   committed into P instead (chain_commit_merge, chain-commit.c: P grows
+ *   to F's size if smaller, F's data goes into P, F's children are
+ *   repointed to P; the steps "commit", "grow", "copying", "switch" in
+ *   this job's journal): one copy of F's data instead of one per child,
+ *   and P then reads what F read (P's own old content was nobody's).  The
+ *   choice is made when the job is created (P is then locked for writing)
+ *   and checked again when it runs (if P gained a user, F is pulled).
  *   Recovery: "forget" recorded → unlink the files it names: done.
  *   "switch-backing" pending → if C's header names P the catalog edge is
  *   made to agree; "pull" pending → leaks a kill mid-write left are
- *   repaired.  Then the run starts over: C's that already moved are no
- *   longer F's children, and pulling again copies nothing already copied.
- *   (Committing C into P would move less data when P has no other user;
- *   that is block-commit's business, see chain-ops.h when it lands.)
+ *   repaired; a commit step pending → chain_commit_merge_recover (rolls
+ *   "switch" forward, the others back).  Then the run starts over: C's
+ *   that already moved are no longer F's children, and pulling again
+ *   copies nothing already copied.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -59,8 +68,11 @@
 #include "catalog-domain.h"
 #include "catalog-image.h"
 #include "catalog-snapshot.h"
+#include "chain-ops.h"
 #include "jsonutil.h"
 #include "resolve.h"
+#include "live.h"
+#include "snapshot-live.h"
 #include "snapshot.h"
 #include "volume.h"
 
@@ -611,10 +623,20 @@ int snapshot_create(struct gvmd *d, json_t *params, json_t **result,
     struct catalog_snapshot existing = { 0 };
     struct gvm_error e2 = { 0 };
     int64_t parent = 0;
+    _cleanup_free_ char *live = NULL;   /* libvirt's name of a running domain */
 
     if (!name || check_name(name, "name", err) < 0)
         return -1;
-    if (json_is_true(json_object_get(params, "quiesce"))) {
+    if (catalog_snapshot_find(d->cat, name, &existing, &e2) == 0) {
+        catalog_snapshot_clear(&existing);
+        gvm_error_set(err, GVM_ERR_ALREADY_EXISTS, "A snapshot named '%s' "
+                      "exists already.", name);
+        return -1;
+    }
+    /* A domain libvirt runs takes the live path (snapshot-live.c). */
+    if (domain && snapshot_live_domain(d, domain, &dom, &live, err) < 0)
+        return -1;
+    if (!live && json_is_true(json_object_get(params, "quiesce"))) {
         /* Nothing runs inside an offline domain to be quiesced. */
         gvm_error_set(err, GVM_ERR_UNSUPPORTED, "quiesce needs a running "
                       "domain with a guest agent; this snapshot is taken "
@@ -622,14 +644,6 @@ int snapshot_create(struct gvmd *d, json_t *params, json_t **result,
                       "quiesce out.");
         return -1;
     }
-    if (catalog_snapshot_find(d->cat, name, &existing, &e2) == 0) {
-        catalog_snapshot_clear(&existing);
-        gvm_error_set(err, GVM_ERR_ALREADY_EXISTS, "A snapshot named '%s' "
-                      "exists already.", name);
-        return -1;
-    }
-    if (domain && catalog_domain_find(d->cat, domain, &dom, err) < 0)
-        return -1;
     if (!domain && (!json_is_array(disks) || json_array_size(disks) == 0)) {
         gvm_error_param(err, "disks", "A snapshot without 'domain' needs "
                         "'disks' listing the images to snapshot.");
@@ -744,6 +758,23 @@ int snapshot_create(struct gvmd *d, json_t *params, json_t **result,
                         "parent", (json_int_t)parent) : NULL;
     if (!jp)
         return gvm_error_oom(err);
+    if (live) {
+        if (json_object_set_new(jp, "live", json_string(live)) < 0 ||
+            json_object_set_new(jp, "atomic", json_boolean(
+                !json_is_false(json_object_get(params, "atomic")))) < 0 ||
+            json_object_set_new(jp, "quiesce", json_boolean(
+                json_is_true(json_object_get(params, "quiesce")))) < 0)
+            return gvm_error_oom(err);
+    } else {
+        /* The offline path never writes under a running guest. */
+        _cleanup_free_ int64_t *ids = calloc(p.n, sizeof(*ids));
+        if (!ids)
+            return gvm_error_oom(err);
+        for (size_t i = 0; i < p.n; i++)
+            ids[i] = p.v[i].active.id;
+        if (live_refuse_running_ids(d, ids, p.n, "snapshot offline", err) < 0)
+            return -1;
+    }
     if (plan_run(d, &snapshot_create_job, jp, &p, err) < 0)
         return -1;
     if (catalog_snapshot_find(d->cat, name, &existing, err) < 0)
@@ -794,6 +825,11 @@ int snapshot_revert(struct gvmd *d, json_t *params, json_t **result,
     }
     if (catalog_domain_get(d->cat, s.domain_id, &dom, err) < 0)
         return -1;
+    if (snapshot_live_domain_runs(d, &dom)) {
+        gvm_error_set(err, GVM_ERR_IN_USE, "snapshot-revert needs domain %s "
+                      "shut off; it is running.", dom.name);
+        return -1;
+    }
     for (size_t i = 0; i < s.ndisks; i++) {
         struct plan_disk *pd = plan_add(&p);
         char tag[160];
@@ -866,18 +902,12 @@ int snapshot_revert(struct gvmd *d, json_t *params, json_t **result,
 
 /* ---- the overlay job (create and revert) ------------------------------------------------ */
 
-struct ov_disk {
-    const char *target, *path, *bname, *bfmt;
-    int64_t image, volume;
-    uint64_t size;
-};
-
-static int ov_parse(json_t *p, struct ov_disk **out, size_t *n,
-                    struct gvm_error *err)
+int snapshot_overlays_parse(json_t *p, struct snapshot_overlay **out, size_t *n,
+                            struct gvm_error *err)
 {
     json_t *a = json_object_get(p, "disks");
     size_t cnt = json_array_size(a);
-    struct ov_disk *v = calloc(cnt ? cnt : 1, sizeof(*v));
+    struct snapshot_overlay *v = calloc(cnt ? cnt : 1, sizeof(*v));
 
     if (!v)
         return gvm_error_oom(err);
@@ -903,7 +933,8 @@ static int ov_parse(json_t *p, struct ov_disk **out, size_t *n,
 }
 
 /* Unlink the overlays [0, n) that are not catalogued. */
-static void ov_remove(struct gvmd *d, const struct ov_disk *v, size_t n)
+void snapshot_overlays_remove(struct gvmd *d, const struct snapshot_overlay *v,
+                              size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         _cleanup_catimg_ struct catalog_image row = { 0 };
@@ -920,8 +951,8 @@ static void ov_remove(struct gvmd *d, const struct ov_disk *v, size_t n)
     }
 }
 
-static int ov_create_one(struct gvmd *d, const struct ov_disk *o,
-                         struct gvm_error *err)
+int snapshot_overlay_create(struct gvmd *d, const struct snapshot_overlay *o,
+                            struct gvm_error *err)
 {
     _cleanup_vol_ struct catalog_volume vol = { 0 };
     _cleanup_rctx_ struct resolve_ctx ctx;
@@ -965,8 +996,9 @@ static int ov_create_one(struct gvmd *d, const struct ov_disk *o,
 }
 
 /* The catalog change of a finished overlay job, in the caller's txn. */
-static int ov_commit(struct gvmd *d, json_t *p, const struct ov_disk *v,
-                     size_t n, struct gvm_error *err)
+int snapshot_overlays_commit(struct gvmd *d, json_t *p,
+                             const struct snapshot_overlay *v, size_t n,
+                             struct gvm_error *err)
 {
     const char *kind = json_string_value(json_object_get(p, "kind"));
     int64_t domain = json_integer_value(json_object_get(p, "domain"));
@@ -1016,12 +1048,14 @@ static int overlay_run(struct job *job, struct gvm_error *err)
     const char *name = json_string_value(json_object_get(p, "name"));
     const char *kind = json_string_value(json_object_get(p, "kind"));
     bool create = kind && strcmp(kind, "create") == 0;
-    _cleanup_free_ struct ov_disk *v = NULL;
+    _cleanup_free_ struct snapshot_overlay *v = NULL;
     _cleanup_journal_op_ struct journal_op *op = NULL;
     size_t n = 0, made = 0;
     int r;
 
-    if (!name || !kind || ov_parse(p, &v, &n, err) < 0)
+    if (json_object_get(p, "live"))
+        return snapshot_live_run(job, err);     /* a running domain's */
+    if (!name || !kind || snapshot_overlays_parse(p, &v, &n, err) < 0)
         return -1;
     if (journal_begin(d->cat, create ? "snapshot-create" : "snapshot-revert",
                       job_id(job), p, &op, err) < 0)
@@ -1034,7 +1068,7 @@ static int overlay_run(struct job *job, struct gvm_error *err)
         }
         if (journal_step(op, "create-overlay", sp, err) < 0)
             goto undo;
-        r = ov_create_one(d, &v[i], err);
+        r = snapshot_overlay_create(d, &v[i], err);
         if (r == -1)
             made = i + 1;      /* a half-made file may be left: remove it */
         if (r < 0)
@@ -1050,7 +1084,7 @@ static int overlay_run(struct job *job, struct gvm_error *err)
     if (catalog_begin(d->cat, err) < 0)
         goto undo;
     if (journal_step(op, "commit-catalog", NULL, err) < 0 ||
-        ov_commit(d, p, v, n, err) < 0) {
+        snapshot_overlays_commit(d, p, v, n, err) < 0) {
         catalog_rollback(d->cat);
         goto undo;
     }
@@ -1062,7 +1096,7 @@ static int overlay_run(struct job *job, struct gvm_error *err)
     return 0;
 
 undo:
-    ov_remove(d, v, made);
+    snapshot_overlays_remove(d, v, made);
     {
         struct gvm_error e2 = { 0 };
         if (journal_undone(op, &e2) < 0)
@@ -1086,10 +1120,12 @@ static int overlay_recover(struct job *job, struct journal_op *op,
     struct gvmd *d = job_daemon(job);
     json_t *p = job_params(job);
     const char *name = json_string_value(json_object_get(p, "name"));
-    _cleanup_free_ struct ov_disk *v = NULL;
+    _cleanup_free_ struct snapshot_overlay *v = NULL;
     size_t nv = 0, made = 0;
     bool committed = false;
 
+    if (json_object_get(p, "live"))
+        return snapshot_live_recover(job, op, e, n, err);
     if (!op)
         /* Nothing was journaled, so nothing was touched: run it now. */
         return job_cancel_requested(job) ? JOB_RECOVERED_CANCELLED
@@ -1107,9 +1143,9 @@ static int overlay_recover(struct job *job, struct journal_op *op,
                  "committed before the restart: finished.", name ? name : "?");
         return JOB_RECOVERED_DONE;
     }
-    if (ov_parse(p, &v, &nv, err) < 0)
+    if (snapshot_overlays_parse(p, &v, &nv, err) < 0)
         return -1;
-    ov_remove(d, v, made < nv ? made : nv);
+    snapshot_overlays_remove(d, v, made < nv ? made : nv);
     if (journal_undone(op, err) < 0)
         return -1;
     gvm_error_set(err, GVM_ERR_STORAGE, "gvmd stopped while %s %s; the %zu "
@@ -1135,6 +1171,34 @@ const struct job_type snapshot_revert_job = {
 
 /* ---- snapshot-delete ------------------------------------------------------------------ */
 
+/* Does nothing but frozen image f depend on its backing P, so that f can
+ * be committed into P?  1 yes, 0 no, -1 error. */
+static int parent_private(struct gvmd *d, const struct catalog_image *f,
+                          struct gvm_error *err)
+{
+    _cleanup_free_ int64_t *kids = NULL;
+    int64_t other = 0;
+    size_t n = 0;
+    int r;
+
+    if (f->backing_id <= 0)
+        return 0;
+    if (catalog_image_children(d->cat, f->backing_id, &kids, &n, err) < 0)
+        return -1;
+    if (n != 1 || kids[0] != f->id)
+        return 0;
+    {
+        CATALOG_LOCK_GUARD(d->cat);
+        r = catalog_snapshot_frozen_by(d->cat, f->backing_id, &other, err);
+    }
+    if (r != 0)
+        return r < 0 ? -1 : 0;
+    r = catalog_domain_of_image(d->cat, f->backing_id, &other, NULL, err);
+    if (r != 0)
+        return r < 0 ? -1 : 0;
+    return 1;
+}
+
 int snapshot_delete_start(struct gvmd *d, json_t *params, const char *op_id,
                           json_t **result, struct gvm_error *err)
 {
@@ -1142,6 +1206,7 @@ int snapshot_delete_start(struct gvmd *d, json_t *params, const char *op_id,
     bool meta = json_is_true(json_object_get(params, "metadata-only"));
     _cleanup_snap_ struct catalog_snapshot s = { 0 };
     _cleanup_json_ json_t *jp = NULL, *images = json_array();
+    _cleanup_json_ json_t *commits = json_array();
     _cleanup_job_ struct job *job = NULL;
     struct catalog_job_lock *locks = NULL;
     size_t nlocks = 0, max = 0;
@@ -1157,7 +1222,7 @@ int snapshot_delete_start(struct gvmd *d, json_t *params, const char *op_id,
         gvm_error_param(err, "snapshot", "Parameter 'snapshot' must be a name or an id.");
         return -1;
     }
-    if (!images)
+    if (!images || !commits)
         return gvm_error_oom(err);
     if (catalog_snapshot_find(d->cat, k, &s, err) < 0)
         return -1;
@@ -1185,11 +1250,22 @@ int snapshot_delete_start(struct gvmd *d, json_t *params, const char *op_id,
             json_array_append_new(images, json_integer(kids[c]));
         }
         if (f.backing_id > 0) {
+            /* Read, or write when f is to be committed into it. */
+            int priv = nk > 0 ? parent_private(d, &f, err) : 0;
             bool dup = false;
-            for (size_t j = 0; j < nlocks; j++)
-                dup = dup || locks[j].image_id == f.backing_id;
+            if (priv < 0)
+                goto out;
+            if (priv)
+                json_array_append_new(commits, json_integer(f.id));
+            for (size_t j = 0; j < nlocks; j++) {
+                if (locks[j].image_id == f.backing_id) {
+                    dup = true;
+                    locks[j].write = locks[j].write || priv;
+                }
+            }
             if (!dup)
-                locks[nlocks++] = (struct catalog_job_lock){ .image_id = f.backing_id };
+                locks[nlocks++] = (struct catalog_job_lock){ .image_id = f.backing_id,
+                                                             .write = priv };
         } else if (f.backing_filename) {
             gvm_error_set(err, GVM_ERR_CONFLICT, "The frozen image %s:%s of "
                           "snapshot %s has a backing file (%s) that is not in "
@@ -1198,8 +1274,25 @@ int snapshot_delete_start(struct gvmd *d, json_t *params, const char *op_id,
             goto out;
         }
     }
-    jp = json_pack("{s:I, s:s, s:b}", "snapshot", (json_int_t)s.id,
-                   "name", s.name, "metadata-only", meta);
+    {
+        /* Offline surgery: no running domain may use an image it writes. */
+        _cleanup_free_ int64_t *ids = calloc(nlocks ? nlocks : 1, sizeof(*ids));
+        size_t nids = 0;
+        char what[160];
+
+        if (!ids) {
+            gvm_error_oom(err);
+            goto out;
+        }
+        for (size_t j = 0; j < nlocks; j++)
+            if (locks[j].write)
+                ids[nids++] = locks[j].image_id;
+        snprintf(what, sizeof(what), "delete snapshot %s, which writes", s.name);
+        if (live_refuse_running_ids(d, ids, nids, what, err) < 0)
+            goto out;
+    }
+    jp = json_pack("{s:I, s:s, s:b, s:O}", "snapshot", (json_int_t)s.id,
+                   "name", s.name, "metadata-only", meta, "commit", commits);
     if (!jp) {
         gvm_error_oom(err);
         goto out;
@@ -1474,6 +1567,18 @@ static void unlink_files(struct gvmd *d, json_t *files)
     }
 }
 
+/* Was f chosen at creation to be committed into its backing? */
+static bool planned_commit(json_t *p, int64_t f)
+{
+    size_t i;
+    json_t *e;
+
+    json_array_foreach(json_object_get(p, "commit"), i, e)
+        if (json_integer_value(e) == f)
+            return true;
+    return false;
+}
+
 static int delete_run(struct job *job, struct gvm_error *err)
 {
     struct gvmd *d = job_daemon(job);
@@ -1532,7 +1637,25 @@ static int delete_run(struct job *job, struct gvm_error *err)
         }
         if (catalog_image_children(d->cat, f.id, &kids, &nk, err) < 0)
             goto undo;
-        job_set_progress(job, 0, nk * f.virtual_size);
+        r = nk > 0 && planned_commit(p, f.id) ? parent_private(d, &f, err) : 0;
+        if (r < 0)
+            goto undo;
+        if (r > 0) {
+            log_info("Deleting snapshot %s: committing %s:%s into its "
+                     "backing file, which nothing else uses.", name, f.volume,
+                     f.path);
+            r = chain_commit_merge(job, op, f.id, err);
+            if (r == JOB_STOPPED) {
+                struct gvm_error e2 = { 0 };
+                journal_undone(op, &e2);
+                return JOB_STOPPED;
+            }
+            if (r < 0)
+                goto undo;
+            nk = 0;             /* every child now sits on F's backing */
+        } else {
+            job_set_progress(job, 0, nk * f.virtual_size);
+        }
         for (size_t c = 0; c < nk; c++) {
             r = move_child(job, op, kids[c], &f, err);
             if (r == JOB_STOPPED) {
@@ -1600,6 +1723,8 @@ static int delete_recover(struct job *job, struct journal_op *op,
     }
     if (op && !last && n > 0 && !e[n - 1].undone)
         return JOB_RECOVERED_DONE;
+    if (op && chain_commit_merge_recover(job, e, n, err) < 0)
+        return -1;
     if (last && (strcmp(last->kind, "pull") == 0 ||
                  strcmp(last->kind, "switch-backing") == 0)) {
         int64_t cid = json_integer_value(json_object_get(last->payload, "child"));

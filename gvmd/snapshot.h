@@ -38,4 +38,28 @@ int snapshot_info(struct gvmd *d, json_t *params, json_t **result,
 int64_t snapshot_domain_current(struct gvmd *d, int64_t domain_id,
                                 struct gvm_error *err);
 
+/* ---- the overlays of a snapshot job (shared with snapshot-live.c) ----------
+ * The job's params hold "disks": [{target, image, volume, path,
+ * backing-name, backing-format, size}], one overlay per disk. */
+struct snapshot_overlay {
+    const char *target, *path, *bname, *bfmt;   /* borrowed from the params */
+    int64_t image, volume;                      /* frozen image, overlay's vol */
+    uint64_t size;
+};
+/* The overlays of params p (*out: free it; its strings are p's). */
+int snapshot_overlays_parse(json_t *p, struct snapshot_overlay **out,
+                            size_t *n, struct gvm_error *err);
+/* Create one overlay on storage (its directories too).  -2 (AlreadyExists)
+ * when the file exists and was left alone, -1 otherwise. */
+int snapshot_overlay_create(struct gvmd *d, const struct snapshot_overlay *o,
+                            struct gvm_error *err);
+/* Unlink the overlays v[0..n) that are not catalogued (best effort). */
+void snapshot_overlays_remove(struct gvmd *d, const struct snapshot_overlay *v,
+                              size_t n);
+/* The catalog change of a finished snapshot (overlay rows, the snapshot
+ * for kind "create", the domain's active disks), in the caller's txn. */
+int snapshot_overlays_commit(struct gvmd *d, json_t *p,
+                             const struct snapshot_overlay *v, size_t n,
+                             struct gvm_error *err);
+
 #endif

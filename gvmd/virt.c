@@ -476,6 +476,14 @@ static int parse_source(xmlNode *holder, struct virt_source *s)
     bool nomem = false;
 
     s->format = attr(fmt, "type", &nomem);
+    /* The active layer carries its index on <source>, backing layers on
+     * their <backingStore>. */
+    {
+        _cleanup_free_ char *ix = attr(is_elem(holder, "disk") ? src : holder,
+                                       "index", &nomem);
+        if (ix)
+            s->index = (unsigned)strtoul(ix, NULL, 10);
+    }
     if (attr_is(holder, "type", "file")) {
         s->type = VIRT_SOURCE_FILE;
         s->file = attr(src, "file", &nomem);
@@ -589,6 +597,41 @@ static bool looks_like_uuid(const char *s)
     return true;
 }
 
+virConnectPtr virt_conn(struct virt *v, struct gvm_error *err)
+{
+    return conn_get(v, err);
+}
+
+/* On connection c (the caller's reference). */
+static virDomainPtr lookup_on(struct virt *v, virConnectPtr c,
+                              const char *name_or_uuid, struct gvm_error *err)
+{
+    virDomainPtr dom = NULL;
+
+    if (looks_like_uuid(name_or_uuid))
+        dom = virDomainLookupByUUIDString(c, name_or_uuid);
+    if (!dom)
+        dom = virDomainLookupByName(c, name_or_uuid);
+    if (!dom) {
+        if (virGetLastErrorCode() == VIR_ERR_NO_DOMAIN)
+            gvm_error_set(err, GVM_ERR_NOT_FOUND, "libvirt at %s has no domain "
+                          "named %s.", v->uri, name_or_uuid);
+        else
+            gvm_error_set(err, GVM_ERR_VIRT, "Cannot look up domain %s: %s.",
+                          name_or_uuid, last_error());
+    }
+    return dom;
+}
+
+virDomainPtr virt_domain_lookup(struct virt *v, const char *name_or_uuid,
+                                struct gvm_error *err)
+{
+    /* The domain object holds its own reference to the connection. */
+    _cleanup_conn_ virConnectPtr c = conn_get(v, err);
+
+    return c ? lookup_on(v, c, name_or_uuid, err) : NULL;
+}
+
 int virt_domain_disks(struct virt *v, const char *name_or_uuid,
                       struct virt_disk **disks, size_t *n, bool *running,
                       struct gvm_error *err)
@@ -603,19 +646,9 @@ int virt_domain_disks(struct virt *v, const char *name_or_uuid,
     *running = false;
     if (!c)
         return -1;
-    if (looks_like_uuid(name_or_uuid))
-        dom = virDomainLookupByUUIDString(c, name_or_uuid);
+    dom = lookup_on(v, c, name_or_uuid, err);
     if (!dom)
-        dom = virDomainLookupByName(c, name_or_uuid);
-    if (!dom) {
-        if (virGetLastErrorCode() == VIR_ERR_NO_DOMAIN)
-            gvm_error_set(err, GVM_ERR_NOT_FOUND, "libvirt at %s has no domain "
-                          "named %s.", v->uri, name_or_uuid);
-        else
-            gvm_error_set(err, GVM_ERR_VIRT, "Cannot look up domain %s: %s.",
-                          name_or_uuid, last_error());
         return -1;
-    }
     active = virDomainIsActive(dom);
     if (active < 0) {
         gvm_error_set(err, GVM_ERR_VIRT, "Cannot tell whether domain %s runs: %s.",

@@ -41,6 +41,8 @@ struct virt_source {
     char *path;                  /* ... and the path inside it (no '/')   */
     struct gvm_server *hosts;    /* gluster: the <host>s in order         */
     size_t nhosts;
+    unsigned index;              /* libvirt's index attribute (the N of
+                                    "vda[N]" in block job calls), 0: none */
 };
 
 /* A <disk device='disk'> of a domain. */
@@ -90,6 +92,25 @@ bool virt_connected(struct virt *v);
 int virt_domain_disks(struct virt *v, const char *name_or_uuid,
                       struct virt_disk **disks, size_t *n, bool *running,
                       struct gvm_error *err);
+
+/* ---- raw libvirt access (for virt-blockjob.c, virt-snapshot.c) ----------
+ * Include <libvirt/libvirt.h> before this section's users call these.  */
+typedef struct _virConnect *virConnectPtr;
+typedef struct _virDomain *virDomainPtr;
+
+/*
+ * A new reference to the live connection, connecting (or reconnecting after
+ * libvirtd went away, event callbacks re-registered) first if needed; the
+ * caller releases it with virConnectClose().  NULL with VirtError.
+ */
+virConnectPtr virt_conn(struct virt *v, struct gvm_error *err);
+/*
+ * The domain with this name or uuid (the caller virDomainFree()s it; it
+ * keeps its connection alive).  NULL with NotFound for an unknown domain,
+ * VirtError otherwise.
+ */
+virDomainPtr virt_domain_lookup(struct virt *v, const char *name_or_uuid,
+                                struct gvm_error *err);
 
 /* A running domain and its disks (live XML). */
 struct virt_domain {

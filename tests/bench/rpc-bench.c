@@ -2,11 +2,12 @@
 /*
  * rpc-bench — round-trip latency and throughput of one JSON-RPC method.
  *
- *   rpc-bench SOCKET [--clients N] [--seconds S] [--method NAME]
+ *   rpc-bench SOCKET [--clients N] [--seconds S] [--calls C] [--method NAME]
  *
  * Starts N threads, each with its own connection, each sending one request
  * and waiting for its reply before the next (no pipelining), for S seconds
- * (default 2).  Prints one line:
+ * (default 2), or until each has made C calls (--calls: then S defaults to
+ * an hour and only bounds the run).  Prints one line:
  *   clients=N calls=C errors=E rate=R p50_us=.. p90_us=.. p99_us=.. max_us=..
  * A reply carrying "error" counts as an error; a broken connection aborts.
  */
@@ -34,6 +35,7 @@ struct worker {
 static const char *sock_path;
 static const char *method = "query-version";
 static double seconds = 2.0;
+static size_t calls_max;       /* 0: no limit */
 static pthread_barrier_t start_barrier;
 static uint64_t t_end_ns;
 
@@ -66,7 +68,7 @@ static void *run(void *arg)
     uint64_t id = 0;
 
     pthread_barrier_wait(&start_barrier);
-    while (now_ns() < t_end_ns) {
+    while (now_ns() < t_end_ns && (!calls_max || w->n < calls_max)) {
         int len = snprintf(req, sizeof(req),
                            "{\"jsonrpc\":\"2.0\",\"method\":\"%s\",\"id\":%llu}\n",
                            method, (unsigned long long)++id);
@@ -131,25 +133,31 @@ int main(int argc, char **argv)
     size_t total = 0, k = 0;
     uint64_t errors = 0, t0;
     double elapsed;
+    bool have_seconds = false;
 
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--clients") && i + 1 < argc)
             clients = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
+        else if (!strcmp(argv[i], "--seconds") && i + 1 < argc) {
             seconds = atof(argv[++i]);
+            have_seconds = true;
+        } else if (!strcmp(argv[i], "--calls") && i + 1 < argc)
+            calls_max = (size_t)atol(argv[++i]);
         else if (!strcmp(argv[i], "--method") && i + 1 < argc)
             method = argv[++i];
         else if (argv[i][0] != '-' && !sock_path)
             sock_path = argv[i];
         else {
-            fprintf(stderr, "usage: rpc-bench SOCKET [--clients N] [--seconds S] [--method NAME]\n");
+            fprintf(stderr, "usage: rpc-bench SOCKET [--clients N] [--seconds S] [--calls C] [--method NAME]\n");
             return 2;
         }
     }
     if (!sock_path || clients < 1 || seconds <= 0) {
-        fprintf(stderr, "usage: rpc-bench SOCKET [--clients N] [--seconds S] [--method NAME]\n");
+        fprintf(stderr, "usage: rpc-bench SOCKET [--clients N] [--seconds S] [--calls C] [--method NAME]\n");
         return 2;
     }
+    if (calls_max && !have_seconds)
+        seconds = 3600;
     w = calloc((size_t)clients, sizeof(*w));
     pthread_barrier_init(&start_barrier, NULL, (unsigned)clients + 1);
     for (int i = 0; i < clients; i++) {

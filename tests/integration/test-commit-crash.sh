@@ -14,6 +14,11 @@
 #     catalog edge agrees;
 #   - pull: the header names the new base, the catalog edge agrees, and the
 #     intermediates are byte-identical to what they were.
+# A commit whose base is smaller than top and grows first ("grow"):
+#   under(8M) <- small(4M) <- mid(8M) <- leaf(8M), mid into small, killed
+#   in and around the grow: small is 8M on storage and in the catalog,
+#   reads what mid read (zeros where mid read past small's old end, not
+#   under's data), leaf reads as before and names small, under is untouched.
 # Also a write that fails (not a kill): the job concludes with an error
 # saying the chain is unchanged, and it is.
 . "$GVM_TESTDIR/lib.sh"
@@ -42,6 +47,20 @@ qio "$P/sn3.qcow2" "write -P 0x41 2M 128k" "write -z 1M 64k" "write -P 0x42 4608
 qio "$P/active.qcow2" "write -P 0x51 64k 64k" "write -P 0x52 7M 64k" "write -z 4608k 64k"
 qemu-img convert -O raw "$P/active.qcow2" "$TEST_TMP/active.raw" || fail "flat copy"
 qemu-img convert -O raw "$P/sn3.qcow2" "$TEST_TMP/sn3.raw" || fail "flat copy"
+
+P2=$TEST_TMP/proto2
+mkdir -p "$P2"
+qimg create -q -f qcow2 "$P2/under.qcow2" 8M
+qimg create -q -f qcow2 -b under.qcow2 -F qcow2 "$P2/small.qcow2" 4M
+qimg create -q -f qcow2 -b small.qcow2 -F qcow2 "$P2/mid.qcow2" 8M
+qimg create -q -f qcow2 -b mid.qcow2 -F qcow2 "$P2/leaf.qcow2" 8M
+qio "$P2/under.qcow2" "write -P 0x61 0 8M"
+qio "$P2/small.qcow2" "write -P 0x62 0 1M" "write -P 0x63 3M 1M"
+qio "$P2/mid.qcow2" "write -P 0x64 512k 1M" "write -z 3584k 64k" "write -P 0x65 5M 512k" \
+    "write -P 0x66 7M 64k"
+qio "$P2/leaf.qcow2" "write -P 0x67 2M 64k" "write -P 0x68 6M 64k"
+qemu-img convert -O raw "$P2/leaf.qcow2" "$TEST_TMP/leaf.raw" || fail "flat copy"
+qemu-img convert -O raw "$P2/mid.qcow2" "$TEST_TMP/mid.raw" || fail "flat copy"
 
 wait_death() {
     i=0
@@ -92,18 +111,39 @@ pull_invariants() {
     done
 }
 
-# crash KIND SPEC: one scenario (KIND commit or pull).
+grow_invariants() {
+    p=$1; w=$2; d=$ROOT/$p
+    check_clean "$d/leaf.qcow2" "$w"; check_clean "$d/small.qcow2" "$w"
+    qemu-img compare -q "$d/leaf.qcow2" "$TEST_TMP/leaf.raw" || check_fail "$w: content of leaf changed"
+    qemu-img compare -q "$d/small.qcow2" "$TEST_TMP/mid.raw" || check_fail "$w: small does not read what mid read"
+    cmp -s "$d/under.qcow2" "$P2/under.qcow2" || check_fail "$w: under was modified"
+    assert_eq 8388608 "$(qemu-img info --output=json "$d/small.qcow2" | jq '."virtual-size"')" "$w: size of small"
+    assert_eq 8388608 "$(rpc image-info "{\"image\":\"local:$p/small.qcow2\"}" | jq '."virtual-size"')" \
+        "$w: catalogued size of small"
+    assert_eq small.qcow2 "$(qemu-img info --output=json "$d/leaf.qcow2" | jq -r '."backing-filename"')" \
+        "$w: header of leaf"
+    assert_eq small.qcow2 "$(catalog_backing $p leaf)" "$w: catalog edge of leaf"
+    [ -e "$d/mid.qcow2" ] && check_fail "$w: mid still on storage"
+    e=$(rpc_err image-info "{\"image\":\"local:$p/mid.qcow2\"}")
+    assert_eq NotFound "$(err_class "$e")" "$w: catalog row of mid"
+}
+
+# crash KIND SPEC: one scenario (KIND commit, pull or grow).
 crash() {
     n=$((n+1)); p=c$n; w="$1 $2"
-    cp -r "$P" "$ROOT/$p"
+    if [ "$1" = grow ]; then cp -r "$P2" "$ROOT/$p"; else cp -r "$P" "$ROOT/$p"; fi
     GVMD_FAULT=$2
     export GVMD_FAULT
     start_gvmd
     unset GVMD_FAULT
-    rpc image-import "{\"image\":\"local:$p/active.qcow2\"}" >/dev/null || fail "$w: import"
-    if [ "$1" = commit ]; then
+    if [ "$1" = grow ]; then
+        rpc image-import "{\"image\":\"local:$p/leaf.qcow2\"}" >/dev/null || fail "$w: import"
+        rpc block-commit "{\"top\":\"local:$p/mid.qcow2\",\"base\":\"local:$p/small.qcow2\",\"op-id\":\"$p\"}" >/dev/null 2>&1
+    elif [ "$1" = commit ]; then
+        rpc image-import "{\"image\":\"local:$p/active.qcow2\"}" >/dev/null || fail "$w: import"
         rpc block-commit "{\"top\":\"local:$p/sn3.qcow2\",\"base\":\"local:$p/base.qcow2\",\"op-id\":\"$p\"}" >/dev/null 2>&1
     else
+        rpc image-import "{\"image\":\"local:$p/active.qcow2\"}" >/dev/null || fail "$w: import"
         rpc block-pull "{\"image\":\"local:$p/active.qcow2\",\"base\":\"local:$p/sn1.qcow2\",\"op-id\":\"$p\"}" >/dev/null 2>&1
     fi
     wait_death || { check_fail "$w: gvmd did not die"; kill9_gvmd; }
@@ -134,7 +174,11 @@ if [ -n "${GVM_CRASH_FULL:-}" ]; then
     commit_specs="$commit_specs write:3:kill write:7:kill write:12:kill flush:2:kill flush:4:kill"
     pull_specs="$pull_specs write:2:kill write:4:kill write:9:kill write:14:kill flush:2:kill"
 fi
+grow_specs="step:grow:kill step:copying:kill step:block-commit.run:kill step:switch:kill
+    step:remove:kill write:1:kill write:2:kill write:3:kill write:4:kill write:6:kill
+    flush:1:kill flush:2:kill flush:3:kill"
 for spec in $commit_specs; do crash commit "$spec"; done
+for spec in $grow_specs; do crash grow "$spec"; done
 for spec in $pull_specs; do crash pull "$spec"; done
 
 # ---- a failing write: the job fails, the chain is unchanged ------------------------

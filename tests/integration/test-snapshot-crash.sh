@@ -12,6 +12,12 @@
 #     the domain's directory is catalogued (no orphan overlay);
 #   - qemu-img check is clean everywhere;
 #   - the guest content of every image that remains is unchanged.
+# snapshot-delete is crashed in both of its ways to move data: pulling the
+# freed image's data into its child (the parent is frozen by another
+# snapshot), and committing it into the parent (the parent has no other
+# user: bare images base(4M) <- d1(6M), snapshots s1 on d1 and s2 on its
+# overlay o1; deleting s1 commits d1 into base, which grows; base must
+# then read what d1 read, and o1/o2 as before).
 . "$GVM_TESTDIR/lib.sh"
 . "$GVM_TESTDIR/lib-image.sh"
 
@@ -157,8 +163,64 @@ crash_delete() {
 }
 
 for spec in step:snapshot-delete:kill step:pull:kill step:switch-backing:kill \
-            step:forget:kill step:snapshot-delete.forgotten:kill; do
+            step:forget:kill step:snapshot-delete.forgotten:kill write:2:kill write:5:kill; do
     crash_delete "$spec"
+done
+
+# ---- snapshot-delete committing into the parent ---------------------------------------------
+crash_commit() {
+    spec=$1
+    n=$((n+1)); p=c$n
+    start_gvmd
+    mkdir -p "$ROOT/$p"
+    qimg create -q -f qcow2 "$ROOT/$p/base.qcow2" 4M
+    qimg create -q -f qcow2 -b base.qcow2 -F qcow2 "$ROOT/$p/d1.qcow2" 6M
+    qio "$ROOT/$p/base.qcow2" "write -P 0x41 0 4M"
+    qio "$ROOT/$p/d1.qcow2" "write -P 0x42 1M 512k" "write -z 0 64k" "write -P 0x43 5M 512k"
+    rpc image-import "{\"image\":\"local:$p/d1.qcow2\"}" >/dev/null || fail "import"
+    rpc snapshot-create "{\"name\":\"s$n\",\"disks\":[{\"image\":\"local:$p/d1.qcow2\",\"overlay\":\"$p/o1.qcow2\"}]}" \
+        >/dev/null || fail "s$n"
+    qio "$ROOT/$p/o1.qcow2" "write -P 0x44 2M 64k" "write -z 5M 64k"
+    rpc snapshot-create "{\"name\":\"t$n\",\"disks\":[{\"image\":\"local:$p/o1.qcow2\",\"overlay\":\"$p/o2.qcow2\"}]}" \
+        >/dev/null || fail "t$n"
+    qio "$ROOT/$p/o2.qcow2" "write -P 0x45 3M 64k"
+    if [ ! -s "$TEST_TMP/cc-d1.raw" ]; then
+        for i in d1 o1 o2; do qemu-img convert -O raw "$ROOT/$p/$i.qcow2" "$TEST_TMP/cc-$i.raw"; done
+    fi
+    stop_gvmd
+    start_faulty "$spec"
+    rpc snapshot-delete "{\"snapshot\":\"s$n\",\"op-id\":\"del$n\"}" >/dev/null 2>&1
+    after_death "$spec"
+    id=$(rpc query-jobs '{}' | jq -r --arg op "del$n" '.[] | select(."op-id" == $op) | .id')
+    [ -n "$id" ] || { check_fail "$spec: the job is gone after the restart"; stop_gvmd; return; }
+    j=$(rpc job-wait "{\"id\":$id,\"timeout\":60}")
+    assert_eq "concluded null" "$(jq -r -c '"\(.status) \(.error)"' <<<"$j")" "$spec: job after recovery"
+    rpc_err snapshot-info "{\"snapshot\":\"s$n\"}" >/dev/null || check_fail "$spec: snapshot still there"
+    [ -e "$ROOT/$p/d1.qcow2" ] && check_fail "$spec: freed d1.qcow2 still there"
+    for i in o1 o2; do
+        qemu-img compare -q "$ROOT/$p/$i.qcow2" "$TEST_TMP/cc-$i.raw" || check_fail "$spec: $i changed"
+    done
+    qemu-img compare -q "$ROOT/$p/base.qcow2" "$TEST_TMP/cc-d1.raw" || check_fail "$spec: base does not read what d1 read"
+    assert_eq 6291456 "$(rpc image-info "{\"image\":\"local:$p/base.qcow2\"}" | jq '."virtual-size"')" \
+        "$spec: catalogued size of base"
+    assert_eq "o2.qcow2 o1.qcow2 base.qcow2" "$(qchain "$ROOT/$p/o2.qcow2")" "$spec: chain of o2"
+    assert_eq "o2.qcow2 o1.qcow2 base.qcow2" "$(gchain "$p/o2.qcow2")" "$spec: catalogued chain of o2"
+    cat=$(rpc image-list '{}' | jq -r '.[].path')
+    for f in "$ROOT/$p"/*.qcow2; do
+        out=$(qemu-img check "$f" 2>&1) || check_fail "$spec: qemu-img check $(basename "$f"): $out"
+        grep -qx "$p/$(basename "$f")" <<<"$cat" || check_fail "$spec: orphan file $(basename "$f")"
+    done
+    grep -q "committing local:$p/d1.qcow2 into its backing" "$GVMD_DIR/gvmd.log" "$TEST_TMP/gvmd-$n.log" ||
+        check_fail "$spec: the delete did not commit into the parent"
+    note "$spec: $(grep -hE 'recover|grew|rolled|switching|Commit' "$GVMD_DIR/gvmd.log" | sed 's/^.*: info: //' | head -3 | tr '\n' ' ')"
+    stop_gvmd
+}
+
+for spec in step:snapshot-delete:kill step:commit:kill step:grow:kill step:copying:kill \
+            step:block-commit.run:kill step:switch:kill step:block-commit.child-switched:kill \
+            step:forget:kill step:snapshot-delete.forgotten:kill write:1:kill write:2:kill \
+            write:4:kill flush:2:kill; do
+    crash_commit "$spec"
 done
 
 exit $_test_failed

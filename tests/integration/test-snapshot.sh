@@ -15,6 +15,14 @@
 #   metadata-only delete of sn3, delete of the leaf sn4 and of the root sn1
 #   (bottom image flattened into its children): every remaining image reads
 #   as before, the freed files are gone, metadata-only keeps its files.
+# The two ways snapshot-delete moves data, on bare images:
+#   commit into the parent: base(4M) <- d1(6M) with snapshots s1 (freezes
+#   d1, overlay o1) and s2 (freezes o1, overlay o2); base has no other
+#   child, is frozen by no snapshot and is no domain's disk, so deleting s1
+#   commits d1 into base (base grows to 6M and now reads what d1 read) and
+#   deleting s2 then commits o1 into base; o1/o2 read as before;
+#   pull into the child: the same with a base that has a second child:
+#   base is left byte for byte as it was and the data goes into the child.
 . "$GVM_TESTDIR/lib.sh"
 . "$GVM_TESTDIR/lib-image.sh"
 
@@ -183,7 +191,96 @@ scenario() {
     assert_eq InUse "$(err_class "$e")" "detach with a snapshot"
 }
 
+# ---- snapshot-delete: commit into the parent, or pull into the child --------------
+# del SNAPSHOT WHAT: delete and wait; the job must succeed.
+del() {
+    j=$(rpc snapshot-delete "{\"snapshot\":\"$1\"}") || { check_fail "$2: delete $1 refused"; return; }
+    j=$(rpc job-wait "{\"id\":$(jq .id <<<"$j"),\"timeout\":120}")
+    assert_eq "concluded null" "$(jq -c -r '"\(.status) \(.error)"' <<<"$j")" "$2: delete $1"
+    qsettle
+}
+# vsize VOLPATH: virtual size on storage and in the catalog, "A B".
+vsize() {
+    echo "$(qemu-img info --output=json "$(lpath "$1")" | jq '."virtual-size"')" \
+         "$(rpc image-info "{\"image\":$(vref "$1")}" | jq '."virtual-size"')"
+}
+branches() {
+    B=$BACKEND; C=$SUB/cb; mkdir -p "$(lpath $C)"
+    qimg create -q -f qcow2 "$(lpath $C/base.qcow2)" 4M
+    qimg create -q -f qcow2 -b base.qcow2 -F qcow2 "$(lpath $C/d1.qcow2)" 6M
+    qio "$(lpath $C/base.qcow2)" "write -P 0x41 0 4M"
+    qio "$(lpath $C/d1.qcow2)" "write -P 0x42 1M 512k" "write -z 0 64k" "write -P 0x43 5M 512k"
+    qsettle
+    rpc image-import "{\"image\":$(vref $C/d1.qcow2)}" >/dev/null || fail "cb: import"
+    rpc snapshot-create "{\"name\":\"s1-$B\",\"disks\":[{\"image\":$(vref $C/d1.qcow2),\"overlay\":\"$C/o1.qcow2\"}]}" \
+        >/dev/null || fail "cb: s1"
+    qio "$(lpath $C/o1.qcow2)" "write -P 0x44 2M 64k" "write -z 5M 64k"
+    qsettle
+    rpc snapshot-create "{\"name\":\"s2-$B\",\"disks\":[{\"image\":$(vref $C/o1.qcow2),\"overlay\":\"$C/o2.qcow2\"}]}" \
+        >/dev/null || fail "cb: s2"
+    qio "$(lpath $C/o2.qcow2)" "write -P 0x45 3M 64k"
+    qsettle
+    for i in base d1 o1 o2; do qemu-img convert -O raw "$(lpath $C/$i.qcow2)" "$TEST_TMP/cb-$i.raw"; done
+
+    # s1: d1 is committed into base (which grows to d1's 6M)
+    del "s1-$B" "commit branch"
+    [ -e "$(lpath $C/d1.qcow2)" ] && check_fail "commit branch: d1 still there"
+    assert_eq 0 "$(rpc image-list '{}' | jq --arg p "$C/d1.qcow2" '[.[] | select(.path == $p)] | length')" \
+        "commit branch: d1 gone from the catalog"
+    for i in o1 o2; do
+        qemu-img compare -q "$(lpath $C/$i.qcow2)" "$TEST_TMP/cb-$i.raw" || check_fail "commit branch: $i changed"
+    done
+    qemu-img compare -q "$(lpath $C/base.qcow2)" "$TEST_TMP/cb-d1.raw" ||
+        check_fail "commit branch: base does not read what d1 read"
+    assert_eq "6291456 6291456" "$(vsize $C/base.qcow2)" "commit branch: base grown"
+    check_chain "commit branch" $C/o2.qcow2 "o2.qcow2 o1.qcow2 base.qcow2"
+    assert_eq "s2-$B null $C/o1.qcow2" "$(rpc snapshot-info "{\"snapshot\":\"s2-$B\"}" |
+        jq -r '"\(.name) \(.parent) " + (.disks[0]."image-name" | sub("^[^:]*:";""))')" "commit branch: s2"
+    for i in base o1 o2; do
+        out=$(qemu-img check "$(lpath $C/$i.qcow2)" 2>&1) || check_fail "commit branch: check $i: $out"
+    done
+    # s2: o1 into base in turn
+    del "s2-$B" "commit branch 2"
+    [ -e "$(lpath $C/o1.qcow2)" ] && check_fail "commit branch 2: o1 still there"
+    qemu-img compare -q "$(lpath $C/o2.qcow2)" "$TEST_TMP/cb-o2.raw" || check_fail "commit branch 2: o2 changed"
+    qemu-img compare -q "$(lpath $C/base.qcow2)" "$TEST_TMP/cb-o1.raw" ||
+        check_fail "commit branch 2: base does not read what o1 read"
+    check_chain "commit branch 2" $C/o2.qcow2 "o2.qcow2 base.qcow2"
+    for i in base o2; do
+        out=$(qemu-img check "$(lpath $C/$i.qcow2)" 2>&1) || check_fail "commit branch 2: check $i: $out"
+    done
+    rpc_err snapshot-info "{\"snapshot\":\"s2-$B\"}" >/dev/null || check_fail "commit branch 2: s2 still listed"
+
+    # the parent has another child: pull into the child, base untouched
+    P=$SUB/pb; mkdir -p "$(lpath $P)"
+    qimg create -q -f qcow2 "$(lpath $P/base.qcow2)" 4M
+    qimg create -q -f qcow2 -b base.qcow2 -F qcow2 "$(lpath $P/e1.qcow2)" 4M
+    qimg create -q -f qcow2 -b base.qcow2 -F qcow2 "$(lpath $P/e2.qcow2)" 4M
+    qio "$(lpath $P/base.qcow2)" "write -P 0x51 0 2M"
+    qio "$(lpath $P/e1.qcow2)" "write -P 0x52 1M 512k" "write -z 0 64k"
+    qio "$(lpath $P/e2.qcow2)" "write -P 0x53 3M 64k"
+    qsettle
+    rpc image-import "{\"image\":$(vref $P/e1.qcow2)}" >/dev/null || fail "pb: import e1"
+    rpc image-import "{\"image\":$(vref $P/e2.qcow2)}" >/dev/null || fail "pb: import e2"
+    rpc snapshot-create "{\"name\":\"t1-$B\",\"disks\":[{\"image\":$(vref $P/e1.qcow2),\"overlay\":\"$P/p1.qcow2\"}]}" \
+        >/dev/null || fail "pb: t1"
+    qio "$(lpath $P/p1.qcow2)" "write -P 0x54 2M 64k"
+    qsettle
+    cp "$(lpath $P/base.qcow2)" "$TEST_TMP/pb-base.qcow2"
+    for i in e2 p1; do qemu-img convert -O raw "$(lpath $P/$i.qcow2)" "$TEST_TMP/pb-$i.raw"; done
+    del "t1-$B" "pull branch"
+    [ -e "$(lpath $P/e1.qcow2)" ] && check_fail "pull branch: e1 still there"
+    cmp -s "$(lpath $P/base.qcow2)" "$TEST_TMP/pb-base.qcow2" || check_fail "pull branch: base was modified"
+    for i in e2 p1; do
+        qemu-img compare -q "$(lpath $P/$i.qcow2)" "$TEST_TMP/pb-$i.raw" || check_fail "pull branch: $i changed"
+        out=$(qemu-img check "$(lpath $P/$i.qcow2)" 2>&1) || check_fail "pull branch: check $i: $out"
+    done
+    check_chain "pull branch" $P/p1.qcow2 "p1.qcow2 base.qcow2"
+    check_chain "pull branch" $P/e2.qcow2 "e2.qcow2 base.qcow2"
+}
+
 for_each_backend scenario
+for_each_backend branches
 
 # ---- snapshots of bare images (no domain) -------------------------------------------
 ROOT=$GVMD_DIR/state/images; VOL=local; SUB=bare
