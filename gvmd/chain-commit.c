@@ -570,7 +570,7 @@ static int copy_into_base(struct commit *c, struct gvm_error *err)
     if (open_row(c, &c->base, IMG_OPEN_RW, &base, err) < 0)
         return -1;
     if (img_virtual_size(base) < end)
-        end = img_virtual_size(base);   /* refused at start for qcow2 */
+        end = img_virtual_size(base);   /* step "grow" made it big enough */
 
     zend = children_end(c, img_virtual_size(base));
     r = walk(top, (int)k, cut, end, plan_fn, &plan);

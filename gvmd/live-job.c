@@ -824,10 +824,25 @@ static int settle(struct live *l, struct journal_op *op, const char *what,
 {
     _cleanup_free_ char *nm = NULL, *fm = NULL;
     char why[400];
-    int r = landed(l, &nm, &fm, err);
+    struct gvm_error e = { 0 };
+    int r = landed(l, &nm, &fm, &e);
 
-    if (r < 0)
+    if (r < 0 && l->commit && l->active && e.cls == GVM_ERR_NOT_FOUND) {
+        /* A transient domain that stopped is gone with its XML, and an
+         * active commit changes no header: storage cannot tell. */
+        gvm_error_set(err, GVM_ERR_VIRT, "%s; libvirt no longer knows the "
+                      "domain, and whether it had pivoted disk %s to %s cannot "
+                      "be read from storage (an active commit rewrites no "
+                      "header): the catalog still has %s as the disk's image "
+                      "and %s in the chain; check with chain-audit before "
+                      "using them.", what, l->disk, l->base_name, l->name,
+                      l->name);
         return -1;
+    }
+    if (r < 0) {
+        *err = e;
+        return -1;
+    }
     if (r == 1)
         return finish(l, op, nm, fm, err);
     unchanged(l, why, sizeof(why));
@@ -1044,6 +1059,11 @@ static int live_recover(struct job *job, struct journal_op *op,
             goto out;
         log_info("Job %" PRId64 ": recovered after the catalog change; files "
                  "removed.", job_id(job));
+        ret = JOB_RECOVERED_DONE;
+        goto out;
+    }
+    if (op && !last && n > 0 && !e[n - 1].undone) {
+        /* journal_done() ran: only the job's conclusion was lost. */
         ret = JOB_RECOVERED_DONE;
         goto out;
     }

@@ -109,6 +109,22 @@ static json_t *domain_json(struct gvmd *d, const struct catalog_domain *dom,
     return o;
 }
 
+/* AlreadyExists (true) if the catalog has a domain by that name or uuid. */
+static bool attached_already(struct gvmd *d, const char *name, const char *uuid,
+                             struct gvm_error *err)
+{
+    struct catalog_domain existing = { 0 };
+    struct gvm_error e2 = { 0 };
+
+    if (catalog_domain_find(d->cat, name, &existing, &e2) < 0 &&
+        catalog_domain_find(d->cat, uuid, &existing, &e2) < 0)
+        return false;
+    catalog_domain_clear(&existing);
+    gvm_error_set(err, GVM_ERR_ALREADY_EXISTS, "A domain named %s is "
+                  "attached already; detach it first.", name);
+    return true;
+}
+
 /* Record domain (name, uuid) with disks targets[i] → ids[i]; *out: the
  * catalogued domain. */
 static int attach(struct gvmd *d, const char *name, const char *uuid,
@@ -116,17 +132,10 @@ static int attach(struct gvmd *d, const char *name, const char *uuid,
                   struct catalog_domain *out, struct gvm_error *err)
 {
     struct catalog_domain dom = { 0 };
-    struct catalog_domain existing = { 0 };
-    struct gvm_error e2 = { 0 };
     int ret = -1;
 
-    if (catalog_domain_find(d->cat, name, &existing, &e2) == 0 ||
-        catalog_domain_find(d->cat, uuid, &existing, &e2) == 0) {
-        catalog_domain_clear(&existing);
-        gvm_error_set(err, GVM_ERR_ALREADY_EXISTS, "A domain named %s is "
-                      "attached already; detach it first.", name);
+    if (attached_already(d, name, uuid, err))
         return -1;
-    }
     for (size_t i = 0; i < n; i++) {
         int64_t sid = 0;
         int rr;
@@ -282,7 +291,10 @@ int rpc_domain_attach_libvirt(struct gvmd *d, const char *key,
                       "read domain %s from; give 'disks'.", key);
         return -1;
     }
-    if (virt_snapshot_domain(d->virt, key, &name, uuid, &running, err) < 0 ||
+    if (virt_snapshot_domain(d->virt, key, &name, uuid, &running, err) < 0)
+        return -1;
+    /* Before importing anything: attaching twice changes nothing. */
+    if (attached_already(d, name, uuid, err) ||
         virt_domain_disks(d->virt, key, &disks, &n, &running, err) < 0)
         return -1;
     if (n == 0) {

@@ -11,6 +11,11 @@
  * and the next snapshot becomes a new child of S: a branch beside S's
  * older children, whose images stay untouched.
  *
+ * A domain libvirt runs takes the live path (snapshot-live.c): snapshot_create
+ * plans it the same way and runs the same internal job with "live" in its
+ * params; the job's run/recover hand it to snapshot-live.c, which reuses
+ * the overlay helpers exported in snapshot.h.
+ *
  * Decisions on the offline path:
  *   - quiesce: true is refused (Unsupported): nothing runs inside an offline
  *     domain, its disks are quiescent already.  atomic: always all or none.

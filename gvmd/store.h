@@ -86,9 +86,12 @@ struct gvm_store_ops {
     /* Deallocate a range, reading back as zeros.  -EOPNOTSUPP if the
      * backend cannot; callers then write zeros. */
     int (*punch)(struct gvm_file *f, uint64_t off, uint64_t len);
-    /* Copy len bytes between two files of the same store, on the server
-     * where possible.  Returns bytes copied (>0), or -EOPNOTSUPP/-EXDEV
-     * when the caller must fall back to pread/pwrite. */
+    /* Copy len bytes between two files of the same store without the
+     * caller's buffer: copy_file_range(2) on a dir volume; on gluster a
+     * pipelined client copy (gfapi's server-side copy is broken, see
+     * store-gluster.c).  Returns bytes copied (>0; fewer than len only
+     * where the source ends, 0 at its end), or -EOPNOTSUPP/-EXDEV when
+     * the caller must fall back to pread/pwrite.  May be NULL. */
     ssize_t (*copy_range)(struct gvm_file *in, uint64_t off_in,
                           struct gvm_file *out, uint64_t off_out, size_t len);
     /* OPTIONAL (NULL: every byte is data).  lseek(SEEK_DATA) when !hole,

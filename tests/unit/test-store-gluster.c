@@ -121,6 +121,30 @@ static void test_io(void **state)
     assert_int_equal(st->ops->pread(g, back, len, 0), (ssize_t)len);
     assert_memory_equal(buf, back, len);
 
+    /* A copy of many pipelined chunks (gl_copy_range), at odd offsets,
+     * read back through the same connection; then one running past the
+     * source's end fails with -ENODATA. */
+    {
+        size_t big = 11 * 1024 * 1024 + 4099;
+        unsigned char *b2 = malloc(big), *b3 = malloc(big);
+        assert_non_null(b2);
+        assert_non_null(b3);
+        for (size_t i = 0; i < big; i++)
+            b2[i] = (unsigned char)(i * 7 + i / 65536);
+        assert_int_equal(st->ops->pwrite(f, b2, big, 12345), 0);
+        assert_int_equal(store_copy(st, f, 12345 + 777, g, 4097, big - 777), 0);
+        memset(b3, 0, big);
+        assert_int_equal(st->ops->pread(g, b3, big - 777, 4097), (ssize_t)(big - 777));
+        assert_memory_equal(b2 + 777, b3, big - 777);
+        assert_int_equal(store_copy(st, f, 12345 + big - 100, g, 0, 4096), -ENODATA);
+        free(b2);
+        free(b3);
+        /* Back to what the checks below expect. */
+        assert_int_equal(st->ops->truncate(f, len + 65536), 0);
+        assert_int_equal(st->ops->pwrite(f, buf, len, 65536), 0);
+        assert_int_equal(st->ops->pwrite(g, buf, len, 0), 0);
+    }
+
     /* discard reads back zeros */
     int rr = st->ops->punch(g, 0, 65536);
     if (rr != -EOPNOTSUPP) {
