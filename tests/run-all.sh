@@ -65,6 +65,7 @@ fi
 PACKAGES="meson ninja-build pkg-config gcc libc6-dev libglusterfs-dev libjansson-dev
     libevent-dev libsqlite3-dev libvirt-dev libcmocka-dev zlib1g-dev glusterfs-server
     qemu-utils qemu-block-extra libvirt-daemon libvirt-daemon-driver-qemu
+    libvirt-daemon-driver-storage-gluster
     libvirt-clients qemu-system-x86 clang libclang-rt-14-dev jq util-linux procps passwd
     libxml2-dev libxml2-utils python3 bc sqlite3 xxd systemd glusterfs-client"
 missing=""
