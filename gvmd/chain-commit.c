@@ -45,6 +45,7 @@
 #include "chain.h"
 #include "jsonutil.h"
 #include "resolve.h"
+#include "virt-define.h"
 #include "volume.h"
 
 #define RUN (8u << 20)           /* bytes read/written per call */
@@ -941,6 +942,10 @@ static int commit_run(struct job *job, struct gvm_error *err)
         goto undo;
     }
     if (finish(&c, op, sws, err) < 0)
+        goto out;
+    /* An active commit: libvirt's definition must name base (virt-define.h). */
+    if (virt_define_sync_image(c.d, c.base_id, "The commit is complete and "
+                               "recorded in the catalog", err) < 0)
         goto out;
     ret = 0;
     goto out;

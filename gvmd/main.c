@@ -34,6 +34,7 @@
 #include "job.h"
 #include "localfs.h"
 #include "virt.h"
+#include "virt-define.h"
 #include "volume.h"
 #include "workq.h"
 
@@ -172,6 +173,10 @@ int main(int argc, char **argv)
         log_error("Cannot start the job runner: %s", err.message);
         goto out;
     }
+    /* A crash between an offline operation's catalog commit and its
+     * libvirt redefinition left a stale domain definition: repair it
+     * before anyone can start the domain through gvmd (virt-define.h). */
+    virt_define_sync_all(&d);
     if (control_new(&d, &d.ctl, &err) < 0) {
         log_error("Cannot set up the control sockets: %s", err.message);
         goto out;

@@ -12,6 +12,7 @@
 #include "daemon.h"
 #include "jsonutil.h"
 #include "resolve.h"
+#include "rpc-diskxml.h"
 #include "rpc.h"
 
 static void fclosep(FILE **f)
@@ -130,6 +131,44 @@ static void put_gluster_disk(FILE *f, const char *format,
     fputs("' bus='virtio'/>\n</disk>", f);
 }
 
+int rpc_diskxml_build(const struct catalog_volume *vol, const char *path,
+                      const char *format, const char *target, bool fuse,
+                      const char *fuse_mount, char **xml,
+                      struct gvm_error *err)
+{
+    _cleanup_free_ char *buf = NULL;
+    size_t len = 0;
+
+    {
+        _cleanup_(fclosep) FILE *f = open_memstream(&buf, &len);
+
+        if (!f)
+            return gvm_error_oom(err);
+        if (vol->backend == CATALOG_BACKEND_DIR) {
+            /* A dir volume is local files whatever the mode. */
+            const char *rest[] = { path };
+
+            put_file_disk(f, format, vol->root_path, rest, 1, target);
+        } else if (fuse) {
+            if (!fuse_mount || !*fuse_mount) {
+                gvm_error_set(err, GVM_ERR_UNSUPPORTED, "mode \"fuse\" needs the "
+                              "FUSE mount point of gluster volumes: start gvmd "
+                              "with --fuse-mount DIR.");
+                return -1;
+            }
+            const char *rest[] = { vol->gluster_volume, path };
+
+            put_file_disk(f, format, fuse_mount, rest, 2, target);
+        } else {
+            put_gluster_disk(f, format, vol, path, target);
+        }
+        if (fflush(f) != 0 || ferror(f))
+            return gvm_error_oom(err);
+    }
+    *xml = steal_pointer(&buf);
+    return 0;
+}
+
 int rpc_domain_disk_xml(struct gvmd *d, struct rpc_call *call, json_t *params,
                         json_t **result, struct gvm_error *err)
 {
@@ -139,7 +178,6 @@ int rpc_domain_disk_xml(struct gvmd *d, struct rpc_call *call, json_t *params,
     const char *mode = jmode ? json_string_value(jmode) : "native";
     const char *format;
     _cleanup_free_ char *buf = NULL;
-    size_t len = 0;
     int rc = -1;
 
     (void)call;
@@ -176,36 +214,10 @@ int rpc_domain_disk_xml(struct gvmd *d, struct rpc_call *call, json_t *params,
             goto out;
     }
 
-    {
-        _cleanup_(fclosep) FILE *f = open_memstream(&buf, &len);
-
-        if (!f) {
-            gvm_error_oom(err);
-            goto out;
-        }
-        if (r.vol.backend == CATALOG_BACKEND_DIR) {
-            /* A dir volume is local files whatever the mode. */
-            const char *rest[] = { r.path };
-
-            put_file_disk(f, format, r.vol.root_path, rest, 1, target);
-        } else if (strcmp(mode, "fuse") == 0) {
-            if (!d->cfg.fuse_mount || !*d->cfg.fuse_mount) {
-                gvm_error_set(err, GVM_ERR_UNSUPPORTED, "mode \"fuse\" needs the "
-                              "FUSE mount point of gluster volumes: start gvmd "
-                              "with --fuse-mount DIR.");
-                goto out;
-            }
-            const char *rest[] = { r.vol.gluster_volume, r.path };
-
-            put_file_disk(f, format, d->cfg.fuse_mount, rest, 2, target);
-        } else {
-            put_gluster_disk(f, format, &r.vol, r.path, target);
-        }
-        if (fflush(f) != 0 || ferror(f)) {
-            gvm_error_oom(err);
-            goto out;
-        }
-    }
+    if (rpc_diskxml_build(&r.vol, r.path, format, target,
+                          strcmp(mode, "fuse") == 0, d->cfg.fuse_mount, &buf,
+                          err) < 0)
+        goto out;
     *result = json_pack("{ss}", "xml", buf);
     if (!*result) {
         gvm_error_oom(err);

@@ -53,12 +53,14 @@ int rpc_query_capabilities(struct gvmd *d, struct rpc_call *call,
     (void)d;
     (void)call;
     (void)params;
-    /* "live" turns true once the libvirt path exists in this build. */
+    /* "live": this build drives libvirt for running domains (live.c,
+     * live-job.c, snapshot-live.c); query-virt says whether libvirt is
+     * reachable now, which this non-blocking call must not ask. */
     *result = qcow2 ? json_pack("{s:[s,s], s:[s,s], s:o, s:b, s:i, s:{s:i, s:i, s:i, s:i}}",
                                 "backends", "dir", "gluster",
                                 "formats", "qcow2", "raw",
                                 "qcow2", qcow2,
-                                "live", 0,
+                                "live", 1,
                                 "protocol", GVM_PROTOCOL_VERSION,
                                 "limits",
                                 "max-message", GVM_MAX_MESSAGE,

@@ -79,6 +79,7 @@
 #include "live.h"
 #include "snapshot-live.h"
 #include "snapshot.h"
+#include "virt-define.h"
 #include "volume.h"
 
 #define COPY_CHUNK (4u << 20)
@@ -782,10 +783,13 @@ int snapshot_create(struct gvmd *d, json_t *params, json_t **result,
     }
     if (plan_run(d, &snapshot_create_job, jp, &p, err) < 0)
         return -1;
+    /* libvirt's definition must name the new overlays (virt-define.h). */
+    _cleanup_free_ char *warn = !live && domain ? virt_define_sync_id(d, dom.id) : NULL;
     if (catalog_snapshot_find(d->cat, name, &existing, err) < 0)
         return -1;
     *result = snap_json_by_id(d, existing.id, err);
     catalog_snapshot_clear(&existing);
+    virt_define_warn(*result, warn);
     return *result ? 0 : -1;
 }
 
@@ -885,6 +889,8 @@ int snapshot_revert(struct gvmd *d, json_t *params, json_t **result,
         return gvm_error_oom(err);
     if (plan_run(d, &snapshot_revert_job, jp, &p, err) < 0)
         return -1;
+    /* libvirt's definition must name the revert overlays (virt-define.h). */
+    _cleanup_free_ char *warn = virt_define_sync_id(d, dom.id);
     if (branch) {
         /* The branch gets a name in the tree: a snapshot of the fresh
          * overlays, child of the reverted snapshot. */
@@ -902,6 +908,7 @@ int snapshot_revert(struct gvmd *d, json_t *params, json_t **result,
         return 0;
     }
     *result = snap_json_by_id(d, s.id, err);
+    virt_define_warn(*result, warn);
     return *result ? 0 : -1;
 }
 

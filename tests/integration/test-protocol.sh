@@ -48,7 +48,7 @@ r=$(ask '{"jsonrpc":"2.0","method":"query-version","id":2.5}')
 assert_eq '2.5' "$(field .id "$r")" "fractional id echoed"
 r=$(ask '{"jsonrpc":"2.0","method":"query-capabilities","id":3}')
 assert_eq '["dir","gluster"]' "$(field .result.backends "$r")" "capabilities backends"
-assert_eq 'false' "$(field .result.live "$r")" "capabilities live"
+assert_eq 'true' "$(field .result.live "$r")" "capabilities live"
 assert_eq 'true' "$(field '.result.qcow2.versions | index(3) != null' "$r")" "capabilities qcow2 v3"
 r=$(ask '{"jsonrpc":"2.0","method":"events-subscribe","id":4}')
 assert_eq '{}' "$(field .result "$r")" "events-subscribe result"

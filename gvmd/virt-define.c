@@ -1,0 +1,475 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * virt-define.c — rewrite the disks of a stopped domain's persistent libvirt
+ * definition so they name the catalog's active images (virt-define.h).
+ *
+ * Which disks are stale is decided from virt_domain_disks() (the parsed
+ * inactive XML) and live_source_image(), the same mapping from a libvirt
+ * source to a catalogued image the live path uses.  The new <source> is the
+ * one domain-disk-xml would emit (rpc-diskxml.c), in the form the disk had:
+ * a network disk stays a gluster network disk with every server of the
+ * volume, a file disk stays a file (a dir volume's file, or the FUSE path
+ * of a gluster volume's).  The rest of the domain XML (read with
+ * VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE, so nothing secret is
+ * lost by the round trip) is kept as libvirt wrote it.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+
+#include "catalog-image.h"
+#include "catalog-job.h"
+#include "live.h"
+#include "resolve.h"
+#include "rpc-diskxml.h"
+#include "virt-define.h"
+#include "virt.h"
+
+static void xml_docp(xmlDoc **doc)
+{
+    if (*doc)
+        xmlFreeDoc(*doc);
+}
+#define _cleanup_xmldoc_ _cleanup_(xml_docp)
+
+static void domain_freep(virDomainPtr *dom)
+{
+    if (*dom)
+        virDomainFree(*dom);
+}
+
+static bool is_elem(const xmlNode *n, const char *name)
+{
+    return n && n->type == XML_ELEMENT_NODE &&
+           strcmp((const char *)n->name, name) == 0;
+}
+
+static xmlNode *child(xmlNode *n, const char *name)
+{
+    for (xmlNode *c = n ? n->children : NULL; c; c = c->next)
+        if (is_elem(c, name))
+            return c;
+    return NULL;
+}
+
+/* Whether n's attribute name equals value (absent: false). */
+static bool attr_is(xmlNode *n, const char *name, const char *value)
+{
+    xmlChar *x = n ? xmlGetProp(n, (const xmlChar *)name) : NULL;
+    bool eq = x && strcmp((const char *)x, value) == 0;
+
+    xmlFree(x);
+    return eq;
+}
+
+static xmlDoc *parse(const char *xml, const char *what)
+{
+    return xmlReadMemory(xml, (int)strlen(xml), what, NULL,
+                         XML_PARSE_NONET | XML_PARSE_NOERROR |
+                         XML_PARSE_NOWARNING);
+}
+
+/* "volume:path" of catalogued image id, or "image ID" (caller frees). */
+static char *image_label(struct gvmd *d, int64_t id)
+{
+    _cleanup_catimg_ struct catalog_image row = { 0 };
+    struct gvm_error e = { 0 };
+    char *s = NULL;
+
+    if (catalog_image_get(d->cat, id, &row, &e) == 0)
+        return resolve_name(row.volume, row.path);
+    if (asprintf(&s, "image %" PRId64, id) < 0)
+        return NULL;
+    return s;
+}
+
+/* A stale disk: its target, the catalog's image, and what libvirt names. */
+struct stale {
+    const char *target;     /* borrowed from the catalog domain */
+    int64_t image_id;
+    char *was;              /* libvirt's source, for messages   */
+};
+
+static char *source_label(struct gvmd *d, const struct virt_source *s)
+{
+    struct catalog_volume vol = { 0 };
+    _cleanup_free_ char *path = NULL;
+    struct gvm_error e = { 0 };
+    char *out = NULL;
+
+    if (live_source_locate(d, s, &vol, &path, &e) == 1) {
+        out = resolve_name(vol.name, path);
+        catalog_volume_clear(&vol);
+        return out;
+    }
+    if (s->type == VIRT_SOURCE_FILE && s->file)
+        return strdup(s->file);
+    if (s->type == VIRT_SOURCE_GLUSTER &&
+        asprintf(&out, "gluster %s/%s", s->glvolume ? s->glvolume : "?",
+                 s->path ? s->path : "?") >= 0)
+        return out;
+    return strdup("a source gvmd does not know");
+}
+
+/* The <disk> domain-disk-xml would emit for the catalog's image. */
+static int new_disk_xml(struct gvmd *d, int64_t image_id, const char *target,
+                        bool network, char **xml, struct gvm_error *err)
+{
+    _cleanup_catimg_ struct catalog_image row = { 0 };
+    struct catalog_volume vol = { 0 };
+    bool fuse;
+    int rc;
+
+    if (catalog_image_get(d->cat, image_id, &row, err) < 0 ||
+        catalog_volume_get_by_id(d->cat, row.volume_id, &vol, err) < 0)
+        return -1;
+    /* A file disk on a gluster volume is reached through the FUSE mount;
+     * without one configured, natively is the only way gvmd knows. */
+    fuse = !network && d->cfg.fuse_mount && *d->cfg.fuse_mount;
+    rc = rpc_diskxml_build(&vol, row.path, row.format, target, fuse,
+                           d->cfg.fuse_mount, xml, err);
+    catalog_volume_clear(&vol);
+    return rc;
+}
+
+/* Replace disk's <source>, <backingStore>s and driver type by those of
+ * the generated disk element repl. */
+static int rewrite_disk(xmlDoc *doc, xmlNode *disk, xmlNode *repl,
+                        struct gvm_error *err)
+{
+    xmlNode *nsrc = child(repl, "source");
+    xmlNode *ndrv = child(repl, "driver");
+    xmlNode *osrc = child(disk, "source");
+    xmlNode *odrv = child(disk, "driver");
+    xmlChar *type = xmlGetProp(repl, (const xmlChar *)"type");
+    xmlChar *fmt = ndrv ? xmlGetProp(ndrv, (const xmlChar *)"type") : NULL;
+    xmlNode *copy = nsrc ? xmlDocCopyNode(nsrc, doc, 1) : NULL;
+    int rc = -1;
+
+    if (!type || !fmt || !copy) {
+        gvm_error_oom(err);
+        goto out;
+    }
+    /* Whatever libvirt knew of the old chain does not apply any more. */
+    for (xmlNode *c = disk->children, *next; c; c = next) {
+        next = c->next;
+        if (is_elem(c, "backingStore")) {
+            xmlUnlinkNode(c);
+            xmlFreeNode(c);
+        }
+    }
+    if (osrc) {
+        xmlReplaceNode(osrc, copy);
+        xmlFreeNode(osrc);
+    } else if (!xmlAddChild(disk, copy)) {
+        gvm_error_oom(err);
+        goto out;
+    }
+    copy = NULL;
+    if (!xmlSetProp(disk, (const xmlChar *)"type", type))
+        goto oom;
+    if (odrv) {
+        if (!xmlSetProp(odrv, (const xmlChar *)"type", fmt))
+            goto oom;
+    } else {
+        xmlNode *dc = xmlDocCopyNode(ndrv, doc, 1);
+
+        if (!dc || !(disk->children ? xmlAddPrevSibling(disk->children, dc)
+                                    : xmlAddChild(disk, dc))) {
+            xmlFreeNode(dc);
+            goto oom;
+        }
+    }
+    rc = 0;
+    goto out;
+oom:
+    gvm_error_oom(err);
+out:
+    if (copy)
+        xmlFreeNode(copy);
+    xmlFree(type);
+    xmlFree(fmt);
+    return rc;
+}
+
+/* Edit libvirt's inactive XML of vdom for the stale disks and define it. */
+static int redefine(struct gvmd *d, const struct catalog_domain *dom,
+                    virDomainPtr vdom, const struct stale *st, size_t nst,
+                    struct gvm_error *err)
+{
+    _cleanup_free_ char *xml = virDomainGetXMLDesc(vdom,
+        VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE);
+    _cleanup_xmldoc_ xmlDoc *doc = NULL;
+    xmlNode *devices;
+    xmlChar *out = NULL;
+    int len = 0;
+    size_t done = 0;
+    virDomainPtr ndom;
+
+    if (!xml) {
+        gvm_error_set(err, GVM_ERR_VIRT, "Cannot read the definition of "
+                      "domain %s: %s", dom->name, virGetLastErrorMessage());
+        return -1;
+    }
+    doc = parse(xml, "domain.xml");
+    devices = child(doc ? xmlDocGetRootElement(doc) : NULL, "devices");
+    if (!devices) {
+        gvm_error_set(err, GVM_ERR_VIRT, "libvirt's definition of domain %s "
+                      "cannot be parsed (no <devices>).", dom->name);
+        return -1;
+    }
+    for (xmlNode *c = devices->children; c; c = c->next) {
+        xmlNode *tgt = child(c, "target");
+        const struct stale *s = NULL;
+
+        if (!is_elem(c, "disk") ||
+            (xmlHasProp(c, (const xmlChar *)"device") &&
+             !attr_is(c, "device", "disk")))
+            continue;
+        for (size_t i = 0; i < nst && !s; i++)
+            if (attr_is(tgt, "dev", st[i].target))
+                s = &st[i];
+        if (!s)
+            continue;
+        _cleanup_free_ char *nx = NULL;
+        if (new_disk_xml(d, s->image_id, s->target, attr_is(c, "type", "network"),
+                         &nx, err) < 0)
+            return -1;
+        _cleanup_xmldoc_ xmlDoc *ndoc = parse(nx, "disk.xml");
+        xmlNode *repl = ndoc ? xmlDocGetRootElement(ndoc) : NULL;
+        if (!repl) {
+            gvm_error_set(err, GVM_ERR_INTERNAL, "The disk XML generated for "
+                          "disk %s of domain %s does not parse.", s->target,
+                          dom->name);
+            return -1;
+        }
+        if (rewrite_disk(doc, c, repl, err) < 0)
+            return -1;
+        done++;
+    }
+    if (done == 0)
+        return 0;       /* the disks went away meanwhile */
+    xmlDocDumpMemory(doc, &out, &len);
+    if (!out)
+        return gvm_error_oom(err);
+    ndom = virDomainDefineXML(virDomainGetConnect(vdom), (const char *)out);
+    xmlFree(out);
+    if (!ndom) {
+        gvm_error_set(err, GVM_ERR_VIRT, "libvirt refused the new definition: "
+                      "%s", virGetLastErrorMessage());
+        return -1;
+    }
+    virDomainFree(ndom);
+    return 1;
+}
+
+/* " vda (names local:a.qcow2, the catalog local:b.qcow2)" for messages. */
+static char *stale_list(struct gvmd *d, const struct stale *st, size_t n)
+{
+    char *s = strdup("");
+
+    for (size_t i = 0; s && i < n; i++) {
+        _cleanup_free_ char *now = image_label(d, st[i].image_id);
+        char *t = NULL;
+
+        if (asprintf(&t, "%s%s%s (names %s, the catalog's active image is %s)",
+                     s, i ? ", " : "", st[i].target, st[i].was,
+                     now ? now : "?") < 0)
+            t = NULL;
+        free(s);
+        s = t;
+    }
+    return s;
+}
+
+int virt_define_sync(struct gvmd *d, const struct catalog_domain *dom,
+                     struct gvm_error *err)
+{
+    const char *key = dom->uuid && *dom->uuid ? dom->uuid : dom->name;
+    struct virt_disk *vd = NULL;
+    size_t nvd = 0, nst = 0;
+    bool running = false;
+    struct gvm_error e = { 0 };
+    _cleanup_free_ struct stale *st = NULL;
+    _cleanup_(domain_freep) virDomainPtr vdom = NULL;
+    int rc = -1;
+
+    if (dom->ndisks == 0)
+        return 0;
+    if (virt_domain_disks(d->virt, key, &vd, &nvd, &running, &e) < 0) {
+        if (e.cls == GVM_ERR_NOT_FOUND) {
+            log_info("Domain %s is not defined in libvirt: no definition to "
+                     "update.", dom->name);
+            return 0;
+        }
+        if (!virt_connected(d->virt)) {
+            log_info("libvirt is unreachable: the definition of domain %s "
+                     "is not checked now (%s).", dom->name, e.message);
+            return 0;
+        }
+        gvm_error_set(err, GVM_ERR_VIRT, "libvirt's definition of domain %s "
+                      "was not checked against the catalog: %s", dom->name,
+                      e.message);
+        return -1;
+    }
+    if (running) {
+        rc = 0;         /* the live path keeps a running domain in step */
+        goto out;
+    }
+    st = calloc(dom->ndisks, sizeof(*st));
+    if (!st) {
+        gvm_error_oom(err);
+        goto out;
+    }
+    for (size_t i = 0; i < dom->ndisks; i++) {
+        const struct catalog_disk *cd = &dom->disks[i];
+        const struct virt_disk *v = NULL;
+        int64_t id = 0;
+        int r;
+
+        for (size_t k = 0; k < nvd && !v; k++)
+            if (vd[k].target && strcmp(vd[k].target, cd->target) == 0)
+                v = &vd[k];
+        if (!v) {
+            log_debug("Domain %s: libvirt's definition has no disk %s.",
+                      dom->name, cd->target);
+            continue;
+        }
+        r = live_source_image(d, &v->src, &id, err);
+        if (r < 0)
+            goto out;
+        if (r == 1 && id == cd->image_id)
+            continue;
+        st[nst].target = cd->target;
+        st[nst].image_id = cd->image_id;
+        st[nst].was = source_label(d, &v->src);
+        if (!st[nst++].was) {
+            gvm_error_oom(err);
+            goto out;
+        }
+    }
+    if (nst == 0) {
+        rc = 0;
+        goto out;
+    }
+    vdom = virt_domain_lookup(d->virt, key, &e);
+    if (!vdom)
+        rc = -1;        /* e says why */
+    else {
+        rc = redefine(d, dom, vdom, st, nst, &e);
+    }
+    {
+        _cleanup_free_ char *list = stale_list(d, st, nst);
+        size_t ml = strlen(e.message);
+
+        /* e's sentence continues ours: no full stop of its own. */
+        while (ml > 0 && (e.message[ml - 1] == '.' || e.message[ml - 1] == ' '))
+            e.message[--ml] = '\0';
+        if (rc < 0)
+            gvm_error_set(err, GVM_ERR_VIRT, "libvirt's definition of domain "
+                          "%s was not updated and still names former images "
+                          "for disk(s) %s: %s. Do not start %s before it is "
+                          "repaired: gvmd tries again at its next start (or "
+                          "put domain-disk-xml's <disk> for the catalog's "
+                          "image into it with virsh edit).", dom->name,
+                          list ? list : "?", e.message, dom->name);
+        else if (rc > 0)
+            log_info("Redefined domain %s in libvirt: disk(s) %s now name "
+                     "the catalog's active images.", dom->name,
+                     list ? list : "?");
+    }
+out:
+    for (size_t i = 0; st && i < nst; i++)
+        free(st[i].was);
+    virt_disks_free(vd, nvd);
+    return rc;
+}
+
+char *virt_define_sync_id(struct gvmd *d, int64_t domain_id)
+{
+    struct catalog_domain dom = { 0 };
+    struct gvm_error e = { 0 };
+    char *w = NULL;
+    int r = catalog_domain_get(d->cat, domain_id, &dom, &e);
+
+    if (r == 0)
+        r = virt_define_sync(d, &dom, &e);
+    catalog_domain_clear(&dom);
+    if (r >= 0)
+        return NULL;
+    log_warn("%s", e.message);
+    w = strdup(e.message);
+    return w;
+}
+
+void virt_define_warn(json_t *result, const char *warning)
+{
+    if (result && warning)
+        json_object_set_new(result, "warning", json_string(warning));
+}
+
+int virt_define_sync_image(struct gvmd *d, int64_t image_id, const char *done,
+                           struct gvm_error *err)
+{
+    struct catalog_domain dom = { 0 };
+    struct gvm_error e = { 0 };
+    int64_t domain_id = 0;
+    int r = catalog_domain_of_image(d->cat, image_id, &domain_id, NULL, &e);
+
+    if (r == 0)
+        return 0;
+    if (r > 0)
+        r = catalog_domain_get(d->cat, domain_id, &dom, &e);
+    if (r >= 0)
+        r = virt_define_sync(d, &dom, &e);
+    catalog_domain_clear(&dom);
+    if (r >= 0)
+        return 0;
+    gvm_error_set(err, e.cls, "%s, but %s", done, e.message);
+    return -1;
+}
+
+/* Whether a job holds one of dom's active images. */
+static bool held_by_job(struct gvmd *d, const struct catalog_domain *dom)
+{
+    struct gvm_error e = { 0 };
+
+    for (size_t i = 0; i < dom->ndisks; i++)
+        if (catalog_job_lock_holder(d->cat, dom->disks[i].image_id, &e) != 0)
+            return true;
+    return false;
+}
+
+void virt_define_sync_all(struct gvmd *d)
+{
+    struct catalog_domain *doms = NULL;
+    size_t n = 0, todo;
+    struct gvm_error e = { 0 };
+
+    if (catalog_domain_list(d->cat, &doms, &n, &e) < 0) {
+        log_warn("Cannot list the attached domains to check their libvirt "
+                 "definitions: %s", e.message);
+        return;
+    }
+    todo = n;
+    if (n > 0 && virt_connect(d->virt, NULL, &e) < 0) {
+        log_info("libvirt is unreachable at start-up: the definitions of "
+                 "the %zu attached domain(s) are not checked (%s).", n,
+                 e.message);
+        todo = 0;
+    }
+    for (size_t i = 0; i < todo; i++) {
+        struct gvm_error e2 = { 0 };
+
+        if (held_by_job(d, &doms[i]))
+            continue;
+        if (virt_define_sync(d, &doms[i], &e2) < 0)
+            log_warn("%s", e2.message);
+    }
+    catalog_domains_free(doms, n);
+}
