@@ -152,9 +152,8 @@ int qcow2_resize(struct qcow2 *q, uint64_t new_size)
     uint64_t old_size = q->hdr.size;
     uint64_t old_l1_off = q->hdr.l1_table_offset;
     uint32_t old_l1_size = q->hdr.l1_size;
-    uint64_t need = l1_entries_for(q, new_size);
-    uint64_t new_l1_off = old_l1_off, new_l1_size = old_l1_size;
-    bool grow_l1 = need > old_l1_size, marked = false, tail_done = true, fill;
+    uint64_t need, new_l1_off = old_l1_off, new_l1_size = old_l1_size;
+    bool grow_l1, marked = false, tail_done = true, fill;
     int r;
 
     if (!q->writable)
@@ -165,8 +164,14 @@ int qcow2_resize(struct qcow2 *q, uint64_t new_size)
         return -EINVAL;
     if (new_size == old_size)
         return 0;
+    /* Host offsets have 56 bits; no guest size beyond that is mappable
+     * (and the L1 limit below stops far earlier). */
+    if (new_size > (1ull << 56))
+        return -EFBIG;
+    need = l1_entries_for(q, new_size);
     if (need * 8 > QCOW2_MAX_L1_BYTES)
         return -EFBIG;
+    grow_l1 = need > old_l1_size;
 
     /* Step 0-1. */
     if (grow_l1) {

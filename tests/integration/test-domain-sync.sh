@@ -185,6 +185,7 @@ if [ "$LIBVIRT_URI" = qemu:///system ] && [ -S "$RO_SOCK" ]; then
     s=$(rpc snapshot-create "{\"name\":\"s3-$$\",\"domain\":\"$DOM\"}") ||
         fail "snapshot-create with a read-only libvirt connection failed"
     w=$(printf '%s' "$s" | jq -r '.warning // empty')
+    note "warning: $w"
     assert_match "^libvirt's definition of domain $DOM was not updated and still names former images for disk\(s\) vda \(names local:" \
         "$w" "snapshot-create's warning"
     assert_match "Do not start $DOM" "$w" "snapshot-create's warning (advice)"
