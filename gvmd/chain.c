@@ -357,6 +357,19 @@ static int pending_flush(struct img *top, struct pending *p, uint64_t *fail_off)
         *fail_off = p->off;
         r = img_write_copy(top, p->off, p->len, p->src, p->src_off);
     }
+    if (r == -ENODATA || r == -EOPNOTSUPP) {
+        /* The layer's file ends before its map says: what the image reads
+         * there (zeros past the end), through a buffer. */
+        _cleanup_free_ uint8_t *buf = malloc(COPY_CHUNK);
+        r = buf ? 0 : -ENOMEM;
+        for (uint64_t o = 0; r == 0 && o < p->len; o += COPY_CHUNK) {
+            size_t n = p->len - o < COPY_CHUNK ? (size_t)(p->len - o) : COPY_CHUNK;
+            *fail_off = p->off + o;
+            r = img_read(top, buf, p->off + o, n);
+            if (r == 0)
+                r = img_write(top, buf, p->off + o, n);
+        }
+    }
     p->src = NULL;
     p->len = 0;
     return r;

@@ -13,6 +13,7 @@
  * VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE, so nothing secret is
  * lost by the round trip) is kept as libvirt wrote it.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@
 #include "rpc-diskxml.h"
 #include "virt-define.h"
 #include "virt.h"
+#include "volume.h"
 
 static void xml_docp(xmlDoc **doc)
 {
@@ -114,6 +116,40 @@ static char *source_label(struct gvmd *d, const struct virt_source *s)
                  s->path ? s->path : "?") >= 0)
         return out;
     return strdup("a source gvmd does not know");
+}
+
+/*
+ * For a source that names no catalogued image: 1 if it is a file gvmd
+ * removed (on a registered volume, missing on storage: committed away),
+ * 0 if it exists or lies elsewhere — an overlay made behind gvmd's back
+ * (an offline `virsh snapshot-create`), whose backing file the catalog's
+ * image may be: pointing the disk back there would let the guest write
+ * under it.  -1 on error.
+ */
+static int gone(struct gvmd *d, const struct virt_source *s,
+                struct gvm_error *err)
+{
+    struct catalog_volume vol = { 0 };
+    _cleanup_free_ char *path = NULL;
+    struct gvm_store *st = NULL;
+    struct gvm_stat gs;
+    int r = live_source_locate(d, s, &vol, &path, err);
+
+    if (r <= 0)
+        return r;
+    r = volumes_store_by_id(d->vols, vol.id, &st, err);
+    catalog_volume_clear(&vol);
+    if (r < 0)
+        return -1;
+    r = st->ops->stat(st, path, &gs);
+    if (r == -ENOENT)
+        return 1;
+    if (r < 0) {
+        gvm_error_set_errno(err, gvm_error_class_from_errno(r), r,
+                            "Cannot look at %s", path);
+        return -1;
+    }
+    return 0;
 }
 
 /* The <disk> domain-disk-xml would emit for the catalog's image. */
@@ -345,6 +381,20 @@ int virt_define_sync(struct gvmd *d, const struct catalog_domain *dom,
             goto out;
         if (r == 1 && id == cd->image_id)
             continue;
+        if (r == 0) {
+            r = gone(d, &v->src, err);
+            if (r < 0)
+                goto out;
+            if (r == 0) {
+                _cleanup_free_ char *was = source_label(d, &v->src);
+
+                log_warn("Domain %s: libvirt's definition of disk %s names "
+                         "%s, which gvmd did not put there and which is not "
+                         "catalogued: left as it is (run chain-audit).",
+                         dom->name, cd->target, was ? was : "?");
+                continue;
+            }
+        }
         st[nst].target = cd->target;
         st[nst].image_id = cd->image_id;
         st[nst].was = source_label(d, &v->src);

@@ -12,6 +12,12 @@
  * such disk to name the catalog's active image and virDomainDefineXML the
  * result.
  *
+ * Only a disk whose source names a catalogued image other than the
+ * catalog's active one, or a file of a registered volume that no longer
+ * exists (committed away), is rewritten: an uncatalogued image that exists
+ * was put there behind gvmd's back (an offline `virsh snapshot-create`,
+ * its backing file perhaps the catalog's image) and is left alone with a
+ * warning in the log (chain-audit reports it).
  * A running domain is left alone (the live path owns it); a domain libvirt
  * does not know, or libvirt unreachable, is "nothing to do" (logged at
  * info level; the next start-up tries again).  All functions block on

@@ -208,5 +208,21 @@ for f in $(cd "$FUSE" && ls "$TAG"/*.qcow2); do
 done
 qio "$IMAGES/$(active vda)" "read -P 0x11 0 1M" "read -P 0x22 1M 1M"
 grep -q "Redefined domain $DOM" "$GVMD_DIR/gvmd.log" || check_fail "gvmd did not log the redefinitions"
+
+# ---- an overlay made behind gvmd's back is left alone --------------------------------
+# (as an offline `virsh snapshot-create --disk-only` would): its backing file
+# is the catalog's image, so pointing vda back there would corrupt it.
+a=$(active vda)
+(cd "$IMAGES" && qemu-img create -q -f qcow2 -b "$a" -F qcow2 "$TAG-user.qcow2") ||
+    fail "qemu-img create of the user's overlay failed"
+tvirsh dumpxml --inactive "$DOM" | sed "s|file='$IMAGES/$a'|file='$IMAGES/$TAG-user.qcow2'|" \
+    >"$TEST_TMP/user.xml" || fail "virsh dumpxml --inactive failed"
+tvirsh define "$TEST_TMP/user.xml" >/dev/null || fail "virsh define of the user's change failed"
+stop_gvmd
+start_gvmd --libvirt-uri "$LIBVIRT_URI"
+assert_eq "$IMAGES/$TAG-user.qcow2" "$(tvirsh dumpxml --inactive "$DOM" | xp "string(/domain/devices/disk[target/@dev='vda']/source/@file)")" \
+    "vda's source after a start-up with an overlay gvmd does not know"
+grep -q "disk vda names local:$TAG-user.qcow2, which gvmd did not put there" "$GVMD_DIR/gvmd.log" ||
+    check_fail "gvmd did not log the disk it left alone"
 [ "$GLUSTER_START" = 1 ] || note "the gluster disk was not started on (see above)"
 exit "${_test_failed:-0}"
