@@ -12,7 +12,9 @@ need_gluster
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 # The time limits are on gvmd's answer, not on starting gvmctl (which under
 # ASan, on a loaded machine, alone takes a few hundred ms): measure what a
-# trivial call costs and allow that on top.
+# trivial call costs and allow that on top.  The margins catch what they
+# are for — a dead server waited for (gfapi's connect timeout and retries
+# cost several seconds each) — and leave room for a loaded 2-core machine.
 client_ms() {
     best=999999
     for _ in 1 2 3; do
@@ -52,7 +54,7 @@ t0=$(now_ms)
 out=$(rpc volume-info '{"name":"g1"}') || fail "volume-info g1 failed"
 t1=$(now_ms)
 note "volume-info with two dead servers first took $((t1 - t0)) ms (a trivial call: $base ms)"
-[ $((t1 - t0 - base)) -lt 1000 ] || check_fail "volume-info took $((t1 - t0)) ms (limit 1000 + $base)"
+[ $((t1 - t0 - base)) -lt 3000 ] || check_fail "volume-info took $((t1 - t0)) ms (limit 3000 + $base)"
 assert_eq "false false true" "$(jq -r '.servers | map(.reachable | tostring) | join(" ")' <<<"$out")" \
     "reachability of dead tcp, missing unix socket, live server"
 free=$(jq -r '."free-bytes"' <<<"$out")
@@ -68,7 +70,7 @@ t0=$(now_ms)
 out=$(rpc volume-info '{"name":"g1"}') || fail "volume-info g1 after restart failed"
 t1=$(now_ms)
 note "volume-info connecting afresh took $((t1 - t0)) ms (a trivial call: $base ms)"
-[ $((t1 - t0 - base)) -lt 1000 ] || check_fail "first volume-info after restart took $((t1 - t0)) ms (limit 1000 + $base)"
+[ $((t1 - t0 - base)) -lt 3000 ] || check_fail "first volume-info after restart took $((t1 - t0)) ms (limit 3000 + $base)"
 assert_match '^[1-9][0-9]*$' "$(jq -r '."free-bytes"' <<<"$out")" "free-bytes after restart"
 assert_eq "false false true" "$(jq -r '.servers | map(.reachable | tostring) | join(" ")' <<<"$out")" \
     "reachability after restart"
