@@ -245,6 +245,24 @@ int catalog_domain_remove(struct catalog *cat, int64_t id,
     return 0;
 }
 
+int catalog_domain_move_disks(struct catalog *cat, int64_t from, int64_t to,
+                              struct gvm_error *err)
+{
+    CATALOG_LOCK_GUARD(cat);
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+
+    if (catalog_prepare(cat, "UPDATE disks SET image_id = ? WHERE image_id = ?",
+                        &st, err) < 0)
+        return -1;
+    sqlite3_bind_int64(st, 1, to);
+    sqlite3_bind_int64(st, 2, from);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        catalog_sql_error(cat, err, "moving disks to another image");
+        return -1;
+    }
+    return 0;
+}
+
 int catalog_domain_set_disk(struct catalog *cat, int64_t domain_id,
                             const char *target, int64_t image_id,
                             struct gvm_error *err)

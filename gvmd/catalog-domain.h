@@ -49,6 +49,10 @@ int catalog_domain_remove(struct catalog *cat, int64_t id,
 int catalog_domain_set_disk(struct catalog *cat, int64_t domain_id,
                             const char *target, int64_t image_id,
                             struct gvm_error *err);
+/* Every disk whose active image is from now uses to (an active commit
+ * made `to` the active layer).  No disk on from is fine. */
+int catalog_domain_move_disks(struct catalog *cat, int64_t from, int64_t to,
+                              struct gvm_error *err);
 /* 1 and *domain_id / *target (caller frees) if image_id is some domain's
  * disk, 0 if not, -1 on error.  target may be NULL. */
 int catalog_domain_of_image(struct catalog *cat, int64_t image_id,

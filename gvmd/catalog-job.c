@@ -330,6 +330,24 @@ int catalog_job_unlock(struct catalog *cat, int64_t id, struct gvm_error *err)
                    "image lock release", err);
 }
 
+int catalog_job_unlock_image(struct catalog *cat, int64_t id, int64_t image_id,
+                             struct gvm_error *err)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    CATALOG_LOCK_GUARD(cat);
+
+    if (catalog_prepare(cat, "DELETE FROM job_images WHERE job_id = ? AND "
+                        "image_id = ?", &st, err) < 0)
+        return -1;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, image_id);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        catalog_sql_error(cat, err, "image lock release");
+        return -1;
+    }
+    return 0;
+}
+
 int catalog_job_delete(struct catalog *cat, int64_t id, struct gvm_error *err)
 {
     if (catalog_begin(cat, err) < 0)

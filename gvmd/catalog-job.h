@@ -68,6 +68,9 @@ int catalog_job_update(struct catalog *cat, const struct catalog_job *j,
                        struct gvm_error *err);
 /* Release every image lock the job holds. */
 int catalog_job_unlock(struct catalog *cat, int64_t id, struct gvm_error *err);
+/* Release the job's lock on one image (before the image's row goes). */
+int catalog_job_unlock_image(struct catalog *cat, int64_t id, int64_t image_id,
+                             struct gvm_error *err);
 /* Delete the job (its locks go with it, its journal rows are deleted). */
 int catalog_job_delete(struct catalog *cat, int64_t id, struct gvm_error *err);
 /* The id of a job holding a lock on image_id (the lowest if several), 0 if

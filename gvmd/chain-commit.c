@@ -40,6 +40,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "catalog-domain.h"
 #include "catalog-image.h"
 #include "chain-ops.h"
 #include "chain.h"
@@ -72,8 +73,12 @@ static char *name_of(struct gvmd *d, int64_t id)
 
 /* InUse unless the children of id are exactly {allowed} (or none, when
  * allowed is 0). */
-static int only_child(struct gvmd *d, int64_t id, int64_t allowed,
-                      const char *why, struct gvm_error *err)
+/* For chain_commit_only_child() in this file's messages. */
+#define COMMITTED "the committed chain"
+
+int chain_commit_only_child(struct gvmd *d, int64_t id, int64_t allowed,
+                            const char *chain, const char *why,
+                            struct gvm_error *err)
 {
     _cleanup_free_ int64_t *ids = NULL;
     _cleanup_free_ char *me = NULL;
@@ -88,9 +93,8 @@ static int only_child(struct gvmd *d, int64_t id, int64_t allowed,
         other = name_of(d, ids[i]);
         me = name_of(d, id);
         gvm_error_set(err, GVM_ERR_IN_USE, "The image %s is also the backing "
-                      "file of %s (id %" PRId64 "), outside the committed "
-                      "chain: %s", me ? me : "?", other ? other : "?",
-                      ids[i], why);
+                      "file of %s (id %" PRId64 "), outside %s: %s",
+                      me ? me : "?", other ? other : "?", ids[i], chain, why);
         return -1;
     }
     return 0;
@@ -165,12 +169,14 @@ int chain_commit_start(struct gvmd *d, const struct chain_commit_req *req,
 
     /* Committing changes what base (and every intermediate) reads: nothing
      * outside the chain may depend on them. */
-    if (only_child(d, base_id, chain[k - 1], "committing into it would change "
-                   "what that image reads.", err) < 0)
+    if (chain_commit_only_child(d, base_id, chain[k - 1], COMMITTED,
+                                "committing into it would change what that "
+                                "image reads.", err) < 0)
         return -1;
     for (size_t i = 1; i < k; i++) {
-        if (only_child(d, chain[i], chain[i - 1], "the commit removes it from "
-                       "the chain.", err) < 0)
+        if (chain_commit_only_child(d, chain[i], chain[i - 1], COMMITTED,
+                                    "the commit removes it from the chain.",
+                                    err) < 0)
             return -1;
     }
     if (catalog_image_children(d->cat, top.row.id, &kids, &nkids, err) < 0)
@@ -181,17 +187,9 @@ int chain_commit_start(struct gvmd *d, const struct chain_commit_req *req,
     images = json_array();
     if (!removed || !children || !images)
         return gvm_error_oom(err);
-    for (size_t i = 0; i < k; i++) {
-        _cleanup_catimg_ struct catalog_image row = { 0 };
-        if (catalog_image_get(d->cat, chain[i], &row, err) < 0)
-            return -1;
-        json_array_append_new(removed, json_pack("{s:I, s:I, s:s, s:s}",
-                              "id", (json_int_t)row.id,
-                              "volume-id", (json_int_t)row.volume_id,
-                              "volume", row.volume, "path", row.path));
-        json_array_append_new(images, json_integer(row.id));
-        locks[nlocks++] = (struct catalog_job_lock){ .image_id = row.id, .write = true };
-    }
+    if (chain_commit_plan_removed(d, chain, k, removed, images, locks,
+                                  &nlocks, err) < 0)
+        return -1;
     json_array_append_new(images, json_integer(base_id));
     locks[nlocks++] = (struct catalog_job_lock){ .image_id = base_id, .write = true };
     for (size_t i = 0; i < nkids; i++) {
@@ -688,18 +686,46 @@ static int switch_child(struct commit *c, json_t *sw, struct gvm_error *err)
     return 0;
 }
 
-static int exec_sql(struct catalog *cat, const char *sql, int64_t a, int64_t b,
-                    struct gvm_error *err)
+int chain_commit_plan_removed(struct gvmd *d, const int64_t *chain, size_t k,
+                              json_t *removed, json_t *images,
+                              struct catalog_job_lock *locks, size_t *nlocks,
+                              struct gvm_error *err)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    for (size_t i = 0; i < k; i++) {
+        _cleanup_catimg_ struct catalog_image row = { 0 };
 
-    if (catalog_prepare(cat, sql, &st, err) < 0)
-        return -1;
-    sqlite3_bind_int64(st, 1, a);
-    sqlite3_bind_int64(st, 2, b);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        catalog_sql_error(cat, err, "updating the catalog after a commit");
-        return -1;
+        if (catalog_image_get(d->cat, chain[i], &row, err) < 0)
+            return -1;
+        if (json_array_append_new(removed, json_pack("{s:I, s:I, s:s, s:s}",
+                                  "id", (json_int_t)row.id,
+                                  "volume-id", (json_int_t)row.volume_id,
+                                  "volume", row.volume, "path", row.path)) < 0 ||
+            json_array_append_new(images, json_integer(row.id)) < 0)
+            return gvm_error_oom(err);
+        locks[(*nlocks)++] = (struct catalog_job_lock){ .image_id = row.id,
+                                                        .write = true };
+    }
+    return 0;
+}
+
+int chain_commit_drop_removed(struct catalog *cat, int64_t job_id,
+                              json_t *removed, struct gvm_error *err)
+{
+    size_t i;
+    json_t *e;
+
+    json_array_foreach(removed, i, e) {
+        int64_t id = json_integer_value(json_object_get(e, "id"));
+        struct catalog_image row = { 0 };
+        struct gvm_error e2 = { 0 };
+
+        if (catalog_image_get(cat, id, &row, &e2) < 0)
+            continue;           /* already gone */
+        catalog_image_clear(&row);
+        /* Our own lock goes with the image. */
+        if (catalog_job_unlock_image(cat, job_id, id, err) < 0 ||
+            catalog_image_delete(cat, id, err) < 0)
+            return -1;
     }
     return 0;
 }
@@ -723,23 +749,9 @@ static int catalog_remove(struct commit *c, struct journal_op *op,
             goto fail;
     }
     /* An offline active commit: a domain's disk on top now is base. */
-    if (exec_sql(c->d->cat, "UPDATE disks SET image_id = ?2 WHERE image_id = ?1",
-                 c->top_id, c->base_id, err) < 0)
+    if (catalog_domain_move_disks(c->d->cat, c->top_id, c->base_id, err) < 0 ||
+        chain_commit_drop_removed(c->d->cat, job_id(c->job), c->removed, err) < 0)
         goto fail;
-    json_array_foreach(c->removed, i, e) {
-        int64_t id = json_integer_value(json_object_get(e, "id"));
-        struct catalog_image row = { 0 };
-        struct gvm_error e2 = { 0 };
-
-        if (catalog_image_get(c->d->cat, id, &row, &e2) < 0)
-            continue;           /* already gone */
-        catalog_image_clear(&row);
-        /* Our own lock goes with the image. */
-        if (exec_sql(c->d->cat, "DELETE FROM job_images WHERE job_id = ?1 AND "
-                     "image_id = ?2", job_id(c->job), id, err) < 0 ||
-            catalog_image_delete(c->d->cat, id, err) < 0)
-            goto fail;
-    }
     return catalog_commit(c->d->cat, err);
 fail:
     catalog_rollback(c->d->cat);
@@ -1066,8 +1078,9 @@ int chain_commit_merge(struct job *job, struct journal_op *op, int64_t top_id,
                       top.path);
         return -1;
     }
-    if (only_child(d, top.backing_id, top_id, "committing into it would "
-                   "change what that image reads.", err) < 0 ||
+    if (chain_commit_only_child(d, top.backing_id, top_id, COMMITTED,
+                                "committing into it would change what that "
+                                "image reads.", err) < 0 ||
         catalog_image_children(d->cat, top_id, &kids, &nk, err) < 0)
         return -1;
     children = json_array();

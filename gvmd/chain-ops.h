@@ -57,6 +57,33 @@ int chain_commit_merge(struct job *job, struct journal_op *op, int64_t top_id,
 int chain_commit_merge_recover(struct job *job, const struct journal_entry *e,
                                size_t n, struct gvm_error *err);
 
+/*
+ * InUse unless every catalog child of image id is `allowed` (0: none may
+ * be): a commit must not change what an image outside `chain` (words for
+ * the message: "the committed chain") reads; why ends the sentence.
+ */
+int chain_commit_only_child(struct gvmd *d, int64_t id, int64_t allowed,
+                            const char *chain, const char *why,
+                            struct gvm_error *err);
+
+/*
+ * Planning a commit (offline or live): the images chain[0..k) (top first,
+ * base excluded) go away: append each to removed as {id, volume-id,
+ * volume, path}, its id to images, and a write lock to locks[*nlocks++].
+ */
+int chain_commit_plan_removed(struct gvmd *d, const int64_t *chain, size_t k,
+                              json_t *removed, json_t *images,
+                              struct catalog_job_lock *locks, size_t *nlocks,
+                              struct gvm_error *err);
+
+/*
+ * In the catalog transaction that ends a commit (offline or live): delete
+ * the rows of the images the commit removed (removed: [{id, ...}]; rows
+ * already gone are skipped), releasing job_id's locks on them first.
+ */
+int chain_commit_drop_removed(struct catalog *cat, int64_t job_id,
+                              json_t *removed, struct gvm_error *err);
+
 /* The job type "block-pull". */
 extern const struct job_type chain_pull_job;
 

@@ -87,6 +87,9 @@ static char *name_of(struct gvmd *d, int64_t id)
 }
 
 /* A backing name qemu resolves relative to the image's directory. */
+/* For chain_commit_only_child() in this file's messages. */
+#define RUNNING "the running disk's chain"
+
 static bool is_relative(const char *name)
 {
     return name && *name && name[0] != '/' && !strstr(name, "://") &&
@@ -195,46 +198,6 @@ static int read_backing(struct gvmd *d, int64_t id, char **name, char **fmt,
     }
     *name = steal_pointer(&info.backing_filename);
     *fmt = steal_pointer(&info.backing_format);
-    return 0;
-}
-
-static int exec_sql(struct catalog *cat, const char *sql, int64_t a, int64_t b,
-                    struct gvm_error *err)
-{
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
-
-    if (catalog_prepare(cat, sql, &st, err) < 0)
-        return -1;
-    sqlite3_bind_int64(st, 1, a);
-    sqlite3_bind_int64(st, 2, b);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        catalog_sql_error(cat, err, "updating the catalog after a live job");
-        return -1;
-    }
-    return 0;
-}
-
-/* Ids of id's catalog children other than `allowed`: InUse if any. */
-static int only_child(struct gvmd *d, int64_t id, int64_t allowed,
-                      const char *why, struct gvm_error *err)
-{
-    _cleanup_free_ int64_t *ids = NULL;
-    size_t n = 0;
-
-    if (catalog_image_children(d->cat, id, &ids, &n, err) < 0)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        _cleanup_free_ char *me = NULL, *other = NULL;
-
-        if (ids[i] == allowed)
-            continue;
-        me = name_of(d, id);
-        other = name_of(d, ids[i]);
-        gvm_error_set(err, GVM_ERR_IN_USE, "The image %s is also the backing "
-                      "file of %s (id %" PRId64 "), outside the running disk's "
-                      "chain: %s", me ? me : "?", other ? other : "?", ids[i], why);
-        return -1;
-    }
     return 0;
 }
 
@@ -373,12 +336,14 @@ int live_commit_start(struct gvmd *d, const struct chain_commit_req *req,
     }
 
     /* Nothing outside the running chain may depend on what changes. */
-    if (only_child(d, base_id, chain[k - 1], "committing into it would change "
-                   "what that image reads.", err) < 0)
+    if (chain_commit_only_child(d, base_id, chain[k - 1], RUNNING,
+                                "committing into it would change what that "
+                                "image reads.", err) < 0)
         return -1;
     for (size_t i = 0; i < k; i++) {
-        if (only_child(d, chain[i], i == 0 ? child : chain[i - 1],
-                       "the commit removes it from the chain.", err) < 0)
+        if (chain_commit_only_child(d, chain[i], i == 0 ? child : chain[i - 1],
+                                    RUNNING, "the commit removes it from the "
+                                    "chain.", err) < 0)
             return -1;
     }
     if (child) {
@@ -394,17 +359,9 @@ int live_commit_start(struct gvmd *d, const struct chain_commit_req *req,
     images = json_array();
     if (!removed || !images)
         return gvm_error_oom(err);
-    for (size_t i = 0; i < k; i++) {
-        _cleanup_catimg_ struct catalog_image row = { 0 };
-        if (catalog_image_get(d->cat, chain[i], &row, err) < 0)
-            return -1;
-        json_array_append_new(removed, json_pack("{s:I, s:I, s:s, s:s}",
-                              "id", (json_int_t)row.id,
-                              "volume-id", (json_int_t)row.volume_id,
-                              "volume", row.volume, "path", row.path));
-        json_array_append_new(images, json_integer(row.id));
-        locks[nlocks++] = (struct catalog_job_lock){ .image_id = row.id, .write = true };
-    }
+    if (chain_commit_plan_removed(d, chain, k, removed, images, locks,
+                                  &nlocks, err) < 0)
+        return -1;
     json_array_append_new(images, json_integer(base_id));
     locks[nlocks++] = (struct catalog_job_lock){ .image_id = base_id, .write = true };
     if (child) {
@@ -706,8 +663,6 @@ static int finish(struct live *l, struct journal_op *op, const char *name,
                   const char *fmt, struct gvm_error *err)
 {
     struct catalog *cat = l->d->cat;
-    size_t i;
-    json_t *e;
 
     if (catalog_begin(cat, err) < 0)
         return -1;
@@ -723,22 +678,10 @@ static int finish(struct live *l, struct journal_op *op, const char *name,
         catalog_image_set_backing(cat, l->child, l->base, name, fmt, err) < 0)
         goto fail;
     if (l->active &&
-        exec_sql(cat, "UPDATE disks SET image_id = ?2 WHERE image_id = ?1",
-                 l->top, l->base, err) < 0)
+        catalog_domain_move_disks(cat, l->top, l->base, err) < 0)
         goto fail;
-    json_array_foreach(l->removed, i, e) {
-        int64_t id = json_integer_value(json_object_get(e, "id"));
-        struct catalog_image row = { 0 };
-        struct gvm_error e2 = { 0 };
-
-        if (catalog_image_get(cat, id, &row, &e2) < 0)
-            continue;           /* already gone */
-        catalog_image_clear(&row);
-        if (exec_sql(cat, "DELETE FROM job_images WHERE job_id = ?1 AND "
-                     "image_id = ?2", job_id(l->job), id, err) < 0 ||
-            catalog_image_delete(cat, id, err) < 0)
-            goto fail;
-    }
+    if (chain_commit_drop_removed(cat, job_id(l->job), l->removed, err) < 0)
+        goto fail;
     if (catalog_commit(cat, err) < 0)
         return -1;
     if (delete_files(l, err) < 0)

@@ -314,7 +314,6 @@ int snapshot_live_run(struct job *job, struct gvm_error *err)
     _cleanup_live_plan_ struct live_plan lp = { 0 };
     struct gvm_error e2 = { 0 };
     size_t n = 0, made = 0;
-    int r;
 
     if (!name || !domain || !d->virt ||
         snapshot_overlays_parse(p, &v, &n, err) < 0) {
@@ -326,28 +325,10 @@ int snapshot_live_run(struct job *job, struct gvm_error *err)
         return -1;
     if (journal_begin(d->cat, "snapshot-create-live", job_id(job), p, &op, err) < 0)
         return -1;
-    for (size_t i = 0; i < n; i++) {
-        _cleanup_json_ json_t *sp = json_pack("{s:i}", "index", (int)i);
-
-        if (!sp) {
-            gvm_error_oom(err);
-            goto undo;
-        }
-        if (journal_step(op, "create-overlay", sp, err) < 0)
-            goto undo;
-        r = snapshot_overlay_create(d, &v[i], err);
-        if (r == -1)
-            made = i + 1;      /* a half-made file may be left: remove it */
-        if (r < 0)
-            goto undo;
-        made = i + 1;
-    }
-    r = journal_fault_point("snapshot-live.overlays-created");
-    if (r < 0) {
-        gvm_error_set_errno(err, GVM_ERR_STORAGE, r, "Fault injected after "
-                            "creating the overlays of %s", name);
+    if (snapshot_overlays_create_all(d, op, v, n,
+                                     "snapshot-live.overlays-created", name,
+                                     &made, err) < 0)
         goto undo;
-    }
     if (journal_step(op, "libvirt-snapshot", NULL, err) < 0)
         goto undo;
     if (virt_snapshot_create(d->virt, domain, name, desc, lp.sd, lp.ndisks,

@@ -1053,6 +1053,37 @@ out:
     return ret;
 }
 
+int snapshot_overlays_create_all(struct gvmd *d, struct journal_op *op,
+                                 const struct snapshot_overlay *v, size_t n,
+                                 const char *fault, const char *name,
+                                 size_t *made, struct gvm_error *err)
+{
+    int r;
+
+    *made = 0;
+    for (size_t i = 0; i < n; i++) {
+        _cleanup_json_ json_t *sp = json_pack("{s:i}", "index", (int)i);
+
+        if (!sp)
+            return gvm_error_oom(err);
+        if (journal_step(op, "create-overlay", sp, err) < 0)
+            return -1;
+        r = snapshot_overlay_create(d, &v[i], err);
+        if (r == -1)
+            *made = i + 1;     /* a half-made file may be left: remove it */
+        if (r < 0)
+            return -1;
+        *made = i + 1;
+    }
+    r = journal_fault_point(fault);
+    if (r < 0) {
+        gvm_error_set_errno(err, GVM_ERR_STORAGE, r, "Fault injected after "
+                            "creating the overlays of %s", name);
+        return -1;
+    }
+    return 0;
+}
+
 static int overlay_run(struct job *job, struct gvm_error *err)
 {
     struct gvmd *d = job_daemon(job);
@@ -1063,7 +1094,6 @@ static int overlay_run(struct job *job, struct gvm_error *err)
     _cleanup_free_ struct snapshot_overlay *v = NULL;
     _cleanup_journal_op_ struct journal_op *op = NULL;
     size_t n = 0, made = 0;
-    int r;
 
     if (json_object_get(p, "live"))
         return snapshot_live_run(job, err);     /* a running domain's */
@@ -1072,27 +1102,10 @@ static int overlay_run(struct job *job, struct gvm_error *err)
     if (journal_begin(d->cat, create ? "snapshot-create" : "snapshot-revert",
                       job_id(job), p, &op, err) < 0)
         return -1;
-    for (size_t i = 0; i < n; i++) {
-        _cleanup_json_ json_t *sp = json_pack("{s:i}", "index", (int)i);
-        if (!sp) {
-            gvm_error_oom(err);
-            goto undo;
-        }
-        if (journal_step(op, "create-overlay", sp, err) < 0)
-            goto undo;
-        r = snapshot_overlay_create(d, &v[i], err);
-        if (r == -1)
-            made = i + 1;      /* a half-made file may be left: remove it */
-        if (r < 0)
-            goto undo;
-        made = i + 1;
-    }
-    r = journal_fault_point("snapshot-create.overlays-created");
-    if (r < 0) {
-        gvm_error_set_errno(err, GVM_ERR_STORAGE, r, "Fault injected after "
-                            "creating the overlays of %s", name);
+    if (snapshot_overlays_create_all(d, op, v, n,
+                                     "snapshot-create.overlays-created", name,
+                                     &made, err) < 0)
         goto undo;
-    }
     if (catalog_begin(d->cat, err) < 0)
         goto undo;
     if (journal_step(op, "commit-catalog", NULL, err) < 0 ||

@@ -53,6 +53,13 @@ int snapshot_overlays_parse(json_t *p, struct snapshot_overlay **out,
  * when the file exists and was left alone, -1 otherwise. */
 int snapshot_overlay_create(struct gvmd *d, const struct snapshot_overlay *o,
                             struct gvm_error *err);
+/* Create the overlays v[0..n), each after its journal step
+ * "create-overlay" {index}, then pass the fault point `fault` (a snapshot
+ * named name).  *made: how many files may exist (undo removes them). */
+int snapshot_overlays_create_all(struct gvmd *d, struct journal_op *op,
+                                 const struct snapshot_overlay *v, size_t n,
+                                 const char *fault, const char *name,
+                                 size_t *made, struct gvm_error *err);
 /* Unlink the overlays v[0..n) that are not catalogued (best effort). */
 void snapshot_overlays_remove(struct gvmd *d, const struct snapshot_overlay *v,
                               size_t n);

@@ -16,25 +16,12 @@
 #include <libxml/xpath.h>
 
 #include "virt-blockjob.h"
-
-static const char *last_error(void)
-{
-    const char *m = virGetLastErrorMessage();
-
-    return m && *m ? m : "unknown libvirt error";
-}
-
-static void dom_freep(virDomainPtr *d)
-{
-    if (*d)
-        virDomainFree(*d);
-}
-#define _cleanup_dom_ _cleanup_(dom_freep)
+#include "virt-util.h"
 
 enum virt_dom_state virt_blockjob_domain_state(struct virt *v, const char *domain)
 {
     struct gvm_error err = { 0 };
-    _cleanup_dom_ virDomainPtr dom = virt_domain_lookup(v, domain, &err);
+    _cleanup_domain_ virDomainPtr dom = virt_domain_lookup(v, domain, &err);
     int a;
 
     if (!dom)
@@ -58,7 +45,7 @@ const char *virt_bj_kind_name(int kind)
 int virt_blockjob_info(struct virt *v, const char *domain, const char *disk,
                        struct virt_bj_info *out, struct gvm_error *err)
 {
-    _cleanup_dom_ virDomainPtr dom = virt_domain_lookup(v, domain, err);
+    _cleanup_domain_ virDomainPtr dom = virt_domain_lookup(v, domain, err);
     virDomainBlockJobInfo info;
     int r;
 
@@ -69,7 +56,7 @@ int virt_blockjob_info(struct virt *v, const char *domain, const char *disk,
     r = virDomainGetBlockJobInfo(dom, disk, &info, 0);
     if (r < 0) {
         gvm_error_set(err, GVM_ERR_VIRT, "Cannot read the block job of disk %s "
-                      "of domain %s: %s.", disk, domain, last_error());
+                      "of domain %s: %s.", disk, domain, virt_last_error());
         return -1;
     }
     out->present = r == 1;
@@ -103,7 +90,7 @@ int virt_blockjob_commit(struct virt *v, const char *domain, const char *disk,
                          uint64_t bandwidth, bool relative,
                          bool *relative_refused, struct gvm_error *err)
 {
-    _cleanup_dom_ virDomainPtr dom = virt_domain_lookup(v, domain, err);
+    _cleanup_domain_ virDomainPtr dom = virt_domain_lookup(v, domain, err);
     _cleanup_free_ char *base = layer(disk, base_index);
     _cleanup_free_ char *top = top_index ? layer(disk, top_index) : NULL;
     unsigned flags = VIR_DOMAIN_BLOCK_COMMIT_BANDWIDTH_BYTES;
@@ -127,7 +114,7 @@ int virt_blockjob_commit(struct virt *v, const char *domain, const char *disk,
         gvm_error_set(err, GVM_ERR_VIRT, "libvirt refused the %s commit of "
                       "disk %s of domain %s (top %s, base %s): %s.",
                       top_index ? "intermediate" : "active", disk, domain,
-                      top ? top : "the active layer", base, last_error());
+                      top ? top : "the active layer", base, virt_last_error());
         return -1;
     }
     return 0;
@@ -137,7 +124,7 @@ int virt_blockjob_pull(struct virt *v, const char *domain, const char *disk,
                        unsigned base_index, uint64_t bandwidth, bool relative,
                        bool *relative_refused, struct gvm_error *err)
 {
-    _cleanup_dom_ virDomainPtr dom = virt_domain_lookup(v, domain, err);
+    _cleanup_domain_ virDomainPtr dom = virt_domain_lookup(v, domain, err);
     _cleanup_free_ char *base = base_index ? layer(disk, base_index) : NULL;
     unsigned flags = VIR_DOMAIN_BLOCK_REBASE_BANDWIDTH_BYTES;
     int r;
@@ -156,7 +143,7 @@ int virt_blockjob_pull(struct virt *v, const char *domain, const char *disk,
     if (r < 0) {
         gvm_error_set(err, GVM_ERR_VIRT, "libvirt refused the pull into disk "
                       "%s of domain %s (base %s): %s.", disk, domain,
-                      base ? base : "none", last_error());
+                      base ? base : "none", virt_last_error());
         return -1;
     }
     return 0;
@@ -165,7 +152,7 @@ int virt_blockjob_pull(struct virt *v, const char *domain, const char *disk,
 int virt_blockjob_abort(struct virt *v, const char *domain, const char *disk,
                         bool pivot, struct gvm_error *err)
 {
-    _cleanup_dom_ virDomainPtr dom = virt_domain_lookup(v, domain, err);
+    _cleanup_domain_ virDomainPtr dom = virt_domain_lookup(v, domain, err);
 
     if (!dom)
         return -1;
@@ -175,7 +162,7 @@ int virt_blockjob_abort(struct virt *v, const char *domain, const char *disk,
                                pivot ? VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT : 0) < 0) {
         gvm_error_set(err, GVM_ERR_VIRT, "libvirt could not %s the block job "
                       "of disk %s of domain %s: %s.",
-                      pivot ? "pivot" : "abort", disk, domain, last_error());
+                      pivot ? "pivot" : "abort", disk, domain, virt_last_error());
         return -1;
     }
     return 0;
@@ -184,7 +171,7 @@ int virt_blockjob_abort(struct virt *v, const char *domain, const char *disk,
 int virt_blockjob_mirror_ready(struct virt *v, const char *domain,
                                const char *disk, struct gvm_error *err)
 {
-    _cleanup_dom_ virDomainPtr dom = virt_domain_lookup(v, domain, err);
+    _cleanup_domain_ virDomainPtr dom = virt_domain_lookup(v, domain, err);
     _cleanup_free_ char *xml = NULL;
     _cleanup_free_ char *expr = NULL;
     xmlDoc *doc;
@@ -197,7 +184,7 @@ int virt_blockjob_mirror_ready(struct virt *v, const char *domain,
     xml = virDomainGetXMLDesc(dom, 0);
     if (!xml) {
         gvm_error_set(err, GVM_ERR_VIRT, "Cannot read the XML of domain %s: %s.",
-                      domain, last_error());
+                      domain, virt_last_error());
         return -1;
     }
     /* Targets are plain device names ("vda"): no quote can end the

@@ -29,35 +29,9 @@
 #include "resolve.h"
 #include "rpc-diskxml.h"
 #include "virt-define.h"
+#include "virt-util.h"
 #include "virt.h"
 #include "volume.h"
-
-static void xml_docp(xmlDoc **doc)
-{
-    if (*doc)
-        xmlFreeDoc(*doc);
-}
-#define _cleanup_xmldoc_ _cleanup_(xml_docp)
-
-static void domain_freep(virDomainPtr *dom)
-{
-    if (*dom)
-        virDomainFree(*dom);
-}
-
-static bool is_elem(const xmlNode *n, const char *name)
-{
-    return n && n->type == XML_ELEMENT_NODE &&
-           strcmp((const char *)n->name, name) == 0;
-}
-
-static xmlNode *child(xmlNode *n, const char *name)
-{
-    for (xmlNode *c = n ? n->children : NULL; c; c = c->next)
-        if (is_elem(c, name))
-            return c;
-    return NULL;
-}
 
 /* Whether n's attribute name equals value (absent: false). */
 static bool attr_is(xmlNode *n, const char *name, const char *value)
@@ -178,10 +152,10 @@ static int new_disk_xml(struct gvmd *d, int64_t image_id, const char *target,
 static int rewrite_disk(xmlDoc *doc, xmlNode *disk, xmlNode *repl,
                         struct gvm_error *err)
 {
-    xmlNode *nsrc = child(repl, "source");
-    xmlNode *ndrv = child(repl, "driver");
-    xmlNode *osrc = child(disk, "source");
-    xmlNode *odrv = child(disk, "driver");
+    xmlNode *nsrc = virt_xml_child(repl, "source");
+    xmlNode *ndrv = virt_xml_child(repl, "driver");
+    xmlNode *osrc = virt_xml_child(disk, "source");
+    xmlNode *odrv = virt_xml_child(disk, "driver");
     xmlChar *type = xmlGetProp(repl, (const xmlChar *)"type");
     xmlChar *fmt = ndrv ? xmlGetProp(ndrv, (const xmlChar *)"type") : NULL;
     xmlNode *copy = nsrc ? xmlDocCopyNode(nsrc, doc, 1) : NULL;
@@ -194,7 +168,7 @@ static int rewrite_disk(xmlDoc *doc, xmlNode *disk, xmlNode *repl,
     /* Whatever libvirt knew of the old chain does not apply any more. */
     for (xmlNode *c = disk->children, *next; c; c = next) {
         next = c->next;
-        if (is_elem(c, "backingStore")) {
+        if (virt_xml_is(c, "backingStore")) {
             xmlUnlinkNode(c);
             xmlFreeNode(c);
         }
@@ -253,17 +227,17 @@ static int redefine(struct gvmd *d, const struct catalog_domain *dom,
         return -1;
     }
     doc = parse(xml, "domain.xml");
-    devices = child(doc ? xmlDocGetRootElement(doc) : NULL, "devices");
+    devices = virt_xml_child(doc ? xmlDocGetRootElement(doc) : NULL, "devices");
     if (!devices) {
         gvm_error_set(err, GVM_ERR_VIRT, "libvirt's definition of domain %s "
                       "cannot be parsed (no <devices>).", dom->name);
         return -1;
     }
     for (xmlNode *c = devices->children; c; c = c->next) {
-        xmlNode *tgt = child(c, "target");
+        xmlNode *tgt = virt_xml_child(c, "target");
         const struct stale *s = NULL;
 
-        if (!is_elem(c, "disk") ||
+        if (!virt_xml_is(c, "disk") ||
             (xmlHasProp(c, (const xmlChar *)"device") &&
              !attr_is(c, "device", "disk")))
             continue;
@@ -332,7 +306,7 @@ int virt_define_sync(struct gvmd *d, const struct catalog_domain *dom,
     bool running = false;
     struct gvm_error e = { 0 };
     _cleanup_free_ struct stale *st = NULL;
-    _cleanup_(domain_freep) virDomainPtr vdom = NULL;
+    _cleanup_domain_ virDomainPtr vdom = NULL;
     int rc = -1;
 
     if (dom->ndisks == 0)

@@ -19,26 +19,7 @@
 #include <libxml/tree.h>
 
 #include "virt-snapshot.h"
-
-static void domain_freep(virDomainPtr *dom)
-{
-    if (*dom)
-        virDomainFree(*dom);
-}
-static void xml_docp(xmlDoc **doc)
-{
-    if (*doc)
-        xmlFreeDoc(*doc);
-}
-#define _cleanup_domain_ _cleanup_(domain_freep)
-#define _cleanup_xmldoc_ _cleanup_(xml_docp)
-
-static const char *last_error(void)
-{
-    const char *m = virGetLastErrorMessage();
-
-    return m && *m ? m : "unknown libvirt error";
-}
+#include "virt-util.h"
 
 int virt_snapshot_domain(struct virt *v, const char *name_or_uuid, char **name,
                       char *uuid, bool *running, struct gvm_error *err)
@@ -54,12 +35,12 @@ int virt_snapshot_domain(struct virt *v, const char *name_or_uuid, char **name,
     active = virDomainIsActive(dom);
     if (active < 0) {
         gvm_error_set(err, GVM_ERR_VIRT, "Cannot tell whether domain %s runs: "
-                      "%s.", name_or_uuid, last_error());
+                      "%s.", name_or_uuid, virt_last_error());
         return -1;
     }
     if (uuid && virDomainGetUUIDString(dom, uuid) < 0) {
         gvm_error_set(err, GVM_ERR_VIRT, "Cannot read the uuid of domain %s: "
-                      "%s.", name_or_uuid, last_error());
+                      "%s.", name_or_uuid, virt_last_error());
         return -1;
     }
     if (name) {
@@ -199,9 +180,9 @@ int virt_snapshot_create(struct virt *v, const char *domain, const char *name,
                       "%s: no guest agent answers (%s); no snapshot was taken. "
                       "Run qemu-guest-agent in the guest with its channel in "
                       "the domain, or leave quiesce out.", domain, name,
-                      last_error());
+                      virt_last_error());
     else
         gvm_error_set(err, GVM_ERR_VIRT, "libvirt refused snapshot %s of "
-                      "domain %s: %s.", name, domain, last_error());
+                      "domain %s: %s.", name, domain, virt_last_error());
     return -1;
 }

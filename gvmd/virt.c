@@ -21,6 +21,7 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
+#include "virt-util.h"
 #include "virt.h"
 
 struct virt {
@@ -64,13 +65,6 @@ static void event_impl_init(void)
     event_impl_rc = virEventRegisterDefaultImpl();
 }
 
-static const char *last_error(void)
-{
-    const char *m = virGetLastErrorMessage();
-
-    return m && *m ? m : "unknown libvirt error";
-}
-
 /* ---- the event thread ---------------------------------------------------- */
 
 static void *event_thread(void *arg)
@@ -79,7 +73,7 @@ static void *event_thread(void *arg)
 
     while (!__atomic_load_n(&v->ev_quit, __ATOMIC_ACQUIRE)) {
         if (virEventRunDefaultImpl() < 0) {
-            log_warn("The libvirt event loop failed: %s.", last_error());
+            log_warn("The libvirt event loop failed: %s.", virt_last_error());
             break;
         }
     }
@@ -104,7 +98,7 @@ static int start_event_thread(struct virt *v, struct gvm_error *err)
     pthread_once(&event_impl_once, event_impl_init);
     if (event_impl_rc < 0) {
         gvm_error_set(err, GVM_ERR_VIRT, "Cannot set up libvirt's event loop: %s.",
-                      last_error());
+                      virt_last_error());
         return -1;
     }
     __atomic_store_n(&v->ev_quit, 0, __ATOMIC_RELEASE);
@@ -124,7 +118,7 @@ static void stop_event_thread(struct virt *v)
         return;
     __atomic_store_n(&v->ev_quit, 1, __ATOMIC_RELEASE);
     if (virEventAddTimeout(0, wake_timeout, NULL, NULL) < 0)
-        log_warn("Cannot wake the libvirt event thread: %s.", last_error());
+        log_warn("Cannot wake the libvirt event thread: %s.", virt_last_error());
     pthread_join(v->ev_thread, NULL);
     v->ev_running = false;
 }
@@ -222,7 +216,7 @@ static int open_conn(struct virt *v, struct gvm_error *err)
     c = virConnectOpen(v->uri);
     if (!c) {
         gvm_error_set(err, GVM_ERR_VIRT, "Cannot connect to libvirt at %s: %s.",
-                      v->uri, last_error());
+                      v->uri, virt_last_error());
         return -1;
     }
     __atomic_store_n(&v->broken, 0, __ATOMIC_RELEASE);
@@ -230,23 +224,23 @@ static int open_conn(struct virt *v, struct gvm_error *err)
     /* Keepalives notice a libvirtd that hangs or vanishes without closing
      * the socket; drivers running in-process do not support them. */
     if (virConnectSetKeepAlive(c, 5, 3) < 0)
-        log_debug("No keepalive on %s: %s.", v->uri, last_error());
+        log_debug("No keepalive on %s: %s.", v->uri, virt_last_error());
     if (virConnectRegisterCloseCallback(c, on_close, v, NULL) == 0)
         v->close_cb = true;
     else
-        log_debug("No close callback on %s: %s.", v->uri, last_error());
+        log_debug("No close callback on %s: %s.", v->uri, virt_last_error());
     v->ev_lifecycle = virConnectDomainEventRegisterAny(c, NULL,
         VIR_DOMAIN_EVENT_ID_LIFECYCLE, VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle),
         v, NULL);
     if (v->ev_lifecycle < 0)
         log_warn("Cannot register for domain lifecycle events on %s: %s.",
-                 v->uri, last_error());
+                 v->uri, virt_last_error());
     v->ev_blockjob = virConnectDomainEventRegisterAny(c, NULL,
         VIR_DOMAIN_EVENT_ID_BLOCK_JOB_2, VIR_DOMAIN_EVENT_CALLBACK(on_blockjob),
         v, NULL);
     if (v->ev_blockjob < 0)
         log_warn("Cannot register for block job events on %s: %s.", v->uri,
-                 last_error());
+                 virt_last_error());
     log_info("Connected to libvirt at %s.", v->uri);
     return 0;
 }
@@ -266,25 +260,6 @@ static virConnectPtr conn_get(struct virt *v, struct gvm_error *err)
     virConnectRef(v->conn);
     return v->conn;
 }
-
-static void conn_closep(virConnectPtr *c)
-{
-    if (*c)
-        virConnectClose(*c);
-}
-static void domain_freep(virDomainPtr *dom)
-{
-    if (*dom)
-        virDomainFree(*dom);
-}
-static void xml_docp(xmlDoc **doc)
-{
-    if (*doc)
-        xmlFreeDoc(*doc);
-}
-#define _cleanup_conn_ _cleanup_(conn_closep)
-#define _cleanup_domain_ _cleanup_(domain_freep)
-#define _cleanup_xmldoc_ _cleanup_(xml_docp)
 
 int virt_new(const char *uri, const char *fuse_mount, struct virt **out,
              struct gvm_error *err)
@@ -355,7 +330,7 @@ int virt_connect(struct virt *v, int *ndomains, struct gvm_error *err)
     }
     if (n < 0) {
         gvm_error_set(err, GVM_ERR_VIRT, "Cannot count the domains of %s: %s.",
-                      v->uri, last_error());
+                      v->uri, virt_last_error());
         return -1;
     }
     *ndomains = n;
@@ -395,19 +370,6 @@ void virt_disks_free(struct virt_disk *disks, size_t n)
     free(disks);
 }
 
-static bool is_elem(const xmlNode *n, const char *name)
-{
-    return n->type == XML_ELEMENT_NODE && strcmp((const char *)n->name, name) == 0;
-}
-
-static xmlNode *first_child(xmlNode *n, const char *name)
-{
-    for (xmlNode *c = n ? n->children : NULL; c; c = c->next)
-        if (is_elem(c, name))
-            return c;
-    return NULL;
-}
-
 /* Attribute as a malloc'ed string (NULL if absent); *oomp set on ENOMEM. */
 static char *attr(xmlNode *n, const char *name, bool *oomp)
 {
@@ -441,7 +403,7 @@ static int parse_hosts(xmlNode *source, struct virt_source *s)
     bool nomem = false;
 
     for (xmlNode *h = source->children; h; h = h->next)
-        n += is_elem(h, "host");
+        n += virt_xml_is(h, "host");
     if (n == 0)
         return 0;
     s->hosts = calloc(n, sizeof(*s->hosts));
@@ -451,7 +413,7 @@ static int parse_hosts(xmlNode *source, struct virt_source *s)
         struct gvm_server *sv;
         _cleanup_free_ char *tr = NULL, *port = NULL;
 
-        if (!is_elem(h, "host"))
+        if (!virt_xml_is(h, "host"))
             continue;
         sv = &s->hosts[s->nhosts++];
         tr = attr(h, "transport", &nomem);
@@ -470,16 +432,16 @@ static int parse_hosts(xmlNode *source, struct virt_source *s)
  * its <source> is. */
 static int parse_source(xmlNode *holder, struct virt_source *s)
 {
-    xmlNode *src = first_child(holder, "source");
-    xmlNode *fmt = is_elem(holder, "disk") ? first_child(holder, "driver")
-                                           : first_child(holder, "format");
+    xmlNode *src = virt_xml_child(holder, "source");
+    xmlNode *fmt = virt_xml_is(holder, "disk") ? virt_xml_child(holder, "driver")
+                                           : virt_xml_child(holder, "format");
     bool nomem = false;
 
     s->format = attr(fmt, "type", &nomem);
     /* The active layer carries its index on <source>, backing layers on
      * their <backingStore>. */
     {
-        _cleanup_free_ char *ix = attr(is_elem(holder, "disk") ? src : holder,
+        _cleanup_free_ char *ix = attr(virt_xml_is(holder, "disk") ? src : holder,
                                        "index", &nomem);
         if (ix)
             s->index = (unsigned)strtoul(ix, NULL, 10);
@@ -520,22 +482,22 @@ static int parse_disk(xmlNode *disk, struct virt_disk *out)
     bool nomem = false;
     size_t n = 0;
 
-    out->target = attr(first_child(disk, "target"), "dev", &nomem);
+    out->target = attr(virt_xml_child(disk, "target"), "dev", &nomem);
     if (nomem || parse_source(disk, &out->src) < 0)
         return -ENOMEM;
     /* A chain ends at an empty <backingStore/> or at none. */
-    for (xmlNode *b = first_child(disk, "backingStore");
+    for (xmlNode *b = virt_xml_child(disk, "backingStore");
          b && xmlHasProp(b, (const xmlChar *)"type");
-         b = first_child(b, "backingStore"))
+         b = virt_xml_child(b, "backingStore"))
         n++;
     if (n == 0)
         return 0;
     out->backing = calloc(n, sizeof(*out->backing));
     if (!out->backing)
         return -ENOMEM;
-    for (xmlNode *b = first_child(disk, "backingStore");
+    for (xmlNode *b = virt_xml_child(disk, "backingStore");
          b && xmlHasProp(b, (const xmlChar *)"type");
-         b = first_child(b, "backingStore"))
+         b = virt_xml_child(b, "backingStore"))
         if (parse_source(b, &out->backing[out->nbacking++]) < 0)
             return -ENOMEM;
     return 0;
@@ -550,20 +512,20 @@ static int parse_domain_disks(const char *xml, const char *domain,
         "domain.xml", NULL, XML_PARSE_NONET | XML_PARSE_NOERROR |
         XML_PARSE_NOWARNING);
     xmlNode *root = doc ? xmlDocGetRootElement(doc) : NULL;
-    xmlNode *devices = first_child(root, "devices");
+    xmlNode *devices = virt_xml_child(root, "devices");
     struct virt_disk *out = NULL;
     size_t count = 0, i = 0;
 
     *disks = NULL;
     *n = 0;
-    if (!root || !is_elem(root, "domain")) {
+    if (!root || !virt_xml_is(root, "domain")) {
         gvm_error_set(err, GVM_ERR_VIRT, "libvirt returned XML for domain %s "
                       "that gvmd cannot parse.", domain);
         return -1;
     }
     /* device defaults to 'disk' in libvirt's schema. */
     for (xmlNode *c = devices ? devices->children : NULL; c; c = c->next)
-        if (is_elem(c, "disk") && (!xmlHasProp(c, (const xmlChar *)"device") ||
+        if (virt_xml_is(c, "disk") && (!xmlHasProp(c, (const xmlChar *)"device") ||
                                    attr_is(c, "device", "disk")))
             count++;
     if (count == 0)
@@ -572,7 +534,7 @@ static int parse_domain_disks(const char *xml, const char *domain,
     if (!out)
         return gvm_error_oom(err);
     for (xmlNode *c = devices->children; c; c = c->next) {
-        if (!(is_elem(c, "disk") && (!xmlHasProp(c, (const xmlChar *)"device") ||
+        if (!(virt_xml_is(c, "disk") && (!xmlHasProp(c, (const xmlChar *)"device") ||
                                      attr_is(c, "device", "disk"))))
             continue;
         if (parse_disk(c, &out[i++]) < 0) {
@@ -618,7 +580,7 @@ static virDomainPtr lookup_on(struct virt *v, virConnectPtr c,
                           "named %s.", v->uri, name_or_uuid);
         else
             gvm_error_set(err, GVM_ERR_VIRT, "Cannot look up domain %s: %s.",
-                          name_or_uuid, last_error());
+                          name_or_uuid, virt_last_error());
     }
     return dom;
 }
@@ -652,13 +614,13 @@ int virt_domain_disks(struct virt *v, const char *name_or_uuid,
     active = virDomainIsActive(dom);
     if (active < 0) {
         gvm_error_set(err, GVM_ERR_VIRT, "Cannot tell whether domain %s runs: %s.",
-                      name_or_uuid, last_error());
+                      name_or_uuid, virt_last_error());
         return -1;
     }
     xml = virDomainGetXMLDesc(dom, 0);
     if (!xml) {
         gvm_error_set(err, GVM_ERR_VIRT, "Cannot read the XML of domain %s: %s.",
-                      name_or_uuid, last_error());
+                      name_or_uuid, virt_last_error());
         return -1;
     }
     if (parse_domain_disks(xml, name_or_uuid, disks, n, err) < 0)
@@ -695,7 +657,7 @@ int virt_running_domains(struct virt *v, struct virt_domain **out, size_t *n,
     ndoms = virConnectListAllDomains(c, &doms, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
     if (ndoms < 0) {
         gvm_error_set(err, GVM_ERR_VIRT, "Cannot list the running domains of "
-                      "%s: %s.", v->uri, last_error());
+                      "%s: %s.", v->uri, virt_last_error());
         return -1;
     }
     if (ndoms > 0 && !(res = calloc((size_t)ndoms, sizeof(*res))))
