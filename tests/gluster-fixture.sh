@@ -118,19 +118,6 @@ print_env() {
         "$(cat "$1/host")" "$(cat "$1/volume")"
 }
 
-# The tests write an image through one client (a FUSE mount, qemu-img) and
-# read it at once through another (gvmd's gfapi), and back.  The client-side
-# caches (md-cache: stat for 1 s; quick-read, io-cache, read-ahead: data)
-# would serve the second client the file as it was, so a correct result
-# reads wrong; VM-image deployments turn them off for the same reason.
-set_coherent() {
-    local o
-    for o in performance.stat-prefetch performance.quick-read \
-             performance.io-cache performance.read-ahead; do
-        gl volume set "$1" "$o" off >/dev/null || return 1
-    done
-}
-
 cmd_start() {
     local dir=$1 owner=$2 host vol b
     command -v glusterd >/dev/null && command -v gluster >/dev/null ||
@@ -157,7 +144,6 @@ cmd_start() {
     if ! gl volume create "$vol" replica 3 \
             "$host:$dir/b1/brick" "$host:$dir/b2/brick" "$host:$dir/b3/brick" force >/dev/null ||
        ! gl volume set "$vol" server.allow-insecure on >/dev/null ||
-       ! set_coherent "$vol" ||
        ! gl volume start "$vol" >/dev/null; then
         teardown_volume "$dir"; fx_user_del "$GD_DIR" "$dir"; fx_unlock
         die "could not create volume $vol"
