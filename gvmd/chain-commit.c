@@ -56,23 +56,6 @@
  * and cancellation are looked at in between. */
 #define COPY_RUN (1ull << 30)
 
-/* "VOLUME:PATH" of a catalogued id, for messages (never NULL). */
-static char *name_of(struct gvmd *d, int64_t id)
-{
-    struct catalog_image row = { 0 };
-    struct gvm_error e = { 0 };
-    char *s = NULL;
-
-    if (catalog_image_get(d->cat, id, &row, &e) == 0)
-        s = resolve_name(row.volume, row.path);
-    catalog_image_clear(&row);
-    if (!s && asprintf(&s, "image %" PRId64, id) < 0)
-        s = NULL;
-    return s;
-}
-
-/* InUse unless the children of id are exactly {allowed} (or none, when
- * allowed is 0). */
 /* For chain_commit_only_child() in this file's messages. */
 #define COMMITTED "the committed chain"
 
@@ -90,8 +73,8 @@ int chain_commit_only_child(struct gvmd *d, int64_t id, int64_t allowed,
         _cleanup_free_ char *other = NULL;
         if (ids[i] == allowed)
             continue;
-        other = name_of(d, ids[i]);
-        me = name_of(d, id);
+        other = resolve_image_name(d, ids[i]);
+        me = resolve_image_name(d, id);
         gvm_error_set(err, GVM_ERR_IN_USE, "The image %s is also the backing "
                       "file of %s (id %" PRId64 "), outside %s: %s",
                       me ? me : "?", other ? other : "?", ids[i], chain, why);
@@ -151,7 +134,7 @@ int chain_commit_start(struct gvmd *d, const struct chain_commit_req *req,
         id = row.backing_id;
     }
     if (id != base_id) {
-        _cleanup_free_ char *bn = name_of(d, base_id);
+        _cleanup_free_ char *bn = resolve_image_name(d, base_id);
         gvm_error_param(err, "base", "The image %s is not in the backing chain "
                         "of %s:%s.", bn ? bn : "?", top.vol.name, top.path);
         return -1;
@@ -655,7 +638,7 @@ static int switch_child(struct commit *c, json_t *sw, struct gvm_error *err)
     const char *old_name = json_string_value(json_object_get(sw, "old-name"));
     const char *old_fmt = json_string_value(json_object_get(sw, "old-format"));
     const char *new_name = json_string_value(json_object_get(sw, "new-name"));
-    _cleanup_free_ char *cn = name_of(c->d, id);
+    _cleanup_free_ char *cn = resolve_image_name(c->d, id);
     int r;
 
     if (open_id(c, id, IMG_OPEN_RW | IMG_OPEN_NOBACKING, &ch, err) < 0)

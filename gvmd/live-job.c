@@ -72,24 +72,10 @@
 
 /* ---- shared helpers ------------------------------------------------------ */
 
-/* "VOLUME:PATH" of a catalogued id, for messages (never NULL on success). */
-static char *name_of(struct gvmd *d, int64_t id)
-{
-    _cleanup_catimg_ struct catalog_image row = { 0 };
-    struct gvm_error e = { 0 };
-    char *s = NULL;
-
-    if (catalog_image_get(d->cat, id, &row, &e) == 0)
-        s = resolve_name(row.volume, row.path);
-    if (!s && asprintf(&s, "image %" PRId64, id) < 0)
-        s = NULL;
-    return s;
-}
-
-/* A backing name qemu resolves relative to the image's directory. */
 /* For chain_commit_only_child() in this file's messages. */
 #define RUNNING "the running disk's chain"
 
+/* A backing name qemu resolves relative to the image's directory. */
 static bool is_relative(const char *name)
 {
     return name && *name && name[0] != '/' && !strstr(name, "://") &&
@@ -286,7 +272,7 @@ int live_commit_start(struct gvmd *d, const struct chain_commit_req *req,
                         "image itself.");
         return -1;
     }
-    bname = name_of(d, base_id);
+    bname = resolve_image_name(d, base_id);
     for (id = top.row.id; id > 0 && id != base_id;) {
         _cleanup_catimg_ struct catalog_image row = { 0 };
         if (k >= IMG_MAX_CHAIN_DEPTH) {
@@ -472,7 +458,7 @@ int live_pull_start(struct gvmd *d, const struct chain_pull_req *req,
         id = row.backing_id;
     }
     if (!found || base_id == img.row.id) {
-        _cleanup_free_ char *bn = name_of(d, base_id);
+        _cleanup_free_ char *bn = resolve_image_name(d, base_id);
         gvm_error_param(err, "base", "The image %s is not in the backing chain "
                         "of %s.", bn ? bn : "?", iname);
         return -1;
@@ -483,7 +469,7 @@ int live_pull_start(struct gvmd *d, const struct chain_pull_req *req,
         for (b = 0; b < nlay && lay[b].id != base_id; b++)
             ;
         if (b >= nlay || !lay[b].index) {
-            _cleanup_free_ char *bn = name_of(d, base_id);
+            _cleanup_free_ char *bn = resolve_image_name(d, base_id);
             gvm_error_set(err, GVM_ERR_UNSUPPORTED, "libvirt's view of disk %s "
                           "of running domain %s does not list the base %s with "
                           "an index (its live XML lacks <backingStore> elements "
@@ -578,8 +564,9 @@ static int live_init(struct live *l, struct job *job, bool commit,
                       "this gvmd has no libvirt connection.", job_id(job));
         return -1;
     }
-    l->name = name_of(l->d, l->top);
-    l->base_name = l->base ? name_of(l->d, l->base) : strdup("no backing file");
+    l->name = resolve_image_name(l->d, l->top);
+    l->base_name = l->base ? resolve_image_name(l->d, l->base)
+                           : strdup("no backing file");
     return l->name && l->base_name ? 0 : gvm_error_oom(err);
 }
 

@@ -4,6 +4,7 @@
  * the img_resolver for backing chains (see resolve.h for the rules).
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,19 @@ char *resolve_name(const char *volume, const char *path)
     char *s = NULL;
     if (asprintf(&s, "%s:%s", volume ? volume : "?", path ? path : "?") < 0)
         return NULL;
+    return s;
+}
+
+char *resolve_image_name(struct gvmd *d, int64_t id)
+{
+    _cleanup_catimg_ struct catalog_image row = { 0 };
+    struct gvm_error e = { 0 };
+    char *s = NULL;
+
+    if (catalog_image_get(d->cat, id, &row, &e) == 0)
+        s = resolve_name(row.volume, row.path);
+    if (!s && asprintf(&s, "image %" PRId64, id) < 0)
+        s = NULL;
     return s;
 }
 

@@ -52,6 +52,10 @@ int resolve_volume(struct gvmd *d, const char *name, struct catalog_volume *vol,
 
 /* "VOLUME:PATH", for messages.  Caller frees. */
 char *resolve_name(const char *volume, const char *path);
+/* The same for catalogued image id ("image ID" if it has no row any more,
+ * for messages about images that may be gone).  Caller frees; NULL on
+ * ENOMEM. */
+char *resolve_image_name(struct gvmd *d, int64_t id);
 
 /*
  * Opening chains.  A struct resolve_ctx remembers which volume each store

@@ -50,20 +50,6 @@ static xmlDoc *parse(const char *xml, const char *what)
                          XML_PARSE_NOWARNING);
 }
 
-/* "volume:path" of catalogued image id, or "image ID" (caller frees). */
-static char *image_label(struct gvmd *d, int64_t id)
-{
-    _cleanup_catimg_ struct catalog_image row = { 0 };
-    struct gvm_error e = { 0 };
-    char *s = NULL;
-
-    if (catalog_image_get(d->cat, id, &row, &e) == 0)
-        return resolve_name(row.volume, row.path);
-    if (asprintf(&s, "image %" PRId64, id) < 0)
-        return NULL;
-    return s;
-}
-
 /* A stale disk: its target, the catalog's image, and what libvirt names. */
 struct stale {
     const char *target;     /* borrowed from the catalog domain */
@@ -284,7 +270,7 @@ static char *stale_list(struct gvmd *d, const struct stale *st, size_t n)
     char *s = strdup("");
 
     for (size_t i = 0; s && i < n; i++) {
-        _cleanup_free_ char *now = image_label(d, st[i].image_id);
+        _cleanup_free_ char *now = resolve_image_name(d, st[i].image_id);
         char *t = NULL;
 
         if (asprintf(&t, "%s%s%s (names %s, the catalog's active image is %s)",
