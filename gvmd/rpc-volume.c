@@ -16,6 +16,7 @@
 #include <sys/un.h>
 
 #include "daemon.h"
+#include "gluster-volfile.h"
 #include "jsonutil.h"
 #include "volume.h"
 
@@ -253,6 +254,29 @@ int rpc_volume_list(struct gvmd *d, struct rpc_call *call, json_t *params,
     return 0;
 }
 
+/* {"safe": bool, "missing": [{option, want, why}]}: the volume's options
+ * against gluster's `virt` group, read from the client volfile; null when
+ * the servers gave no volfile. */
+static json_t *vm_options_json(struct gvm_store *st)
+{
+    _cleanup_free_ char *text = NULL;
+    size_t max = gluster_volfile_vm_checks();
+    _cleanup_free_ struct gluster_vm_option *miss = calloc(max, sizeof *miss);
+    if (!miss || st->ops->volfile(st, &text) < 0)
+        return json_null();
+    int n = gluster_volfile_vm_check(text, miss, max);
+    if (n < 0)
+        return json_null();
+    json_t *arr = json_array();
+    for (int i = 0; arr && i < n; i++)
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:s}",
+                                             "option", miss[i].option,
+                                             "want", miss[i].want,
+                                             "why", miss[i].why));
+    return arr ? json_pack("{s:b, s:o}", "safe", n == 0, "missing", arr)
+               : json_null();
+}
+
 int rpc_volume_info(struct gvmd *d, struct rpc_call *call, json_t *params,
                     json_t **result, struct gvm_error *err)
 {
@@ -304,6 +328,8 @@ int rpc_volume_info(struct gvmd *d, struct rpc_call *call, json_t *params,
                                 "Cannot read the free space of volume '%s'",
                                 vol.name);
     }
+    if (r == 0 && st->ops->volfile)
+        json_object_set_new(o, "vm-options", vm_options_json(st));
     if (r == 0) {
         json_object_set_new(o, "free-bytes", json_integer((json_int_t)free_b));
         json_object_set_new(o, "total-bytes", json_integer((json_int_t)total_b));

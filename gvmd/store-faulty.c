@@ -247,6 +247,15 @@ static void f_abandon(struct gvm_store *st)
 }
 
 /* Reads are never faulted: pass hole queries straight through. */
+static int f_volfile(struct gvm_store *st, char **out)
+{
+    struct faulty *fs = st->priv;
+
+    if (!fs->inner->ops->volfile)
+        return -ENODATA;
+    return fs->inner->ops->volfile(fs->inner, out);
+}
+
 static int f_seek_hole(struct gvm_file *f, uint64_t off, bool hole,
                        uint64_t *out)
 {
@@ -275,6 +284,7 @@ static const struct gvm_store_ops faulty_ops = {
     .rename = f_rename,
     .mkdir = f_mkdir,
     .statvfs = f_statvfs,
+    .volfile = f_volfile,
     .destroy = f_destroy,
     .abandon = f_abandon,
 };

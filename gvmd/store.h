@@ -109,6 +109,10 @@ struct gvm_store_ops {
     /* Free and total bytes of the volume. */
     int (*statvfs)(struct gvm_store *st, uint64_t *free_bytes,
                    uint64_t *total_bytes);
+    /* OPTIONAL (NULL: the backend has none).  The client volfile the
+     * volume's servers gave (gluster), NUL-terminated, caller frees:
+     * 0, -ENODATA if the servers gave none, -ENOMEM. */
+    int (*volfile)(struct gvm_store *st, char **out);
     /* Free the store (closing the gluster connection). */
     void (*destroy)(struct gvm_store *st);
     /* Optional: free the store at daemon exit, when nothing will use the

@@ -16,8 +16,16 @@
 # using it stops (see fixture-common.sh).  OWNER-PID (default: the parent
 # process) is the process whose death makes the fixture stale.
 #
+# The fixture makes one replica-3 volume per profile in $GVM_GLUSTER_PROFILES
+# (default "virt plain"):
+#   virt   gluster's `virt` option group, as virt-store deployments run
+#          (sharding, client caches off, strict O_DIRECT, eager lock,
+#          quorum...), with features.shard-block-size 4MB so that small test
+#          images cross shard boundaries;
+#   plain  gluster's defaults (every client cache on).
 # The env printed: GVM_GLUSTER_HOST (the host name the bricks use, which must
-# resolve to a loopback address) and GVM_GLUSTER_VOLUME.
+# resolve to a loopback address), GVM_GLUSTER_VOLUME (the first profile's
+# volume) and GVM_GLUSTER_VOLUME_VIRT / GVM_GLUSTER_VOLUME_PLAIN.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/fixture-common.sh"
@@ -75,6 +83,9 @@ start_glusterd() {
     # A fresh working directory: no stale volume definitions.
     rm -rf "$GD_DIR/wd"
     mkdir -p "$GD_DIR/wd" "$GD_DIR/log"
+    # The option groups (`volume set VOL group virt`) are read from the
+    # working directory: give ours the ones the package ships.
+    [ -d /var/lib/glusterd/groups ] && cp -r /var/lib/glusterd/groups "$GD_DIR/wd/"
     : >"$GD_DIR/log/glusterd.log"
     # (fd 9, our lock, must not live on in the daemon)
     glusterd -p "$GD_PIDFILE" -l "$GD_DIR/log/glusterd.log" --log-level=WARNING 9>&- \
@@ -88,38 +99,64 @@ start_glusterd() {
     echo "# started a private glusterd (pid $(cat "$GD_PIDFILE"), working directory $GD_DIR/wd)" >&2
 }
 
-# teardown_volume FIXTURE-DIR: stop and delete the fixture's volume and remove
-# its bricks.  Called with the lock held.
+# teardown_volume FIXTURE-DIR: stop and delete the fixture's volumes and
+# remove their bricks.  Called with the lock held.
 teardown_volume() {
-    local dir=$1 vol pids p
-    if [ -f "$dir/volume" ]; then
-        vol=$(cat "$dir/volume")
-        pids=$(brick_pids "$vol")
-        gl volume stop "$vol" force >/dev/null
-        gl volume delete "$vol" >/dev/null
-        # glusterd signals the bricks and returns before they are gone: give
-        # them 10 s.  A brick still there is still ours (its volfile-id names
-        # our volume), never anyone else's: stop it.
-        for p in $pids; do
-            fx_wait 10 sh -c "! kill -0 $p" ||
-                { tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline" | grep -q -- "--volfile-id $vol\." &&
-                  fx_stop_pid "$p"; }
-        done
+    local dir=$1 vol pids p prof
+    if [ -f "$dir/volumes" ]; then
+        while read -r prof vol; do
+            pids=$(brick_pids "$vol")
+            gl volume stop "$vol" force >/dev/null
+            gl volume delete "$vol" >/dev/null
+            # glusterd signals the bricks and returns before they are gone:
+            # give them 10 s.  A brick still there is still ours (its
+            # volfile-id names our volume), never anyone else's: stop it.
+            for p in $pids; do
+                fx_wait 10 sh -c "! kill -0 $p" ||
+                    { tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline" | grep -q -- "--volfile-id $vol\." &&
+                      fx_stop_pid "$p"; }
+            done
+            rm -rf "${dir:?}/$prof"
+        done <"$dir/volumes"
     fi
-    rm -rf "$dir/b1" "$dir/b2" "$dir/b3"
-    rm -f "$dir/volume" "$dir/host"
+    rm -f "$dir/volumes" "$dir/host"
     rmdir "$dir" 2>/dev/null
     return 0
 }
 
+# make_volume DIR HOST VOLUME PROFILE: create, configure and start one
+# replica-3 volume with bricks under DIR/PROFILE.  Called with the lock held.
+make_volume() {
+    local dir=$1 host=$2 vol=$3 prof=$4 b
+    for b in b1 b2 b3; do mkdir -p "$dir/$prof/$b"; done
+    echo "$prof $vol" >>"$dir/volumes"
+    gl volume create "$vol" replica 3 "$host:$dir/$prof/b1/brick" \
+        "$host:$dir/$prof/b2/brick" "$host:$dir/$prof/b3/brick" force >/dev/null || return 1
+    case $prof in
+        virt)
+            # `group virt` reads the group file from glusterd's working
+            # directory: a private glusterd has its own (start_glusterd).
+            gl volume set "$vol" group virt >/dev/null &&
+            gl volume set "$vol" features.shard-block-size 4MB >/dev/null || return 1 ;;
+        plain) ;;
+        *) echo "gluster-fixture: unknown profile '$prof'" >&2; return 1 ;;
+    esac
+    gl volume set "$vol" server.allow-insecure on >/dev/null &&
+    gl volume start "$vol" >/dev/null
+}
+
 print_env() {
-    [ -f "$1/volume" ] || die "no fixture in $1"
-    printf "export GVM_GLUSTER_HOST='%s'\nexport GVM_GLUSTER_VOLUME='%s'\n" \
-        "$(cat "$1/host")" "$(cat "$1/volume")"
+    local prof vol first=""
+    [ -f "$1/volumes" ] || die "no fixture in $1"
+    printf "export GVM_GLUSTER_HOST='%s'\n" "$(cat "$1/host")"
+    while read -r prof vol; do
+        [ -n "$first" ] || { first=$vol; printf "export GVM_GLUSTER_VOLUME='%s'\n" "$vol"; }
+        printf "export GVM_GLUSTER_VOLUME_%s='%s'\n" "$(echo "$prof" | tr a-z A-Z)" "$vol"
+    done <"$1/volumes"
 }
 
 cmd_start() {
-    local dir=$1 owner=$2 host vol b
+    local dir=$1 owner=$2 host vol prof
     command -v glusterd >/dev/null && command -v gluster >/dev/null ||
         die "glusterfs-server is not installed"
     [ "$(id -u)" -eq 0 ] || die "gluster bricks need root"
@@ -132,28 +169,28 @@ cmd_start() {
     esac
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
-    [ ! -e "$dir/volume" ] || die "$dir already holds a fixture"
-    vol=gvmt-$owner-$RANDOM
+    [ ! -e "$dir/volumes" ] || die "$dir already holds a fixture"
 
     fx_lock "$GD_DIR"
     glusterd_answers || start_glusterd
-    for b in b1 b2 b3; do mkdir -p "$dir/$b"; done
     echo "$host" >"$dir/host"
-    echo "$vol" >"$dir/volume"
+    : >"$dir/volumes"
     fx_user_add "$GD_DIR" "$dir" "$owner"
-    if ! gl volume create "$vol" replica 3 \
-            "$host:$dir/b1/brick" "$host:$dir/b2/brick" "$host:$dir/b3/brick" force >/dev/null ||
-       ! gl volume set "$vol" server.allow-insecure on >/dev/null ||
-       ! gl volume start "$vol" >/dev/null; then
-        teardown_volume "$dir"; fx_user_del "$GD_DIR" "$dir"; fx_unlock
-        die "could not create volume $vol"
-    fi
+    for prof in ${GVM_GLUSTER_PROFILES:-virt plain}; do
+        vol=gvmt-$owner-$RANDOM-$prof
+        if ! make_volume "$dir" "$host" "$vol" "$prof"; then
+            teardown_volume "$dir"; fx_user_del "$GD_DIR" "$dir"; fx_unlock
+            die "could not create the $prof volume $vol"
+        fi
+    done
     fx_unlock
-    if ! fx_wait 30 bricks_online "$vol" 3; then
-        brick_status "$vol" >&2
-        cmd_stop "$dir"
-        die "the bricks of $vol did not come online within 30 s"
-    fi
+    while read -r prof vol; do
+        if ! fx_wait 30 bricks_online "$vol" 3; then
+            brick_status "$vol" >&2
+            cmd_stop "$dir"
+            die "the bricks of $vol did not come online within 30 s"
+        fi
+    done <"$dir/volumes"
     print_env "$dir"
 }
 

@@ -38,10 +38,6 @@ qemu_edges() {
               (if ."full-backing-filename" then (."full-backing-filename" | ltrimstr($root)) else "none" end)'
 }
 
-# settle: gvmd's gluster client caches metadata and small files for up to
-# a second (md-cache, quick-read timeouts of 1 s) — changes made through the
-# FUSE mount behind its back are visible to it after that.
-settle() { [ "$BACKEND" != gluster ] || sleep 1.5; }
 
 chain_case() {
     local base=$SUB/base.qcow2 mid=$SUB/mid.qcow2 top=$SUB/top.qcow2
@@ -65,7 +61,6 @@ chain_case() {
     # ---- top rebased onto base behind gvmd's back (mid skipped) -------------
     (cd "$ROOT/$SUB" && qemu-img rebase -u -b base.qcow2 -F qcow2 top.qcow2) ||
         fail "qemu-img rebase -u failed"
-    settle
     [ "$(qemu_edges "$top")" != "$(catalog_edges "$tid")" ] ||
         check_fail "$BACKEND: the catalog follows a header it was not told about"
     r=$(audit "{\"image\":$tid}")
@@ -107,7 +102,6 @@ chain_case() {
     (cd "$ROOT/$SUB" && qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 extra.qcow2 &&
      qemu-img rebase -u -b extra.qcow2 -F qcow2 top.qcow2 &&
      qemu-img resize -q top.qcow2 33554432) || fail "qemu-img create/rebase/resize failed"
-    settle
     r=$(audit "{\"image\":$tid}")
     assert_eq "backing,not-catalogued,virtual-size" \
         "$(printf '%s' "$r" | jq -r '[.differences[].what] | sort | join(",")')" "$BACKEND: differences ($r)"
@@ -131,7 +125,6 @@ chain_case() {
     fid=$(id_of "$VOL:$SUB/flat.img")
     rm -f "$(lpath "$SUB/flat.img")"
     qemu-img create -q -f qcow2 "$(lpath "$SUB/flat.img")" 1M || fail "qemu-img create flat.img failed"
-    settle
     r=$(audit "{\"image\":$fid}")
     assert_eq "cluster-size:null>65536,format:\"raw\">\"qcow2\"" \
         "$(printf '%s' "$r" | jq -r '[.differences[] | "\(.what):\(.catalog|tojson)>\(.storage|tojson)"] | sort | join(",")')" \
@@ -146,7 +139,6 @@ chain_case() {
         >/dev/null || fail "image-create leaf failed"
     lid=$(id_of "$VOL:$leaf")
     rm -f "$(lpath "$leaf")"
-    settle
     r=$(audit '{}')
     assert_eq missing "$(printf '%s' "$r" | jq -r ".differences[] | select(.image.id == $lid) | .what")" \
         "$BACKEND: the deleted file ($r)"
@@ -156,14 +148,12 @@ chain_case() {
     assert_eq NotFound "$(printf '%s' "$e" | jq -r .data.class)" "$BACKEND: the row of the deleted file"
     # a missing file something depends on (mid and extra) stays, and says why
     mv "$(lpath "$base")" "$(lpath "$base").away"
-    settle
     r=$(audit "{\"image\":$bid,\"fix\":\"adopt-storage\"}")
     assert_eq missing "$(printf '%s' "$r" | jq -r '.unfixed[0].what')" "$BACKEND: base stays ($r)"
     assert_match "backing image of" "$(printf '%s' "$r" | jq -r '.unfixed[0].action')" "$BACKEND: why base stays"
     assert_eq "$bid" "$(rpc image-list "{\"volume\":\"$VOL\"}" | jq ".[] | select(.path == \"$base\") | .id")" \
         "$BACKEND: base's row kept"
     mv "$(lpath "$base").away" "$(lpath "$base")"
-    settle
     assert_eq 0 "$(ndiff "$(audit '{}')")" "$BACKEND: everything agrees at the end"
 }
 

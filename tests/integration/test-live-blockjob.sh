@@ -18,6 +18,7 @@
 # pattern reads back through the running chain; at the end the domain is
 # destroyed and the patterns are read from the one image left.
 . "$GVM_TESTDIR/lib.sh"
+. "$GVM_TESTDIR/lib-image.sh"
 need jq xmllint qemu-img qemu-io
 need_gluster
 need_libvirt
@@ -30,21 +31,14 @@ DOM=$TAG-dom
 
 xp() { xmllint --xpath "$1" "${2:--}" 2>/dev/null; }
 
-# The gluster volume through FUSE when it can be mounted (qemu-img through
-# libgfapi pays ~10 s per call on tear-down); gluster:// URLs otherwise.
+# The gluster volume through a FUSE mount that caches nothing
+# (gluster_fuse_mount): qemu-img through libgfapi pays ~10 s per call on
+# tear-down, and the mount must read QEMU's header changes at once.
 FUSE=$TEST_TMP/fuse
-mkdir -p "$FUSE"
-if command -v mount.glusterfs >/dev/null && [ "$(id -u)" -eq 0 ] &&
-   timeout 30 mount -t glusterfs "127.0.0.1:/$GLUSTER_VOLUME" "$FUSE" 2>/dev/null; then
-    at_exit "umount -l '$FUSE' 2>/dev/null"
-    # This run's directory on the volume (gvmd deletes images, not dirs).
-    at_exit "rm -rf '$FUSE/$GDIR'"
-    note "gluster volume mounted on $FUSE for qemu-img"
-    gfile() { echo "$FUSE/$GDIR/$1"; }
-else
-    note "no FUSE mount: qemu-img goes through gluster:// (slow)"
-    gfile() { echo "gluster://127.0.0.1/$GLUSTER_VOLUME/$GDIR/$1"; }
-fi
+gluster_fuse_mount "$FUSE"
+# This run's directory on the volume (gvmd deletes images, not dirs).
+at_exit "rm -rf '$FUSE/$GDIR'"
+gfile() { echo "$FUSE/$GDIR/$1"; }
 dfile() { echo "$IMAGES/$TAG/$1"; }
 
 rpc volume-add "$(jq -nc --arg v "$GLUSTER_VOLUME" \

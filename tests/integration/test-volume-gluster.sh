@@ -116,3 +116,26 @@ t1=$(now_ms)
 note "gvmd stopped in $((t1 - t0)) ms with a gluster connection open"
 [ $((t1 - t0)) -lt 5000 ] || check_fail "gvmd took $((t1 - t0)) ms to stop"
 exit 0
+
+# ---- volume-info: are the volume's options safe for VM images? ----------------
+# The virt-profile volume (gluster's `virt` group) is safe; the plain one
+# (gluster's defaults) is not, and the options it lacks are named.
+if [ -n "${GVM_GLUSTER_VOLUME_VIRT:-}" ] && [ -n "${GVM_GLUSTER_VOLUME_PLAIN:-}" ]; then
+    for prof in virt plain; do
+        v=GVM_GLUSTER_VOLUME_$(echo $prof | tr a-z A-Z)
+        rpc volume-add "{\"name\":\"p-$prof\",\"backend\":\"gluster\",\"volume\":\"${!v}\",\"servers\":[{\"type\":\"tcp\",\"host\":\"$GLUSTER_HOST\"}]}" \
+            >/dev/null || fail "volume-add of the $prof volume ${!v} failed"
+    done
+    vo=$(rpc volume-info '{"name":"p-virt"}' | jq -c '."vm-options"')
+    assert_eq '{"safe":true,"missing":[]}' "$vo" "vm-options of the virt-profile volume"
+    vo=$(rpc volume-info '{"name":"p-plain"}' | jq -c '."vm-options"')
+    assert_eq false "$(jq -r .safe <<<"$vo")" "vm-options of the plain volume: safe"
+    assert_eq "performance.quick-read performance.strict-o-direct cluster.quorum-type features.shard" \
+        "$(jq -r '[.missing[].option] | join(" ")' <<<"$vo")" "vm-options of the plain volume: missing"
+    assert_eq 0 "$(jq '[.missing[] | select((.why | length) < 20 or (.want | length) == 0)] | length' <<<"$vo")" \
+        "every missing option says what it should be and why"
+    # A dir volume has no such report.
+    assert_eq null "$(rpc volume-info '{"name":"local"}' | jq -c '."vm-options"')" "vm-options of a dir volume"
+else
+    check_fail "the gluster fixture gave no virt and plain volumes"
+fi
