@@ -16,7 +16,43 @@
 #   GVMD_SKIP_APT=1 do not install packages
 #   GVMD_BUILDDIR   use the gvmd and gvmctl already built in this meson build
 #                   directory instead of building build/
+#
+# A step that fails says so on stderr: "quickstart: FAILED in step 'STEP':"
+# with the command and its exit status, then the end of that step's output
+# (apt, meson, ninja or gvmd's log); the exit status is then non-zero.
 set -eu
+
+say() { echo "quickstart: $*" >&2; }
+# The step under way, and the file its commands' output goes to (if any).
+STEP=preflight
+STEP_LOG=""
+LOGDIR=""
+step() { STEP=$1; STEP_LOG=""; }
+# fail MESSAGE: name the step that failed and why, show the end of its log,
+# exit 1.  Compiler errors are shown from ninja's first FAILED line.
+fail() {
+    trap - ERR
+    say "FAILED in step '$STEP': $*"
+    if [ -n "$STEP_LOG" ] && [ -s "$STEP_LOG" ]; then
+        say "output of step '$STEP' (full log: $STEP_LOG):"
+        { awk '/^FAILED: /{f=1} f' "$STEP_LOG" | head -n 60 | grep . ||
+            tail -n 30 "$STEP_LOG"; } | sed 's/^/    /' >&2
+    fi
+    exit 1
+}
+die() { fail "$@"; }
+# Any other command that fails (set -e) ends up here.
+trap 'fail "\`$BASH_COMMAND\` exited with status $?"' ERR
+# run NAME CMD...: run CMD with its stdout and stderr in $LOGDIR/NAME.log.
+run() {
+    local name=$1
+    shift
+    STEP_LOG=$LOGDIR/$name.log
+    "$@" >>"$STEP_LOG" 2>&1 || fail "\`$*\` exited with status $?"
+}
+# The logs of the steps are removed after a successful run, kept otherwise.
+LOGDIR=$(mktemp -d /tmp/gvmd-quickstart.XXXXXX)
+trap '[ $? -ne 0 ] || rm -rf "$LOGDIR" || :' EXIT
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 STATE=${GVMD_STATE_DIR:-/var/lib/gvmd}
@@ -25,14 +61,15 @@ PIDFILE=$RUN/gvmd.pid
 SOCK=$RUN/gvmd.sock
 RO_SOCK=$RUN/gvmd-ro.sock
 
-say() { echo "quickstart: $*" >&2; }
-die() { say "$*"; exit 1; }
-
 [ "$(id -u)" -eq 0 ] || die "run me as root (I install packages, create the group gvm and $RUN)."
 
 # ---- packages -------------------------------------------------------------
-PACKAGES="meson ninja-build pkg-config gcc libc6-dev libglusterfs-dev libjansson-dev
+# Build dependencies only (the unit tests' cmocka is not needed).  uuid-dev:
+# Debian's glusterfs-api.pc requires uuid.pc, and libglusterfs-dev does not
+# pull it in.
+PACKAGES="meson ninja-build pkg-config gcc libc6-dev libglusterfs-dev uuid-dev libjansson-dev
     libevent-dev libsqlite3-dev libvirt-dev libxml2-dev zlib1g-dev passwd procps util-linux"
+step packages
 if [ "${GVMD_SKIP_APT:-0}" != 1 ]; then
     missing=""
     for p in $PACKAGES; do
@@ -42,19 +79,22 @@ if [ "${GVMD_SKIP_APT:-0}" != 1 ]; then
     if [ -n "$missing" ]; then
         say "installing:$missing"
         export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq
+        run apt apt-get update -qq
         # shellcheck disable=SC2086
-        apt-get install -y -qq --no-install-recommends $missing >/dev/null
+        run apt apt-get install -y -qq --no-install-recommends $missing
     fi
 fi
 
 # ---- build ----------------------------------------------------------------
 if [ -n "${GVMD_BUILDDIR:-}" ]; then
+    step build
     BUILD=$(cd "$GVMD_BUILDDIR" && pwd)
 else
     BUILD=$SRC/build
-    [ -f "$BUILD/build.ninja" ] || meson setup "$BUILD" "$SRC" >/dev/null
-    ninja -C "$BUILD" >/dev/null || { ninja -C "$BUILD"; die "the build failed"; }
+    step configure
+    [ -f "$BUILD/build.ninja" ] || run meson-setup meson setup "$BUILD" "$SRC"
+    step build
+    run ninja ninja -C "$BUILD"
 fi
 GVMD=$BUILD/gvmd/gvmd
 GVMCTL=$BUILD/client/gvmctl
@@ -65,6 +105,7 @@ GVMCTL=$BUILD/client/gvmctl
 # anyone may use the read-only one (0666), so the run directory is open to
 # all.  (Where systemd runs, contrib/systemd/gvmd.sysusers.conf and
 # gvmd.tmpfiles.conf do the same.)
+step directories
 groupadd -f gvm
 mkdir -p "$STATE" "$RUN"
 chmod 0750 "$STATE"
@@ -74,11 +115,12 @@ chmod 0755 "$RUN"
 # ---- (re)start ------------------------------------------------------------
 # Only a process that is gvmd on our socket counts: a pid file can outlive
 # its process and the pid be reused.
+step restart
 if [ -f "$PIDFILE" ]; then
     old=$(cat "$PIDFILE")
     if [ -n "$old" ] && tr '\0' ' ' 2>/dev/null <"/proc/$old/cmdline" | grep -q -- "--socket $SOCK "; then
         say "stopping the gvmd started earlier (pid $old)"
-        kill -TERM "$old"
+        kill -TERM "$old" 2>/dev/null || :     # it may just have exited
         i=0
         while kill -0 "$old" 2>/dev/null; do
             i=$((i+1))
@@ -92,6 +134,7 @@ if "$GVMCTL" --socket "$SOCK" query-version >/dev/null 2>&1; then
     die "another gvmd (not started by this script) answers on $SOCK; stop it first."
 fi
 
+step start
 LOG=$STATE/gvmd.log
 # setsid: the daemon leaves this script's session and survives its end.
 # Its stdout/stderr go to the log (gvmd logs to stderr in the foreground).
@@ -104,12 +147,12 @@ echo "$pid" >"$PIDFILE"
 i=0
 until "$GVMCTL" --socket "$SOCK" query-version >/dev/null 2>&1; do
     if ! kill -0 "$pid" 2>/dev/null; then
-        tail -n 20 "$LOG" >&2; rm -f "$PIDFILE"; die "gvmd exited during start-up (log: $LOG)"
+        rm -f "$PIDFILE"; STEP_LOG=$LOG; die "gvmd exited during start-up (log: $LOG)"
     fi
     i=$((i+1))
     if [ $i -ge 300 ]; then
-        tail -n 20 "$LOG" >&2; kill -TERM "$pid"; rm -f "$PIDFILE"
-        die "gvmd did not answer within 30 s (log: $LOG)"
+        kill -TERM "$pid" 2>/dev/null || :; rm -f "$PIDFILE"
+        STEP_LOG=$LOG; die "gvmd did not answer within 30 s (log: $LOG)"
     fi
     sleep 0.1
 done

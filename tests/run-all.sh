@@ -62,12 +62,12 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # ---- 1. packages ------------------------------------------------------------
-PACKAGES="meson ninja-build pkg-config gcc libc6-dev libglusterfs-dev libjansson-dev
+PACKAGES="meson ninja-build pkg-config gcc libc6-dev libglusterfs-dev uuid-dev libjansson-dev
     libevent-dev libsqlite3-dev libvirt-dev libcmocka-dev zlib1g-dev glusterfs-server
     qemu-utils qemu-block-extra libvirt-daemon libvirt-daemon-driver-qemu
     libvirt-daemon-driver-storage-gluster
     libvirt-clients qemu-system-x86 clang libclang-rt-14-dev jq util-linux procps passwd
-    libxml2-dev libxml2-utils python3 bc sqlite3 xxd systemd glusterfs-client"
+    libxml2-dev libxml2-utils python3 bc sqlite3 xxd systemd glusterfs-client debootstrap git"
 missing=""
 for p in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
