@@ -57,29 +57,43 @@ _backend_dir() {
     BACKEND=dir VOL=local ROOT=$GVMD_DIR/state/images SUB=t$$
     mkdir -p "$ROOT/$SUB"
 }
-_gluster_ready=0
-_backend_gluster() {
-    if [ $_gluster_ready -eq 0 ]; then
-        need_gluster
-        gluster_fuse_mount "$TEST_TMP/fuse"
-        gluster_volume_add gl
-        _gluster_sub=images-$(basename "$TEST_TMP")
-        mkdir -p "$TEST_TMP/fuse/$_gluster_sub" || fail "cannot write to the FUSE mount"
-        at_exit "rm -rf '$TEST_TMP/fuse/$_gluster_sub'"
-        _gluster_ready=1
+# _gluster_backend PROFILE GVMD-VOLUME MOUNT-DIR: a gluster backend on the
+# fixture's PROFILE volume (virt: gluster's `virt` option group; plain:
+# gluster's defaults), registered in gvmd as GVMD-VOLUME and FUSE-mounted
+# once per test.
+_gluster_backend() {
+    local prof=$1 name=$2 mnt=$TEST_TMP/$3 ready
+    need_gluster
+    local var=GVM_GLUSTER_VOLUME_$(echo "$prof" | tr a-z A-Z)
+    [ -n "${!var:-}" ] ||
+        fail "the gluster fixture has no $prof volume ($var): see tests/gluster-fixture.sh"
+    GLUSTER_VOLUME=${!var}
+    ready=_gluster_ready_$prof
+    if [ -z "${!ready:-}" ]; then
+        gluster_fuse_mount "$mnt"
+        gluster_volume_add "$name"
+        mkdir -p "$mnt/images-$(basename "$TEST_TMP")" || fail "cannot write to the FUSE mount"
+        at_exit "rm -rf '$mnt/images-$(basename "$TEST_TMP")'"
+        printf -v "$ready" 1
     fi
-    BACKEND=gluster VOL=gl ROOT=$TEST_TMP/fuse SUB=$_gluster_sub
+    BACKEND=gluster PROFILE=$prof VOL=$name ROOT=$mnt SUB=images-$(basename "$TEST_TMP")
 }
-# for_each_backend FUNCTION: run FUNCTION on the dir volume and on gluster.
-# A gluster volume that cannot be had skips only the gluster half (noted).
+_backend_gluster() { _gluster_backend virt gl fuse; }
+_backend_gluster_plain() { _gluster_backend plain glp fuse-plain; }
+# for_each_backend FUNCTION: run FUNCTION on the dir volume, on the gluster
+# virt-profile volume and on the plain gluster volume (IMAGE_BACKENDS, from
+# "dir gluster gluster-plain", restricts the run).  BACKEND is "dir" or
+# "gluster" (PROFILE then says which volume).  Without glusterd the gluster
+# parts are skipped, and said so.
 for_each_backend() {
-    for b in ${IMAGE_BACKENDS:-dir gluster}; do
-        if [ "$b" = gluster ] && [ -z "${GVM_GLUSTER_VOLUME:-}" ] &&
+    for b in ${IMAGE_BACKENDS:-dir gluster gluster-plain}; do
+        if [ "$b" != dir ] && [ -z "${GVM_GLUSTER_VOLUME:-}" ] &&
            ! command -v glusterd >/dev/null 2>&1; then
-            note "no gluster: the gluster half of this test is skipped"; continue
+            note "no gluster: the $b part of this test is skipped"; continue
         fi
-        "_backend_$b"
-        note "---- backend $BACKEND (volume $VOL, $ROOT/$SUB)"
+        PROFILE=""
+        "_backend_${b//-/_}"
+        note "---- backend $BACKEND${PROFILE:+ ($PROFILE)} (volume $VOL, $ROOT/$SUB)"
         "$1"
     done
 }

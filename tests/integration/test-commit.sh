@@ -48,10 +48,10 @@ setup() {
     rpc image-import "{\"image\":$(vref "$D/active.qcow2")}" >/dev/null || fail "$1: image-import"
     # The copies read what the prototype reads: flatten it once.
     for i in base sn1 sn2 sn3 active; do
-        [ -e "$TEST_TMP/$BACKEND-$i.raw" ] ||
-            qemu-img convert -O raw "$(lpath "$SUB/proto/$i.qcow2")" "$TEST_TMP/$BACKEND-$i.raw" ||
+        [ -e "$TEST_TMP/$BACKEND$PROFILE-$i.raw" ] ||
+            qemu-img convert -O raw "$(lpath "$SUB/proto/$i.qcow2")" "$TEST_TMP/$BACKEND$PROFILE-$i.raw" ||
             fail "flat $i"
-        ln -sf "$TEST_TMP/$BACKEND-$i.raw" "$TEST_TMP/$1-$i.raw"
+        ln -sf "$TEST_TMP/$BACKEND$PROFILE-$i.raw" "$TEST_TMP/$1-$i.raw"
     done
 }
 

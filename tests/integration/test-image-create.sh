@@ -122,7 +122,7 @@ run_backend() {
 # Across volumes: an overlay on gluster over a base in the local dir volume
 # (absolute name under the dir volume's root), and the reverse (gluster URI).
 cross_volume() {
-    [ "${_gluster_ready:-0}" = 1 ] || return 0
+    [ -n "${_gluster_ready_virt:-}" ] || return 0
     _backend_dir; lsub=$SUB; lroot=$ROOT
     i=$(create xbase.qcow2 ',"format":"qcow2","size":4194304') || return
     qio "$(lpath "$SUB/xbase.qcow2")" "write -P 0x77 0 1M"
