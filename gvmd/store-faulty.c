@@ -246,6 +246,20 @@ static void f_abandon(struct gvm_store *st)
     free(st);
 }
 
+/* Listing is a read: never faulted. */
+static int f_list(struct gvm_store *st, const char *dir, size_t max,
+                  char ***names, size_t *n, bool *more)
+{
+    struct faulty *fs = st->priv;
+
+    *names = NULL;
+    *n = 0;
+    *more = false;
+    if (!fs->inner->ops->list)
+        return -EOPNOTSUPP;
+    return fs->inner->ops->list(fs->inner, dir, max, names, n, more);
+}
+
 /* Reads are never faulted: pass hole queries straight through. */
 static int f_volfile(struct gvm_store *st, char **out)
 {
@@ -284,6 +298,7 @@ static const struct gvm_store_ops faulty_ops = {
     .rename = f_rename,
     .mkdir = f_mkdir,
     .statvfs = f_statvfs,
+    .list = f_list,
     .volfile = f_volfile,
     .destroy = f_destroy,
     .abandon = f_abandon,

@@ -76,6 +76,7 @@
  * volume's namespace (an absolute symlink target is taken from the volume
  * root), so no path can reach outside the volume.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <glusterfs/api/glfs.h>
@@ -856,6 +857,73 @@ static int gl_statvfs(struct gvm_store *st, uint64_t *free_bytes,
     return 0;
 }
 
+/* One pass over directory p: 0 or -errno (with errno kept for WITH_FS). */
+static int gl_list_once(glfs_t *fs, const char *p, size_t max, char ***names,
+                        size_t *n, bool *more)
+{
+    glfs_fd_t *d = glfs_opendir(fs, p);
+    int r = 0;
+
+    if (!d)
+        return -(errno ? errno : EIO);
+    for (;;) {
+        struct dirent ent, *e = NULL;
+
+        if (glfs_readdir_r(d, &ent, &e) != 0) {
+            r = -(errno ? errno : EIO);
+            break;
+        }
+        if (!e)
+            break;
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        if (*n >= max) {
+            *more = true;
+            break;
+        }
+        char **v = realloc(*names, (*n + 1) * sizeof(*v));
+        if (!v) {
+            r = -ENOMEM;
+            break;
+        }
+        *names = v;
+        if (!(v[*n] = strdup(e->d_name))) {
+            r = -ENOMEM;
+            break;
+        }
+        (*n)++;
+    }
+    glfs_closedir(d);
+    return r;
+}
+
+static int gl_list(struct gvm_store *st, const char *dir, size_t max,
+                   char ***names, size_t *n, bool *more)
+{
+    struct gluster_store *gs = to_gs(st);
+    _cleanup_free_ char *p = dir && *dir ? vpath(dir) : strdup("/");
+    int r;
+
+    *names = NULL;
+    *n = 0;
+    *more = false;
+    if (!p)
+        return -ENOMEM;
+    WITH_FS(gs, r, {
+        store_names_free(*names, *n);
+        *names = NULL;
+        *n = 0;
+        *more = false;
+        r = gl_list_once(fs, p, max, names, n, more);
+    });
+    if (r < 0) {
+        store_names_free(*names, *n);
+        *names = NULL;
+        *n = 0;
+    }
+    return r;
+}
+
 /* glfs_get_volfile (10.3) copies `len` bytes, the caller's buffer size,
  * from a volfile that may be shorter, and returns len: a larger buffer
  * reads past the volfile's end (a gvmd crashed on it).  So ask with len 0,
@@ -974,6 +1042,7 @@ static const struct gvm_store_ops gluster_ops = {
     .rename = gl_rename,
     .mkdir = gl_mkdir,
     .statvfs = gl_statvfs,
+    .list = gl_list,
     .volfile = gl_volfile,
     .destroy = gl_destroy,
     .abandon = gl_abandon,

@@ -16,6 +16,7 @@
  * that directory before returning, so a file that was reported created is
  * still there after a crash.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
@@ -359,6 +360,70 @@ static void posix_destroy(struct gvm_store *st)
     free(ps);
 }
 
+/* For ->list: append name unless it is "." or ".."; -ENOMEM, 1 when max
+ * names are held already (*more set), else 0. */
+static int list_add(const char *name, size_t max, char ***names, size_t *n,
+                    bool *more)
+{
+    if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+        return 0;
+    if (*n >= max) {
+        *more = true;
+        return 1;
+    }
+    char **v = realloc(*names, (*n + 1) * sizeof(*v));
+    if (!v)
+        return -ENOMEM;
+    *names = v;
+    if (!(v[*n] = strdup(name)))
+        return -ENOMEM;
+    (*n)++;
+    return 0;
+}
+
+static int posix_list(struct gvm_store *st, const char *dir, size_t max,
+                      char ***names, size_t *n, bool *more)
+{
+    struct posix_store *ps = to_ps(st);
+    int fd = openat2_beneath(ps->rootfd, dir && *dir ? dir : ".",
+                             O_RDONLY | O_DIRECTORY, 0);
+    DIR *d;
+    int r = 0;
+
+    *names = NULL;
+    *n = 0;
+    *more = false;
+    if (fd < 0)
+        return fd;
+    d = fdopendir(fd);
+    if (!d) {
+        r = -errno;
+        close(fd);
+        return r;
+    }
+    for (;;) {
+        struct dirent *e;
+
+        errno = 0;
+        e = readdir(d);
+        if (!e) {
+            r = errno ? -errno : 0;
+            break;
+        }
+        r = list_add(e->d_name, max, names, n, more);
+        if (r != 0)
+            break;
+    }
+    closedir(d);
+    if (r < 0) {
+        store_names_free(*names, *n);
+        *names = NULL;
+        *n = 0;
+        return r;
+    }
+    return 0;
+}
+
 static const struct gvm_store_ops posix_ops = {
     .name = "dir",
     .open = posix_open,
@@ -376,6 +441,7 @@ static const struct gvm_store_ops posix_ops = {
     .rename = posix_rename,
     .mkdir = posix_mkdir,
     .statvfs = posix_statvfs,
+    .list = posix_list,
     .destroy = posix_destroy,
 };
 

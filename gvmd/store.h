@@ -109,6 +109,14 @@ struct gvm_store_ops {
     /* Free and total bytes of the volume. */
     int (*statvfs)(struct gvm_store *st, uint64_t *free_bytes,
                    uint64_t *total_bytes);
+    /* OPTIONAL (NULL: the backend cannot list).  The entries of directory
+     * dir ("" or NULL: the volume root) other than "." and "..", in no
+     * particular order: at most max names in *names (an array of *n
+     * strings, all malloc'd: store_names_free), and *more true when the
+     * directory holds further entries.  0, -ENOENT / -ENOTDIR / -EXDEV as
+     * ->open, -ENOMEM, or the backend's -errno. */
+    int (*list)(struct gvm_store *st, const char *dir, size_t max,
+                char ***names, size_t *n, bool *more);
     /* OPTIONAL (NULL: the backend has none).  The client volfile the
      * volume's servers gave (gluster), NUL-terminated, caller frees:
      * 0, -ENODATA if the servers gave none, -ENOMEM. */
@@ -187,6 +195,14 @@ int store_copy(struct gvm_store *st, struct gvm_file *in, uint64_t off_in,
                struct gvm_file *out, uint64_t off_out, uint64_t len);
 /* Create the missing directories above path (not path itself). */
 int store_mkdir_parents(struct gvm_store *st, const char *path);
+
+/* Free what ->list returned. */
+static inline void store_names_free(char **names, size_t n)
+{
+    for (size_t i = 0; names && i < n; i++)
+        free(names[i]);
+    free(names);
+}
 
 static inline void gvm_store_destroy(struct gvm_store *st)
 { if (st) st->ops->destroy(st); }
