@@ -190,7 +190,57 @@ int catalog_schema_version(void)
     return n;
 }
 
+/* Every row reference holds (PRAGMA foreign_key_check finds nothing);
+ * else err names the first broken one.  Inside the migration's
+ * transaction, before its commit. */
+static int check_references(struct catalog *cat, const char *what,
+                            struct gvm_error *err)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    if (catalog_prepare(cat, "PRAGMA foreign_key_check", &st, err) < 0)
+        return -1;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+        return 0;
+    if (rc != SQLITE_ROW) {
+        catalog_sql_error(cat, err, what);
+        return -1;
+    }
+    gvm_error_set(err, GVM_ERR_CORRUPT,
+                  "Catalog %s left row %lld of table %s referring to a "
+                  "missing row of table %s; the catalog %s is left as it was.",
+                  what, (long long)sqlite3_column_int64(st, 1),
+                  (const char *)sqlite3_column_text(st, 0),
+                  (const char *)sqlite3_column_text(st, 2), cat->path);
+    return -1;
+}
+
+static int migrate_steps(struct catalog *cat, struct gvm_error *err);
+
+/*
+ * Migrations may rebuild a table (create the new one, copy, drop the old,
+ * rename: 0003-ids.sql).  With foreign keys enforced, dropping the old
+ * table would run its children's ON DELETE actions and empty
+ * volume_servers, disks and snapshot_disks.  foreign_keys cannot change
+ * inside a transaction, so it is off around all the migrations (nothing
+ * else uses the connection yet) and check_references() proves, before each
+ * commit, that every reference still holds.
+ */
 static int migrate(struct catalog *cat, struct gvm_error *err)
+{
+    if (exec(cat, "PRAGMA foreign_keys = OFF", "migration setup", err) < 0)
+        return -1;
+    int r = migrate_steps(cat, err);
+    struct gvm_error e2 = { 0 };
+    if (exec(cat, "PRAGMA foreign_keys = ON", "migration teardown", &e2) < 0) {
+        if (r == 0)
+            *err = e2;
+        return -1;
+    }
+    return r;
+}
+
+static int migrate_steps(struct catalog *cat, struct gvm_error *err)
 {
     int known = catalog_schema_version();
 
@@ -220,7 +270,7 @@ static int migrate(struct catalog *cat, struct gvm_error *err)
             goto fail;
         snprintf(sql, sizeof sql, "PRAGMA user_version = %lld",
                  (long long)version + 1);
-        if (exec(cat, sql, what, err) < 0)
+        if (exec(cat, sql, what, err) < 0 || check_references(cat, what, err) < 0)
             goto fail;
         if (catalog_commit(cat, err) < 0)
             return -1;

@@ -103,6 +103,150 @@ static void test_open(void **state)
     assert_int_equal(pragma(fx->cat, "PRAGMA user_version"), catalog_schema_version());
 }
 
+/* The id the next INSERT of a bare row into table gets (volume 1 exists). */
+static int64_t insert_row(struct catalog *cat, const char *sql)
+{
+    catalog_lock(cat);
+    char *msg = NULL;
+    if (sqlite3_exec(catalog_db(cat), sql, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("%s: %s", sql, msg);
+    int64_t id = sqlite3_last_insert_rowid(catalog_db(cat));
+    catalog_unlock(cat);
+    return id;
+}
+
+static void exec_ok(struct catalog *cat, const char *sql)
+{
+    (void)insert_row(cat, sql);
+}
+
+/* Issue 10: the newest image, snapshot, domain, volume or journal row
+ * deleted, its id is not handed out again, not even after a reopen. */
+static void test_ids_never_reused(void **state)
+{
+    struct fixture *fx = *state;
+    static const struct {
+        const char *insert1, *insert2, *del;
+    } t[] = {
+        { "INSERT INTO volumes (name, backend, root_path) VALUES ('v1', 'dir', '/a')",
+          "INSERT INTO volumes (name, backend, root_path) VALUES ('v2', 'dir', '/b')",
+          "DELETE FROM volumes WHERE name = 'v2'" },
+        { "INSERT INTO images (volume_id, path, format, virtual_size) "
+          "VALUES ((SELECT min(id) FROM volumes), 'a', 'raw', 1)",
+          "INSERT INTO images (volume_id, path, format, virtual_size) "
+          "VALUES ((SELECT min(id) FROM volumes), 'b', 'raw', 1)",
+          "DELETE FROM images WHERE path = 'b'" },
+        { "INSERT INTO domains (name, uuid) VALUES ('d1', 'u1')",
+          "INSERT INTO domains (name, uuid) VALUES ('d2', 'u2')",
+          "DELETE FROM domains WHERE uuid = 'u2'" },
+        { "INSERT INTO snapshots (name) VALUES ('s1')",
+          "INSERT INTO snapshots (name) VALUES ('s2')",
+          "DELETE FROM snapshots WHERE name = 's2'" },
+        { "INSERT INTO journal (op_id, step, kind) VALUES ('o1', 0, 'k')",
+          "INSERT INTO journal (op_id, step, kind) VALUES ('o2', 0, 'k')",
+          "DELETE FROM journal WHERE op_id = 'o2'" },
+    };
+    int64_t gone[GVM_ARRAY_SIZE(t)];
+
+    for (size_t i = 0; i < GVM_ARRAY_SIZE(t); i++) {
+        int64_t a = insert_row(fx->cat, t[i].insert1);
+        gone[i] = insert_row(fx->cat, t[i].insert2);
+        assert_true(gone[i] > a);
+        exec_ok(fx->cat, t[i].del);
+    }
+    catalog_close(fx->cat);
+    struct gvm_error err = { 0 };
+    assert_int_equal(catalog_open(fx->path, &fx->cat, &err), 0);
+    for (size_t i = 0; i < GVM_ARRAY_SIZE(t); i++) {
+        int64_t c = insert_row(fx->cat, t[i].insert2);
+        if (c <= gone[i])
+            fail_msg("'%s' got id %lld again after it was deleted",
+                     t[i].insert2, (long long)c);
+    }
+}
+
+/* A catalog written by the previous schema (0001 + 0002) upgrades in
+ * place: every row, id and reference intact, and an id deleted before the
+ * upgrade but still named by a job record is not handed out. */
+static void test_upgrade_from_0002(void **state)
+{
+    struct fixture *fx = *state;
+    char path[160];
+    sqlite3 *db = NULL;
+
+    snprintf(path, sizeof path, "%s/old.db", fx->dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, catalog_schema[0], NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, catalog_schema[1], NULL, NULL, NULL), SQLITE_OK);
+    char *msg = NULL;
+    int rc = sqlite3_exec(db,
+        "PRAGMA user_version = 2; PRAGMA foreign_keys = ON;"
+        "INSERT INTO volumes (id, name, backend, root_path) VALUES (1, 'local', 'dir', '/x');"
+        "INSERT INTO volumes (id, name, backend, gluster_volume) VALUES (2, 'gv', 'gluster', 'testvol');"
+        "INSERT INTO volume_servers (volume_id, position, transport, host, port) "
+        "  VALUES (2, 0, 'tcp', 'h1', 24007), (2, 1, 'tcp', 'h2', 0);"
+        "INSERT INTO images (id, volume_id, path, format, virtual_size, cluster_size) "
+        "  VALUES (5, 1, 'base', 'qcow2', 1048576, 65536);"
+        "INSERT INTO images (id, volume_id, path, format, virtual_size, backing_image_id, "
+        "  backing_filename, backing_format) VALUES (9, 2, 'top', 'qcow2', 1048576, 5, 'base', 'qcow2');"
+        "INSERT INTO domains (id, name, uuid) VALUES (3, 'dom', 'uuid-3');"
+        "INSERT INTO disks (domain_id, target, image_id) VALUES (3, 'vda', 9);"
+        "INSERT INTO snapshots (id, name, domain_id) VALUES (4, 's1', 3);"
+        "INSERT INTO snapshots (id, name, domain_id, parent_id) VALUES (6, 's2', 3, 4);"
+        "INSERT INTO snapshot_disks VALUES (6, 'vda', 5, 9);"
+        "INSERT INTO jobs (id, type, images) VALUES (1, 'block-commit', '[12, 9]');"
+        "INSERT INTO job_images VALUES (1, 9, 'write');"
+        "INSERT INTO journal (id, op_id, job_id, step, kind) VALUES (8, 'op', 1, 0, 'block-commit');"
+        "INSERT INTO op_ids (method, op_id, result) VALUES ('image-create', 'x', '{}');",
+        NULL, NULL, &msg);
+    if (rc != SQLITE_OK)
+        fail_msg("old catalog: %s", msg);
+    sqlite3_close(db);
+
+    struct catalog *cat = NULL;
+    struct gvm_error err = { 0 };
+    if (catalog_open(path, &cat, &err) != 0)
+        fail_msg("upgrade: %s", err.message);
+    assert_int_equal(pragma(cat, "PRAGMA user_version"), catalog_schema_version());
+    assert_int_equal(pragma(cat, "PRAGMA foreign_keys"), 1);
+    static const struct { const char *sql; int64_t want; } q[] = {
+        { "SELECT count(*) FROM volumes", 2 },
+        { "SELECT count(*) FROM volume_servers WHERE volume_id = 2", 2 },
+        { "SELECT count(*) FROM images", 2 },
+        { "SELECT backing_image_id FROM images WHERE id = 9", 5 },
+        { "SELECT cluster_size FROM images WHERE id = 5", 65536 },
+        { "SELECT volume_id FROM images WHERE path = 'top'", 2 },
+        { "SELECT image_id FROM disks WHERE domain_id = 3", 9 },
+        { "SELECT parent_id FROM snapshots WHERE id = 6", 4 },
+        { "SELECT overlay_image_id FROM snapshot_disks WHERE snapshot_id = 6", 9 },
+        { "SELECT image_id FROM job_images WHERE job_id = 1", 9 },
+        { "SELECT job_id FROM journal WHERE id = 8", 1 },
+        { "SELECT count(*) FROM op_ids", 1 },
+        { "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN "
+          "('images_backing', 'domains_name', 'snapshots_domain', "
+          "'snapshots_parent', 'journal_op', 'journal_job', 'journal_pending')", 7 },
+        { "SELECT count(*) FROM sqlite_master WHERE name LIKE '%_new'", 0 },
+    };
+    for (size_t i = 0; i < GVM_ARRAY_SIZE(q); i++) {
+        int64_t got = pragma(cat, q[i].sql);
+        if (got != q[i].want)
+            fail_msg("%s: expected %lld, got %lld", q[i].sql,
+                     (long long)q[i].want, (long long)got);
+    }
+    /* Image 12 is gone but job 1 still names it. */
+    assert_true(insert_row(cat, "INSERT INTO images (volume_id, path, format, "
+                           "virtual_size) VALUES (1, 'new', 'raw', 1)") > 12);
+    assert_true(insert_row(cat, "INSERT INTO snapshots (name) VALUES ('s3')") > 6);
+    assert_true(insert_row(cat, "INSERT INTO domains (name, uuid) VALUES ('e', 'u')") > 3);
+    /* The foreign keys are enforced again, cascades included. */
+    exec_ok(cat, "DELETE FROM domains WHERE id = 4");
+    catalog_lock(cat);
+    assert_int_not_equal(sqlite3_exec(catalog_db(cat), "DELETE FROM images WHERE id = 5",
+                                      NULL, NULL, NULL), SQLITE_OK);
+    catalog_unlock(cat);
+    catalog_close(cat);
+}
+
 static void test_newer_refused(void **state)
 {
     struct fixture *fx = *state;
@@ -459,6 +603,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ids_never_reused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_upgrade_from_0002, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_a_database, setup, teardown),
         cmocka_unit_test_setup_teardown(test_volumes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
