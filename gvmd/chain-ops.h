@@ -67,6 +67,16 @@ int chain_commit_only_child(struct gvmd *d, int64_t id, int64_t allowed,
                             struct gvm_error *err);
 
 /*
+ * The catalog and storage preconditions of committing top into base
+ * (chain[0..k): top first, base excluded, the images that go away), as
+ * chain-check.h states them: no snapshot records base or a removed image,
+ * no domain disk is on them (top's moves to base), no uncatalogued overlay
+ * backs onto them.  0, or -1 with err (InUse) saying what to do.
+ */
+int chain_commit_check(struct gvmd *d, int64_t top_id, int64_t base_id,
+                       const int64_t *chain, size_t k, struct gvm_error *err);
+
+/*
  * Planning a commit (offline or live): the images chain[0..k) (top first,
  * base excluded) go away: append each to removed as {id, volume-id,
  * volume, path}, its id to images, and a write lock to locks[*nlocks++].
