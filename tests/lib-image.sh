@@ -16,36 +16,7 @@
 
 need qemu-img qemu-io jq sha256sum
 
-# ---- gluster through FUSE -------------------------------------------------
-# gluster_fuse_mount DIR [VOLUME]: mount the test gluster volume (or VOLUME)
-# on DIR, unmounted at exit (lazily if a file is still open).  The mount is
-# an oracle: it must read what another client (gvmd, QEMU) wrote and closed,
-# at once, with no wait.  So nothing on its path caches: the kernel keeps
-# no attributes, entries or pages (timeouts 0, direct I/O, no keep-cache),
-# and the mount's own gluster graph runs its performance translators in
-# pass-through, as gvmd's connection does (store-gluster.c, "Coherence").
-GLUSTER_NOCACHE_XLATOR_OPTS=('*-md-cache.pass-through=true' '*-io-cache.pass-through=true'
-    '*-read-ahead.pass-through=true' '*-readdir-ahead.pass-through=true'
-    '*-nl-cache.pass-through=true' '*-open-behind.pass-through=true'
-    '*-quick-read.max-file-size=0' '*-write-behind.flush-behind=off')
-gluster_fuse_mount() {
-    need glusterfs
-    mkdir -p "$1"
-    local o xo=()
-    for o in "${GLUSTER_NOCACHE_XLATOR_OPTS[@]}"; do xo+=("--xlator-option=$o"); done
-    glusterfs --volfile-server="$GLUSTER_HOST" --volfile-id="${2:-$GLUSTER_VOLUME}" \
-        --fopen-keep-cache=off --attribute-timeout=0 --entry-timeout=0 \
-        --negative-timeout=0 --direct-io-mode=enable "${xo[@]}" \
-        --log-file="$TEST_TMP/fuse-$(basename "$1").log" "$1" ||
-        fail "could not FUSE-mount ${2:-$GLUSTER_VOLUME}"
-    at_exit "umount '$1' 2>/dev/null || umount -l '$1' 2>/dev/null"
-    i=0
-    while ! mountpoint -q "$1"; do
-        i=$((i+1)); [ $i -lt 100 ] || fail "FUSE mount of $GLUSTER_VOLUME did not appear"
-        sleep 0.1
-    done
-}
-
+# ---- gluster through FUSE: gluster_fuse_mount is in lib.sh -----------------
 # gluster_volume_add [NAME]: register the test gluster volume in gvmd.
 gluster_volume_add() {
     rpc volume-add "{\"name\":\"${1:-gl}\",\"backend\":\"gluster\",\"volume\":\"$GLUSTER_VOLUME\",\"servers\":[{\"type\":\"tcp\",\"host\":\"$GLUSTER_HOST\"}]}" \

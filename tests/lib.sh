@@ -64,6 +64,10 @@ assert_match() { # regex actual what
 # ---- gvmd ---------------------------------------------------------------
 # start_gvmd [extra args...]: starts a daemon on a private socket, catalog
 # and state dir under $TEST_TMP; sets GVMD_PID, GVM_SOCK, GVM_RO_SOCK.
+# Without libvirt (--libvirt-uri none) unless the test gives its own
+# --libvirt-uri: a configured but unreachable libvirt makes gvmd refuse
+# every write to a catalogued image (live.h), and a test must not depend on
+# whether the machine happens to run a libvirtd.
 GVMD_DIR=$TEST_TMP/gvmd
 start_gvmd() {
     mkdir -p "$GVMD_DIR"
@@ -73,7 +77,7 @@ start_gvmd() {
     rm -f "$GVM_SOCK" "$GVM_RO_SOCK"
     "$GVMD" --foreground --socket "$GVM_SOCK" --ro-socket "$GVM_RO_SOCK" \
         --catalog "$GVM_CATALOG" --state-dir "$GVMD_DIR/state" \
-        --log-level "${GVMD_LOG_LEVEL:-info}" "$@" \
+        --log-level "${GVMD_LOG_LEVEL:-info}" --libvirt-uri none "$@" \
         >>"$GVMD_DIR/gvmd.log" 2>&1 &
     GVMD_PID=$!
     track_pid "$GVMD_PID"
@@ -127,6 +131,35 @@ need_gluster() {
     GLUSTER_HOST=${GVM_GLUSTER_HOST:-$(hostname)}
     GLUSTER_VOLUME=$GVM_GLUSTER_VOLUME
 }
+# gluster_fuse_mount DIR [VOLUME]: mount the test gluster volume (or VOLUME)
+# on DIR, unmounted at exit (lazily if a file is still open).  The mount is
+# an oracle: it must read what another client (gvmd, QEMU) wrote and closed,
+# at once, with no wait.  So nothing on its path caches: the kernel keeps
+# no attributes, entries or pages (timeouts 0, direct I/O, no keep-cache),
+# and the mount's own gluster graph runs its performance translators in
+# pass-through, as gvmd's connection does (store-gluster.c, "Coherence").
+GLUSTER_NOCACHE_XLATOR_OPTS=('*-md-cache.pass-through=true' '*-io-cache.pass-through=true'
+    '*-read-ahead.pass-through=true' '*-readdir-ahead.pass-through=true'
+    '*-nl-cache.pass-through=true' '*-open-behind.pass-through=true'
+    '*-quick-read.max-file-size=0' '*-write-behind.flush-behind=off')
+gluster_fuse_mount() {
+    need glusterfs
+    mkdir -p "$1"
+    local o xo=()
+    for o in "${GLUSTER_NOCACHE_XLATOR_OPTS[@]}"; do xo+=("--xlator-option=$o"); done
+    glusterfs --volfile-server="$GLUSTER_HOST" --volfile-id="${2:-$GLUSTER_VOLUME}" \
+        --fopen-keep-cache=off --attribute-timeout=0 --entry-timeout=0 \
+        --negative-timeout=0 --direct-io-mode=enable "${xo[@]}" \
+        --log-file="$TEST_TMP/fuse-$(basename "$1").log" "$1" ||
+        fail "could not FUSE-mount ${2:-$GLUSTER_VOLUME}"
+    at_exit "umount '$1' 2>/dev/null || umount -l '$1' 2>/dev/null"
+    i=0
+    while ! mountpoint -q "$1"; do
+        i=$((i+1)); [ $i -lt 100 ] || fail "FUSE mount of $GLUSTER_VOLUME did not appear"
+        sleep 0.1
+    done
+}
+
 # gluster_brick_pids [VOLUME]: pids of the volume's online brick processes
 # (glusterfsd), one a line; killing one is a real brick failure.
 gluster_brick_pids() {

@@ -101,7 +101,10 @@ run() {
     setup x
     j=$(rpc block-pull "{\"image\":$(vref "$SUB/x/active.qcow2"),\"speed\":1048576}") || fail "x: refused"
     id=$(jq .id <<<"$j")
-    sleep 0.5
+    i=0   # cancel once the copy has begun
+    until [ "$(rpc query-jobs '{}' | jq ".[] | select(.id == $id) | .progress.current")" -gt 0 ] 2>/dev/null; do
+        i=$((i+1)); [ $i -lt 600 ] || fail "x: the pull made no progress"; sleep 0.01
+    done
     rpc job-cancel "{\"id\":$id}" >/dev/null || check_fail "x: job-cancel"
     j=$(rpc job-wait "{\"id\":$id,\"timeout\":60}")
     assert_eq true "$(jq -r .cancelled <<<"$j")" "x: cancelled"

@@ -1,0 +1,148 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# test-locks.sh — gvmd and QEMU refuse to write what the other holds
+# (gvmd/image-lock.c: QEMU's OFD lock bytes, through gfapi on gluster),
+# on the dir volume and on gluster with QEMU on a FUSE mount of it.
+#   (a) a qemu-io holding an image open after writing to it: block-commit
+#       of it and into it, block-pull into it, image-rebase of it,
+#       image-check repair of it and image-delete of it are refused with
+#       InUse naming VOLUME:PATH, and no file of the chain changes (md5);
+#   (b) gvmd holding images in a throttled block-commit: qemu-io writes
+#       and `qemu-img commit` on the images it writes fail with QEMU's
+#       'Failed to get "write" lock'; the job still completes, and
+#       afterwards qemu-io can write the base again (the locks are gone).
+. "$GVM_TESTDIR/lib.sh"
+. "$GVM_TESTDIR/lib-image.sh"
+need md5sum
+
+start_gvmd
+
+# sums DIR: md5 of every file of the chain in DIR, one line.
+sums() { (cd "$1" && md5sum base.qcow2 mid.qcow2 top.qcow2 2>&1 | tr '\n' ' '); }
+
+# hold FILE: a qemu-io in the background that wrote to FILE and keeps it
+# open read-write; returns once QEMU's locks are on the file.  HOLDER=pid.
+hold() {
+    qemu-io -f qcow2 -c "write -P 0x11 0 64k" -c "sleep 20000" "$1" \
+        >"$TEST_TMP/holder.log" 2>&1 &
+    HOLDER=$!
+    track_pid "$HOLDER"
+    i=0
+    # `qemu-img info` without -U refuses an image someone writes.
+    until qemu-img info "$1" 2>&1 | grep -q 'write" lock'; do
+        i=$((i+1))
+        kill -0 "$HOLDER" 2>/dev/null || fail "qemu-io holding $1 died: $(cat "$TEST_TMP/holder.log")"
+        [ $i -lt 100 ] || fail "qemu-io did not lock $1 in 10 s"
+        sleep 0.1
+    done
+    # The write went before the sleep; let it land.
+    sleep 0.5
+}
+unhold() { kill_pid "$HOLDER"; }
+
+# refused WHAT METHOD PARAMS HELD: InUse naming the held image.
+refused() {
+    e=$(rpc_err "$2" "$3") || return 0
+    assert_eq InUse "$(err_class "$e")" "$BACKEND$PROFILE: $1: error class"
+    assert_match "holds a (write|resize) lock on $VOL:$4 " "$(err_msg "$e")" \
+        "$BACKEND$PROFILE: $1: message"
+}
+
+# chain NAME: base <- mid <- top in $SUB/NAME, catalogued.
+chain() {
+    D=$SUB/$1
+    P=$(lpath "$D")
+    mkdir -p "$P"
+    qimg create -q -f qcow2 "$P/base.qcow2" 4M
+    qimg create -q -f qcow2 -b base.qcow2 -F qcow2 "$P/mid.qcow2" 4M
+    qimg create -q -f qcow2 -b mid.qcow2 -F qcow2 "$P/top.qcow2" 4M
+    qio "$P/base.qcow2" "write -P 0x01 0 4M"
+    qio "$P/mid.qcow2" "write -P 0x02 1M 1M"
+    qio "$P/top.qcow2" "write -P 0x03 2M 64k"
+    rpc image-import "{\"image\":$(vref "$D/top.qcow2")}" >/dev/null || fail "$1: image-import"
+}
+
+case_a() {
+    chain a
+    note "(a) qemu-io holds top.qcow2"
+    hold "$P/top.qcow2"
+    before=$(sums "$P")
+    refused "commit of the held top" block-commit \
+        "{\"top\":$(vref "$D/top.qcow2")}" "$D/top.qcow2"
+    refused "pull into the held image" block-pull \
+        "{\"image\":$(vref "$D/top.qcow2")}" "$D/top.qcow2"
+    refused "rebase of the held image" image-rebase \
+        "{\"image\":$(vref "$D/top.qcow2"),\"backing\":$(vref "$D/base.qcow2"),\"mode\":\"unsafe\"}" "$D/top.qcow2"
+    refused "repair of the held image" image-check \
+        "{\"image\":$(vref "$D/top.qcow2"),\"repair\":\"all\"}" "$D/top.qcow2"
+    refused "delete of the held image" image-delete \
+        "{\"image\":$(vref "$D/top.qcow2")}" "$D/top.qcow2"
+    # A plain check (read only) still works on an image QEMU writes.
+    rpc image-check "{\"image\":$(vref "$D/top.qcow2")}" >/dev/null ||
+        check_fail "$BACKEND$PROFILE: a read-only image-check of the held image failed"
+    assert_eq "$before" "$(sums "$P")" "$BACKEND$PROFILE: files after the refusals (top held)"
+    unhold
+
+    note "(a) qemu-io holds mid.qcow2"
+    hold "$P/mid.qcow2"
+    before=$(sums "$P")
+    refused "commit into the held base" block-commit \
+        "{\"top\":$(vref "$D/top.qcow2")}" "$D/mid.qcow2"
+    refused "commit of the held image" block-commit \
+        "{\"top\":$(vref "$D/mid.qcow2")}" "$D/mid.qcow2"
+    assert_eq "$before" "$(sums "$P")" "$BACKEND$PROFILE: files after the refusals (mid held)"
+    unhold
+
+    # Nobody holds anything now: the same requests go through.
+    j=$(rpc image-check "{\"image\":$(vref "$D/top.qcow2"),\"repair\":\"all\"}") ||
+        check_fail "$BACKEND$PROFILE: repair after the holder left"
+}
+
+case_b() {
+    D=$SUB/b
+    P=$(lpath "$D")
+    mkdir -p "$P"
+    qimg create -q -f qcow2 "$P/base.qcow2" 32M
+    qimg create -q -f qcow2 -b base.qcow2 -F qcow2 "$P/top.qcow2" 32M
+    qio "$P/top.qcow2" "write -P 0x07 0 24M"
+    rpc image-import "{\"image\":$(vref "$D/top.qcow2")}" >/dev/null || fail "b: image-import"
+    # 24 MiB at 3 MiB/s: ~8 s of copying.
+    j=$(rpc block-commit "{\"top\":$(vref "$D/top.qcow2"),\"speed\":3145728}") ||
+        fail "$BACKEND$PROFILE: throttled block-commit refused"
+    id=$(jq .id <<<"$j")
+    t0=$(date +%s)
+    i=0
+    until [ "$(rpc job-wait "{\"id\":$id,\"timeout\":0}" | jq -r '.progress.current // 0')" -gt 0 ]; do
+        i=$((i+1)); [ $i -lt 100 ] || fail "$BACKEND$PROFILE: the commit did not start copying"
+        sleep 0.1
+    done
+    note "(b) gvmd commits top into base; QEMU tries to write both"
+    for f in base top; do
+        out=$(qemu-io -f qcow2 -c "write -P 0x66 0 64k" "$P/$f.qcow2" 2>&1) &&
+            check_fail "$BACKEND$PROFILE: qemu-io wrote $f.qcow2 during gvmd's commit: $out"
+        assert_match 'Failed to get "write" lock' "$out" "$BACKEND$PROFILE: qemu-io on $f during the commit"
+    done
+    out=$(qemu-img commit -f qcow2 "$P/top.qcow2" 2>&1) &&
+        check_fail "$BACKEND$PROFILE: qemu-img commit ran during gvmd's commit: $out"
+    assert_match 'Failed to get "write" lock' "$out" "$BACKEND$PROFILE: qemu-img commit during the commit"
+    st=$(rpc job-wait "{\"id\":$id,\"timeout\":0}" | jq -r .status)
+    [ "$st" != concluded ] ||
+        check_fail "$BACKEND$PROFILE: the commit ended before QEMU was tried (throttle too fast)"
+    j=$(rpc job-wait "{\"id\":$id,\"timeout\":120}") || fail "$BACKEND$PROFILE: job-wait"
+    assert_eq concluded "$(jq -r .status <<<"$j")" "$BACKEND$PROFILE: commit status"
+    assert_eq null "$(jq -c .error <<<"$j")" "$BACKEND$PROFILE: commit error"
+    note "(b) the commit took $(( $(date +%s) - t0 )) s"
+    rpc job-dismiss "{\"id\":$id}" >/dev/null
+    [ ! -e "$P/top.qcow2" ] || check_fail "$BACKEND$PROFILE: top.qcow2 still there after the commit"
+    # The locks went with the job.
+    out=$(qemu-io -f qcow2 -c "read -P 0x07 0 64k" -c "write -P 0x66 0 64k" "$P/base.qcow2" 2>&1) ||
+        check_fail "$BACKEND$PROFILE: qemu-io cannot write base after the commit: $out"
+    case $out in *rror*|*ailed*) check_fail "$BACKEND$PROFILE: qemu-io on base after the commit: $out";; esac
+    qemu-img check -q "$P/base.qcow2" || check_fail "$BACKEND$PROFILE: qemu-img check of base"
+}
+
+run() {
+    case_a
+    case_b
+}
+for_each_backend run
