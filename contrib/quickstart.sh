@@ -138,8 +138,16 @@ step start
 LOG=$STATE/gvmd.log
 # setsid: the daemon leaves this script's session and survives its end.
 # Its stdout/stderr go to the log (gvmd logs to stderr in the foreground).
+# Without libvirtd on this machine, say so: gvmd would otherwise refuse
+# every write, unable to tell whether a running guest uses the image.
+LIBVIRT_OPT=
+if ! command -v libvirtd >/dev/null 2>&1; then
+    LIBVIRT_OPT="--libvirt-uri none"
+    say "no libvirtd installed: gvmd runs without libvirt (--libvirt-uri none)"
+fi
+# shellcheck disable=SC2086 # LIBVIRT_OPT is two words or none
 setsid "$GVMD" --foreground --socket "$SOCK" --ro-socket "$RO_SOCK" \
-    --catalog "$STATE/catalog.db" --state-dir "$STATE" \
+    --catalog "$STATE/catalog.db" --state-dir "$STATE" $LIBVIRT_OPT \
     --log-level "${GVMD_LOG_LEVEL:-info}" </dev/null >>"$LOG" 2>&1 &
 pid=$!
 echo "$pid" >"$PIDFILE"

@@ -107,6 +107,56 @@ int catalog_image_add(struct catalog *cat, struct catalog_image *img,
     return 0;
 }
 
+int catalog_image_restore(struct catalog *cat, const struct catalog_image *img,
+                          struct gvm_error *err)
+{
+    CATALOG_LOCK_GUARD(cat);
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+
+    /* The id it had: an id is never handed to another row (0003-ids.sql),
+     * so it is still free, and whatever recorded it finds it again. */
+    if (catalog_prepare(cat,
+            "INSERT INTO images (id, volume_id, path, format, virtual_size, "
+            "cluster_size, backing_image_id, backing_filename, "
+            "backing_format, state, created) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", &st, err) < 0)
+        return -1;
+    sqlite3_bind_int64(st, 1, img->id);
+    sqlite3_bind_int64(st, 2, img->volume_id);
+    catalog_bind_text(st, 3, img->path);
+    catalog_bind_text(st, 4, img->format);
+    sqlite3_bind_int64(st, 5, (int64_t)img->virtual_size);
+    if (img->cluster_size)
+        sqlite3_bind_int64(st, 6, img->cluster_size);
+    else
+        sqlite3_bind_null(st, 6);
+    if (img->backing_id > 0)
+        sqlite3_bind_int64(st, 7, img->backing_id);
+    else
+        sqlite3_bind_null(st, 7);
+    catalog_bind_text(st, 8, img->backing_filename);
+    catalog_bind_text(st, 9, img->backing_format);
+    catalog_bind_text(st, 10, img->state ? img->state : "ready");
+    sqlite3_bind_int64(st, 11, img->created ? img->created : catalog_now());
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        int ext = sqlite3_extended_errcode(catalog_db(cat));
+        if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY)
+            gvm_error_set(err, GVM_ERR_CONFLICT, "Image %lld (%s) cannot be put "
+                          "back in the catalog: its id or path is taken.",
+                          (long long)img->id, img->path);
+        else if (ext == SQLITE_CONSTRAINT_FOREIGNKEY)
+            gvm_error_set(err, GVM_ERR_CONFLICT, "Image %lld (%s) cannot be put "
+                          "back in the catalog: its volume (id %lld) or backing "
+                          "image (id %lld) is gone.", (long long)img->id,
+                          img->path, (long long)img->volume_id,
+                          (long long)img->backing_id);
+        else
+            catalog_sql_error(cat, err, "restoring an image");
+        return -1;
+    }
+    return 0;
+}
+
 int catalog_image_get(struct catalog *cat, int64_t id,
                       struct catalog_image *out, struct gvm_error *err)
 {

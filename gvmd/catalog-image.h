@@ -64,6 +64,11 @@ int catalog_image_set_header(struct catalog *cat, int64_t id,
                              uint32_t cluster_size, struct gvm_error *err);
 int catalog_image_set_state(struct catalog *cat, int64_t id,
                             const char *state, struct gvm_error *err);
+/* Put back a row removed earlier, with its id and every field (an
+ * image-delete whose file could not be removed).  Conflict if its id or
+ * path was taken or its volume or backing image went meanwhile. */
+int catalog_image_restore(struct catalog *cat, const struct catalog_image *img,
+                          struct gvm_error *err);
 /* Remove the row.  NotFound if unknown; InUse if it has children, is a
  * domain's disk, is part of a snapshot or locked by a job (the message says
  * which). */

@@ -165,8 +165,56 @@ static int disk_depth(struct gvmd *d, const struct virt_disk *disk,
     return -1;
 }
 
-int live_image_user(struct gvmd *d, int64_t image_id, struct live_user *u,
-                    struct gvm_error *err)
+/*
+ * libvirt is configured but does not answer: nobody can tell whether a
+ * running guest uses the image, and "nobody" would be a guess that lets a
+ * write corrupt a guest's disk.  InUse, saying so and how a host without
+ * libvirt says it has none.  what: "delete", ... (NULL: no method to name,
+ * for the live path's routing).
+ */
+static int unknown(struct gvmd *d, int64_t image_id, const char *what,
+                   const struct gvm_error *verr, struct gvm_error *err)
+{
+    _cleanup_catimg_ struct catalog_image row = { 0 };
+    _cleanup_free_ char *name = NULL;
+    struct gvm_error e2 = { 0 };
+    char subject[256], prefix[320] = "";
+
+    if (catalog_image_get(d->cat, image_id, &row, &e2) == 0)
+        name = resolve_name(row.volume, row.path);
+    if (name)
+        snprintf(subject, sizeof(subject), "the image %s", name);
+    else
+        snprintf(subject, sizeof(subject), "image %" PRId64, image_id);
+    if (what)
+        snprintf(prefix, sizeof(prefix), "Cannot %s %s: ", what,
+                 name ? name : subject);
+    gvm_error_set(err, GVM_ERR_IN_USE, "%slibvirt at %s cannot be reached "
+                  "(%s), so gvmd cannot tell whether a running domain uses "
+                  "%s, and does not write it. Start libvirtd, or, on a host "
+                  "without libvirt, run gvmd with --libvirt-uri none "
+                  "(`libvirt-uri = none` in the configuration file).",
+                  prefix, virt_uri(d->virt), verr->message, subject);
+    return -1;
+}
+
+/* Whether libvirt is configured; when it is, the running domains (VirtError
+ * in verr when libvirt does not answer). */
+static int running_domains(struct gvmd *d, struct virt_domain **doms,
+                           size_t *n, struct gvm_error *verr)
+{
+    *doms = NULL;
+    *n = 0;
+    if (!virt_configured(d->virt))
+        return 0;
+    return virt_running_domains(d->virt, doms, n, verr) < 0 ? -1 : 1;
+}
+
+/* live_image_user(), with what for the refusal when libvirt does not
+ * answer, or unknown_ok: then the answer is "none" (for reads). */
+static int image_user(struct gvmd *d, int64_t image_id, const char *what,
+                      bool unknown_ok, struct live_user *u,
+                      struct gvm_error *err)
 {
     struct virt_domain *doms = NULL;
     size_t n = 0;
@@ -175,11 +223,16 @@ int live_image_user(struct gvmd *d, int64_t image_id, struct live_user *u,
 
     memset(u, 0, sizeof(*u));
     gvm_error_clear(&verr);
-    if (!d->virt || virt_running_domains(d->virt, &doms, &n, &verr) < 0) {
-        log_debug("Not asking libvirt who uses image %" PRId64 ": %s", image_id,
-                  d->virt ? verr.message : "no libvirt configured");
+    int r = running_domains(d, &doms, &n, &verr);
+    if (r < 0) {
+        if (!unknown_ok)
+            return unknown(d, image_id, what, &verr, err);
+        log_debug("Not knowing who uses image %" PRId64 ": %s", image_id,
+                  verr.message);
         return 0;
     }
+    if (r == 0)
+        return 0;
     for (size_t i = 0; i < n && !found; i++) {
         for (size_t k = 0; k < doms[i].ndisks && !found; k++) {
             int64_t active;
@@ -204,6 +257,18 @@ int live_image_user(struct gvmd *d, int64_t image_id, struct live_user *u,
     }
     virt_domains_free(doms, n);
     return found;
+}
+
+int live_image_user(struct gvmd *d, int64_t image_id, struct live_user *u,
+                    struct gvm_error *err)
+{
+    return image_user(d, image_id, NULL, false, u, err);
+}
+
+int live_image_reader(struct gvmd *d, int64_t image_id, struct live_user *u,
+                      struct gvm_error *err)
+{
+    return image_user(d, image_id, NULL, true, u, err);
 }
 
 /* InUse: domain's disk target uses image_id at depth. */
@@ -231,7 +296,7 @@ int live_refuse_running(struct gvmd *d, int64_t image_id, const char *what,
                         struct gvm_error *err)
 {
     _cleanup_live_user_ struct live_user u = { 0 };
-    int r = live_image_user(d, image_id, &u, err);
+    int r = image_user(d, image_id, what, false, &u, err);
 
     if (r <= 0)
         return r;
@@ -251,11 +316,11 @@ int live_refuse_running_ids(struct gvmd *d, const int64_t *ids, size_t n,
     if (n == 1)
         return live_refuse_running(d, ids[0], what, err);
     gvm_error_clear(&verr);
-    if (!d->virt || virt_running_domains(d->virt, &doms, &ndoms, &verr) < 0) {
-        log_debug("Not asking libvirt who uses %zu images: %s", n,
-                  d->virt ? verr.message : "no libvirt configured");
+    int r = running_domains(d, &doms, &ndoms, &verr);
+    if (r < 0)
+        return unknown(d, ids[0], what, &verr, err);
+    if (r == 0)
         return 0;
-    }
     /* One listing, then every disk against every id: the lists are short. */
     for (size_t i = 0; i < ndoms && ret == 0; i++) {
         for (size_t k = 0; k < doms[i].ndisks && ret == 0; k++) {

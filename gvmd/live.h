@@ -54,18 +54,25 @@ int live_source_image(struct gvmd *d, const struct virt_source *src,
 
 /*
  * Whether a running domain uses catalogued image image_id.  Returns 1 with
- * *u filled, 0 if none, -1 with err set.  When libvirt cannot be reached
- * the answer is 0 (logged at debug level): a daemon without libvirtd must
- * keep working on the offline path, and libvirt is the only authority on
- * what runs.
+ * *u filled, 0 if none, -1 with err set.  libvirt is the only authority on
+ * what runs: when it is configured but cannot be reached, the answer is
+ * unknown, and unknown is not "free" — InUse saying libvirt at URI cannot
+ * be reached, so no write goes ahead under a guest nobody can see.  A host
+ * without libvirt says so with libvirt-uri none: then the answer is 0.
  */
 int live_image_user(struct gvmd *d, int64_t image_id, struct live_user *u,
                     struct gvm_error *err);
+/* The same for a read, which cannot harm a guest: when libvirt cannot be
+ * reached the answer is 0 (logged at debug level). */
+int live_image_reader(struct gvmd *d, int64_t image_id, struct live_user *u,
+                      struct gvm_error *err);
 
 /*
  * For offline operations: InUse when a running domain uses image_id,
  * saying "Cannot WHAT VOLUME:PATH: domain D uses it (disk T) and is
- * running; ..." — 0 when no running domain uses it.
+ * running; ..." — or when libvirt is configured but cannot be reached
+ * ("Cannot WHAT VOLUME:PATH: libvirt at URI cannot be reached ...");
+ * 0 when no running domain uses it.
  */
 int live_refuse_running(struct gvmd *d, int64_t image_id, const char *what,
                         struct gvm_error *err);

@@ -4,8 +4,9 @@
  *
  * Start-up order (each step needs the ones before it):
  *   configuration → catalog → volumes (the default `local` dir volume) →
- *   job runner (loads jobs) → worker queue → job recovery and threads →
- *   control sockets → READY=1 to systemd → event loop.
+ *   libvirt (not connected) → replay of interrupted operations outside
+ *   jobs (image-delete) → job runner (loads jobs) → worker queue → job
+ *   recovery and threads → control sockets → READY=1 to systemd → event loop.
  * Teardown on SIGTERM/SIGINT runs it backwards: stop accepting, stop the
  * jobs at a consistent point (they resume at the next start), let calls
  * running on workers finish and answer, close connections, free the
@@ -32,7 +33,9 @@
 #include "control.h"
 #include "daemon.h"
 #include "job.h"
+#include "journal.h"
 #include "localfs.h"
+#include "rpc-image.h"
 #include "virt.h"
 #include "virt-define.h"
 #include "volume.h"
@@ -159,6 +162,15 @@ int main(int argc, char **argv)
         log_error("Cannot set up the libvirt connection: %s", err.message);
         goto out;
     }
+    /* Operations run outside jobs (image-delete) that a crash interrupted
+     * are finished or undone before anyone can see their half-done state;
+     * one that cannot be either stays pending, is logged, and is tried
+     * again at the next start. */
+    rc = journal_replay(d.cat, rpc_image_journal_types,
+                        rpc_image_journal_ntypes, &d);
+    if (rc > 0)
+        log_warn("%d interrupted operation(s) could not be recovered; see "
+                 "above.", rc);
     if (jobs_new(&d, 0, &d.jobs, &err) < 0) {
         log_error("Cannot load the jobs: %s", err.message);
         goto out;

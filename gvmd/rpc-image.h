@@ -12,6 +12,7 @@
 
 #include "daemon.h"
 #include "image.h"
+#include "journal.h"
 #include "resolve.h"
 
 /*
@@ -27,5 +28,12 @@
 int rpc_image_catalogue(struct gvmd *d, struct resolve_ctx *ctx,
                         struct img *top, int64_t *top_id,
                         struct gvm_error *err);
+
+/*
+ * Start-up recovery of the image methods' journaled operations that no job
+ * runs (image-delete), for journal_replay(); opaque is the struct gvmd.
+ */
+extern const struct journal_type rpc_image_journal_types[];
+extern const size_t rpc_image_journal_ntypes;
 
 #endif

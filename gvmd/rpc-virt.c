@@ -19,11 +19,16 @@ int rpc_query_virt(struct gvmd *d, struct rpc_call *call, json_t *params,
     (void)call;
     (void)params;
     gvm_error_clear(&verr);
+    /* configured false (libvirt-uri none) tells "this host has no libvirt,
+     * by choice" from "libvirt is down" (configured, not connected). */
+    bool configured = virt_configured(d->virt);
     if (virt_connect(d->virt, &ndomains, &verr) < 0)
-        o = json_pack("{sb ss sn ss}", "connected", 0, "uri", virt_uri(d->virt),
+        o = json_pack("{sb sb ss sn ss}", "configured", configured,
+                      "connected", 0, "uri", virt_uri(d->virt),
                       "domains", "error", verr.message);
     else
-        o = json_pack("{sb ss si sn}", "connected", 1, "uri", virt_uri(d->virt),
+        o = json_pack("{sb sb ss si sn}", "configured", 1,
+                      "connected", 1, "uri", virt_uri(d->virt),
                       "domains", ndomains, "error");
     if (!o) {
         gvm_error_set(err, GVM_ERR_INTERNAL, "Out of memory.");

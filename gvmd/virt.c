@@ -26,6 +26,7 @@
 
 struct virt {
     char *uri;
+    bool none;                     /* libvirt-uri none: never connect         */
     char *fuse_mount;              /* NULL: none                             */
 
     pthread_mutex_t lock;          /* conn, the event thread                  */
@@ -249,6 +250,12 @@ static int open_conn(struct virt *v, struct gvm_error *err)
  * needed; release it with virConnectClose.  NULL with err set. */
 static virConnectPtr conn_get(struct virt *v, struct gvm_error *err)
 {
+    if (v->none) {
+        gvm_error_set(err, GVM_ERR_UNSUPPORTED, "libvirt is not configured: "
+                      "gvmd runs with libvirt-uri none, so it has no libvirt "
+                      "connection and no live features.");
+        return NULL;
+    }
     GVM_LOCK_GUARD(&v->lock);
     if (v->conn && (__atomic_load_n(&v->broken, __ATOMIC_ACQUIRE) ||
                     virConnectIsAlive(v->conn) != 1)) {
@@ -277,11 +284,17 @@ int virt_new(const char *uri, const char *fuse_mount, struct virt **out,
         free(v);
         return gvm_error_oom(err);
     }
+    v->none = strcmp(v->uri, VIRT_URI_NONE) == 0;
     pthread_mutex_init(&v->lock, NULL);
     pthread_mutex_init(&v->cb_lock, NULL);
     v->ev_lifecycle = v->ev_blockjob = -1;
     *out = v;
     return 0;
+}
+
+bool virt_configured(const struct virt *v)
+{
+    return v && !v->none;
 }
 
 void virt_free(struct virt *v)
@@ -651,6 +664,10 @@ int virt_running_domains(struct virt *v, struct virt_domain **out, size_t *n,
 
     *out = NULL;
     *n = 0;
+    /* Without libvirt on the host (configured so), no domain runs that
+     * could use a catalogued image. */
+    if (v->none)
+        return 0;
     c = conn_get(v, err);
     if (!c)
         return -1;

@@ -55,7 +55,13 @@ struct virt_disk {
 };
 void virt_disks_free(struct virt_disk *disks, size_t n);
 
-/* uri: NULL for qemu:///system; fuse_mount (may be NULL): where gluster
+/* The libvirt-uri value that configures no libvirt at all (a host without
+ * libvirtd): gvmd never connects, every live feature fails with
+ * Unsupported "libvirt is not configured", and no domain counts as
+ * running. */
+#define VIRT_URI_NONE "none"
+
+/* uri: NULL for qemu:///system, VIRT_URI_NONE for none; fuse_mount (may be NULL): where gluster
  * volumes are FUSE-mounted, so that file disks there count as users of
  * gluster images.  Does not connect. */
 int virt_new(const char *uri, const char *fuse_mount, struct virt **out,
@@ -64,6 +70,8 @@ void virt_free(struct virt *v);
 
 /* The URI connected to (borrowed). */
 const char *virt_uri(const struct virt *v);
+/* False for NULL and for libvirt-uri none. */
+bool virt_configured(const struct virt *v);
 
 /*
  * Called on libvirt's event thread for each VIR_DOMAIN_EVENT_ID_BLOCK_JOB_2
@@ -123,7 +131,8 @@ void virt_domains_free(struct virt_domain *doms, size_t n);
 /*
  * Every running domain with its disks, read from libvirt now.  Domains
  * whose XML cannot be parsed are skipped (logged).  VirtError when libvirt
- * is unreachable: callers decide whether that is fatal.
+ * is unreachable: callers decide whether that is fatal.  None (0) with
+ * libvirt-uri none.
  */
 int virt_running_domains(struct virt *v, struct virt_domain **out, size_t *n,
                          struct gvm_error *err);

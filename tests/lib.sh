@@ -67,7 +67,8 @@ assert_match() { # regex actual what
 # Without libvirt (--libvirt-uri none) unless the test gives its own
 # --libvirt-uri: a configured but unreachable libvirt makes gvmd refuse
 # every write to a catalogued image (live.h), and a test must not depend on
-# whether the machine happens to run a libvirtd.
+# whether the machine happens to run a libvirtd.  GVMD_DEFAULT_LIBVIRT_URI
+# set empty leaves the option out (a test of the configuration file).
 GVMD_DIR=$TEST_TMP/gvmd
 start_gvmd() {
     mkdir -p "$GVMD_DIR"
@@ -75,9 +76,12 @@ start_gvmd() {
     GVM_RO_SOCK=$GVMD_DIR/gvmd-ro.sock
     GVM_CATALOG=${GVM_CATALOG:-$GVMD_DIR/catalog.db}
     rm -f "$GVM_SOCK" "$GVM_RO_SOCK"
+    if [ -n "${GVMD_DEFAULT_LIBVIRT_URI-none}" ]; then
+        set -- --libvirt-uri "${GVMD_DEFAULT_LIBVIRT_URI-none}" "$@"
+    fi
     "$GVMD" --foreground --socket "$GVM_SOCK" --ro-socket "$GVM_RO_SOCK" \
         --catalog "$GVM_CATALOG" --state-dir "$GVMD_DIR/state" \
-        --log-level "${GVMD_LOG_LEVEL:-info}" --libvirt-uri none "$@" \
+        --log-level "${GVMD_LOG_LEVEL:-info}" "$@" \
         >>"$GVMD_DIR/gvmd.log" 2>&1 &
     GVMD_PID=$!
     track_pid "$GVMD_PID"

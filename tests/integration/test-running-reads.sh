@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# test-running-reads.sh — reads of a running guest's images (issue 10):
+# image-checksum, image-map and image-check without repair of an image a
+# running TCG domain uses (its active layer, or its backing file) are
+# refused with InUse naming the domain and saying the answer could lag the
+# guest's cache, unless allow-running: true is given; an image no running
+# domain uses is read as before, and so are the domain's images once it
+# stopped.
+. "$GVM_TESTDIR/lib.sh"
+. "$GVM_TESTDIR/lib-image.sh"
+need jq qemu-img qemu-io
+need_libvirt
+
+start_gvmd --libvirt-uri "$LIBVIRT_URI"
+SUB=gvmt-rr-$$
+IMAGES=$GVMD_DIR/state/images
+mkdir -p "$IMAGES/$SUB"
+mk() { # PATH [BACKING]
+    rpc image-create "$(jq -nc --arg p "$SUB/$1" --arg b "${2:-}" \
+        '{volume:"local", path:$p, format:"qcow2", size:4194304} +
+         (if $b == "" then {} else {backing:("local:" + $b), "backing-format":"qcow2"} end)')" >/dev/null ||
+        fail "image-create $1 failed"
+}
+mk base.qcow2
+mk top.qcow2 "$SUB/base.qcow2"
+mk other.qcow2
+qio "$IMAGES/$SUB/base.qcow2" "write -P 0x41 0 1M"
+qio "$IMAGES/$SUB/other.qcow2" "write -P 0x42 0 1M"
+
+DOM=gvmt-rr-$$
+dx=$(rpc domain-disk-xml "{\"image\":\"local:$SUB/top.qcow2\",\"target\":\"vda\"}" | jq -r .xml) ||
+    fail "domain-disk-xml"
+libvirt_define_test_domain "$DOM" "$dx"
+tvirsh start "$DOM" >/dev/null || fail "virsh start $DOM failed"
+
+reads() { # IMAGE EXTRA-JSON: the three reads' params
+    printf '%s\n' "image-checksum {\"image\":\"$1\"$2}" "image-map {\"image\":\"$1\"$2}" \
+        "image-check {\"image\":\"$1\"$2}"
+}
+for img in "local:$SUB/top.qcow2" "local:$SUB/base.qcow2"; do
+    while read -r m p; do
+        e=$(rpc_err "$m" "$p") || continue
+        note "$m of $img: $(err_msg "$e")"
+        assert_eq InUse "$(err_class "$e")" "$m of $img: class"
+        assert_match "used by running domain $DOM \(disk vda" "$(err_msg "$e")" "$m of $img: names the domain"
+        assert_match "may lag what the guest wrote" "$(err_msg "$e")" "$m of $img: says why"
+        assert_match "allow-running: true" "$(err_msg "$e")" "$m of $img: says how to read anyway"
+    done < <(reads "$img" "")
+    while read -r m p; do
+        rpc "$m" "$p" >/dev/null || check_fail "$m $p refused"
+    done < <(reads "$img" ',"allow-running":true')
+done
+while read -r m p; do
+    rpc "$m" "$p" >/dev/null || check_fail "$m of an image no running domain uses refused"
+done < <(reads "local:$SUB/other.qcow2" "")
+# A repair stays refused, allow-running or not.
+e=$(rpc_err image-check "{\"image\":\"local:$SUB/top.qcow2\",\"repair\":\"leaks\",\"allow-running\":true}")
+assert_eq InUse "$(err_class "$e")" "image-check repair with allow-running: class"
+
+libvirt_kill_domain "$DOM"
+while read -r m p; do
+    rpc "$m" "$p" >/dev/null || check_fail "$m $p refused after the domain stopped"
+done < <(reads "local:$SUB/top.qcow2" "")
+stop_gvmd
