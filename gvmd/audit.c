@@ -30,6 +30,7 @@
 #include "catalog-image.h"
 #include "catalog-job.h"
 #include "catalog.h"
+#include "chain-check.h"
 #include "image.h"
 #include "jsonutil.h"
 #include "live.h"
@@ -69,6 +70,8 @@ struct layer {
     size_t cbidx;               /* the layer of row.backing_id, NONE      */
     unsigned diffs;
     bool imported;              /* adopt-storage catalogued it            */
+    bool overlay;               /* found beside a catalogued layer, backing
+                                   onto it (chain-check.h)                */
 };
 
 /* A disk of an attached domain, as the catalog and the XML see it. */
@@ -405,6 +408,22 @@ static int compare_layer(struct audit *a, size_t i, struct gvm_error *err)
     const struct img_info *in = &L->info;
 
     if (!L->catalogued) {
+        if (L->state == L_PRESENT && L->overlay) {
+            L->diffs |= D_NOTCAT;
+            return add_entry(a->diffs, "not-catalogued", layer_ref(L), NULL, NULL,
+                             json_pack("{s:s, s:I, s:o, s:o}", "format",
+                                       img_format_name(L->info.format), "virtual-size",
+                                       (json_int_t)L->info.virtual_size,
+                                       "backing-filename",
+                                       str_or_null(L->info.backing_filename),
+                                       "backing", L->bidx != NONE
+                                           ? layer_ref(&a->l[L->bidx]) : json_null()),
+                             NULL, err, "%s is an overlay on storage whose backing "
+                             "file is %s, but it is not in the catalog: a commit "
+                             "or snapshot-delete that changes or removes its "
+                             "backing file is refused until it is catalogued "
+                             "(image-import).", L->name, layer_name(a, L->bidx));
+        }
         if (L->state == L_PRESENT) {
             L->diffs |= D_NOTCAT;
             return add_entry(a->diffs, "not-catalogued", layer_ref(L), NULL, NULL,
@@ -935,6 +954,42 @@ fail:
 
 /* ---- the whole audit ------------------------------------------------------------- */
 
+/* Overlays on storage the catalog does not know, backing onto a catalogued
+ * layer (a bounded search of its directory, chain-check.h): they become
+ * layers (examined, so the layers below are known) reported as
+ * not-catalogued. */
+static int scan_overlays(struct audit *a, struct gvm_error *err)
+{
+    _cleanup_free_ int64_t *ids = calloc(a->n + 1, sizeof(*ids));
+    _cleanup_json_ json_t *found = NULL;
+    size_t n = 0, i, first = a->n;
+    json_t *o;
+
+    if (!ids)
+        return gvm_error_oom(err);
+    for (i = 0; i < a->n; i++)
+        if (a->l[i].catalogued && a->l[i].state == L_PRESENT)
+            ids[n++] = a->l[i].row.id;
+    if (chain_check_uncatalogued(a->d, ids, n, &found, NULL, err) < 0)
+        return -1;
+    json_array_foreach(found, i, o) {
+        const char *vol = json_string_value(json_object_get(o, "volume"));
+        const char *path = json_string_value(json_object_get(o, "path"));
+        size_t idx;
+
+        if (!vol || !path)
+            continue;
+        if (visit(a, vol, path, &idx, err) < 0)
+            return -1;
+        if (idx >= first)
+            a->l[idx].overlay = true;
+    }
+    for (i = first; i < a->n; i++)
+        if (examine(a, i, err) < 0)
+            return -1;
+    return 0;
+}
+
 static int roots(struct audit *a, const struct audit_scope *s,
                  struct gvm_error *err)
 {
@@ -991,6 +1046,8 @@ int audit_run(struct gvmd *d, const struct audit_scope *s, json_t **result,
     for (size_t i = 0; i < a.n; i++)
         if (examine(&a, i, err) < 0)
             goto out;
+    if (scan_overlays(&a, err) < 0)
+        goto out;
     for (size_t i = 0; i < a.n; i++)
         if (compare_layer(&a, i, err) < 0)
             goto out;

@@ -221,8 +221,8 @@ static int scan_dir(struct gvmd *d, struct resolve_ctx *ctx,
         if (hit < 0)
             continue;
         _cleanup_free_ char *cname = resolve_name(t[i].volume, cpath);
-        json_t *o = cname ? json_pack("{s:s, s:I, s:s, s:s, s:I}",
-                                      "image", cname,
+        json_t *o = cname ? json_pack("{s:s, s:s, s:I, s:s, s:s, s:I}",
+                                      "image", cname, "volume", t[i].volume,
                                       "volume-id", (json_int_t)t[i].volume_id,
                                       "path", cpath,
                                       "backing", t[hit].name,
@@ -428,10 +428,14 @@ int chain_check_preconditions(struct gvmd *d, const char *what,
             return gvm_error_oom(err);
     }
     gvm_error_set(err, GVM_ERR_IN_USE, "%s would change or remove the backing "
-                  "file of overlay%s the catalog does not know: %s; they would "
-                  "no longer read what they read now, and nothing was changed. "
-                  "image-import them first (gvmd then keeps them readable), or "
-                  "remove them.", what, json_array_size(found) > 1 ? "s" : "",
-                  items);
+                  "file of overlay%s the catalog does not know: %s; %s would "
+                  "no longer read what %s now, and nothing was changed. "
+                  "image-import %s first (gvmd then keeps %s readable), or "
+                  "remove %s.", what, json_array_size(found) > 1 ? "s" : "",
+                  items, json_array_size(found) > 1 ? "they" : "it",
+                  json_array_size(found) > 1 ? "they read" : "it reads",
+                  json_array_size(found) > 1 ? "them" : "it",
+                  json_array_size(found) > 1 ? "them" : "it",
+                  json_array_size(found) > 1 ? "them" : "it");
     return -1;
 }

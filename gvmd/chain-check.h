@@ -32,7 +32,7 @@
  * The uncatalogued overlays of images ids[0..n): regular qcow2 files, not
  * in the catalog, in the directory of one of the images, whose header's
  * backing file name resolves to one of them.  *found: a new array of
- * {"image": "VOLUME:PATH", "volume-id", "path", "backing": "VOLUME:PATH",
+ * {"image": "VOLUME:PATH", "volume", "volume-id", "path", "backing": "VOLUME:PATH",
  * "backing-id"}.  *truncated (may be NULL): the names of a directory
  * beyond CHAIN_CHECK_MAX_ENTRIES were not looked at (a warning is logged
  * naming it).  Unreadable candidates are skipped.  0, or -1 with err set.

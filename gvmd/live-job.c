@@ -332,6 +332,10 @@ int live_commit_start(struct gvmd *d, const struct chain_commit_req *req,
                                     "chain.", err) < 0)
             return -1;
     }
+    /* Snapshots, domain disks and overlays the catalog does not know:
+     * refused before libvirt is asked for anything. */
+    if (chain_commit_check(d, top.row.id, base_id, chain, k, err) < 0)
+        return -1;
     if (child) {
         _cleanup_catimg_ struct catalog_image crow = { 0 };
         if (catalog_image_get(d->cat, child, &crow, err) < 0)
@@ -696,6 +700,24 @@ static void unchanged(struct live *l, char *buf, size_t len)
                  "which reads the same", l->name);
 }
 
+/* A commit's preconditions again, just before libvirt starts it (the job
+ * may have waited; libvirt's job, once started, cannot be taken back). */
+static int commit_check_again(struct live *l, struct gvm_error *err)
+{
+    _cleanup_free_ int64_t *ids = NULL;
+    size_t i, k = json_array_size(l->removed);
+    json_t *e;
+
+    if (!l->commit)
+        return 0;
+    ids = calloc(k + 1, sizeof(*ids));
+    if (!ids)
+        return gvm_error_oom(err);
+    json_array_foreach(l->removed, i, e)
+        ids[i] = json_integer_value(json_object_get(e, "id"));
+    return chain_commit_check(l->d, l->top, l->base, ids, k, err);
+}
+
 static int start_libvirt_job(struct live *l, struct journal_op *op,
                              struct gvm_error *err)
 {
@@ -705,6 +727,8 @@ static int start_libvirt_job(struct live *l, struct journal_op *op,
     bool refused = false;
     int r;
 
+    if (commit_check_again(l, err) < 0)
+        return -1;
     if (disk_layers(l->d, l->domain, l->disk, &lay, &n, err) < 0)
         return -1;
     for (t = 0; t < n && lay[t].id != l->top; t++)
