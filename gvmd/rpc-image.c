@@ -89,14 +89,17 @@ static int storage_fail(struct gvm_error *err, int r, const char *what,
 }
 
 /*
- * image-checksum, image-map and image-check without repair of an image a
- * running domain uses: QEMU and the guest cache writes, so what the read
+ * image-checksum, image-map and image-check without repair of a running
+ * domain's active layer: QEMU and the guest cache writes, so what the read
  * finds on storage lags what the guest sees until they flush — a checksum
  * that silently differs from the truth.  Refused (InUse) unless the caller
- * says with allow-running: true that such an answer is what it wants.
- * When libvirt cannot be reached the read goes ahead (reading cannot harm
- * a guest; live_image_reader()).  Only catalogued images: the running
- * domains' chains are known through the catalog.
+ * says with allow-running: true that such an answer is what it wants.  The
+ * backing files below a running active layer are read as usual: QEMU only
+ * reads them (a live block job that writes one holds it in the catalog's
+ * job locks, and the offline path refuses it).  When libvirt cannot be
+ * reached the read goes ahead (reading cannot harm a guest;
+ * live_image_reader()).  Only catalogued images: the running domains'
+ * chains are known through the catalog.
  */
 static int refuse_running_read(struct gvmd *d, json_t *params,
                                const struct resolved *r, const char *method,
@@ -107,15 +110,13 @@ static int refuse_running_read(struct gvmd *d, json_t *params,
     if (!r->catalogued || json_is_true(json_object_get(params, "allow-running")))
         return 0;
     int ret = live_image_reader(d, r->row.id, &u, err);
-    if (ret <= 0)
-        return ret;
-    gvm_error_set(err, GVM_ERR_IN_USE, "The image %s:%s is used by running "
-                  "domain %s (disk %s, %s): what %s reads from storage may "
-                  "lag what the guest wrote and has not flushed yet. Pass "
-                  "allow-running: true to read it anyway.", r->vol.name,
-                  r->path, u.domain, u.target,
-                  u.depth == 0 ? "its active layer" : "in its backing chain",
-                  method);
+    if (ret <= 0 || u.depth != 0)
+        return ret < 0 ? -1 : 0;
+    gvm_error_set(err, GVM_ERR_IN_USE, "The image %s:%s is the active layer "
+                  "of disk %s of running domain %s: what %s reads from "
+                  "storage may lag what the guest wrote and has not flushed "
+                  "yet. Pass allow-running: true to read it anyway.",
+                  r->vol.name, r->path, u.target, u.domain, method);
     return -1;
 }
 
