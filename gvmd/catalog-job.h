@@ -101,6 +101,10 @@ int catalog_journal_add(struct catalog *cat, const char *op_id, int64_t job_id,
 int catalog_journal_settle(struct catalog *cat, const char *op_id, int below,
                            const char *state, bool all_rows,
                            struct gvm_error *err);
+/* Delete the op's rows, none of which may be pending (an operation that
+ * ended needs no record for recovery).  0 also when it has none. */
+int catalog_journal_forget(struct catalog *cat, const char *op_id,
+                           struct gvm_error *err);
 /* The op's rows in step order. */
 int catalog_journal_list_op(struct catalog *cat, const char *op_id,
                             struct catalog_journal_entry **out, size_t *n,

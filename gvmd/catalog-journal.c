@@ -77,6 +77,26 @@ int catalog_journal_settle(struct catalog *cat, const char *op_id, int below,
     return 0;
 }
 
+int catalog_journal_forget(struct catalog *cat, const char *op_id,
+                           struct gvm_error *err)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    CATALOG_LOCK_GUARD(cat);
+
+    /* Never a pending row: that one is what a restart would recover. */
+    if (catalog_prepare(cat,
+            "DELETE FROM journal WHERE op_id = ?1 AND NOT EXISTS "
+            "(SELECT 1 FROM journal WHERE op_id = ?1 AND state = 'pending')",
+            &st, err) < 0)
+        return -1;
+    catalog_bind_text(st, 1, op_id);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        catalog_sql_error(cat, err, "journal pruning");
+        return -1;
+    }
+    return 0;
+}
+
 int catalog_journal_list_op(struct catalog *cat, const char *op_id,
                             struct catalog_journal_entry **out, size_t *n,
                             struct gvm_error *err)

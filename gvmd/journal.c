@@ -144,6 +144,11 @@ int journal_undone(struct journal_op *op, struct gvm_error *err)
     return catalog_journal_settle(op->cat, op->op_id, INT32_MAX, "undone", true, err);
 }
 
+int journal_forget(struct journal_op *op, struct gvm_error *err)
+{
+    return catalog_journal_forget(op->cat, op->op_id, err);
+}
+
 int journal_load(struct catalog *cat, const char *op_id,
                  struct journal_op **opp, struct journal_entry **entries,
                  size_t *np, struct gvm_error *err)
@@ -278,6 +283,9 @@ int journal_replay(struct catalog *cat, const struct journal_type *types,
         }
         log_info("Journal replay: operation %s (%s) rolled %s.", ids[i],
                  op->type, r == 0 ? "forward" : "back");
+        /* Ended: nothing needs its rows any more. */
+        if (journal_forget(op, &err) < 0)
+            log_warn("Journal replay of %s: %s", ids[i], err.message);
     }
     journal_op_ids_free(ids, nids);
     return left;

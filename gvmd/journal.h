@@ -66,6 +66,10 @@ int journal_step(struct journal_op *op, const char *name, json_t *payload,
  * whole: every row undone. */
 int journal_done(struct journal_op *op, struct gvm_error *err);
 int journal_undone(struct journal_op *op, struct gvm_error *err);
+/* Drop the rows of an operation that ended (done or undone), for
+ * operations run outside jobs, whose rows nothing else removes (a job's go
+ * with the job).  Rows still pending are kept. */
+int journal_forget(struct journal_op *op, struct gvm_error *err);
 void journal_op_free(struct journal_op *op);
 static inline void journal_op_freep(struct journal_op **op)
 { if (*op) journal_op_free(*op); }

@@ -864,7 +864,7 @@ static int delete_locked(struct gvmd *d, struct resolved *r,
         return -1;
     if (remove_row(d->cat, op, &r->row, err) < 0) {
         /* Rolled back: the row and the file are as they were. */
-        if (journal_undone(op, &e2) < 0)
+        if (journal_undone(op, &e2) < 0 || journal_forget(op, &e2) < 0)
             log_warn("image-delete of %s:%s: %s", r->vol.name, r->path,
                      e2.message);
         return -1;
@@ -882,11 +882,16 @@ static int delete_locked(struct gvmd *d, struct resolved *r,
                       "not be removed cannot be put back (%s); the next "
                       "start retries the removal.", r->vol.name, r->path,
                       e2.message);
+        else if (journal_forget(op, &e2) < 0)
+            log_warn("image-delete of %s:%s: %s", r->vol.name, r->path,
+                     e2.message);
         return -1;
     }
-    if (journal_done(op, &e2) < 0)
-        log_warn("image-delete of %s:%s is done but its journal record is "
-                 "not marked so (%s); the next start finds the file gone.",
+    /* The record of an operation that ended is of no further use; until it
+     * is gone, a restart would only find the file gone (ENOENT) again. */
+    if (journal_done(op, &e2) < 0 || journal_forget(op, &e2) < 0)
+        log_warn("image-delete of %s:%s is done but its journal record "
+                 "stays (%s); the next start finds the file gone.",
                  r->vol.name, r->path, e2.message);
     return 0;
 }

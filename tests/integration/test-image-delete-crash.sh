@@ -40,10 +40,15 @@ setup() {
     rpc image-import "{\"image\":\"local:$1/top.qcow2\"}" | jq -r .id
 }
 
-# agree WHAT: chain-audit finds no difference; nothing is left pending.
+# agree WHAT: chain-audit finds no difference; the journal keeps no record
+# of an ended image-delete (nothing pending, nothing piling up).
 agree() {
     a=$(rpc chain-audit '{}') || { check_fail "$1: chain-audit failed"; return; }
     assert_eq 0 "$(jq '.differences | length' <<<"$a")" "$1: chain-audit differences ($(jq -c .differences <<<"$a"))"
+    if command -v sqlite3 >/dev/null 2>&1; then
+        assert_eq 0 "$(sqlite3 "$GVM_CATALOG" "SELECT count(*) FROM journal WHERE kind = 'image-delete'")" \
+            "$1: image-delete records left in the journal"
+    fi
 }
 
 # crash SPEC OUTCOME: kill gvmd at SPEC during image-delete of P/top;
