@@ -295,7 +295,8 @@ int virt_define_sync(struct gvmd *d, const struct catalog_domain *dom,
     _cleanup_domain_ virDomainPtr vdom = NULL;
     int rc = -1;
 
-    if (dom->ndisks == 0)
+    /* libvirt-uri none: there is no definition to keep in step. */
+    if (dom->ndisks == 0 || !virt_configured(d->virt))
         return 0;
     if (virt_domain_disks(d->virt, key, &vd, &nvd, &running, &e) < 0) {
         if (e.cls == GVM_ERR_NOT_FOUND) {
@@ -461,6 +462,8 @@ void virt_define_sync_all(struct gvmd *d)
     size_t n = 0, todo;
     struct gvm_error e = { 0 };
 
+    if (!virt_configured(d->virt))
+        return;
     if (catalog_domain_list(d->cat, &doms, &n, &e) < 0) {
         log_warn("Cannot list the attached domains to check their libvirt "
                  "definitions: %s", e.message);
