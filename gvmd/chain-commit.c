@@ -1034,9 +1034,14 @@ static int commit_run(struct job *job, struct gvm_error *err)
     struct commit c;
     _cleanup_journal_op_ struct journal_op *op = NULL;
     _cleanup_json_ json_t *sws = NULL;
+    struct chain_hold *hold = NULL;
     int ret = -1, r;
 
     if (commit_init(&c, job, job_params(job), err) < 0)
+        goto out;
+    /* The steps open base, top and the children one after the other: hold
+     * them all from here to the end, so nobody opens one in between. */
+    if (chain_hold_take(job, &hold, err) < 0)
         goto out;
     /* Every precondition before the journal and the first write. */
     if (commit_precheck(&c, true, err) < 0)
@@ -1067,6 +1072,7 @@ undo:
                       c.name ? c.name : "?", e2.message);
     }
 out:
+    chain_hold_release(hold);
     commit_clear(&c);
     return ret;
 }

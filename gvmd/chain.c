@@ -139,6 +139,66 @@ int chain_rebase_start(struct gvmd *d, const struct chain_rebase_req *req,
                            "rebase", &top, result, err);
 }
 
+struct chain_hold {
+    size_t n;
+    struct img_lock *locks[];
+};
+
+void chain_hold_release(struct chain_hold *h)
+{
+    if (!h)
+        return;
+    for (size_t i = 0; i < h->n; i++)
+        img_lock_drop(h->locks[i]);
+    free(h);
+}
+
+/* Write-lock the images ids (a JSON array of image ids) into *out. */
+static int hold_ids(struct gvmd *d, json_t *ids, struct chain_hold **out,
+                    struct gvm_error *err)
+{
+    size_t i, n = json_array_size(ids);
+    struct chain_hold *h = calloc(1, sizeof(*h) + (n ? n : 1) * sizeof(h->locks[0]));
+    json_t *e;
+
+    *out = NULL;
+    if (!h)
+        return gvm_error_oom(err);
+    json_array_foreach(ids, i, e) {
+        _cleanup_catimg_ struct catalog_image row = { 0 };
+        _cleanup_free_ char *name = NULL;
+        struct gvm_error e2 = { 0 };
+        struct gvm_store *st = NULL;
+        int r;
+
+        if (catalog_image_get(d->cat, json_integer_value(e), &row, &e2) < 0)
+            continue;       /* gone (a finished step removed it) */
+        if (volumes_store_by_id(d->vols, row.volume_id, &st, err) < 0)
+            goto fail;
+        name = resolve_name(row.volume, row.path);
+        r = img_lock_take(st, row.path, true, name, &h->locks[h->n], &e2);
+        if (r == -ENOENT)
+            continue;
+        if (r < 0) {
+            *err = e2;
+            goto fail;
+        }
+        h->n++;
+    }
+    *out = h;
+    return 0;
+fail:
+    chain_hold_release(h);
+    return -1;
+}
+
+int chain_hold_take(struct job *job, struct chain_hold **out,
+                    struct gvm_error *err)
+{
+    return hold_ids(job_daemon(job), json_object_get(job_params(job), "hold"),
+                    out, err);
+}
+
 int chain_job_start(struct gvmd *d, const struct job_type *type,
                     json_t *params, json_t *images,
                     const struct catalog_job_lock *locks, size_t nlocks,
@@ -161,6 +221,22 @@ int chain_job_start(struct gvmd *d, const struct job_type *type,
             ids[nids++] = locks[i].image_id;
     if (live_refuse_running_ids(d, ids, nids, what, err) < 0)
         return -1;
+    /* Nor one another process (a QEMU gvmd does not know of, qemu-io)
+     * holds: checked now, so the request is refused before a job exists;
+     * the job holds them again while it writes (chain_hold_take). */
+    {
+        struct chain_hold *h = NULL;
+        _cleanup_json_ json_t *hold = json_array();
+
+        for (size_t i = 0; hold && i < nids; i++)
+            if (json_array_append_new(hold, json_integer(ids[i])) < 0)
+                return gvm_error_oom(err);
+        if (!hold || json_object_set(params, "hold", hold) < 0)
+            return gvm_error_oom(err);
+        if (hold_ids(d, hold, &h, err) < 0)
+            return -1;
+        chain_hold_release(h);
+    }
     if (jobs_create(d->jobs, type, params, images, locks, nlocks, op_id,
                     &job, err) < 0) {
         if (err->cls == GVM_ERR_IN_USE) {

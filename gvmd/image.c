@@ -23,6 +23,7 @@ struct img {
     uint64_t raw_size;
     struct qcow2 *q;           /* IMG_FMT_QCOW2: owned */
     struct img *backing;       /* owned */
+    struct img_lock *lock;     /* image-lock.c: held from open to close */
     bool prealloc_checked, prealloc;   /* see meta_prealloc() */
 };
 
@@ -66,6 +67,8 @@ static void close_one(struct img *img)
             img->st->ops->flush(img->raw);
         img->st->ops->close(img->raw);
     }
+    /* After the files: the lock covers every write, the last flush too. */
+    img_lock_drop(img->lock);
     free(img->path);
     free(img);
 }
@@ -102,6 +105,16 @@ static int open_one(struct gvm_store *st, const char *path, enum img_format fmt,
         else
             gvm_error_set_errno(err, gvm_error_class_from_errno(r), r,
                                 "Cannot open image '%s'", path);
+        close_one(img);
+        return r;
+    }
+    /* Right after the open, before the first read or write: a writer
+     * (QEMU, another gvmd path) must not be under a read-write open, and
+     * no open for writing may proceed while someone else holds the image
+     * (image-lock.c). */
+    r = img_lock_take(st, path, rw, NULL, &img->lock, err);
+    if (r < 0) {
+        st->ops->close(f);
         close_one(img);
         return r;
     }

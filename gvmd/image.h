@@ -165,4 +165,23 @@ struct img_check_result {
 int img_check(struct img *img, unsigned repair, struct img_check_result *res,
               struct gvm_error *err);
 
+/* ---- image locks (image-lock.c) ---------------------------------------- */
+
+struct img_lock;
+/*
+ * Take gvmd's lock on the image file st:path, compatible with QEMU's (see
+ * image-lock.c for the modes): write (write and resize not shared) or read
+ * (everything shared).  Holders in this process share the lock.  *out is
+ * NULL when the store cannot lock (nothing to hold).  0; -EAGAIN with err
+ * InUse naming `name` (NULL: the path) when another process holds the
+ * image in a conflicting way; NotFound for a missing file; -errno.
+ */
+int img_lock_take(struct gvm_store *st, const char *path, bool write,
+                  const char *name, struct img_lock **out,
+                  struct gvm_error *err);
+/* Let go of a lock (NULL: nothing). */
+void img_lock_drop(struct img_lock *lk);
+static inline void img_lock_dropp(struct img_lock **l) { img_lock_drop(*l); }
+#define _cleanup_img_lock_ _cleanup_(img_lock_dropp)
+
 #endif

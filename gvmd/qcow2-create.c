@@ -209,10 +209,15 @@ int qcow2_create(struct gvm_store *st, const char *path,
                             "Cannot create image '%s'", path);
         return r;
     }
-    r = st->ops->pwrite(f, meta, meta_len, 0);
+    /* Written under the write lock (image-lock.c), like every write. */
+    struct img_lock *lk = NULL;
+    r = img_lock_take(st, path, true, NULL, &lk, err);
+    if (r == 0)
+        r = st->ops->pwrite(f, meta, meta_len, 0);
     if (r == 0)
         r = st->ops->flush(f);
     st->ops->close(f);
+    img_lock_drop(lk);
     if (r < 0) {
         st->ops->unlink(st, path);
         gvm_error_set_errno(err, gvm_error_class_from_errno(r), r,

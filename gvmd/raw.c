@@ -42,10 +42,15 @@ int raw_create(struct gvm_store *st, const char *path, uint64_t size,
         gvm_error_set_errno(err, GVM_ERR_STORAGE, r, "Cannot create '%s'", path);
         return r;
     }
-    r = st->ops->truncate(f, size);
+    /* Written under the write lock (image-lock.c), like every write. */
+    struct img_lock *lk = NULL;
+    r = img_lock_take(st, path, true, NULL, &lk, err);
+    if (r == 0)
+        r = st->ops->truncate(f, size);
     if (r == 0)
         r = st->ops->flush(f);
     st->ops->close(f);
+    img_lock_drop(lk);
     if (r < 0) {
         st->ops->unlink(st, path);
         gvm_error_set_errno(err, GVM_ERR_STORAGE, r,

@@ -655,6 +655,26 @@ int rpc_image_map(struct gvmd *d, struct rpc_call *call, json_t *params,
 
 /* ---- image-check ------------------------------------------------------------------------------ */
 
+/* The write lock of image-lock.c on r, InUse naming VOLUME:PATH if another
+ * process holds the image.  A missing file is no error here (*out NULL):
+ * what follows reports it as it would without locks. */
+static int lock_image(struct resolved *r, struct img_lock **out,
+                      struct gvm_error *err)
+{
+    _cleanup_free_ char *name = resolve_name(r->vol.name, r->path);
+    struct gvm_error e2 = { 0 };
+    int ret;
+
+    *out = NULL;
+    if (!name)
+        return gvm_error_oom(err);
+    ret = img_lock_take(r->store, r->path, true, name, out, &e2);
+    if (ret == -ENOENT || ret == 0)
+        return 0;
+    *err = e2;
+    return -1;
+}
+
 int rpc_image_check(struct gvmd *d, struct rpc_call *call, json_t *params,
                     json_t **result, struct gvm_error *err)
 {
@@ -681,6 +701,11 @@ int rpc_image_check(struct gvmd *d, struct rpc_call *call, json_t *params,
         return -1;
     /* Repairs write metadata: never under a running guest. */
     if (flags && r.catalogued && live_refuse_running(d, r.row.id, "repair", err) < 0)
+        return -1;
+    /* Nor under anyone else who holds it (image-lock.c); taken here to
+     * name the image as the caller does, held until the image is closed. */
+    _cleanup_img_lock_ struct img_lock *lock = NULL;
+    if (flags && lock_image(&r, &lock, err) < 0)
         return -1;
     if (!flags && refuse_running_read(d, params, &r, "image-check", err) < 0)
         return -1;
@@ -908,6 +933,11 @@ int rpc_image_delete(struct gvmd *d, struct rpc_call *call, json_t *params,
         return -1;
     }
     if (live_refuse_running(d, r.row.id, "delete", err) < 0)
+        return -1;
+    /* Nor a file another process has open for writing (image-lock.c):
+     * held across the unlink so nobody opens it in between. */
+    _cleanup_img_lock_ struct img_lock *lock = NULL;
+    if (lock_image(&r, &lock, err) < 0)
         return -1;
     catalog_lock(d->cat);
     int ret = delete_locked(d, &r, err);

@@ -281,6 +281,18 @@ static int f_seek_hole(struct gvm_file *f, uint64_t off, bool hole,
     return ops->seek_hole(file->inner, off, hole, out);
 }
 
+/* Locks are not faulted either: the inner store's, on the inner file. */
+static int f_lock(struct gvm_file *f, unsigned perm, unsigned unshared,
+                  unsigned *conflict)
+{
+    struct faulty_file *file = ff(f);
+    const struct gvm_store_ops *ops = file->fs->inner->ops;
+
+    if (!ops->lock)
+        return -EOPNOTSUPP;
+    return ops->lock(file->inner, perm, unshared, conflict);
+}
+
 static const struct gvm_store_ops faulty_ops = {
     .name = "faulty",
     .open = f_open,
@@ -293,6 +305,7 @@ static const struct gvm_store_ops faulty_ops = {
     .punch = f_punch,
     .copy_range = f_copy_range,
     .seek_hole = f_seek_hole,
+    .lock = f_lock,
     .stat = f_stat,
     .unlink = f_unlink,
     .rename = f_rename,

@@ -120,6 +120,7 @@ struct gluster_store {
 struct gvm_file {
     glfs_fd_t *fd;
     struct gluster_store *gs;
+    unsigned held[2];   /* ->lock: permission / unshared bits locked */
 };
 
 /* ---- probing ---------------------------------------------------------------- */
@@ -559,6 +560,20 @@ static int gl_open(struct gvm_store *st, const char *path, int flags,
     }
     f->fd = fd;
     f->gs = gs;
+    /* Every fd gets a lock owner of its own (see "Image locks" below),
+     * not only those that lock: gfapi makes an fd's owner the calling
+     * thread's for its later calls, and glfs_close of an fd without one
+     * flushes with whatever owner the thread last used; the bricks'
+     * locks translator then drops that owner's locks on the file — a
+     * data fd closed after a lock call on the same thread released the
+     * locks of the lock file (seen: QEMU wrote a base gvmd held). */
+    void *owner = f;
+    if (glfs_fd_set_lkowner(fd, &owner, (int)sizeof owner) < 0) {
+        r = -(errno ? errno : ENOLCK);
+        glfs_close(fd);
+        free(f);
+        return r;
+    }
     *out = f;
     return 0;
 }
@@ -780,6 +795,49 @@ static ssize_t gl_copy_range(struct gvm_file *in, uint64_t off_in,
     pthread_mutex_destroy(&p.mu);
     pthread_cond_destroy(&p.cv);
     return err ? -err : (ssize_t)done;
+}
+
+/*
+ * Image locks (->lock).  POSIX byte-range locks go to the bricks' locks
+ * translator, which holds them per (client, lock owner).  A QEMU using a
+ * FUSE mount of the volume takes OFD locks; the kernel sends them to
+ * glusterfs with the open file as lock owner, so they reach the same
+ * translator and conflict with ours.  gfapi's default owner is per
+ * thread (every fd of gvmd would share holders, and two opens of one
+ * file in gvmd would not see each other); glfs_fd_set_lkowner (in
+ * gl_open) gives each fd an owner of its own, the address of its gvm_file
+ * (unique while the file is open; its locks go with glfs_close), so the
+ * locks behave per open file like OFD locks.  A QEMU using libgfapi itself (gluster://)
+ * takes no locks at all: QEMU's gluster driver has none.
+ */
+static int gl_lk(struct gvm_file *f, int cmd, struct flock *fl)
+{
+    return glfs_posix_lock(f->fd, cmd, fl) < 0 ? -(errno ? errno : EIO) : 0;
+}
+
+static int gl_lock_set(void *opaque, unsigned byte, bool lock)
+{
+    struct flock fl = { .l_type = lock ? F_RDLCK : F_UNLCK,
+                        .l_whence = SEEK_SET, .l_start = byte, .l_len = 1 };
+
+    return gl_lk(opaque, F_SETLK, &fl);
+}
+
+static int gl_lock_test(void *opaque, unsigned byte)
+{
+    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET,
+                        .l_start = byte, .l_len = 1 };
+    int r = gl_lk(opaque, F_GETLK, &fl);
+
+    return r < 0 ? r : fl.l_type != F_UNLCK;
+}
+
+static int gl_lock(struct gvm_file *f, unsigned perm, unsigned unshared,
+                   unsigned *conflict)
+{
+    const struct store_lock_bytes b = { gl_lock_set, gl_lock_test, f };
+
+    return store_lock_apply(&b, f->held, perm, unshared, conflict);
 }
 
 static int gl_stat(struct gvm_store *st, const char *path, struct gvm_stat *out)
@@ -1037,6 +1095,7 @@ static const struct gvm_store_ops gluster_ops = {
     .punch = gl_punch,
     .copy_range = gl_copy_range,
     .seek_hole = gl_seek_hole,
+    .lock = gl_lock,
     .stat = gl_stat,
     .unlink = gl_unlink,
     .rename = gl_rename,

@@ -38,6 +38,7 @@ struct posix_store {
 
 struct gvm_file {
     int fd;
+    unsigned held[2];   /* ->lock: permission / unshared bits locked */
 };
 
 #define RESOLVE_FLAGS (RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)
@@ -271,6 +272,36 @@ static int posix_seek_hole(struct gvm_file *f, uint64_t off, bool hole,
     return 0;
 }
 
+/* Image locks: OFD locks, as QEMU takes them on a local file, so a QEMU
+ * on the same host and gvmd see each other's. */
+static int ofd_set(void *opaque, unsigned byte, bool lock)
+{
+    struct gvm_file *f = opaque;
+    struct flock fl = { .l_type = lock ? F_RDLCK : F_UNLCK,
+                        .l_whence = SEEK_SET, .l_start = byte, .l_len = 1 };
+
+    return fcntl(f->fd, F_OFD_SETLK, &fl) < 0 ? -errno : 0;
+}
+
+static int ofd_test(void *opaque, unsigned byte)
+{
+    struct gvm_file *f = opaque;
+    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET,
+                        .l_start = byte, .l_len = 1 };
+
+    if (fcntl(f->fd, F_OFD_GETLK, &fl) < 0)
+        return -errno;
+    return fl.l_type != F_UNLCK;
+}
+
+static int posix_lock(struct gvm_file *f, unsigned perm, unsigned unshared,
+                      unsigned *conflict)
+{
+    const struct store_lock_bytes b = { ofd_set, ofd_test, f };
+
+    return store_lock_apply(&b, f->held, perm, unshared, conflict);
+}
+
 static int posix_stat(struct gvm_store *st, const char *path,
                       struct gvm_stat *out)
 {
@@ -436,6 +467,7 @@ static const struct gvm_store_ops posix_ops = {
     .punch = posix_punch,
     .copy_range = posix_copy_range,
     .seek_hole = posix_seek_hole,
+    .lock = posix_lock,
     .stat = posix_stat,
     .unlink = posix_unlink,
     .rename = posix_rename,

@@ -152,3 +152,60 @@ int store_mkdir_parents(struct gvm_store *st, const char *path)
     }
     return 0;
 }
+
+/* Set the locked bytes from the state *held to exactly (perm, unshared):
+ * lock what is new, and unlock what is no longer wanted if `unlock`. */
+static int lock_bytes_set(const struct store_lock_bytes *b, unsigned held[2],
+                          unsigned perm, unsigned unshared, bool unlock)
+{
+    const unsigned want[2] = { perm, unshared };
+    const unsigned base[2] = { GVM_LOCK_PERM_BASE, GVM_LOCK_SHARED_BASE };
+
+    for (int k = 0; k < 2; k++) {
+        for (unsigned i = 0; (1u << i) <= GVM_PERM_ALL; i++) {
+            unsigned bit = 1u << i;
+            int r = 0;
+            if ((want[k] & bit) && !(held[k] & bit)) {
+                r = b->set(b->opaque, base[k] + i, true);
+                if (r == 0)
+                    held[k] |= bit;
+            } else if (unlock && (held[k] & bit) && !(want[k] & bit)) {
+                r = b->set(b->opaque, base[k] + i, false);
+                if (r == 0)
+                    held[k] &= ~bit;
+            }
+            if (r < 0)
+                return r;
+        }
+    }
+    return 0;
+}
+
+int store_lock_apply(const struct store_lock_bytes *b, unsigned held[2],
+                     unsigned perm, unsigned unshared, unsigned *conflict)
+{
+    const unsigned old[2] = { held[0], held[1] };
+    int r;
+
+    if (conflict)
+        *conflict = 0;
+    /* Lock the union first and test afterwards (see ->lock in store.h). */
+    r = lock_bytes_set(b, held, old[0] | perm, old[1] | unshared, false);
+    for (unsigned i = 0; r == 0 && (1u << i) <= GVM_PERM_ALL; i++) {
+        unsigned bit = 1u << i;
+        if (perm & bit)
+            r = b->test(b->opaque, GVM_LOCK_SHARED_BASE + i);
+        if (r == 0 && (unshared & bit))
+            r = b->test(b->opaque, GVM_LOCK_PERM_BASE + i);
+        if (r > 0) {
+            if (conflict)
+                *conflict = bit;
+            r = -EAGAIN;
+        }
+    }
+    if (r < 0) {
+        (void)lock_bytes_set(b, held, old[0], old[1], true);
+        return r;
+    }
+    return lock_bytes_set(b, held, perm, unshared, true);
+}

@@ -58,6 +58,16 @@ struct gvm_file;
 #define GVM_O_EXCL   0x4
 #define GVM_O_TRUNC  0x8
 
+/* Permissions for ->lock: QEMU's BLK_PERM_* bits (QEMU 7.2), which decide
+ * the lock bytes, so they must keep these values. */
+#define GVM_PERM_CONSISTENT_READ 0x1
+#define GVM_PERM_WRITE           0x2
+#define GVM_PERM_WRITE_UNCHANGED 0x4
+#define GVM_PERM_RESIZE          0x8
+#define GVM_PERM_ALL             0xf
+#define GVM_LOCK_PERM_BASE   100   /* byte 100+i: permission i is used     */
+#define GVM_LOCK_SHARED_BASE 200   /* byte 200+i: permission i not shared  */
+
 struct gvm_stat {
     uint64_t size;        /* bytes                         */
     uint64_t allocated;   /* bytes actually allocated      */
@@ -100,6 +110,30 @@ struct gvm_store_ops {
      * driver so img_map reports holes like `qemu-img map` (glfs_lseek on
      * gluster). */
     int (*seek_hole)(struct gvm_file *f, uint64_t off, bool hole, uint64_t *out);
+    /* OPTIONAL (NULL: the backend cannot lock; images are used unlocked).
+     * Image locks as QEMU's file driver takes them (block/file-posix.c), so
+     * that gvmd and QEMU refuse each other: `perm` is the set of
+     * permissions (GVM_PERM_* bits) f's user exercises, `unshared` those
+     * it refuses to everyone else.  Bit i of perm is a shared (F_RDLCK)
+     * lock on byte 100+i of the file, bit i of unshared one on byte 200+i:
+     *   consistent-read  bytes 100 / 200
+     *   write            bytes 101 / 201
+     *   write-unchanged  bytes 102 / 202
+     *   resize           bytes 103 / 203
+     * The locks belong to the open file f (OFD semantics: a second open of
+     * the same file, even in this process, is another holder) and last
+     * until the next ->lock on f or ->close.  The bytes of the new sets
+     * are locked first, then the file is tested for another holder's lock
+     * on 200+i for each i in perm and on 100+i for each i in unshared (the
+     * order QEMU uses: two openers racing cannot both miss each other);
+     * on success only the new sets stay locked.
+     * Fails with -EAGAIN if another holder conflicts: f's earlier locks
+     * are restored and *conflict (may be NULL) gets the one permission
+     * bit at fault; -errno (-ENOLCK, -EOPNOTSUPP, I/O errors) if the lock
+     * calls themselves fail, the earlier locks restored as far as the
+     * backend lets. */
+    int (*lock)(struct gvm_file *f, unsigned perm, unsigned unshared,
+                unsigned *conflict);
 
     int (*stat)(struct gvm_store *st, const char *path, struct gvm_stat *out);
     int (*unlink)(struct gvm_store *st, const char *path);
@@ -195,6 +229,19 @@ int store_copy(struct gvm_store *st, struct gvm_file *in, uint64_t off_in,
                struct gvm_file *out, uint64_t off_out, uint64_t len);
 /* Create the missing directories above path (not path itself). */
 int store_mkdir_parents(struct gvm_store *st, const char *path);
+
+/* For backends implementing ->lock: the byte operations of one open file.
+ * set: lock (shared, F_RDLCK) or unlock one byte, 0 or -errno; test: 1 if
+ * another holder has any lock on the byte, 0 if none, -errno. */
+struct store_lock_bytes {
+    int (*set)(void *opaque, unsigned byte, bool lock);
+    int (*test)(void *opaque, unsigned byte);
+    void *opaque;
+};
+/* ->lock's sequence over b: held[0] / held[1] are the permission and
+ * unshared bits whose bytes are locked now, kept up to date. */
+int store_lock_apply(const struct store_lock_bytes *b, unsigned held[2],
+                     unsigned perm, unsigned unshared, unsigned *conflict);
 
 /* Free what ->list returned. */
 static inline void store_names_free(char **names, size_t n)

@@ -13,32 +13,46 @@
 #       afterwards qemu-io can write the base again (the locks are gone).
 . "$GVM_TESTDIR/lib.sh"
 . "$GVM_TESTDIR/lib-image.sh"
-need md5sum
+need md5sum stdbuf
 
 start_gvmd
 
 # sums DIR: md5 of every file of the chain in DIR, one line.
 sums() { (cd "$1" && md5sum base.qcow2 mid.qcow2 top.qcow2 2>&1 | tr '\n' ' '); }
 
-# hold FILE: a qemu-io in the background that wrote to FILE and keeps it
-# open read-write; returns once QEMU's locks are on the file.  HOLDER=pid.
-hold() {
-    qemu-io -f qcow2 -c "write -P 0x11 0 64k" -c "sleep 20000" "$1" \
-        >"$TEST_TMP/holder.log" 2>&1 &
-    HOLDER=$!
-    track_pid "$HOLDER"
+# settle FILE: wait until nobody holds FILE (`qemu-img info` without -U
+# refuses an image someone writes).  On a FUSE mount a closed file's OFD
+# locks go only when the kernel's asynchronous RELEASE reaches gluster, a
+# moment after the process closed it or died.
+settle() {
     i=0
-    # `qemu-img info` without -U refuses an image someone writes.
-    until qemu-img info "$1" 2>&1 | grep -q 'write" lock'; do
-        i=$((i+1))
-        kill -0 "$HOLDER" 2>/dev/null || fail "qemu-io holding $1 died: $(cat "$TEST_TMP/holder.log")"
-        [ $i -lt 100 ] || fail "qemu-io did not lock $1 in 10 s"
+    until qemu-img info "$1" >/dev/null 2>&1; do
+        i=$((i+1)); [ $i -lt 100 ] || fail "$1 is still locked after 10 s"
         sleep 0.1
     done
-    # The write went before the sleep; let it land.
-    sleep 0.5
 }
-unhold() { kill_pid "$HOLDER"; }
+
+# hold FILE: a qemu-io in the background that wrote to FILE and keeps it
+# open read-write; returns once the write is done (so QEMU's locks are on
+# the file).  HOLDER=pid.
+hold() {
+    settle "$1"
+    stdbuf -oL qemu-io -f qcow2 -c "write -P 0x11 0 64k" -c "sleep 20000" "$1" \
+        >"$TEST_TMP/holder.log" 2>&1 &
+    HOLDER=$!
+    HELD=$1
+    track_pid "$HOLDER"
+    i=0
+    until grep -q '^wrote 65536/65536' "$TEST_TMP/holder.log"; do
+        i=$((i+1))
+        kill -0 "$HOLDER" 2>/dev/null || fail "qemu-io holding $1 died: $(cat "$TEST_TMP/holder.log")"
+        [ $i -lt 200 ] || fail "qemu-io did not write $1 in 20 s"
+        sleep 0.1
+    done
+    qemu-img info "$1" 2>&1 | grep -q 'write" lock' ||
+        fail "qemu-io holds $1 but qemu-img info does not see its lock"
+}
+unhold() { kill_pid "$HOLDER"; settle "$HELD"; }
 
 # refused WHAT METHOD PARAMS HELD: InUse naming the held image.
 refused() {
