@@ -54,6 +54,14 @@ grep -q "stopping the gvmd started earlier (pid $pid1)" "$TEST_TMP/qs.err" ||
 rpc query-version '{}' >/dev/null || fail "the restarted gvmd does not answer"
 assert_eq 1 "$(rpc volume-list '{}' | jq '[.[] | select(.name == "local")] | length')" \
     "local volumes after restart"
+# Without libvirtd installed the script runs gvmd with --libvirt-uri none:
+# a configured libvirt nobody can reach would make gvmd refuse every write.
+if command -v libvirtd >/dev/null 2>&1; then want=true; else want=false; fi
+assert_eq "$want" "$(rpc query-virt '{}' | jq -r .configured)" \
+    "gvmd's libvirt configured (libvirtd installed: $want)"
+if [ "$want" = false ]; then
+    grep -q -- "--libvirt-uri none" "$TEST_TMP/qs.err" || check_fail "the script did not say it runs without libvirt"
+fi
 
 # Stop it by the pid it printed: a clean exit removes nothing we rely on.
 kill -TERM "$pid2"
