@@ -315,14 +315,22 @@ static int walk(struct copier *cp, uint64_t end)
     return 0;
 }
 
-/* Step 1: 0, JOB_STOPPED, or -1 with err. */
-static int copy_into_image(struct pull *p, struct img *img, struct gvm_error *err)
+/*
+ * Before the journal and any write: find base in the opened chain (the
+ * catalog's chain must be the one on storage), count what the copy moves
+ * and check the volume has room for it.  Fills cp for copy_into_image.
+ * 0, or -1 with err set (nothing was changed).
+ */
+static int plan_pull(struct pull *p, struct img *img, struct copier *cp,
+                     struct gvm_error *err)
 {
-    _cleanup_free_ uint8_t *buf = NULL, *zbuf = NULL;
-    struct copier cp = { .p = p, .img = img };
     struct img *l = img;
     uint64_t free_b = 0, total_b = 0;
     int r, k = 0;
+
+    memset(cp, 0, sizeof(*cp));
+    cp->p = p;
+    cp->img = img;
 
     /* Find base in the opened chain (by path on its store). */
     while (l) {
@@ -331,7 +339,7 @@ static int copy_into_image(struct pull *p, struct img *img, struct gvm_error *er
             if (catalog_image_get(p->d->cat, p->base_id, &b, err) < 0)
                 return -1;
             if (strcmp(img_path(l), b.path) == 0) {
-                cp.nbsize = img_virtual_size(l);
+                cp->nbsize = img_virtual_size(l);
                 break;
             }
         }
@@ -345,21 +353,32 @@ static int copy_into_image(struct pull *p, struct img *img, struct gvm_error *er
                       p->name, p->base_name);
         return -1;
     }
-    cp.k = k;
-    cp.counting = true;
-    r = walk(&cp, img_virtual_size(img));
+    cp->k = k;
+    cp->counting = true;
+    r = walk(cp, img_virtual_size(img));
     if (r < 0) {
         gvm_error_set_errno(err, gvm_error_class_from_errno(r), r,
-                            "Mapping %s failed", p->name);
+                            "Mapping %s failed; nothing was changed", p->name);
         return -1;
     }
     r = img_store(img)->ops->statvfs(img_store(img), &free_b, &total_b);
-    if (r == 0 && free_b < cp.done) {
+    if (r == 0 && free_b < cp->done) {
         gvm_error_set(err, GVM_ERR_NO_SPACE, "Pulling into %s needs up to %"
                       PRIu64 " bytes but its volume has %" PRIu64 " free; "
-                      "nothing was changed.", p->name, cp.done, free_b);
+                      "nothing was changed.", p->name, cp->done, free_b);
         return -1;
     }
+    return 0;
+}
+
+/* Step 1 as plan_pull planned it: 0, JOB_STOPPED, or -1 with err. */
+static int copy_into_image(struct pull *p, struct img *img, struct copier *plan,
+                           struct gvm_error *err)
+{
+    _cleanup_free_ uint8_t *buf = NULL, *zbuf = NULL;
+    struct copier cp = *plan;
+    int r;
+
     buf = malloc(RUN);
     zbuf = calloc(1, RUN);
     if (!buf || !zbuf)
@@ -477,6 +496,7 @@ static int pull_run(struct job *job, struct gvm_error *err)
     _cleanup_journal_op_ struct journal_op *op = NULL;
     _cleanup_info_ struct img_info info = { 0 };
     _cleanup_json_ json_t *sw = NULL;
+    struct copier plan;
     int ret = -1, r;
 
     if (pull_init(&p, job, err) < 0)
@@ -492,12 +512,15 @@ static int pull_run(struct job *job, struct gvm_error *err)
         ret = catalog_switch(&p, err);     /* nothing between: a no-op */
         goto out;
     }
+    /* Every check before the journal and the first write. */
+    if (plan_pull(&p, img, &plan, err) < 0)
+        goto out;
     if (journal_begin(p.d->cat, chain_pull_job.name, job_id(job),
                       job_params(job), &op, err) < 0)
         goto out;
     if (journal_step(op, "copying", NULL, err) < 0)
         goto undo;
-    r = copy_into_image(&p, img, err);
+    r = copy_into_image(&p, img, &plan, err);
     if (r == JOB_STOPPED) {
         ret = JOB_STOPPED;
         goto undo;

@@ -73,6 +73,7 @@
 #include "catalog-domain.h"
 #include "catalog-image.h"
 #include "catalog-snapshot.h"
+#include "chain-check.h"
 #include "chain-ops.h"
 #include "jsonutil.h"
 #include "resolve.h"
@@ -1224,6 +1225,78 @@ static int parent_private(struct gvmd *d, const struct catalog_image *f,
     return 1;
 }
 
+/*
+ * Before snapshot s's delete journals or writes anything: the frozen images
+ * it would free (frozen by s alone, no domain's disk) lose their file, and
+ * a backing file they are committed into (parent_private) changes what it
+ * reads; an overlay on storage the catalog does not know (chain-check.h)
+ * must not back onto either.  0, or -1 with err (InUse).
+ */
+static int delete_check_overlays(struct gvmd *d, const struct catalog_snapshot *s,
+                                 struct gvm_error *err)
+{
+    _cleanup_free_ int64_t *ids = calloc(2 * s->ndisks + 1, sizeof(*ids));
+    _cleanup_json_ json_t *found = NULL;
+    _cleanup_free_ char *items = NULL;
+    size_t n = 0, i;
+    json_t *o;
+
+    if (!ids)
+        return gvm_error_oom(err);
+    for (i = 0; i < s->ndisks; i++) {
+        _cleanup_catimg_ struct catalog_image f = { 0 };
+        _cleanup_free_ int64_t *kids = NULL;
+        int64_t other = 0, dom = 0;
+        size_t nk = 0;
+        int r;
+
+        if (catalog_image_get(d->cat, s->disks[i].image_id, &f, err) < 0)
+            return -1;
+        {
+            CATALOG_LOCK_GUARD(d->cat);
+            r = catalog_snapshot_frozen_by(d->cat, f.id, &other, err);
+        }
+        if (r < 0)
+            return -1;
+        if (other != s->id)
+            continue;           /* stays: another snapshot froze it too */
+        r = catalog_domain_of_image(d->cat, f.id, &dom, NULL, err);
+        if (r < 0)
+            return -1;
+        if (r > 0)
+            continue;           /* stays: a domain's disk */
+        ids[n++] = f.id;
+        if (catalog_image_children(d->cat, f.id, &kids, &nk, err) < 0)
+            return -1;
+        r = nk > 0 ? parent_private(d, &f, err) : 0;
+        if (r < 0)
+            return -1;
+        if (r > 0)
+            ids[n++] = f.backing_id;
+    }
+    if (chain_check_uncatalogued(d, ids, n, &found, NULL, err) < 0)
+        return -1;
+    if (json_array_size(found) == 0)
+        return 0;
+    json_array_foreach(found, i, o) {
+        char *nx = NULL;
+        if (asprintf(&nx, "%s%s%s (on %s)", items ? items : "", i ? ", " : "",
+                     json_string_value(json_object_get(o, "image")),
+                     json_string_value(json_object_get(o, "backing"))) < 0)
+            return gvm_error_oom(err);
+        free(items);
+        items = nx;
+    }
+    gvm_error_set(err, GVM_ERR_IN_USE, "Deleting snapshot %s would remove or "
+                  "change the backing file of overlays the catalog does not "
+                  "know: %s; they would no longer read what they read now, and "
+                  "nothing was changed. image-import them first (gvmd then "
+                  "keeps them readable), or remove them; or drop only the "
+                  "snapshot's record with `snapshot-delete --snapshot %s "
+                  "--metadata-only true`.", s->name, items, s->name);
+    return -1;
+}
+
 int snapshot_delete_start(struct gvmd *d, json_t *params, const char *op_id,
                           json_t **result, struct gvm_error *err)
 {
@@ -1316,6 +1389,8 @@ int snapshot_delete_start(struct gvmd *d, json_t *params, const char *op_id,
         if (live_refuse_running_ids(d, ids, nids, what, err) < 0)
             goto out;
     }
+    if (!meta && delete_check_overlays(d, &s, err) < 0)
+        goto out;
     jp = json_pack("{s:I, s:s, s:b, s:O}", "snapshot", (json_int_t)s.id,
                    "name", s.name, "metadata-only", meta, "commit", commits);
     if (!jp) {
@@ -1629,6 +1704,9 @@ static int delete_run(struct job *job, struct gvm_error *err)
     freed = calloc(s.ndisks ? s.ndisks : 1, sizeof(*freed));
     if (!freed)
         return gvm_error_oom(err);
+    /* Checked at the start; again now, before the journal and any write. */
+    if (delete_check_overlays(d, &s, err) < 0)
+        return -1;
     if (journal_begin(d->cat, "snapshot-delete", job_id(job), p, &op, err) < 0)
         return -1;
     for (size_t i = 0; i < s.ndisks; i++) {
