@@ -189,12 +189,15 @@ static int unknown(struct gvmd *d, int64_t image_id, const char *what,
     if (what)
         snprintf(prefix, sizeof(prefix), "Cannot %s %s: ", what,
                  name ? name : subject);
-    gvm_error_set(err, GVM_ERR_IN_USE, "%slibvirt at %s cannot be reached "
-                  "(%s), so gvmd cannot tell whether a running domain uses "
-                  "%s, and does not write it. Start libvirtd, or, on a host "
+    /* libvirt's own words last: a long path truncates them, not the
+     * advice. */
+    gvm_error_set(err, GVM_ERR_IN_USE, "%slibvirt at %s cannot be reached, "
+                  "so gvmd cannot tell whether a running domain uses %s, "
+                  "and does not write it. Start libvirtd, or, on a host "
                   "without libvirt, run gvmd with --libvirt-uri none "
-                  "(`libvirt-uri = none` in the configuration file).",
-                  prefix, virt_uri(d->virt), verr->message, subject);
+                  "(`libvirt-uri = none` in the configuration file). "
+                  "libvirt: %s", prefix, virt_uri(d->virt), subject,
+                  verr->message);
     return -1;
 }
 
