@@ -702,12 +702,12 @@ int rpc_image_check(struct gvmd *d, struct rpc_call *call, json_t *params,
     /* Repairs write metadata: never under a running guest. */
     if (flags && r.catalogued && live_refuse_running(d, r.row.id, "repair", err) < 0)
         return -1;
+    if (!flags && refuse_running_read(d, params, &r, "image-check", err) < 0)
+        return -1;
     /* Nor under anyone else who holds it (image-lock.c); taken here to
      * name the image as the caller does, held until the image is closed. */
     _cleanup_img_lock_ struct img_lock *lock = NULL;
     if (flags && lock_image(&r, &lock, err) < 0)
-        return -1;
-    if (!flags && refuse_running_read(d, params, &r, "image-check", err) < 0)
         return -1;
     if (open_image(&r, NULL, NULL, IMG_OPEN_NOBACKING | (flags ? IMG_OPEN_RW : 0),
                    &ctx, &img, err) < 0)
