@@ -21,9 +21,7 @@ start_gvmd
 sums() { (cd "$1" && md5sum base.qcow2 mid.qcow2 top.qcow2 2>&1 | tr '\n' ' '); }
 
 # settle FILE: wait until nobody holds FILE (`qemu-img info` without -U
-# refuses an image someone writes).  On a FUSE mount a closed file's OFD
-# locks go only when the kernel's asynchronous RELEASE reaches gluster, a
-# moment after the process closed it or died.
+# refuses an image someone writes).
 settle() {
     i=0
     until qemu-img info "$1" >/dev/null 2>&1; do
@@ -34,7 +32,11 @@ settle() {
 
 # hold FILE: a qemu-io in the background that wrote to FILE and keeps it
 # open read-write; returns once the write is done (so QEMU's locks are on
-# the file).  HOLDER=pid.
+# the file).  HOLDER=pid.  No `qemu-img info` probe while the holder opens
+# the file: QEMU locks its bytes first and tests the others' after, so two
+# QEMUs opening at once can both fail (a probe that saw the lock of a
+# holder which then died of the probe's lock made gvmd's refusals look
+# broken).  Hence the probe before (settle) and after the write only.
 hold() {
     settle "$1"
     stdbuf -oL qemu-io -f qcow2 -c "write -P 0x11 0 64k" -c "sleep 20000" "$1" \
