@@ -299,6 +299,60 @@ static void test_confinement(void **state)
     assert_int_equal(stat(p, &sbuf), 0);
 }
 
+/* ->lock: QEMU's bytes, OFD semantics (two opens in one process are two
+ * holders), -EAGAIN with the permission at fault, nothing left behind by a
+ * refused call, everything gone at close. */
+static void test_lock(void **state)
+{
+    struct fixture *fx = *state;
+    const struct gvm_store_ops *ops = fx->st->ops;
+    const unsigned W = GVM_PERM_CONSISTENT_READ | GVM_PERM_WRITE | GVM_PERM_RESIZE;
+    const unsigned WU = GVM_PERM_WRITE | GVM_PERM_RESIZE;
+    struct gvm_file *a, *b;
+    unsigned conflict = 99;
+    char p[256];
+    int fd;
+
+    assert_int_equal(ops->open(fx->st, "sub/inside", GVM_O_RDWR, &a), 0);
+    assert_int_equal(ops->open(fx->st, "sub/inside", GVM_O_RDONLY, &b), 0);
+    assert_int_equal(ops->lock(a, W, WU, &conflict), 0);
+    assert_int_equal(conflict, 0);
+    /* A reader sharing everything is no conflict; a second writer is. */
+    assert_int_equal(ops->lock(b, GVM_PERM_CONSISTENT_READ, 0, &conflict), 0);
+    assert_int_equal(ops->lock(b, W, WU, &conflict), -EAGAIN);
+    assert_int_equal(conflict, GVM_PERM_WRITE);
+    /* The refused call restored b's reader locks only: byte 101 is a's,
+     * byte 100 both, and nothing of b's stands on 201. */
+    snprintf(p, sizeof p, "%s/sub/inside", fx->root);
+    fd = open(p, O_RDONLY);
+    assert_true(fd >= 0);
+    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET,
+                        .l_start = 101, .l_len = 1 };
+    assert_int_equal(fcntl(fd, F_OFD_GETLK, &fl), 0);
+    assert_int_equal(fl.l_type, F_RDLCK);
+    ops->close(a);
+    fl = (struct flock){ .l_type = F_WRLCK, .l_whence = SEEK_SET,
+                         .l_start = 201, .l_len = 1 };
+    assert_int_equal(fcntl(fd, F_OFD_GETLK, &fl), 0);
+    assert_int_equal(fl.l_type, F_UNLCK);
+    /* With a gone, b may write; a reader that refuses writers (what
+     * `qemu-img info` takes: 100 and 201, then a test of 101) finds b. */
+    assert_int_equal(ops->lock(b, W, WU, &conflict), 0);
+    fl = (struct flock){ .l_type = F_RDLCK, .l_whence = SEEK_SET,
+                         .l_start = 201, .l_len = 1 };
+    assert_int_equal(fcntl(fd, F_OFD_SETLK, &fl), 0);   /* shared bytes */
+    fl = (struct flock){ .l_type = F_WRLCK, .l_whence = SEEK_SET,
+                         .l_start = 101, .l_len = 1 };
+    assert_int_equal(fcntl(fd, F_OFD_GETLK, &fl), 0);
+    assert_int_equal(fl.l_type, F_RDLCK);
+    ops->close(b);
+    fl = (struct flock){ .l_type = F_WRLCK, .l_whence = SEEK_SET,
+                         .l_start = 100, .l_len = 4 };
+    assert_int_equal(fcntl(fd, F_OFD_GETLK, &fl), 0);
+    assert_int_equal(fl.l_type, F_UNLCK);
+    close(fd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -309,6 +363,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_links_inside, setup, teardown),
         cmocka_unit_test_setup_teardown(test_confinement, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
