@@ -755,6 +755,10 @@ static int rebase_run(struct job *job, struct gvm_error *err)
         ret = catalog_switch(&rb, err);
         goto out;
     }
+    /* The new backing (and its chain, which must not hold the image) is
+     * checked before the journal and the first write. */
+    if (rb.safe && rb.new_id > 0 && open_new_backing(&rb, top, &nb, err) < 0)
+        goto out;
     if (journal_begin(rb.d->cat, chain_rebase_job.name, job_id(job),
                       job_params(job), &op, err) < 0)
         goto out;
@@ -766,8 +770,6 @@ static int rebase_run(struct job *job, struct gvm_error *err)
         uint64_t fail_off = 0;
 
         if (!cp || journal_step(op, "copying", cp, err) < 0)
-            goto undo;
-        if (rb.new_id > 0 && open_new_backing(&rb, top, &nb, err) < 0)
             goto undo;
         r = copy_differences(&rb, top, nb, &fail_off);
         if (r == JOB_STOPPED) {
