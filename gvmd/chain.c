@@ -40,6 +40,7 @@
 #include <string.h>
 
 #include "catalog-image.h"
+#include "chain-check.h"
 #include "chain.h"
 #include "jsonutil.h"
 #include "live.h"
@@ -118,6 +119,17 @@ int chain_rebase_start(struct gvmd *d, const struct chain_rebase_req *req,
     if (lock_chain(d, top.row.backing_id, 0, locks, &nlocks,
                    GVM_ARRAY_SIZE(locks), err) < 0)
         return -1;
+    if (!req->safe) {
+        /* What the image reads changes (the caller's wish, also for a
+         * domain's disk), but not a snapshot's frozen content, nor under
+         * an overlay the catalog does not know (chain-check.h). */
+        char what[1024];
+        snprintf(what, sizeof(what), "Rebasing %s:%s unsafely", top.vol.name,
+                 top.path);
+        if (chain_check_preconditions(d, what, &top.row.id, 1, NULL, 0,
+                                      top.row.id, err) < 0)
+            return -1;
+    }
 
     images = json_array();
     params = json_pack("{s:I, s:s, s:s?, s:s?}",

@@ -10,7 +10,9 @@
 #      naming sn2, sn3 and sn4, and not one byte of any file or header has
 #      changed (md5sum of every file, qemu-img info of every header).  After
 #      snapshot-delete --metadata-only of the three, the same commit
-#      succeeds, act reads as before and chain-audit is clean.
+#      succeeds, act reads as before and chain-audit is clean.  An unsafe
+#      rebase of s2 (frozen by sn3) is refused the same way; snapshot-delete
+#      of sn1, which would free base under an uncatalogued overlay, too.
 #   2. an overlay gvmd does not know: `qemu-img create -b m2.qcow2` beside
 #      the catalogued chain m1 <- m2 <- m3: block-commit --top m2 --base m1
 #      would change what it reads (m2 goes away): refused naming it, nothing
@@ -99,6 +101,11 @@ scenario() {
         check_fail "$B: a refused commit changed files or headers"
     assert_eq "[]" "$(audit_diffs "$VOL:$A/act.qcow2")" "$B: chain-audit after the refusal"
     assert_eq "$njobs" "$(rpc query-jobs '{}' | jq length)" "$B: no job was created"
+    # An unsafe rebase of a frozen image would change what the snapshot froze.
+    e=$(rpc_err image-rebase "{\"image\":\"$VOL:$A/s2.qcow2\",\"backing\":\"$VOL:$A/base.qcow2\",\"mode\":\"unsafe\"}")
+    assert_match "snapshot sn3-$B" "$(err_msg "$e")" "$B: unsafe rebase of a frozen image refused"
+    cmp -s <(fingerprint "$(lpath "$A")") "$TEST_TMP/before-$B" ||
+        check_fail "$B: a refused rebase changed files or headers"
 
     # The records go (files kept); then the same commit goes through.
     for s in sn2 sn3 sn4; do
