@@ -200,6 +200,44 @@ static void test_all_dead(void **state)
     assert_non_null(strstr(err.message, "unix /nonexistent/glusterd.socket"));
 }
 
+/*
+ * ->lock through gfapi: one lock owner per fd, so two fds of this process
+ * are two holders (OFD semantics), and a conflict is -EAGAIN naming write.
+ * Regression: glfs_close of an fd with no owner of its own flushed with the
+ * calling thread's last lock owner, and the bricks dropped that owner's
+ * locks — a data fd closed after a lock call released the lock file's
+ * locks (QEMU then wrote an image gvmd held).
+ */
+static void test_lock(void **state)
+{
+    (void)state;
+    const struct gvm_store_ops *o = st->ops;
+    const unsigned W = GVM_PERM_CONSISTENT_READ | GVM_PERM_WRITE | GVM_PERM_RESIZE;
+    const unsigned WU = GVM_PERM_WRITE | GVM_PERM_RESIZE;
+    struct gvm_file *a = NULL, *b = NULL, *c = NULL;
+    unsigned conflict = 99;
+    char p[128];
+
+    snprintf(p, sizeof p, "%s/locked.img", dir);
+    assert_int_equal(o->open(st, p, GVM_O_RDWR | GVM_O_CREAT | GVM_O_EXCL, &a), 0);
+    assert_int_equal(o->open(st, p, GVM_O_RDONLY, &b), 0);
+    assert_int_equal(o->lock(a, W, WU, &conflict), 0);
+    assert_int_equal(conflict, 0);
+    assert_int_equal(o->lock(b, GVM_PERM_CONSISTENT_READ, 0, &conflict), 0);
+    assert_int_equal(o->lock(b, W, WU, &conflict), -EAGAIN);
+    assert_int_equal(conflict, GVM_PERM_WRITE);
+    /* a's lock calls last on this thread, then another fd comes and goes. */
+    assert_int_equal(o->lock(a, W, WU, &conflict), 0);
+    assert_int_equal(o->open(st, p, GVM_O_RDWR, &c), 0);
+    o->close(c);
+    assert_int_equal(o->lock(b, W, WU, &conflict), -EAGAIN);
+    /* Closing a drops its locks. */
+    o->close(a);
+    assert_int_equal(o->lock(b, W, WU, &conflict), 0);
+    o->close(b);
+    assert_int_equal(o->unlink(st, p), 0);
+}
+
 int main(void)
 {
     glvol = getenv("GVM_GLUSTER_VOLUME");
@@ -213,6 +251,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_probe),
         cmocka_unit_test(test_io),
+        cmocka_unit_test(test_lock),
         cmocka_unit_test(test_all_dead),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
