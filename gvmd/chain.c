@@ -126,6 +126,10 @@ int chain_rebase_start(struct gvmd *d, const struct chain_rebase_req *req,
         char what[1024];
         snprintf(what, sizeof(what), "Rebasing %s:%s unsafely", top.vol.name,
                  top.path);
+        /* A running guest's image is refused first, as chain_job_start
+         * would: that is the more basic reason. */
+        if (live_refuse_running_ids(d, &top.row.id, 1, "rebase", err) < 0)
+            return -1;
         if (chain_check_preconditions(d, what, &top.row.id, 1, NULL, 0,
                                       top.row.id, err) < 0)
             return -1;
