@@ -193,6 +193,29 @@ gluster_fuse_mount() {
     done
 }
 
+# gfapi_oracle CMD...: run a qemu-img or qemu-io command that reaches
+# gluster through its own libgfapi (a gluster:// URI).  gfapi 10.3's client
+# in a short-lived process sometimes dies while it connects (SIGSEGV) or
+# refuses a brick ("volume-id changed ... Needs remount") and then cannot
+# open the image: the oracle failed before it read anything, so it is run
+# again (3 tries), saying so.  Any other outcome is returned as it is;
+# qemu's own messages go to stderr, gluster's log lines do not.
+gfapi_oracle() {
+    local try rc err=$TEST_TMP/gfapi-oracle.$$.err
+    for try in 1 2 3; do
+        "$@" 2>"$err"
+        rc=$?
+        if [ $try -lt 3 ] && { [ $rc -ge 128 ] ||
+             { [ $rc -ne 0 ] && grep -q "volume-id changed\|failed to connect" "$err"; }; }; then
+            note "$1 through libgfapi failed while connecting (exit $rc): again"
+            continue
+        fi
+        break
+    done
+    grep -v '^\[' "$err" >&2
+    rm -f "$err"
+    return $rc
+}
 # gluster_brick_pids [VOLUME]: pids of the volume's online brick processes
 # (glusterfsd), one a line; killing one is a real brick failure.
 gluster_brick_pids() {

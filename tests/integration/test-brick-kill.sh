@@ -96,12 +96,12 @@ timeout 120 gluster --mode=script volume start "$GLUSTER_VOLUME" force >/dev/nul
 
 # ---- acceptance 1 through gluster:// ---------------------------------------
 A=$(guri bk/act.qcow2); B=$(guri bk/base.qcow2)
-qemu-img compare -q "$A" "$TEST_TMP/act.raw" || check_fail "act does not read what it read"
-qemu-img convert -O raw "$B" "$TEST_TMP/base.raw" || fail "reading base through gluster://"
+gfapi_oracle qemu-img compare -q "$A" "$TEST_TMP/act.raw" || check_fail "act does not read what it read"
+gfapi_oracle qemu-img convert -O raw "$B" "$TEST_TMP/base.raw" || fail "reading base through gluster://"
 cmp -s "$TEST_TMP/base.raw" "$TEST_TMP/top.raw" || check_fail "base does not read what top read"
-qemu-img check -q "$A" || check_fail "qemu-img check of act"
-qemu-img check -q "$B" || check_fail "qemu-img check of base"
-got=$(qemu-img info --backing-chain --output=json "$A" | jq -r '.[].filename' | xargs -n1 basename | xargs)
+gfapi_oracle qemu-img check -q "$A" || check_fail "qemu-img check of act"
+gfapi_oracle qemu-img check -q "$B" || check_fail "qemu-img check of base"
+got=$(gfapi_oracle qemu-img info --backing-chain --output=json "$A" | jq -r '.[].filename' | xargs -n1 basename | xargs)
 assert_eq "act.qcow2 base.qcow2" "$got" "qemu-img backing chain of act"
 # ---- the catalog agrees ------------------------------------------------------
 got=$(rpc image-info '{"image":"gl:bk/act.qcow2","backing-chain":true}' | jq -r '.chain[].path' | xargs)

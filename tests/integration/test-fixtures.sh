@@ -26,9 +26,9 @@ done
 
 img=fixtures-$$.qcow2
 url=gluster://$GLUSTER_HOST/$GLUSTER_VOLUME/$img
-qemu-img create -q -f qcow2 "$url" 16M 2>"$TEST_TMP/qemu-img.err" ||
+gfapi_oracle qemu-img create -q -f qcow2 "$url" 16M 2>"$TEST_TMP/qemu-img.err" ||
     { cat "$TEST_TMP/qemu-img.err" >&2; fail "qemu-img create $url failed"; }
-out=$(qemu-img info --output=json "$url" 2>"$TEST_TMP/qemu-img.err") ||
+out=$(gfapi_oracle qemu-img info --output=json "$url" 2>"$TEST_TMP/qemu-img.err") ||
     { cat "$TEST_TMP/qemu-img.err" >&2; fail "qemu-img info $url failed"; }
 assert_eq qcow2 "$(jq -r .format <<<"$out")" "format on gluster"
 assert_eq 16777216 "$(jq -r '."virtual-size"' <<<"$out")" "virtual size on gluster"

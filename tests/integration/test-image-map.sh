@@ -161,7 +161,7 @@ run_backend() {
         # The gluster:// path end to end: qemu-img straight on gluster (one
         # slow call) and gvmd given a gluster URI reference.
         p=$SUB/chain/c3.qcow2
-        exp=$(qemu-img map --output=json "$(guri "$p")") || fail "qemu-img map gluster://"
+        exp=$(gfapi_oracle qemu-img map --output=json "$(guri "$p")") || fail "qemu-img map gluster://"
         got=$(rpc image-map "{\"image\":\"$(guri "$p")\"}") || check_fail "image-map by gluster URI"
         json_eq "image-map by gluster URI" "$exp" "$got"
         id=$(rpc image-info "{\"image\":\"$(guri "$p")\"}" | jq .id)

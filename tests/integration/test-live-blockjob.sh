@@ -148,7 +148,7 @@ read_all() {
     local f=$1 args=() L
     shift
     for L in "$@"; do args+=(-c "read -P $(pat $L) $((L * R)) $R"); done
-    out=$(qemu-io -U -r -f qcow2 "${args[@]}" "$f" 2>&1)
+    out=$(gfapi_oracle qemu-io -U -r -f qcow2 "${args[@]}" "$f" 2>&1)
     [ $? -eq 0 ] && ! printf '%s' "$out" | grep -q "Pattern verification failed\|error\|failed"
 }
 # gread_all "CHAIN" LAYERS...: the same through vda's chain CHAIN ("L3 L1
