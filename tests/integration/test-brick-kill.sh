@@ -11,14 +11,14 @@
 # committed into base at a throttled speed so the job is mid-copy when one
 # glusterfsd of the volume is killed with SIGKILL.  Then:
 #   - the job concludes without error, progress complete;
-#   - through gluster:// (qemu-img's own gfapi client): act reads what it
-#     read before (qemu-img compare against a flat copy), base reads what
-#     top read, qemu-img check is clean on act and base, and
-#     `qemu-img info --backing-chain` of act is act, base;
+#   - through gluster:// (qemu-img's own gfapi client), first with the
+#     brick still down, then after it is restarted and self-heal has
+#     finished: act reads what it read before (qemu-img compare against a
+#     flat copy), base reads what top read, qemu-img check is clean on act
+#     and base, and `qemu-img info --backing-chain` of act is act, base;
 #   - the catalog agrees: image-info --backing-chain of act lists act,
 #     base; top's row and file are gone.
-# The brick is restarted (gluster volume start VOL force) before the volume
-# is removed.  Without gluster (or root) the test is skipped.
+# Without gluster (or root) the test is skipped.
 . "$GVM_TESTDIR/lib.sh"
 . "$GVM_TESTDIR/lib-image.sh"
 
@@ -90,19 +90,43 @@ assert_eq null "$(jq -c .error <<<"$j")" "job error"
 assert_eq false "$(jq -r .cancelled <<<"$j")" "job not cancelled"
 assert_eq "$(jq .progress.total <<<"$j")" "$(jq .progress.current <<<"$j")" "progress at the end"
 
-# Bring the brick back (self-heal catches it up) before checking.
+# ---- acceptance 1 through gluster:// ---------------------------------------
+# First on the two bricks that saw the whole job (the killed one still
+# down): what gvmd left behind.  Then the brick comes back and self-heal
+# catches it up; once `gluster volume heal info` lists nothing to heal, the
+# same checks again on all three.
+A=$(guri bk/act.qcow2); B=$(guri bk/base.qcow2)
+acceptance1() { # WHEN
+    gfapi_oracle qemu-img compare -q "$A" "$TEST_TMP/act.raw" || check_fail "$1: act does not read what it read"
+    gfapi_oracle qemu-img convert -O raw "$B" "$TEST_TMP/base.raw" || fail "$1: reading base through gluster://"
+    cmp -s "$TEST_TMP/base.raw" "$TEST_TMP/top.raw" || check_fail "$1: base does not read what top read"
+    gfapi_oracle qemu-img check -q "$A" || check_fail "$1: qemu-img check of act"
+    gfapi_oracle qemu-img check -q "$B" || check_fail "$1: qemu-img check of base"
+    got=$(gfapi_oracle qemu-img info --backing-chain --output=json "$A" | jq -r '.[].filename' | xargs -n1 basename | xargs)
+    assert_eq "act.qcow2 base.qcow2" "$got" "$1: qemu-img backing chain of act"
+}
+acceptance1 "with the brick down"
+
 timeout 120 gluster --mode=script volume start "$GLUSTER_VOLUME" force >/dev/null ||
     check_fail "restarting the killed brick"
-
-# ---- acceptance 1 through gluster:// ---------------------------------------
-A=$(guri bk/act.qcow2); B=$(guri bk/base.qcow2)
-gfapi_oracle qemu-img compare -q "$A" "$TEST_TMP/act.raw" || check_fail "act does not read what it read"
-gfapi_oracle qemu-img convert -O raw "$B" "$TEST_TMP/base.raw" || fail "reading base through gluster://"
-cmp -s "$TEST_TMP/base.raw" "$TEST_TMP/top.raw" || check_fail "base does not read what top read"
-gfapi_oracle qemu-img check -q "$A" || check_fail "qemu-img check of act"
-gfapi_oracle qemu-img check -q "$B" || check_fail "qemu-img check of base"
-got=$(gfapi_oracle qemu-img info --backing-chain --output=json "$A" | jq -r '.[].filename' | xargs -n1 basename | xargs)
-assert_eq "act.qcow2 base.qcow2" "$got" "qemu-img backing chain of act"
+# Right after the restart, before self-heal ran: gluster's replication, not
+# gvmd, decides what a new client reads.  One run in about eight saw act's
+# pre-commit header here (backing top.qcow2, already deleted), so this read
+# is recorded, not judged: see the session note of issue 9.
+if ! gfapi_oracle qemu-img compare -q "$A" "$TEST_TMP/act.raw" 2>"$TEST_TMP/early.err"; then
+    note "right after the brick restart a new gluster client read act differently: $(cat "$TEST_TMP/early.err")"
+fi
+heal_pending() {
+    timeout 60 gluster --mode=script volume heal "$GLUSTER_VOLUME" info 2>/dev/null |
+        awk '/^Number of entries:/ { n += $4 } END { print n + 0 }'
+}
+i=0
+until [ "$(heal_pending)" = 0 ]; do
+    i=$((i+1)); [ $i -lt 240 ] || fail "self-heal did not finish within 2 minutes"
+    sleep 0.5
+done
+note "self-heal finished $((i / 2)) s after the brick restart"
+acceptance1 "after self-heal"
 # ---- the catalog agrees ------------------------------------------------------
 got=$(rpc image-info '{"image":"gl:bk/act.qcow2","backing-chain":true}' | jq -r '.chain[].path' | xargs)
 assert_eq "bk/act.qcow2 bk/base.qcow2" "$got" "image-info backing chain of act"
