@@ -69,6 +69,15 @@ for_each_backend() {
     done
 }
 
+# mk_local PATH [BACKING]: gvmd creates the 4 MiB qcow2 image $SUB/PATH on
+# the dir volume `local` (over the catalogued image local:BACKING).
+mk_local() {
+    rpc image-create "$(jq -nc --arg p "$SUB/$1" --arg b "${2:-}" \
+        '{volume:"local", path:$p, format:"qcow2", size:4194304} +
+         (if $b == "" then {} else {backing:("local:" + $b), "backing-format":"qcow2"} end)')" >/dev/null ||
+        fail "image-create $1 failed"
+}
+
 # The local file of a volume path, and a gluster URI of it (gluster only).
 lpath() { printf '%s/%s' "$ROOT" "$1"; }
 guri() { printf 'gluster://%s/%s/%s' "$GLUSTER_HOST" "$GLUSTER_VOLUME" "$1"; }

@@ -92,8 +92,7 @@ field() { printf '%s' "$1" | jq ".\"$2\" // 0"; }
 setup_volume() {
     local prof=$1 vol=$2 M=$TEST_TMP/fuse-$1 V=v$1 D=coh-$$ k kind off pa pb x uri
     gluster_fuse_mount "$M" "$vol"
-    rpc volume-add "{\"name\":\"$V\",\"backend\":\"gluster\",\"volume\":\"$vol\",\"servers\":[{\"type\":\"tcp\",\"host\":\"$GLUSTER_HOST\"}]}" \
-        >/dev/null || fail "$prof: volume-add $vol"
+    GLUSTER_VOLUME=$vol gluster_volume_add "$V"
     mkdir -p "$M/$D" || fail "$prof: cannot write to the FUSE mount"
     at_exit "rm -rf '$M/$D'"
     x=$M/$D/x.qcow2

@@ -22,17 +22,11 @@ IMAGES=$GVMD_DIR/state/images
 SUB=lu-$$
 mkdir -p "$IMAGES/$SUB"
 
-mk() { # PATH [BACKING]
-    rpc image-create "$(jq -nc --arg p "$SUB/$1" --arg b "${2:-}" \
-        '{volume:"local", path:$p, format:"qcow2", size:4194304} +
-         (if $b == "" then {} else {backing:("local:" + $b), "backing-format":"qcow2"} end)')" >/dev/null ||
-        fail "image-create $1 failed"
-}
 # Image creation writes no catalogued image: it works while libvirt is away.
-mk base.qcow2
-mk mid.qcow2 "$SUB/base.qcow2"
-mk top.qcow2 "$SUB/mid.qcow2"
-mk spare.qcow2
+mk_local base.qcow2
+mk_local mid.qcow2 "$SUB/base.qcow2"
+mk_local top.qcow2 "$SUB/mid.qcow2"
+mk_local spare.qcow2
 qio "$IMAGES/$SUB/base.qcow2" "write -P 0x11 0 1M"
 qio "$IMAGES/$SUB/mid.qcow2" "write -P 0x22 1M 1M"
 qio "$IMAGES/$SUB/top.qcow2" "write -P 0x33 2M 1M"

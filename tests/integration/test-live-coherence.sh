@@ -30,9 +30,7 @@ xp() { xmllint --xpath "$1" - 2>/dev/null; }
 
 # The disk: one image of gvmd's (its size ends on a cluster boundary, which
 # QEMU's gluster driver needs) with 4 MiB of data that every pull copies.
-rpc volume-add "$(jq -nc --arg v "$GLUSTER_VOLUME" --arg h "$GLUSTER_HOST" \
-    '{name:"gv", backend:"gluster", volume:$v, servers:[{type:"tcp", host:$h}]}')" \
-    >/dev/null || fail "volume-add failed"
+gluster_volume_add gv
 rpc image-create "{\"volume\":\"gv\",\"path\":\"$SUB/base.qcow2\",\"format\":\"qcow2\",\"size\":67108864}" \
     >/dev/null || fail "image-create base"
 qio "$FUSE/$SUB/base.qcow2" "write -P 0x5a 0 2M" "write -P 0xa5 6M 2M"

@@ -16,15 +16,9 @@ start_gvmd --libvirt-uri "$LIBVIRT_URI"
 SUB=gvmt-rr-$$
 IMAGES=$GVMD_DIR/state/images
 mkdir -p "$IMAGES/$SUB"
-mk() { # PATH [BACKING]
-    rpc image-create "$(jq -nc --arg p "$SUB/$1" --arg b "${2:-}" \
-        '{volume:"local", path:$p, format:"qcow2", size:4194304} +
-         (if $b == "" then {} else {backing:("local:" + $b), "backing-format":"qcow2"} end)')" >/dev/null ||
-        fail "image-create $1 failed"
-}
-mk base.qcow2
-mk top.qcow2 "$SUB/base.qcow2"
-mk other.qcow2
+mk_local base.qcow2
+mk_local top.qcow2 "$SUB/base.qcow2"
+mk_local other.qcow2
 qio "$IMAGES/$SUB/base.qcow2" "write -P 0x41 0 1M"
 qio "$IMAGES/$SUB/other.qcow2" "write -P 0x42 0 1M"
 
