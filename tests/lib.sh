@@ -100,6 +100,16 @@ stop_gvmd() {
     wait "$GVMD_PID"; rc=$?
     [ $rc -eq 0 ] || { cat "$GVMD_DIR/gvmd.log" >&2; check_fail "gvmd exited $rc on SIGTERM"; }
 }
+# wait_death [SECONDS]: wait up to SECONDS (default 10) for gvmd to die by
+# itself (a GVMD_FAULT kill); 1 if it still runs.
+wait_death() {
+    i=0
+    while kill -0 "$GVMD_PID" 2>/dev/null; do
+        i=$((i+1)); [ $i -lt $(( ${1:-10} * 10 )) ] || return 1; sleep 0.1
+    done
+    wait "$GVMD_PID" 2>/dev/null
+    return 0
+}
 kill9_gvmd() { kill -KILL "$GVMD_PID"; wait "$GVMD_PID" 2>/dev/null; return 0; }
 gvmd_log() { cat "$GVMD_DIR/gvmd.log"; }
 

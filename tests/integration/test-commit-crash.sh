@@ -62,15 +62,6 @@ qio "$P2/leaf.qcow2" "write -P 0x67 2M 64k" "write -P 0x68 6M 64k"
 qemu-img convert -O raw "$P2/leaf.qcow2" "$TEST_TMP/leaf.raw" || fail "flat copy"
 qemu-img convert -O raw "$P2/mid.qcow2" "$TEST_TMP/mid.raw" || fail "flat copy"
 
-wait_death() {
-    i=0
-    while kill -0 "$GVMD_PID" 2>/dev/null; do
-        i=$((i+1)); [ $i -lt 100 ] || return 1; sleep 0.1
-    done
-    wait "$GVMD_PID" 2>/dev/null
-    return 0
-}
-
 check_clean() {
     out=$(qemu-img check "$1" 2>&1) || check_fail "$2: qemu-img check of $(basename "$1"): $out"
 }

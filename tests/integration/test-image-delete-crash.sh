@@ -23,15 +23,6 @@ ROOT=$GVMD_DIR/state/images
 mkdir -p "$ROOT"
 n=0
 
-wait_death() {
-    i=0
-    while kill -0 "$GVMD_PID" 2>/dev/null; do
-        i=$((i+1)); [ $i -lt 100 ] || return 1; sleep 0.1
-    done
-    wait "$GVMD_PID" 2>/dev/null
-    return 0
-}
-
 # setup P: base <- top in P/, catalogued; prints top's id.
 setup() {
     mkdir -p "$ROOT/$1"

@@ -36,15 +36,6 @@ qio "$P/top.qcow2" "write -P 0x33 576k 64k" "write -P 0x34 7M 64k"
 qemu-img convert -O raw "$P/top.qcow2" "$TEST_TMP/flat.raw" || fail "flat copy"
 chain() { cp -r "$P" "$ROOT/$1"; }
 
-wait_death() {
-    i=0
-    while kill -0 "$GVMD_PID" 2>/dev/null; do
-        i=$((i+1)); [ $i -lt 100 ] || return 1; sleep 0.1
-    done
-    wait "$GVMD_PID" 2>/dev/null
-    return 0
-}
-
 # invariants P WHAT [LEAKS-OK]: content, check, catalog edge == header.
 invariants() {
     t=$ROOT/$1/top.qcow2

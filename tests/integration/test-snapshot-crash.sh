@@ -33,15 +33,6 @@ active() { rpc domain-list '{}' | jq -r --arg d "$1" --arg t "$2" \
     '.[] | select(.name == $d) | .disks[] | select(.target == $t) | ."image-name"' | sed 's/^local://'; }
 sums() { for f in "$ROOT/$1"/*.qcow2; do echo "$(basename "$f") $(qemu_sha256 "$f")"; done; }
 
-wait_death() {
-    i=0
-    while kill -0 "$GVMD_PID" 2>/dev/null; do
-        i=$((i+1)); [ $i -lt 150 ] || return 1; sleep 0.1
-    done
-    wait "$GVMD_PID" 2>/dev/null
-    return 0
-}
-
 # invariants DIR DOMAIN WHAT: catalog == headers, check clean, no orphans.
 invariants() {
     for t in vda vdb; do
@@ -76,7 +67,7 @@ start_faulty() {
     unset GVMD_FAULT
 }
 after_death() {
-    wait_death || { check_fail "$1: gvmd did not die"; kill9_gvmd; }
+    wait_death 15 || { check_fail "$1: gvmd did not die"; kill9_gvmd; }
     grep -q "GVMD_FAULT: killed" "$GVMD_DIR/gvmd.log" || check_fail "$1: killed by something else"
     mv "$GVMD_DIR/gvmd.log" "$TEST_TMP/gvmd-$n.log"
     start_gvmd
