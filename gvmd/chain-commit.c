@@ -225,6 +225,8 @@ int chain_commit_start(struct gvmd *d, const struct chain_commit_req *req,
 
 /* ---- the job ------------------------------------------------------------------ */
 
+struct plan { uint64_t data, total; };
+
 struct commit {
     struct job *job;
     struct gvmd *d;
@@ -234,6 +236,9 @@ struct commit {
     struct catalog_image base;          /* base's catalog row       */
     char *name, *base_name;             /* "VOLUME:PATH"            */
     struct resolve_ctx ctx;
+    uint64_t cut;                       /* end of the shortest removed layer */
+    struct plan plan;                   /* of [0, top's size): commit_plan */
+    bool planned;
 };
 
 static void commit_clear(struct commit *c)
@@ -385,8 +390,6 @@ static int walk(struct img *top, int k, uint64_t cut, uint64_t end,
     return 0;
 }
 
-struct plan { uint64_t data, total; };
-
 static int plan_fn(void *opaque, enum act a, uint64_t off, uint64_t len,
                    const struct img_extent *e)
 {
@@ -531,30 +534,24 @@ static uint64_t children_end(struct commit *c, uint64_t base_size)
     return m < base_size ? m : base_size;
 }
 
-/* The copy (step "copying"): 0, JOB_STOPPED, or -1 with err set. */
-static int copy_into_base(struct commit *c, struct gvm_error *err)
+/*
+ * The chain on storage must be the catalogued one from top down to base:
+ * 0 with c->cut set (the end of the shortest removed layer), or -1 with
+ * err set.  top: opened with its backing chain.
+ */
+static int check_storage_chain(struct commit *c, struct img *top,
+                               struct gvm_error *err)
 {
-    _cleanup_img_ struct img *top = NULL;
-    _cleanup_img_ struct img *base = NULL;
-    _cleanup_free_ uint8_t *buf = NULL;
-    struct copier cp = { .c = c };
-    struct plan plan = { 0 };
-    struct img *l;
-    uint64_t cut, end, zend, free_b = 0, total_b = 0;
+    struct img *l = top;
     size_t k = json_array_size(c->removed);
-    int r;
 
-    if (open_id(c, c->top_id, 0, &top, err) < 0)
-        return -1;
-    /* The chain on storage must be the catalogued one down to base. */
-    l = top;
-    cut = UINT64_MAX;
+    c->cut = UINT64_MAX;
     for (size_t i = 0; i < k; i++) {
         json_t *e = json_array_get(c->removed, i);
         if (!l || strcmp(img_path(l), json_string_value(json_object_get(e, "path"))) != 0)
             break;
-        if (img_virtual_size(l) < cut)
-            cut = img_virtual_size(l);
+        if (img_virtual_size(l) < c->cut)
+            c->cut = img_virtual_size(l);
         l = img_backing(l);
     }
     if (!l || strcmp(img_path(l), c->base.path) != 0) {
@@ -564,32 +561,85 @@ static int copy_into_base(struct commit *c, struct gvm_error *err)
                       "chain-audit.", c->name, c->base_name);
         return -1;
     }
+    return 0;
+}
+
+/*
+ * The storage preconditions, before the journal and the first write: the
+ * chain on storage is the catalogued one, and base's volume has room for
+ * every data byte the commit may write.  Sets c->plan over [0, top's
+ * size), the range the copy covers once step "grow" made base as large.
+ * 0, or -1 with err set.
+ */
+static int commit_plan(struct commit *c, struct gvm_error *err)
+{
+    _cleanup_img_ struct img *top = NULL;
+    struct gvm_store *st = NULL;
+    uint64_t free_b = 0, total_b = 0;
+    int r;
+
+    if (open_id(c, c->top_id, 0, &top, err) < 0 ||
+        check_storage_chain(c, top, err) < 0)
+        return -1;
+    memset(&c->plan, 0, sizeof(c->plan));
+    r = walk(top, (int)json_array_size(c->removed), c->cut,
+             img_virtual_size(top), plan_fn, &c->plan);
+    if (r < 0) {
+        gvm_error_set_errno(err, gvm_error_class_from_errno(r), r,
+                            "Mapping %s failed; nothing was changed", c->name);
+        return -1;
+    }
+    if (volumes_store_by_id(c->d->vols, c->base.volume_id, &st, err) < 0)
+        return -1;
+    /* No answer from statvfs is no reason to refuse: the copy then
+     * reports ENOSPC itself, before the point of no return. */
+    if (st->ops->statvfs(st, &free_b, &total_b) == 0 && free_b < c->plan.data) {
+        gvm_error_set(err, GVM_ERR_NO_SPACE, "Committing %s into %s needs up "
+                      "to %" PRIu64 " bytes but its volume has %" PRIu64 " "
+                      "free; nothing was changed.", c->name, c->base_name,
+                      c->plan.data, free_b);
+        return -1;
+    }
+    c->planned = true;
+    return 0;
+}
+
+/* The copy (step "copying"): 0, JOB_STOPPED, or -1 with err set. */
+static int copy_into_base(struct commit *c, struct gvm_error *err)
+{
+    _cleanup_img_ struct img *top = NULL;
+    _cleanup_img_ struct img *base = NULL;
+    _cleanup_free_ uint8_t *buf = NULL;
+    struct copier cp = { .c = c };
+    struct plan plan = c->plan;
+    uint64_t end, zend;
+    size_t k = json_array_size(c->removed);
+    int r;
+
+    if (open_id(c, c->top_id, 0, &top, err) < 0 ||
+        check_storage_chain(c, top, err) < 0)
+        return -1;
     end = img_virtual_size(top);
-    if (strcmp(c->base.format, "raw") == 0 && img_virtual_size(l) < end &&
+    if (strcmp(c->base.format, "raw") == 0 &&
         grow_raw(c, end, err) < 0)
         return -1;
     if (open_row(c, &c->base, IMG_OPEN_RW, &base, err) < 0)
         return -1;
-    if (img_virtual_size(base) < end)
-        end = img_virtual_size(base);   /* step "grow" made it big enough */
-
+    if (img_virtual_size(base) < end || !c->planned) {
+        /* Not the range commit_plan mapped (a resumed job plans here). */
+        if (img_virtual_size(base) < end)
+            end = img_virtual_size(base);
+        memset(&plan, 0, sizeof(plan));
+        r = walk(top, (int)k, c->cut, end, plan_fn, &plan);
+        if (r < 0) {
+            gvm_error_set_errno(err, gvm_error_class_from_errno(r), r,
+                                "Mapping %s failed", c->name);
+            return -1;
+        }
+    }
     zend = children_end(c, img_virtual_size(base));
-    r = walk(top, (int)k, cut, end, plan_fn, &plan);
-    if (r == 0 && zend > end)
+    if (zend > end)
         plan.total += zend - end;
-    if (r < 0) {
-        gvm_error_set_errno(err, gvm_error_class_from_errno(r), r,
-                            "Mapping %s failed", c->name);
-        return -1;
-    }
-    r = img_store(base)->ops->statvfs(img_store(base), &free_b, &total_b);
-    if (r == 0 && free_b < plan.data) {
-        gvm_error_set(err, GVM_ERR_NO_SPACE, "Committing %s into %s needs up "
-                      "to %" PRIu64 " bytes but its volume has %" PRIu64 " "
-                      "free; nothing was changed.", c->name, c->base_name,
-                      plan.data, free_b);
-        return -1;
-    }
     buf = malloc(RUN);
     if (!buf)
         return gvm_error_oom(err);
@@ -599,7 +649,7 @@ static int copy_into_base(struct commit *c, struct gvm_error *err)
     cp.total = plan.total;
     clock_gettime(CLOCK_MONOTONIC, &cp.t0);
     job_set_progress(c->job, 0, plan.total);
-    r = walk(top, (int)k, cut, end, copy_fn, &cp);
+    r = walk(top, (int)k, c->cut, end, copy_fn, &cp);
     /* A child larger than top read zeros past top's end; once it sits on
      * base it must still read zeros there. */
     if (r == 0 && zend > end)
@@ -893,10 +943,7 @@ static int grow_recover(struct commit *c, json_t *pl, struct gvm_error *err)
 /*
  * The catalog preconditions again (chain_commit_check), before the journal
  * and the first write: the job may have waited in the queue while
- * snapshots, disks or overlays appeared.  (The chain on storage and the
- * space on base's volume are checked by copy_into_base, before any data
- * moves; checking them here too, by mapping top before the run, made
- * test-brick-kill fail 4 times in 5 — see the commit message.)
+ * snapshots, disks or overlays appeared.  commit_plan then checks storage.
  * 0, or -1 with err set.
  */
 static int commit_precheck(struct commit *c, struct gvm_error *err)
@@ -976,7 +1023,7 @@ static int commit_run(struct job *job, struct gvm_error *err)
     if (chain_hold_take(job, &hold, err) < 0)
         goto out;
     /* Every precondition before the journal and the first write. */
-    if (commit_precheck(&c, err) < 0)
+    if (commit_precheck(&c, err) < 0 || commit_plan(&c, err) < 0)
         goto out;
     if (journal_begin(c.d->cat, chain_commit_job.name, job_id(job),
                       job_params(job), &op, err) < 0)
@@ -1132,7 +1179,7 @@ int chain_commit_merge(struct job *job, struct journal_op *op, int64_t top_id,
                        "children", children);
     if (!params)
         return gvm_error_oom(err);
-    if (commit_init(&c, job, params, err) < 0)
+    if (commit_init(&c, job, params, err) < 0 || commit_plan(&c, err) < 0)
         goto out;
     /* What recovery needs: the steps after it carry no parameters. */
     if (journal_step(op, "commit", params, err) < 0)

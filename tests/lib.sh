@@ -26,6 +26,11 @@ _test_exit() {
 $_test_cleanups
 EOC
     for p in $_test_pids; do kill_pid "$p"; done
+    if [ -e "$TEST_TMP/.failed" ] && [ "$_test_failed" -eq 0 ]; then
+        # Only subshells failed: their output may have been captured.
+        echo "# failures recorded in subshells:" >&2; cat "$TEST_TMP/.failed" >&2
+        _test_failed=1
+    fi
     if [ "$rc" -eq 0 ] && [ "$_test_failed" -ne 0 ]; then rc=1; fi
     if [ "$rc" -eq 0 ] || [ "$rc" -eq 77 ]; then rm -rf "$TEST_TMP"; else
         echo "# test files kept in $TEST_TMP" >&2; fi
@@ -36,8 +41,9 @@ trap 'exit 1' INT TERM
 
 skip() { echo "SKIP: $*" >&2; exit 77; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
-# Record a failure but go on (the test exits 1 at the end).
-check_fail() { echo "FAIL: $*" >&2; _test_failed=1; }
+# Record a failure but go on (the test exits 1 at the end).  Also in a
+# file: a check inside $(...) runs in a subshell, whose variables are lost.
+check_fail() { echo "FAIL: $*" >&2; _test_failed=1; echo "FAIL: $*" >>"$TEST_TMP/.failed"; }
 note() { echo "# $*" >&2; }
 need() { for t in "$@"; do command -v "$t" >/dev/null 2>&1 || skip "$t is not installed"; done; }
 
@@ -113,8 +119,20 @@ wait_death() {
 kill9_gvmd() { kill -KILL "$GVMD_PID"; wait "$GVMD_PID" 2>/dev/null; return 0; }
 gvmd_log() { cat "$GVMD_DIR/gvmd.log"; }
 
-# gvmctl on the test daemon's read-write socket.
-gvmctl() { "$GVMCTL" --socket "$GVM_SOCK" "$@"; }
+# gvmctl on the test daemon's read-write socket.  With --wait the job has
+# concluded when it returns (whatever its exit status): audit_clean then,
+# as rpc does after job-wait.
+gvmctl() {
+    local _rc _a
+    "$GVMCTL" --socket "$GVM_SOCK" "$@"
+    _rc=$?
+    for _a in "$@"; do
+        [ "$_a" = --wait ] || continue
+        audit_clean "after gvmctl $*" >&2
+        break
+    done
+    return $_rc
+}
 gvmctl_ro() { "$GVMCTL" --socket "$GVM_RO_SOCK" "$@"; }
 # rpc METHOD JSON-PARAMS: prints the raw JSON result; exit 1 on error
 # (the error object is printed on stderr).  Every job-wait that returns a

@@ -164,12 +164,14 @@ grep -Eq '^  ID +VOLUME +PATH ' "$out" || check_fail "image-info: chain is not a
 run_rc 0 --socket "$GVM_SOCK" --wait --json image-rebase --image local:ctl-top.qcow2 --backing null
 assert_eq concluded "$(jq -r .status "$out")" "--wait prints the concluded job"
 assert_eq null "$(jq -c '.error // null' "$out")" "rebase job error"
+audit_clean "after gvmctl --wait image-rebase"
 run_rc 0 --socket "$GVM_SOCK" --json image-info --image local:ctl-top.qcow2
 assert_eq null "$(jq .backing "$out")" "rebase onto null through gvmctl"
 # without --wait the job comes back at once, not concluded yet or concluded
 run_rc 0 --socket "$GVM_SOCK" --json image-rebase --image local:ctl-top.qcow2 --backing "$base_id" --mode unsafe
 jq -e 'has("id") and has("status") and has("type")' "$out" >/dev/null ||
     check_fail "image-rebase did not return a job: $(cat "$out")"
+rpc job-wait "{\"id\":$(jq .id "$out"),\"timeout\":60}" >/dev/null || check_fail "job-wait of the unsafe rebase"
 
 # the read-only socket refuses a mutating method
 run_rc 1 --socket "$GVM_RO_SOCK" volume-remove --name vol2

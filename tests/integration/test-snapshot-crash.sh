@@ -45,6 +45,7 @@ invariants() {
         out=$(qemu-img check "$f" 2>&1) || check_fail "$3: qemu-img check $(basename "$f"): $out"
         grep -qx "$1/$(basename "$f")" <<<"$cat" || check_fail "$3: orphan file $(basename "$f")"
     done
+    audit_clean "$3"
 }
 
 # A domain with two disks holding data, in DIR.
