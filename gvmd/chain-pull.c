@@ -31,6 +31,7 @@
 #include "chain.h"
 #include "jsonutil.h"
 #include "resolve.h"
+#include "virt-define.h"
 #include "volume.h"
 
 #define RUN (8u << 20)
@@ -558,6 +559,10 @@ static int pull_run(struct job *job, struct gvm_error *err)
         goto out;
     }
     if (catalog_switch(&p, err) < 0 || journal_done(op, err) < 0)
+        goto out;
+    /* A stopped domain's definition must not give the old chain. */
+    if (virt_define_sync_image(p.d, p.id, "The pull is complete and "
+                               "recorded in the catalog", err) < 0)
         goto out;
     ret = 0;
     goto out;

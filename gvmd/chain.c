@@ -45,6 +45,7 @@
 #include "jsonutil.h"
 #include "live.h"
 #include "resolve.h"
+#include "virt-define.h"
 #include "volume.h"
 
 #define COPY_CHUNK (4u << 20)       /* bytes compared per read */
@@ -842,6 +843,10 @@ static int rebase_run(struct job *job, struct gvm_error *err)
         goto out;
     }
     if (catalog_switch(&rb, err) < 0 || journal_done(op, err) < 0)
+        goto out;
+    /* A stopped domain's definition must not give the old chain. */
+    if (virt_define_sync_image(rb.d, rb.top_id, "The rebase is complete and "
+                               "recorded in the catalog", err) < 0)
         goto out;
     ret = 0;
     goto out;

@@ -1792,7 +1792,14 @@ static int delete_run(struct job *job, struct gvm_error *err)
         return -1;
     }
     unlink_files(d, files);
-    return journal_done(op, err) < 0 ? -1 : 0;
+    if (journal_done(op, err) < 0)
+        return -1;
+    /* A stopped domain's definition must not give the old chains. */
+    if (s.domain_id > 0 &&
+        virt_define_sync_domain(d, s.domain_id, "The snapshot is deleted and "
+                                "the catalog records it", err) < 0)
+        return -1;
+    return 0;
 
 undo:
     {

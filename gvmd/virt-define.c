@@ -25,6 +25,7 @@
 
 #include "catalog-image.h"
 #include "catalog-job.h"
+#include "image.h"
 #include "live.h"
 #include "resolve.h"
 #include "rpc-diskxml.h"
@@ -283,6 +284,39 @@ static char *stale_list(struct gvmd *d, const struct stale *st, size_t n)
     return s;
 }
 
+/*
+ * 1 if the definition gives disk v (whose <source> is the catalog's
+ * active image_id) a <backingStore> chain that is not the catalog's
+ * chain below image_id, 0 if it agrees or gives none, -1 on error.  A
+ * chain in the definition is what libvirt opens at the next start, over
+ * the qcow2 headers: after an offline commit, pull, rebase or
+ * snapshot-delete below the active layer it would name images committed
+ * away or skip the one a pull left.
+ */
+static int backing_stale(struct gvmd *d, const struct virt_disk *v,
+                         int64_t image_id, struct gvm_error *err)
+{
+    int64_t want = image_id;
+
+    for (size_t j = 0; j <= v->nbacking; j++) {
+        _cleanup_catimg_ struct catalog_image row = { 0 };
+        int64_t id = 0;
+        int r;
+
+        if (catalog_image_get(d->cat, want, &row, err) < 0)
+            return -1;
+        want = row.backing_id;
+        if (j == v->nbacking)
+            break;
+        r = live_source_image(d, &v->backing[j], &id, err);
+        if (r < 0)
+            return -1;
+        if (r == 0 || want <= 0 || id != want)
+            return 1;
+    }
+    return v->nbacking > 0 && want > 0 ? 1 : 0;
+}
+
 int virt_define_sync(struct gvmd *d, const struct catalog_domain *dom,
                      struct gvm_error *err)
 {
@@ -340,8 +374,13 @@ int virt_define_sync(struct gvmd *d, const struct catalog_domain *dom,
         r = live_source_image(d, &v->src, &id, err);
         if (r < 0)
             goto out;
-        if (r == 1 && id == cd->image_id)
-            continue;
+        if (r == 1 && id == cd->image_id) {
+            r = backing_stale(d, v, id, err);
+            if (r < 0)
+                goto out;
+            if (r == 0)
+                continue;
+        }
         if (r == 0) {
             r = gone(d, &v->src, err);
             if (r < 0)
@@ -401,17 +440,31 @@ out:
     return rc;
 }
 
-char *virt_define_sync_id(struct gvmd *d, int64_t domain_id)
+int virt_define_sync_domain(struct gvmd *d, int64_t domain_id,
+                            const char *done, struct gvm_error *err)
 {
     struct catalog_domain dom = { 0 };
     struct gvm_error e = { 0 };
-    char *w = NULL;
     int r = catalog_domain_get(d->cat, domain_id, &dom, &e);
 
     if (r == 0)
         r = virt_define_sync(d, &dom, &e);
     catalog_domain_clear(&dom);
     if (r >= 0)
+        return 0;
+    if (done)
+        gvm_error_set(err, e.cls, "%s, but %s", done, e.message);
+    else
+        *err = e;
+    return -1;
+}
+
+char *virt_define_sync_id(struct gvmd *d, int64_t domain_id)
+{
+    struct gvm_error e = { 0 };
+    char *w;
+
+    if (virt_define_sync_domain(d, domain_id, NULL, &e) == 0)
         return NULL;
     log_warn("%s", e.message);
     w = strdup(e.message);
@@ -424,21 +477,44 @@ void virt_define_warn(json_t *result, const char *warning)
         json_object_set_new(result, "warning", json_string(warning));
 }
 
+/* 1 if image_id is in the catalogued chain of one of dom's disks. */
+static int in_chains(struct gvmd *d, const struct catalog_domain *dom,
+                     int64_t image_id, struct gvm_error *err)
+{
+    for (size_t i = 0; i < dom->ndisks; i++) {
+        int64_t id = dom->disks[i].image_id;
+
+        for (int depth = 0; id > 0 && depth <= IMG_MAX_CHAIN_DEPTH; depth++) {
+            _cleanup_catimg_ struct catalog_image row = { 0 };
+
+            if (id == image_id)
+                return 1;
+            if (catalog_image_get(d->cat, id, &row, err) < 0)
+                return -1;
+            id = row.backing_id;
+        }
+    }
+    return 0;
+}
+
 int virt_define_sync_image(struct gvmd *d, int64_t image_id, const char *done,
                            struct gvm_error *err)
 {
-    struct catalog_domain dom = { 0 };
+    struct catalog_domain *doms = NULL;
+    size_t n = 0;
     struct gvm_error e = { 0 };
-    int64_t domain_id = 0;
-    int r = catalog_domain_of_image(d->cat, image_id, &domain_id, NULL, &e);
+    int r = 0;
 
-    if (r == 0)
+    if (!virt_configured(d->virt))
         return 0;
-    if (r > 0)
-        r = catalog_domain_get(d->cat, domain_id, &dom, &e);
-    if (r >= 0)
-        r = virt_define_sync(d, &dom, &e);
-    catalog_domain_clear(&dom);
+    if (catalog_domain_list(d->cat, &doms, &n, &e) < 0)
+        r = -1;
+    for (size_t i = 0; i < n && r >= 0; i++) {
+        r = in_chains(d, &doms[i], image_id, &e);
+        if (r > 0)
+            r = virt_define_sync(d, &doms[i], &e);
+    }
+    catalog_domains_free(doms, n);
     if (r >= 0)
         return 0;
     gvm_error_set(err, e.cls, "%s, but %s", done, e.message);

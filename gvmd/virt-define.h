@@ -5,13 +5,17 @@
  *
  * The offline path (snapshot-create and snapshot-revert of a shut-off
  * domain, an offline active block-commit) changes which image is a disk's
- * active layer and records that in the catalog only.  libvirt's inactive
+ * active layer and records that in the catalog only; commits, pulls,
+ * rebases and snapshot-deletes below it change the chain under it.  libvirt's inactive
  * XML would still name the former image, and the next `virsh start` would
  * boot the guest on a frozen snapshot image (and write into it) or on an
  * image committed away.  These functions rewrite the <source> of every
  * such disk to name the catalog's active image and virDomainDefineXML the
  * result.
  *
+ * A disk whose <backingStore> chain is not the catalog's loses it (libvirt
+ * opens a chain given in the definition as given, over the headers; with
+ * none it reads the headers, which chain-audit keeps equal to the catalog).
  * Only a disk whose source names a catalogued image other than the
  * catalog's active one, or a file of a registered volume that no longer
  * exists (committed away), is rewritten: an uncatalogued image that exists
@@ -43,7 +47,14 @@ int virt_define_sync(struct gvmd *d, const struct catalog_domain *dom,
                      struct gvm_error *err);
 
 /*
- * The same for the catalogued domain with this id; on failure a warning
+ * The same for the catalogued domain with this id.  On failure -1 with err
+ * saying "<done>, but ..." (done NULL: what failed, alone).
+ */
+int virt_define_sync_domain(struct gvmd *d, int64_t domain_id,
+                            const char *done, struct gvm_error *err);
+
+/*
+ * The same; on failure a warning
  * sentence (caller frees; also logged) for an operation's result, NULL
  * otherwise.  For the "warning" member of a SNAPSHOT result.
  */
@@ -54,10 +65,12 @@ char *virt_define_sync_id(struct gvmd *d, int64_t domain_id);
 void virt_define_warn(json_t *result, const char *warning);
 
 /*
- * For a job that made image_id a disk's active layer (if it is one):
- * sync that disk's domain.  On failure -1 with err saying "<done>, but
- * libvirt's definition ...", done being a sentence start saying what is
- * complete (e.g. "The commit of A into B is complete and recorded").
+ * For a job that changed the chain at image_id (made it a disk's active
+ * layer, or changed what lies below it): sync every domain with image_id
+ * in one of its disks' catalogued chains.  On failure -1 with err saying
+ * "<done>, but libvirt's definition ...", done being a sentence start
+ * saying what is complete (e.g. "The commit of A into B is complete and
+ * recorded").
  */
 int virt_define_sync_image(struct gvmd *d, int64_t image_id, const char *done,
                            struct gvm_error *err);

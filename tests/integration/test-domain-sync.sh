@@ -10,7 +10,9 @@
 # snapshot-create (both disks get overlays), a snapshot-revert (fresh
 # overlays on the snapshot's images) — `virsh dumpxml --inactive` names the
 # catalog's active image for both disks, with no stale <backingStore>, and
-# the domain starts on it (virsh domblklist, QEMU's command line).  gvmd
+# the domain starts on it (virsh domblklist, QEMU's command line).  A
+# definition giving a disk's chain as <backingStore>s loses the former
+# chain after an offline pull and rebase below its active layer.  gvmd
 # killed between a snapshot-create's catalog commit and the redefinition
 # leaves the definition stale; the next start-up repairs it.  qemu-img check
 # is clean on every image, and the data written before the commit reads
@@ -198,6 +200,44 @@ if [ "$LIBVIRT_URI" = qemu:///system ] && [ -S "$RO_SOCK" ]; then
 else
     note "SKIP (part): no read-only libvirt socket at $RO_SOCK: the refused redefinition is not checked"
 fi
+
+# ---- a chain given in the definition, changed below the active layer ----------------
+# A second stopped domain whose definition gives vda's whole chain as
+# <backingStore>s (as libvirt writes after a live snapshot): b2 <- b1 <- b0.
+# libvirt opens such a chain as given, over the headers.  After an offline
+# pull of b1 into b2 (b2 now on b0), then a rebase of b2 onto nothing, the
+# definition must not give the former chain: the catalog's, or none.
+D2=$TAG-bs
+for i in 0 1 2; do
+    b=""; [ $i -gt 0 ] && b=",\"backing\":\"local:$TAG-b$((i-1)).qcow2\",\"backing-format\":\"qcow2\""
+    rpc image-create "{\"volume\":\"local\",\"path\":\"$TAG-b$i.qcow2\",\"format\":\"qcow2\",\"size\":4194304$b}" \
+        >/dev/null || fail "image-create b$i failed"
+    qio "$IMAGES/$TAG-b$i.qcow2" "write -P $((0x60 + i)) $((i * 1048576)) 1M"
+done
+bs() { printf "<backingStore type='file'><format type='qcow2'/><source file='%s'/>%s</backingStore>" "$IMAGES/$1" "$2"; }
+libvirt_define_test_domain "$D2" "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='$IMAGES/$TAG-b2.qcow2'/>$(bs "$TAG-b1.qcow2" "$(bs "$TAG-b0.qcow2" "<backingStore/>")")<target dev='vda' bus='virtio'/></disk>"
+at_exit "tvirsh undefine '$D2' >/dev/null 2>&1"
+rpc domain-attach "{\"domain\":\"$D2\"}" >/dev/null || fail "domain-attach $D2 failed"
+# xml_chain: the file names of vda's <backingStore> chain in the definition.
+xml_chain() {
+    tvirsh dumpxml --inactive "$D2" |
+        xp "/domain/devices/disk[target/@dev='vda']//backingStore/source/@file" |
+        sed 's/ *file="\([^"]*\)"/\1\n/g' | grep -v '^$' | xargs -rn1 basename | xargs
+}
+assert_eq "$TAG-b1.qcow2 $TAG-b0.qcow2" "$(xml_chain)" "the definition's chain as defined"
+audit_clean "with the chain in the definition"
+j=$(rpc block-pull "{\"image\":\"local:$TAG-b2.qcow2\",\"base\":\"local:$TAG-b0.qcow2\"}") || fail "block-pull of b2 failed"
+j=$(rpc job-wait "{\"id\":$(jq .id <<<"$j"),\"timeout\":60}") || fail "job-wait of the pull failed"
+assert_eq "concluded null" "$(jq -r '"\(.status) \(.error.message // "null")"' <<<"$j")" "pull of b2: job"
+c=$(xml_chain)
+[ -z "$c" ] || [ "$c" = "$TAG-b0.qcow2" ] ||
+    check_fail "after the pull the definition still gives the chain '$c' (the catalog: b0)"
+j=$(rpc image-rebase "{\"image\":\"local:$TAG-b2.qcow2\",\"backing\":null}") || fail "image-rebase of b2 failed"
+j=$(rpc job-wait "{\"id\":$(jq .id <<<"$j"),\"timeout\":60}") || fail "job-wait of the rebase failed"
+assert_eq "concluded null" "$(jq -r '"\(.status) \(.error.message // "null")"' <<<"$j")" "rebase of b2: job"
+assert_eq "" "$(xml_chain)" "after the rebase onto nothing, the definition's chain"
+qio "$IMAGES/$TAG-b2.qcow2" "read -P 0x60 0 1M" "read -P 0x61 1M 1M" "read -P 0x62 2M 1M"
+rpc domain-detach "{\"domain\":\"$D2\"}" >/dev/null || check_fail "domain-detach $D2"
 
 # ---- the images -------------------------------------------------------------------
 for f in "$IMAGES"/$TAG*.qcow2; do

@@ -12,9 +12,18 @@
 # --libvirt-uri none (and `libvirt-uri = none` in a config file) the same
 # writes run, query-virt says libvirt is not configured, and a live
 # feature (domain-attach from libvirt's XML) says so too.
+#
+# Then libvirt goes away while gvmd runs: gvmd is connected to the test's
+# libvirtd through a unix-socket relay of the test's own; a write runs;
+# the relay is killed (to gvmd, libvirtd stopped: its connection closes
+# and every reconnect fails); the same kind of write is refused with the
+# message above and changes nothing, reads answer; the relay comes back
+# and the write runs.  (The shared libvirtd itself is never stopped: other
+# tests use it.)
 . "$GVM_TESTDIR/lib.sh"
 . "$GVM_TESTDIR/lib-image.sh"
-need jq qemu-img qemu-io sha256sum
+need jq qemu-img qemu-io sha256sum python3
+need_libvirt
 
 URI='qemu+unix:///system?socket=/nonexistent/gvmd-test/libvirt-sock'
 start_gvmd --libvirt-uri "$URI"
@@ -49,7 +58,7 @@ refused() {
     m=$(err_msg "$e")
     note "$1: $m"
     assert_eq InUse "$(err_class "$e")" "$3: class"
-    assert_match "libvirt at qemu\+unix:///system\?socket=/nonexistent/gvmd-test/libvirt-sock cannot be reached" \
+    assert_match "libvirt at $(printf '%s' "$URI" | sed 's/[][\.*^$?+(){}|]/\\&/g') cannot be reached" \
         "$m" "$3: names the unreachable libvirt"
     assert_match "cannot tell whether a running domain uses" "$m" "$3: says why"
     assert_match "local:$SUB/" "$m" "$3: names the image"
@@ -118,4 +127,80 @@ job "$j" "image-rebase"
 assert_eq null "$(qemu-img info -U --output=json "$IMAGES/$SUB/mid.qcow2" | jq -r '."backing-filename" // "null"')" \
     "mid.qcow2 rebased onto nothing"
 qio "$IMAGES/$SUB/mid.qcow2" "read -P 0x11 0 1M" "read -P 0x22 1M 1M" "read -P 0x33 2M 1M"
+stop_gvmd
+
+# ---- libvirtd goes away while gvmd runs ---------------------------------------
+# relay SOCKET: forward SOCKET to libvirtd's socket (qemu:///system).
+relay() {
+    python3 - "$1" /run/libvirt/libvirt-sock <<'PY' &
+import socket, sys, threading
+srv = socket.socket(socket.AF_UNIX)
+srv.bind(sys.argv[1])
+srv.listen(16)
+def pump(a, b):
+    try:
+        while True:
+            d = a.recv(65536)
+            if not d:
+                break
+            b.sendall(d)
+    except OSError:
+        pass
+    for x in (a, b):
+        try:
+            x.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+while True:
+    c, _ = srv.accept()
+    t = socket.socket(socket.AF_UNIX)
+    try:
+        t.connect(sys.argv[2])
+    except OSError:
+        c.close()
+        continue
+    threading.Thread(target=pump, args=(c, t), daemon=True).start()
+    threading.Thread(target=pump, args=(t, c), daemon=True).start()
+PY
+    RELAY_PID=$!
+    _test_pids="$_test_pids $RELAY_PID"
+    i=0
+    until [ -S "$1" ]; do i=$((i+1)); [ $i -lt 100 ] || fail "the relay did not listen"; sleep 0.05; done
+}
+SOCK=$TEST_TMP/lv.sock
+URI2="qemu+unix:///system?socket=$SOCK"
+relay "$SOCK"
+start_gvmd --libvirt-uri "$URI2"
+assert_eq "true true" "$(rpc query-virt '{}' | jq -r '"\(.configured) \(.connected)"')" \
+    "query-virt through the relay: configured, connected"
+SUB=lg-$$
+mkdir -p "$IMAGES/$SUB"
+mk_local base.qcow2
+mk_local top.qcow2 "$SUB/base.qcow2"
+qio "$IMAGES/$SUB/top.qcow2" "write -P 0x44 0 1M"
+j=$(rpc image-rebase "{\"image\":\"local:$SUB/top.qcow2\",\"backing\":null}") ||
+    fail "image-rebase with libvirt reachable refused"
+job "$j" "image-rebase while libvirt answers"
+
+kill -KILL "$RELAY_PID"; wait "$RELAY_PID" 2>/dev/null; rm -f "$SOCK"
+URI=$URI2
+before=$(state)
+# The first call after the close may be the one that finds it closed.
+refused image-rebase "{\"image\":\"local:$SUB/top.qcow2\",\"backing\":\"local:$SUB/base.qcow2\"}" \
+    "image-rebase once libvirtd is gone"
+refused image-check "{\"image\":\"local:$SUB/top.qcow2\",\"repair\":\"leaks\"}" "image-check repair once libvirtd is gone"
+refused image-delete "{\"image\":\"local:$SUB/base.qcow2\"}" "image-delete once libvirtd is gone"
+assert_eq "true false" "$(rpc query-virt '{}' | jq -r '"\(.configured) \(.connected)"')" \
+    "query-virt once libvirtd is gone"
+m=$(rpc image-map "{\"image\":\"local:$SUB/top.qcow2\"}") ||
+    check_fail "image-map refused once libvirtd is gone"
+assert_eq 1 "$(printf '%s' "$m" | jq '[.[] | select(.data)] | length')" "image-map once libvirtd is gone"
+
+relay "$SOCK"
+j=$(rpc image-rebase "{\"image\":\"local:$SUB/top.qcow2\",\"backing\":\"local:$SUB/base.qcow2\",\"mode\":\"unsafe\"}") ||
+    check_fail "image-rebase once libvirtd answers again refused"
+[ -n "$j" ] && job "$j" "image-rebase once libvirtd answers again"
+assert_eq "true true" "$(rpc query-virt '{}' | jq -r '"\(.configured) \(.connected)"')" \
+    "query-virt once libvirtd answers again"
+qio "$IMAGES/$SUB/top.qcow2" "read -P 0x44 0 1M"
 stop_gvmd
