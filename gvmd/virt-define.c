@@ -332,7 +332,16 @@ int virt_define_sync(struct gvmd *d, const struct catalog_domain *dom,
     /* libvirt-uri none: there is no definition to keep in step. */
     if (dom->ndisks == 0 || !virt_configured(d->virt))
         return 0;
-    if (virt_domain_disks(d->virt, key, &vd, &nvd, &running, &e) < 0) {
+    int r = virt_domain_disks(d->virt, key, &vd, &nvd, &running, &e);
+
+    /* A domain attached with explicit disks has a uuid of gvmd's making:
+     * libvirt knows it by name (as chain-audit looks it up). */
+    if (r < 0 && e.cls == GVM_ERR_NOT_FOUND && key != dom->name) {
+        gvm_error_clear(&e);
+        key = dom->name;
+        r = virt_domain_disks(d->virt, key, &vd, &nvd, &running, &e);
+    }
+    if (r < 0) {
         if (e.cls == GVM_ERR_NOT_FOUND) {
             log_info("Domain %s is not defined in libvirt: no definition to "
                      "update.", dom->name);
@@ -361,7 +370,6 @@ int virt_define_sync(struct gvmd *d, const struct catalog_domain *dom,
         const struct catalog_disk *cd = &dom->disks[i];
         const struct virt_disk *v = NULL;
         int64_t id = 0;
-        int r;
 
         for (size_t k = 0; k < nvd && !v; k++)
             if (vd[k].target && strcmp(vd[k].target, cd->target) == 0)
