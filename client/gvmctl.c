@@ -172,6 +172,7 @@ static void print_command_help(FILE *f, const struct method *m)
     fprintf(f, "\n%s\n", m->help);
     fprintf(f, "%s%s%s\n",
             m->flags & GVM_M_RO ? "Allowed on the read-only socket." :
+            m->flags & GVM_M_ROOT ? "Root only, on the read-write socket." :
                                   "Needs the read-write socket.",
             m->flags & GVM_M_MUTATING ? " Changes state; accepts --op-id." : "",
             m->flags & GVM_M_BLOCKING ? " May take a while (storage or libvirt)." : "");

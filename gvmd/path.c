@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "store.h"
+#include "text.h"
 
 int path_check(const char *path, const char *param, struct gvm_error *err)
 {
@@ -32,6 +33,14 @@ int path_check(const char *path, const char *param, struct gvm_error *err)
         gvm_error_param(err, param,
                         "The path in '%s' is %zu bytes long; at most %d are "
                         "allowed.", param, len, GVM_MAX_STRING);
+        return -EINVAL;
+    }
+    /* Paths go into qcow2 headers, logs, libvirt XML and terminals. */
+    size_t at;
+    enum text_problem tp = text_check(path, len, &at);
+    if (tp != TEXT_OK) {
+        gvm_error_param(err, param, "The path in '%s' %s (byte %zu).", param,
+                        text_problem_says(tp), at);
         return -EINVAL;
     }
     if (path[0] == '/') {
@@ -67,6 +76,13 @@ int path_check(const char *path, const char *param, struct gvm_error *err)
         seg = end + 1;
     }
     return 0;
+}
+
+size_t path_protocol_len(const char *name)
+{
+    size_t n = strcspn(name, ":/");
+
+    return name[n] == ':' ? n : 0;
 }
 
 char *path_dirname(const char *path)

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "qcow2.h"
+#include "text.h"
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -477,6 +478,16 @@ static int parse_backing_name(struct qcow2 *q, const uint8_t *c0, size_t have,
         gvm_error_set(err, GVM_ERR_CORRUPT,
                       "Image '%s' is corrupt: the backing file name contains a"
                       " NUL byte.", q->path);
+        return -EUCLEAN;
+    }
+    size_t at;
+    enum text_problem tp = text_check((const char *)c0 + off, len, &at);
+    if (tp != TEXT_OK) {
+        /* Every reply, log line and libvirt XML would carry it. */
+        gvm_error_set(err, GVM_ERR_CORRUPT,
+                      "Image '%s' has a backing file name that %s (byte %zu "
+                      "of it); gvmd does not open it.", q->path,
+                      text_problem_says(tp), at);
         return -EUCLEAN;
     }
     q->backing_name = strndup((const char *)c0 + off, len);

@@ -304,6 +304,18 @@ static int resolve_backing(void *opaque, struct gvm_store *child_store,
             free(p);
             return -EINVAL;
         }
+    } else if (path_protocol_len(backing_name) > 0 ||
+               backing_name[0] == ':') {
+        /* QEMU would open "file:/host/path", "nbd:...", "ssh:..." through
+         * that protocol, not as a file next to the image. */
+        gvm_error_set(err, GVM_ERR_UNSUPPORTED,
+                      "The backing file name '%s' of %s names the protocol "
+                      "'%.*s:', which gvmd does not follow: it resolves "
+                      "relative names, absolute paths on registered dir "
+                      "volumes and gluster references only.", backing_name,
+                      child_name ? child_name : child_path,
+                      (int)path_protocol_len(backing_name), backing_name);
+        return -EINVAL;
     } else {
         int r = path_resolve_relative(child_path, backing_name, &p);
         if (r < 0) {
@@ -360,11 +372,18 @@ static char *relative_to(const char *child_path, const char *target)
     for (const char *p = cs; *p; p++)
         if (*p == '/')
             ups++;
-    size_t len = ups * 3 + strlen(ts) + 1;
+    /* "a:b.qcow2" would be the protocol "a" to QEMU; "./a:b.qcow2" is
+     * the file. */
+    bool dot = ups == 0 && (path_protocol_len(ts) > 0 || ts[0] == ':');
+    size_t len = ups * 3 + (dot ? 2 : 0) + strlen(ts) + 1;
     char *out = malloc(len);
     if (!out)
         return NULL;
     char *o = out;
+    if (dot) {
+        memcpy(o, "./", 2);
+        o += 2;
+    }
     for (size_t u = 0; u < ups; u++, o += 3)
         memcpy(o, "../", 3);
     strcpy(o, ts);

@@ -81,6 +81,12 @@ static int storage_fail(struct gvm_error *err, int r, const char *what,
             gvm_error_set(err, GVM_ERR_CORRUPT,
                           "%s %s:%s failed: its metadata is corrupt.", what,
                           volume, path);
+        else if (r == -ENODEV || r == -EISDIR)
+            gvm_error_set(err, GVM_ERR_INVALID_PARAMS,
+                          "%s %s:%s failed: it is %s, not a regular file; "
+                          "images are regular files.", what, volume, path,
+                          r == -EISDIR ? "a directory"
+                                       : "a FIFO, socket or device file");
         else
             gvm_error_set_errno(err, gvm_error_class_from_errno(r), r,
                                 "%s %s:%s failed", what, volume, path);

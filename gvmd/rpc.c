@@ -727,6 +727,14 @@ static void call_prepare_and_run(struct rpc *rpc, struct rpc_call *call,
                       call->m->wire);
         return;
     }
+    if ((call->m->flags & GVM_M_ROOT) && control_conn_uid(call->conn) != 0) {
+        gvm_error_set(&call->err, GVM_ERR_PERMISSION,
+                      "Permission denied: %s is for root only (uid %u is not "
+                      "root): a volume decides which host directories and "
+                      "gluster servers gvmd, running as root, reads and writes.",
+                      call->m->wire, (unsigned)control_conn_uid(call->conn));
+        return;
+    }
     if (params && json_is_array(params)) {
         gvm_error_set(&call->err, GVM_ERR_INVALID_PARAMS,
                       "The params of %s must be an object of named parameters, not an array.",
@@ -839,6 +847,27 @@ void rpc_handle_message(struct rpc *rpc, struct conn *c, const char *buf,
         return;
     }
     msg = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+    if (!msg && json_error_code(&jerr) == json_error_numeric_overflow) {
+        /* Valid JSON with an integer past 2^63 - 1: no parameter can
+         * take it.  Read it again with such numbers as reals, only to
+         * answer with the request's id. */
+        _cleanup_json_ json_t *again = json_loadb(buf, len,
+            JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, NULL);
+        json_t *id = json_is_object(again) ? json_object_get(again, "id") : NULL;
+        json_t *rid = NULL;
+
+        if (json_is_string(id))
+            rid = id;
+        else if (json_is_real(id) && json_real_value(id) == (double)(json_int_t)json_real_value(id))
+            rid = json_integer((json_int_t)json_real_value(id));
+        gvm_error_param(&err, "", "A number in the request is too large (at "
+                        "byte %d): sizes, ids and counts must be below 2^63.",
+                        jerr.position);
+        send_reply(c, rid, NULL, &err);
+        if (rid && rid != id)
+            json_decref(rid);
+        return;
+    }
     if (!msg) {
         gvm_error_set(&err, GVM_ERR_PARSE,
                       "Parse error at byte %d (line %d, column %d): %s.",

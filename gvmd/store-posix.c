@@ -122,16 +122,20 @@ static int posix_open(struct gvm_store *st, const char *path, int flags,
     struct gvm_file *f = calloc(1, sizeof *f);
     if (!f)
         return -ENOMEM;
-    f->fd = openat2_beneath(ps->rootfd, path, oflags, 0644);
+    /* O_NONBLOCK: opening a FIFO would wait for a writer forever (and
+     * hold a worker); it is refused below like every non-regular file. */
+    f->fd = openat2_beneath(ps->rootfd, path, oflags | O_NONBLOCK, 0644);
     if (f->fd < 0) {
         int r = f->fd;
         free(f);
         return r;
     }
     struct stat sb;
-    if (fstat(f->fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+    if (fstat(f->fd, &sb) < 0 || !S_ISREG(sb.st_mode) ||
+        fcntl(f->fd, F_SETFL, fcntl(f->fd, F_GETFL) & ~O_NONBLOCK) < 0) {
         int r = fstat(f->fd, &sb) < 0 ? -errno
-              : S_ISDIR(sb.st_mode) ? -EISDIR : -EINVAL;
+              : S_ISDIR(sb.st_mode) ? -EISDIR
+              : !S_ISREG(sb.st_mode) ? -ENODEV : -errno;
         close(f->fd);
         free(f);
         return r;

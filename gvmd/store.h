@@ -79,7 +79,9 @@ struct gvm_store_ops {
     const char *name;   /* "dir", "gluster", "faulty" */
 
     /* Open path. -ENOENT if missing (without CREAT), -EEXIST with
-     * CREAT|EXCL, -EXDEV/-ELOOP if it resolves outside the volume. */
+     * CREAT|EXCL, -EXDEV/-ELOOP if it resolves outside the volume,
+     * -EISDIR for a directory, -ENODEV for any other file that is not a
+     * regular one (FIFO, socket, device), at once. */
     int (*open)(struct gvm_store *st, const char *path, int flags,
                 struct gvm_file **out);
     /* Close; never fails (errors of earlier writes surface in ->flush). */
@@ -179,6 +181,10 @@ char *path_dirname(const char *path);
 /* Resolve a backing file name stored relative to the image's directory:
  * returns the volume path or -EXDEV if it leaves the volume. */
 int path_resolve_relative(const char *image_path, const char *name, char **out);
+/* QEMU takes a file name with a ':' before its first '/' for
+ * "protocol:rest" (nbd:, file:, ssh:...), never for a relative file name:
+ * the length of that protocol name, 0 if name has none. */
+size_t path_protocol_len(const char *name);
 /* a "/" b (a may be NULL) with empty and "." segments dropped and no
  * leading '/': one spelling for comparing paths written differently (".."
  * is kept as it is).  Caller frees; NULL on ENOMEM. */

@@ -225,6 +225,50 @@ int volumes_list(struct volumes *v, struct catalog_volume **out, size_t *n,
     return catalog_volume_list(v->cat, out, n, err);
 }
 
+/* Whether path a is b or lies below it (both canonical). */
+static bool path_within(const char *a, const char *b)
+{
+    size_t lb = strlen(b);
+
+    if (lb == 1 && b[0] == '/')
+        return true;
+    return strncmp(a, b, lb) == 0 && (a[lb] == '/' || a[lb] == '\0');
+}
+
+/*
+ * A dir volume inside another (or the same directory twice) gives one
+ * file two names in the catalog, one per volume: a delete through one
+ * would remove what the other's chains use.  Conflict naming the volume.
+ */
+static int refuse_overlap(struct volumes *v, const char *root,
+                          struct gvm_error *err)
+{
+    struct catalog_volume *vols = NULL;
+    size_t n = 0;
+    int r = 0;
+
+    if (catalog_volume_list(v->cat, &vols, &n, err) < 0)
+        return -1;
+    for (size_t i = 0; i < n && r == 0; i++) {
+        const char *o = vols[i].root_path;
+
+        if (vols[i].backend != CATALOG_BACKEND_DIR || !o)
+            continue;
+        if (path_within(root, o) || path_within(o, root)) {
+            gvm_error_param(err, "path", "The directory %s %s the dir volume "
+                            "'%s' (%s): a file would have a name in each, and "
+                            "a delete through one would remove what the "
+                            "other's chains use. Register only one of them.",
+                            root, strcmp(root, o) == 0 ? "is" :
+                            path_within(root, o) ? "lies inside" : "holds",
+                            vols[i].name, o);
+            r = -1;
+        }
+    }
+    catalog_volumes_free(vols, n);
+    return r;
+}
+
 int volumes_add(struct volumes *v, struct catalog_volume *vol,
                 struct gvm_error *err)
 {
@@ -283,6 +327,8 @@ int volumes_add(struct volumes *v, struct catalog_volume *vol,
         }
         free(vol->root_path);
         vol->root_path = dup;
+        if (refuse_overlap(v, vol->root_path, err) < 0)
+            return -1;
     } else {
         if (!vol->gluster_volume || !*vol->gluster_volume) {
             gvm_error_param(err, "volume",

@@ -35,7 +35,8 @@ def roff(s):
 def section(src):
     out = []
     for m in METHOD.finditer(src):
-        wire, flags, spec = m.group(2), m.group(3), m.group(4)
+        wire, spec = m.group(2), m.group(4)
+        flags = set(re.findall(r'GVM_M_[A-Z]+', m.group(3)))
         text = ''.join(re.findall(r'"((?:[^"\\]|\\.)*)"', m.group(5)))
         params = []
         for tok in spec.split():
@@ -57,8 +58,8 @@ def section(src):
         notes = []
         if 'GVM_M_RO' in flags:
             notes.append('Allowed on the read\\-only socket.')
-        if 'GVM_M_BLOCKING' in flags and 'GVM_M_MUTATING' not in flags:
-            pass
+        if 'GVM_M_ROOT' in flags:
+            notes.append('Root only.')
         out.append(roff(text) + (' ' + ' '.join(notes) if notes else ''))
     return out
 

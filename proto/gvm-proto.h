@@ -68,6 +68,7 @@ enum gvm_error_class {
 #define GVM_M_RO       0x1  /* allowed on the read-only socket               */
 #define GVM_M_BLOCKING 0x2  /* may touch storage or libvirt: run off the loop */
 #define GVM_M_MUTATING 0x4  /* changes state: accepts op-id                   */
+#define GVM_M_ROOT     0x8  /* callers with uid 0 only (gvm members refused)  */
 
 /*
  * Parameter specs (the 4th column of methods.def): space-separated

@@ -4,7 +4,8 @@
 # group gvm, is refused on the read-write socket (by the file mode, and by
 # the daemon's own peer-credential check when the mode lets it connect),
 # may query on the read-only socket, and may not change anything there.
-# Added to group gvm, the same user may use the read-write socket.
+# Added to group gvm, the same user may use the read-write socket, but not
+# volume-add/volume-remove, which are root's.
 . "$GVM_TESTDIR/lib.sh"
 need jq useradd userdel usermod groupadd setpriv
 [ "$(id -u)" -eq 0 ] || skip "creating a user needs root"
@@ -85,8 +86,8 @@ r=$(printf '%s\n' '{"jsonrpc":"2.0","method":"volume-remove","params":{"name":"l
     "$RAW" "$GVM_RO_SOCK" --expect 1 --timeout-ms 10000)
 assert_eq '"PermissionDenied"' "$(field .error.data.class "$r")" "root's volume-remove on the ro socket"
 # every method the table marks read-only is allowed there
-ro_methods=$(grep -o 'GVM_METHOD([a-z_0-9]*, *"[^"]*", *[^,]*GVM_M_RO[^,]*' "$GVM_SRCDIR/proto/methods.def" |
-             sed 's/.*"\([^"]*\)".*/\1/')
+ro_methods=$(grep -oE 'GVM_METHOD\([a-z_0-9]*, *"[^"]*", *[^,]*,' "$GVM_SRCDIR/proto/methods.def" |
+             grep -E 'GVM_M_RO( |\||,)' | sed 's/.*"\([^"]*\)".*/\1/')
 for m in $ro_methods; do
     r=$(user_raw "$GVM_RO_SOCK" "{\"jsonrpc\":\"2.0\",\"method\":\"$m\",\"id\":1}")
     [ "$(field .error.data.class "$r")" != '"PermissionDenied"' ] ||
@@ -103,8 +104,21 @@ assert_eq '"local"' "$(field '.[0].name' "$out")" "member volume-list"
 mkdir -p "$TEST_TMP/vol-m"
 out=$(as_member "$GVMCTL" --socket "$GVM_SOCK" --json volume-add --name member-vol \
       --backend dir --path "$TEST_TMP/vol-m" 2>"$TEST_TMP/err"); rc=$?
-assert_eq 0 "$rc" "member volume-add exit ($(cat "$TEST_TMP/err"))"
-assert_eq '"member-vol"' "$(field .name "$out")" "member volume-add result"
+# volume-add and volume-remove are root's: a volume decides which host
+# directories gvmd (root) writes, so a member could reach root-only files.
+assert_eq 1 "$rc" "member volume-add exit"
+assert_match "PermissionDenied" "$(cat "$TEST_TMP/err")" "member volume-add: class"
+assert_match "volume-add is for root only" "$(cat "$TEST_TMP/err")" "member volume-add: message"
+assert_eq local "$(rpc volume-list '{}' | jq -r '.[].name' | paste -sd, -)" "no volume from the member's volume-add"
+rpc volume-add "{\"name\":\"member-vol\",\"backend\":\"dir\",\"path\":\"$TEST_TMP/vol-m\"}" >/dev/null ||
+    fail "root's volume-add of member-vol"
+out=$(as_member "$GVMCTL" --socket "$GVM_SOCK" --json volume-remove --name member-vol 2>"$TEST_TMP/err"); rc=$?
+assert_eq 1 "$rc" "member volume-remove exit"
+assert_match "volume-remove is for root only" "$(cat "$TEST_TMP/err")" "member volume-remove: message"
+# Images on a volume root registered are a member's to make.
+out=$(as_member "$GVMCTL" --socket "$GVM_SOCK" --json image-create --volume member-vol \
+      --path m.qcow2 --format qcow2 --size 1048576 2>"$TEST_TMP/err"); rc=$?
+assert_eq 0 "$rc" "member image-create exit ($(cat "$TEST_TMP/err"))"
 # group membership from the group database counts even for a process that
 # dropped its supplementary groups (the mode must let it connect)
 chmod 0666 "$GVM_SOCK"

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# test-security.sh — regression tests of issue 11's confirmed defects that
+# need nothing but gvmd on a dir volume (item 4, volume-add by gvm members,
+# is in test-permissions.sh):
+#   2. a backing name with a protocol prefix (file:, nbd:, anything QEMU
+#      would take as "protocol:") is refused with Unsupported naming the
+#      protocol, by image-info, image-import and image-create on it; and
+#      gvmd writes the name of a file whose name has a ':' before any '/'
+#      as "./NAME", which QEMU opens as that file;
+#   5. a dir volume inside another, around another, or on the same
+#      directory is refused, naming the other volume;
+#   9. a FIFO in a volume is refused at once (InvalidParams naming it),
+#      never a worker waiting for a writer;
+#  11. a backing name that is not valid UTF-8, or holds a control
+#      character, is refused (Corrupt, naming the image), and the reply is
+#      valid JSON-RPC;
+#  12. a path with a control character is refused (InvalidParams) by
+#      image-create and domain-disk-xml;
+#  13. a number past 2^63 - 1 is InvalidParams with the request's id, not a
+#      parse error.
+# Each check fails on the code before issue 11.
+. "$GVM_TESTDIR/lib.sh"
+. "$GVM_TESTDIR/lib-image.sh"
+need jq qemu-img mkfifo timeout
+RAW=$GVM_TOOLSDIR/rawsock
+
+start_gvmd
+IMAGES=$GVMD_DIR/state/images
+SUB=sec-$$
+mkdir -p "$IMAGES/$SUB"
+D=$IMAGES/$SUB
+# state: files under SUB and the catalog, to see that a refusal changed nothing.
+state() { (cd "$D" && ls -la --time-style=+%s . | awk '{print $1, $5, $7}'); rpc image-list '{}' | jq -S -c 'map(del(."actual-size"))'; }
+
+# ---- 2. protocol prefixes -------------------------------------------------------
+for name in 'file:/etc/passwd' 'nbd:127.0.0.1:10809' 'ssh://127.0.0.1/x' 'host_device:/dev/sda' 'weird:x/y'; do
+    f=p$(printf '%s' "$name" | md5sum | cut -c1-8).qcow2
+    qemu-img create -q -f qcow2 -u -b "$name" -F raw "$D/$f" 1M || fail "qemu-img create with backing $name"
+    proto=${name%%:*}
+    before=$(state)
+    for call in "image-info {\"image\":\"local:$SUB/$f\",\"backing-chain\":true}" \
+                "image-import {\"image\":\"local:$SUB/$f\"}" \
+                "image-create {\"volume\":\"local\",\"path\":\"$SUB/c-$f\",\"format\":\"qcow2\",\"backing\":\"local:$SUB/$f\"}"; do
+        e=$(rpc_err ${call%% *} "${call#* }") || continue
+        assert_eq Unsupported "$(err_class "$e")" "backing $name, ${call%% *}: class"
+        assert_match "protocol '$proto:'" "$(err_msg "$e")" "backing $name, ${call%% *}: names the protocol"
+    done
+    assert_eq "$before" "$(state)" "backing $name: nothing changed"
+done
+# gvmd writes a name QEMU reads as the file: "./a:b.qcow2".
+rpc image-create "{\"volume\":\"local\",\"path\":\"$SUB/a:b.qcow2\",\"format\":\"qcow2\",\"size\":1048576}" >/dev/null ||
+    fail "image-create a:b.qcow2"
+rpc image-create "{\"volume\":\"local\",\"path\":\"$SUB/child.qcow2\",\"format\":\"qcow2\",\"backing\":\"local:$SUB/a:b.qcow2\"}" >/dev/null ||
+    fail "image-create over a:b.qcow2"
+assert_eq "./a:b.qcow2" "$(qemu-img info -U --output=json "$D/child.qcow2" | jq -r '."backing-filename"')" \
+    "the backing name gvmd writes for a:b.qcow2"
+assert_eq "child.qcow2 a:b.qcow2" "$(qemu-img info -U --backing-chain --output=json "$D/child.qcow2" |
+    jq -r '.[].filename' | xargs -n1 basename | xargs)" "QEMU opens a:b.qcow2 as the backing file"
+got=$(rpc image-info "{\"image\":\"local:$SUB/child.qcow2\",\"backing-chain\":true}" | jq -r '.chain[].path' | xargs)
+assert_eq "$SUB/child.qcow2 $SUB/a:b.qcow2" "$got" "gvmd's chain of child.qcow2"
+
+# ---- 5. overlapping dir volumes --------------------------------------------------
+mkdir -p "$TEST_TMP/v/in/deeper"
+rpc volume-add "{\"name\":\"outer\",\"backend\":\"dir\",\"path\":\"$TEST_TMP/v/in\"}" >/dev/null ||
+    fail "volume-add outer"
+for case in "inner $TEST_TMP/v/in/deeper lies inside" "around $TEST_TMP/v holds" "same $TEST_TMP/v/in/ is" \
+            "local $IMAGES/$SUB lies inside"; do
+    set -- $case
+    e=$(rpc_err volume-add "{\"name\":\"o-$1\",\"backend\":\"dir\",\"path\":\"$2\"}") || continue
+    assert_eq InvalidParams "$(err_class "$e")" "overlapping volume $1: class"
+    assert_match "${*:3} the dir volume" "$(err_msg "$e")" "overlapping volume $1: says how"
+done
+assert_eq "local,outer" "$(rpc volume-list '{}' | jq -r '.[].name' | sort | paste -sd, -)" "volumes after the refusals"
+
+# ---- 9. a FIFO --------------------------------------------------------------------
+mkfifo "$D/fifo.qcow2" || fail "mkfifo"
+for call in "image-info {\"image\":\"local:$SUB/fifo.qcow2\"}" "image-import {\"image\":\"local:$SUB/fifo.qcow2\"}"; do
+    s=$SECONDS
+    e=$(timeout 20 "$GVMCTL" --socket "$GVM_SOCK" --json --params "${call#* }" "${call%% *}" 2>&1 >/dev/null)
+    [ $((SECONDS - s)) -lt 10 ] || check_fail "FIFO, ${call%% *}: took $((SECONDS - s)) s"
+    assert_eq InvalidParams "$(err_class "$e")" "FIFO, ${call%% *}: class ($e)"
+    assert_match "FIFO" "$(err_msg "$e")" "FIFO, ${call%% *}: names the type"
+done
+rpc query-version '{}' >/dev/null || fail "gvmd does not answer after the FIFO calls"
+rm -f "$D/fifo.qcow2"
+
+# ---- 11. backing names that are not text -----------------------------------------
+for kind in utf8 control; do
+    case $kind in
+    utf8)    name=$(printf 'x\377\376.qcow2'); says="is not valid UTF-8";;
+    control) name=$(printf 'x\033[2Jy.qcow2'); says="holds a control character";;
+    esac
+    qemu-img create -q -f qcow2 -u -b "$name" -F qcow2 "$D/n-$kind.qcow2" 1M || fail "qemu-img create n-$kind"
+    for m in image-info image-import; do
+        r=$(printf '{"jsonrpc":"2.0","method":"%s","params":{"image":"local:%s/n-%s.qcow2"},"id":11}\n' "$m" "$SUB" "$kind" |
+            "$RAW" "$GVM_SOCK" --expect 1 --timeout-ms 10000)
+        jq -e . >/dev/null 2>&1 <<<"$r" || { check_fail "$kind, $m: the reply is not JSON: $r"; continue; }
+        assert_eq "11 Corrupt" "$(jq -r '"\(.id) \(.error.data.class)"' <<<"$r")" "$kind backing name, $m: id and class"
+        assert_match "n-$kind.qcow2' has a backing file name that $says" "$(jq -r .error.message <<<"$r")" \
+            "$kind backing name, $m: names the image"
+    done
+done
+assert_eq 0 "$(rpc image-list '{}' | jq '[.[] | select(.path | test("n-"))] | length')" "no row for the images with such names"
+
+# ---- 12. control characters in paths ----------------------------------------------
+before=$(state)
+e=$(rpc_err image-create "{\"volume\":\"local\",\"path\":\"$SUB/a\\nb.qcow2\",\"format\":\"qcow2\",\"size\":1048576}")
+assert_eq InvalidParams "$(err_class "$e")" "image-create with a newline: class"
+assert_match "control character" "$(err_msg "$e")" "image-create with a newline: says why"
+e=$(rpc_err domain-disk-xml "{\"image\":\"local:$SUB/x\\u001b.qcow2\",\"target\":\"vda\"}")
+assert_eq InvalidParams "$(err_class "$e")" "domain-disk-xml with an escape: class"
+assert_eq "$before" "$(state)" "control characters: nothing changed"
+
+# ---- 13. numbers past 2^63 - 1 -----------------------------------------------------
+r=$(printf '%s\n' "{\"jsonrpc\":\"2.0\",\"method\":\"image-create\",\"params\":{\"volume\":\"local\",\"path\":\"$SUB/big.qcow2\",\"format\":\"qcow2\",\"size\":9223372036854775808},\"id\":13}" |
+    "$RAW" "$GVM_SOCK" --expect 1 --timeout-ms 10000)
+assert_eq "13 -32602 InvalidParams" "$(jq -r '"\(.id) \(.error.code) \(.error.data.class)"' <<<"$r" 2>&1)" \
+    "a size of 2^63: id, code and class"
+assert_match "too large" "$(jq -r .error.message <<<"$r" 2>&1)" "a size of 2^63: says why"
+[ -e "$D/big.qcow2" ] && check_fail "big.qcow2 was created"
+stop_gvmd
