@@ -58,12 +58,14 @@ struct rpc {
     struct gvmd *d;
     struct method *methods;     /* sorted by wire name */
     size_t nmethods;
-    /* op-id replay: key "method\nop-id" -> first result.  `order` is a
-     * ring of the keys in insertion order, to evict the oldest. */
+    /* op-id replay: key "uid\nmethod\nop-id" -> first result.  Keyed by
+     * the caller's uid so that nobody's op-id answers another's call, and
+     * each uid's keys in `order` (uid -> array, oldest first) evict only
+     * that uid's oldest.  Only calls on the read-write socket take part:
+     * on the read-only one nothing changes that a repeat could spare. */
     json_t *replay;
+    json_t *order;
     json_t *inflight;           /* keys of calls still running */
-    char *order[RPC_REPLAY_MAX];
-    size_t order_pos;
 };
 
 /* A batch waiting for its worker calls: replies are kept in request order
@@ -160,8 +162,9 @@ int rpc_new(struct gvmd *d, struct rpc **out)
     rpc->nmethods = GVM_ARRAY_SIZE(method_defs);
     rpc->methods = calloc(rpc->nmethods, sizeof(*rpc->methods));
     rpc->replay = json_object();
+    rpc->order = json_object();
     rpc->inflight = json_object();
-    if (!rpc->methods || !rpc->replay || !rpc->inflight) {
+    if (!rpc->methods || !rpc->replay || !rpc->order || !rpc->inflight) {
         rpc_free(rpc);
         return -ENOMEM;
     }
@@ -187,8 +190,7 @@ void rpc_free(struct rpc *rpc)
         free(rpc->methods[i].params);
     }
     free(rpc->methods);
-    for (size_t i = 0; i < RPC_REPLAY_MAX; i++)
-        free(rpc->order[i]);
+    json_decref(rpc->order);
     json_decref(rpc->replay);
     json_decref(rpc->inflight);
     free(rpc);
@@ -490,30 +492,36 @@ static int check_params(const struct method *m, json_t *params,
 
 /* ---- op-id replay ------------------------------------------------------------ */
 
-static char *replay_key(const struct method *m, const char *op_id)
+static char *replay_key(const struct method *m, uid_t uid, const char *op_id)
 {
     char *k;
 
-    if (asprintf(&k, "%s\n%s", m->wire, op_id) < 0)
+    if (asprintf(&k, "%u\n%s\n%s", (unsigned)uid, m->wire, op_id) < 0)
         return NULL;
     return k;
 }
 
 static void replay_remember(struct rpc *rpc, const char *key, json_t *result)
 {
-    char **slot = &rpc->order[rpc->order_pos];
+    char uid[16];
+    json_t *keys;
 
     if (json_object_get(rpc->replay, key))
         return;
-    if (*slot) {
-        json_object_del(rpc->replay, *slot);
-        free(*slot);
+    snprintf(uid, sizeof(uid), "%.*s", (int)strcspn(key, "\n"), key);
+    keys = json_object_get(rpc->order, uid);
+    if (!keys) {
+        keys = json_array();
+        if (!keys || json_object_set_new(rpc->order, uid, keys) < 0)
+            return;
     }
-    *slot = strdup(key);
-    if (!*slot)
+    if (json_array_size(keys) >= RPC_REPLAY_MAX) {
+        json_object_del(rpc->replay, json_string_value(json_array_get(keys, 0)));
+        json_array_remove(keys, 0);
+    }
+    if (json_array_append_new(keys, json_string(key)) < 0)
         return;
     json_object_set(rpc->replay, key, result ? result : json_null());
-    rpc->order_pos = (rpc->order_pos + 1) % RPC_REPLAY_MAX;
 }
 
 /* ---- calls ------------------------------------------------------------------- */
@@ -763,8 +771,9 @@ static void call_prepare_and_run(struct rpc *rpc, struct rpc_call *call,
     if (check_params(call->m, call->params, &call->op_id, &call->err) < 0)
         return;
 
-    if (call->op_id) {
-        call->replay_key = replay_key(call->m, call->op_id);
+    if (call->op_id && !rpc_call_read_only(call)) {
+        call->replay_key = replay_key(call->m, control_conn_uid(call->conn),
+                                      call->op_id);
         if (!call->replay_key) {
             gvm_error_set(&call->err, GVM_ERR_INTERNAL, "Out of memory.");
             return;

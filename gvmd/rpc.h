@@ -19,7 +19,7 @@
 struct rpc;
 struct conn;
 
-#define RPC_REPLAY_MAX 1024   /* op-ids remembered in memory */
+#define RPC_REPLAY_MAX 1024   /* op-ids remembered in memory, per caller uid */
 
 int rpc_new(struct gvmd *d, struct rpc **out);
 void rpc_free(struct rpc *rpc);

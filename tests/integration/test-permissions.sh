@@ -10,6 +10,7 @@
 need jq useradd userdel usermod groupadd setpriv
 [ "$(id -u)" -eq 0 ] || skip "creating a user needs root"
 RAW=$GVM_TOOLSDIR/rawsock
+RPC_REPLAY_MAX=1024     # gvmd/rpc.h: op-ids remembered per caller
 
 groupadd -f gvm || fail "cannot create group gvm"
 user=gvmt$$
@@ -127,6 +128,19 @@ assert_eq '"member-vol"' "$(field .result.name "$r")" "member by the group datab
 chmod 0660 "$GVM_SOCK"
 names=$(rpc volume-list '{}' | jq -r '.[].name' | sort | paste -sd, -)
 assert_eq "local,member-vol" "$names" "volumes after the member's call"
+
+# op-ids are remembered per caller: a member's many op-ids do not push
+# root's out (a repeat of root's call still answers its first result).
+first=$(rpc image-create '{"volume":"member-vol","path":"r.qcow2","format":"qcow2","size":1048576,"op-id":"r1"}') ||
+    fail "root's image-create with op-id r1"
+n=$((RPC_REPLAY_MAX + 76))
+for i in $(seq 1 $n); do
+    printf '{"jsonrpc":"2.0","method":"chain-audit","params":{"image":"member-vol:m.qcow2","op-id":"m%d"},"id":%d}\n' "$i" "$i"
+done | as_member "$RAW" "$GVM_SOCK" --expect $n --timeout-ms 60000 >"$TEST_TMP/many.out"
+assert_eq $n "$(jq -s '[.[] | select(.result)] | length' "$TEST_TMP/many.out")" "the member's $n chain-audits"
+again=$(rpc image-create '{"volume":"member-vol","path":"r.qcow2","format":"qcow2","size":1048576,"op-id":"r1"}') ||
+    check_fail "root's repeat of op-id r1 after the member's op-ids ran again (not a replay)"
+assert_eq "$(jq -c . <<<"$first")" "$(jq -c . <<<"$again")" "root's repeat of op-id r1: the first result"
 
 stop_gvmd
 exit 0

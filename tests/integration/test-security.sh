@@ -18,7 +18,10 @@
 #  12. a path with a control character is refused (InvalidParams) by
 #      image-create and domain-disk-xml;
 #  13. a number past 2^63 - 1 is InvalidParams with the request's id, not a
-#      parse error.
+#      parse error;
+#   7. an op-id given on the read-only socket does not answer a later call
+#      with that op-id on the read-write socket (per-uid eviction is in
+#      test-permissions.sh).
 # Each check fails on the code before issue 11.
 . "$GVM_TESTDIR/lib.sh"
 . "$GVM_TESTDIR/lib-image.sh"
@@ -111,6 +114,21 @@ assert_match "control character" "$(err_msg "$e")" "image-create with a newline:
 e=$(rpc_err domain-disk-xml "{\"image\":\"local:$SUB/x\\u001b.qcow2\",\"target\":\"vda\"}")
 assert_eq InvalidParams "$(err_class "$e")" "domain-disk-xml with an escape: class"
 assert_eq "$before" "$(state)" "control characters: nothing changed"
+
+# ---- 7. op-ids are the caller's, on the read-write socket --------------------------
+# A chain-audit with op-id k1 on the read-only socket, then a difference
+# made behind gvmd's back, then chain-audit with op-id k1 on the read-write
+# socket: it must run (and find the difference), not answer the first
+# call's result.
+ro=$("$GVMCTL" --socket "$GVM_RO_SOCK" --json --params '{"op-id":"k1"}' chain-audit) ||
+    fail "chain-audit on the read-only socket"
+assert_eq 0 "$(jq '.differences | length' <<<"$ro")" "chain-audit on the read-only socket: clean"
+qemu-img rebase -q -u -b "" "$D/child.qcow2" || fail "qemu-img rebase -u"
+rw=$(rpc chain-audit '{"op-id":"k1"}') || fail "chain-audit on the read-write socket"
+assert_eq 1 "$(jq '.differences | length' <<<"$rw")" \
+    "chain-audit with the read-only caller's op-id on the read-write socket ran"
+qemu-img rebase -q -u -b "./a:b.qcow2" -F qcow2 "$D/child.qcow2" || fail "qemu-img rebase -u back"
+audit_clean "once child.qcow2's header is back"
 
 # ---- 13. numbers past 2^63 - 1 -----------------------------------------------------
 r=$(printf '%s\n' "{\"jsonrpc\":\"2.0\",\"method\":\"image-create\",\"params\":{\"volume\":\"local\",\"path\":\"$SUB/big.qcow2\",\"format\":\"qcow2\",\"size\":9223372036854775808},\"id\":13}" |
