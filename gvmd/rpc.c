@@ -23,9 +23,11 @@
 #include <event2/buffer.h>
 
 #include "control.h"
+#include "daemon.h"
 #include "imageref.h"
 #include "jsonutil.h"
 #include "rpc.h"
+#include "volume.h"
 #include "workq.h"
 
 typedef int (*handler_fn)(struct gvmd *d, struct rpc_call *call,
@@ -584,10 +586,55 @@ static void call_clear(struct rpc_call *call)
     free(call->replay_key);
 }
 
+/*
+ * A call on the read-only socket reaches registered volumes only: anyone
+ * on the machine may call there, and a gluster URI or json: reference to
+ * an unregistered volume would make gvmd (root) register it and connect
+ * wherever the reference points.  The top-level string parameters that are
+ * such references must name a registered volume: 0, or -1 with
+ * call->err set, before anything connects.
+ */
+static int ro_refs_registered(struct rpc_call *call)
+{
+    const char *key;
+    json_t *v;
+
+    json_object_foreach(call->params, key, v) {
+        const char *s = json_string_value(v);
+        struct imageref ref = { 0 };
+        struct gvm_error e = { 0 };
+        _cleanup_free_ char *name = NULL;
+        int r;
+
+        if (!s || (strncmp(s, "gluster", 7) != 0 && strncmp(s, "json:", 5) != 0))
+            continue;
+        if (imageref_parse_string(s, key, &ref, &e) < 0)
+            continue;           /* the handler reports what is wrong */
+        r = ref.kind == IMAGEREF_GLUSTER
+            ? volumes_find_gluster(call->rpc->d->vols, ref.volume, ref.servers,
+                                   ref.nservers, &name, &call->err)
+            : 1;
+        if (r == 0)
+            gvm_error_set(&call->err, GVM_ERR_PERMISSION, "Parameter '%s' "
+                          "names gluster volume '%s' through servers no "
+                          "registered volume has; on the read-only socket "
+                          "gvmd reaches registered volumes only (root "
+                          "registers one with volume-add).", key, ref.volume);
+        imageref_clear(&ref);
+        if (r <= 0)
+            return -1;
+    }
+    return 0;
+}
+
 static void call_run(struct rpc_call *call)
 {
     json_t *result = NULL;
 
+    if (rpc_call_read_only(call) && ro_refs_registered(call) < 0) {
+        call->rc = -1;
+        return;
+    }
     call->rc = call->m->fn(call->rpc->d, call, call->params, &result, &call->err);
     if (call->rc < 0) {
         json_decref(result);

@@ -479,6 +479,14 @@ static int find_gluster(struct volumes *v, const char *glvol,
     return found;
 }
 
+int volumes_find_gluster(struct volumes *v, const char *glvol,
+                         const struct gvm_server *servers, size_t n,
+                         char **name, struct gvm_error *err)
+{
+    *name = NULL;
+    return find_gluster(v, glvol, servers, n, name, err);
+}
+
 int volumes_find_or_add_gluster(struct volumes *v, const char *glvol,
                                 const struct gvm_server *servers, size_t n,
                                 char **name, struct gvm_error *err)

@@ -72,6 +72,13 @@ int volumes_store(struct volumes *v, const char *name, struct gvm_store **out,
 int volumes_store_by_id(struct volumes *v, int64_t id, struct gvm_store **out,
                         struct gvm_error *err);
 
+/* The registered gluster volume named glvol that has one of servers in
+ * its list: 1 and *name (caller frees), 0 if there is none (nothing is
+ * registered, nothing connects), -1 on error. */
+int volumes_find_gluster(struct volumes *v, const char *glvol,
+                         const struct gvm_server *servers, size_t n,
+                         char **name, struct gvm_error *err);
+
 /*
  * For gluster URIs and json: references: the registered gluster volume
  * named glvol that has one of servers in its list; if there is none,

@@ -19,6 +19,9 @@
 #      image-create and domain-disk-xml;
 #  13. a number past 2^63 - 1 is InvalidParams with the request's id, not a
 #      parse error;
+#   6. from the read-only socket, a gluster URI (tcp or unix) of a volume
+#      nobody registered is refused: gvmd connects nowhere, registers
+#      nothing;
 #   7. an op-id given on the read-only socket does not answer a later call
 #      with that op-id on the read-write socket (per-uid eviction is in
 #      test-permissions.sh).
@@ -129,6 +132,40 @@ assert_eq 1 "$(jq '.differences | length' <<<"$rw")" \
     "chain-audit with the read-only caller's op-id on the read-write socket ran"
 qemu-img rebase -q -u -b "./a:b.qcow2" -F qcow2 "$D/child.qcow2" || fail "qemu-img rebase -u back"
 audit_clean "once child.qcow2's header is back"
+
+# ---- 6. the read-only socket reaches registered volumes only ----------------------
+# Listeners of the test's own (tcp on loopback, a unix socket) count the
+# connections gvmd makes to them; image-info of a gluster URI pointing at
+# each, from the read-only socket, must be refused without connecting or
+# registering anything.
+python3 - "$TEST_TMP/listen" <<'PY' &
+import os, select, socket, sys, time
+d = sys.argv[1]
+os.makedirs(d, exist_ok=True)
+t = socket.socket(); t.bind(("127.0.0.1", 0)); t.listen(8)
+u = socket.socket(socket.AF_UNIX); u.bind(d + "/u.sock"); u.listen(8)
+open(d + "/port.tmp", "w").write(str(t.getsockname()[1])); os.rename(d + "/port.tmp", d + "/port")
+n = 0
+end = time.time() + 120
+while time.time() < end and not os.path.exists(d + "/stop"):
+    r, _, _ = select.select([t, u], [], [], 0.2)
+    for s in r:
+        c, _ = s.accept(); c.close(); n += 1
+        open(d + "/count", "w").write(str(n))
+PY
+LPID=$!
+_test_pids="$_test_pids $LPID"
+i=0; until [ -s "$TEST_TMP/listen/port" ]; do i=$((i+1)); [ $i -lt 100 ] || fail "the listeners did not start"; sleep 0.05; done
+port=$(cat "$TEST_TMP/listen/port")
+vols_before=$(rpc volume-list '{}' | jq -c 'map(.name)')
+for uri in "gluster://127.0.0.1:$port/vx/a.qcow2" "gluster+unix:///vx/a.qcow2?socket=$TEST_TMP/listen/u.sock"; do
+    e=$("$GVMCTL" --socket "$GVM_RO_SOCK" --json --params "{\"image\":\"$uri\"}" image-info 2>&1 >/dev/null)
+    assert_eq PermissionDenied "$(err_class "$e")" "read-only image-info of $uri: class ($e)"
+    assert_match "registered volumes only" "$(err_msg "$e")" "read-only image-info of $uri: says why"
+done
+: >"$TEST_TMP/listen/stop"; wait "$LPID" 2>/dev/null
+assert_eq 0 "$(cat "$TEST_TMP/listen/count" 2>/dev/null || echo 0)" "connections gvmd made from read-only calls"
+assert_eq "$vols_before" "$(rpc volume-list '{}' | jq -c 'map(.name)')" "volumes after the read-only calls"
 
 # ---- 13. numbers past 2^63 - 1 -----------------------------------------------------
 r=$(printf '%s\n' "{\"jsonrpc\":\"2.0\",\"method\":\"image-create\",\"params\":{\"volume\":\"local\",\"path\":\"$SUB/big.qcow2\",\"format\":\"qcow2\",\"size\":9223372036854775808},\"id\":13}" |
