@@ -236,6 +236,12 @@ int img_open_hint(struct gvm_store *st, const char *path, enum img_format fmt,
         }
         struct img *b;
         r = open_one(bst, bpath, bf, false, &b, err);
+        if (r == -ENOENT) {
+            /* Say whose backing file is missing, not just a path. */
+            gvm_error_clear(err);
+            gvm_error_set(err, GVM_ERR_NOT_FOUND, "The backing file '%s' of "
+                          "image '%s' does not exist.", bname, cur->path);
+        }
         if (r < 0)
             return r;
         cur->backing = b;

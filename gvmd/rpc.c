@@ -433,7 +433,8 @@ static int check_params(const struct method *m, json_t *params,
             if (!json_is_string(v) || json_string_length(v) == 0) {
                 gvm_error_param(err, "op-id",
                                 "Parameter 'op-id' of %s must be a non-empty string, not %s.",
-                                m->wire, json_type_name(v));
+                                m->wire, json_is_string(v) ? "an empty one"
+                                                           : json_type_name(v));
                 return -1;
             }
             continue;

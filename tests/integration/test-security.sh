@@ -18,7 +18,8 @@
 #  12. a path with a control character is refused (InvalidParams) by
 #      image-create and domain-disk-xml;
 #  13. a number past 2^63 - 1 is InvalidParams with the request's id, not a
-#      parse error;
+#      parse error; a missing backing file is named as the backing file of
+#      its image; an empty op-id is called empty;
 #   6. from the read-only socket, a gluster URI (tcp or unix) of a volume
 #      nobody registered is refused: gvmd connects nowhere, registers
 #      nothing;
@@ -174,4 +175,13 @@ assert_eq "13 -32602 InvalidParams" "$(jq -r '"\(.id) \(.error.code) \(.error.da
     "a size of 2^63: id, code and class"
 assert_match "too large" "$(jq -r .error.message <<<"$r" 2>&1)" "a size of 2^63: says why"
 [ -e "$D/big.qcow2" ] && check_fail "big.qcow2 was created"
+# A missing backing file is named as that, with the image that names it.
+qemu-img create -q -f qcow2 -u -b gone.qcow2 -F qcow2 "$D/orphan.qcow2" 1M || fail "qemu-img create orphan"
+e=$(rpc_err image-info "{\"image\":\"local:$SUB/orphan.qcow2\",\"backing-chain\":true}")
+assert_eq NotFound "$(err_class "$e")" "missing backing file: class"
+assert_match "backing file 'gone.qcow2' of image '$SUB/orphan.qcow2' does not exist" "$(err_msg "$e")" \
+    "missing backing file: names it and its image"
+# An empty op-id is said to be empty.
+e=$(rpc_err image-create "{\"volume\":\"local\",\"path\":\"$SUB/e.qcow2\",\"format\":\"qcow2\",\"size\":1048576,\"op-id\":\"\"}")
+assert_match "must be a non-empty string, not an empty one" "$(err_msg "$e")" "empty op-id: the message"
 stop_gvmd
