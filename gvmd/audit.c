@@ -70,6 +70,8 @@ struct layer {
     size_t cbidx;               /* the layer of row.backing_id, NONE      */
     unsigned diffs;
     bool imported;              /* adopt-storage catalogued it            */
+    bool qcow2_in_raw;          /* catalogued raw, content starts with a
+                                   qcow2 header (a guest can write one)   */
     bool overlay;               /* found beside a catalogued layer, backing
                                    onto it (chain-check.h)                */
 };
@@ -326,6 +328,14 @@ static int examine(struct audit *a, size_t i, struct gvm_error *err)
         if (r == 0 || r == -ESTALE)
             r = probe(L, &fmt);
     }
+    /* A catalogued image is read as the format the catalog records, never
+     * as its content suggests: a guest writes anything into a raw disk,
+     * a qcow2 header naming another VM's image included. */
+    enum img_format cfmt;
+    if (r == 0 && L->catalogued && img_format_parse(L->row.format, &cfmt) == 0) {
+        L->qcow2_in_raw = cfmt == IMG_FMT_RAW && fmt == IMG_FMT_QCOW2;
+        fmt = cfmt;
+    }
     if (r == -ENOENT) {
         L->state = L_MISSING;
     } else if (r < 0) {
@@ -460,6 +470,15 @@ static int compare_layer(struct audit *a, size_t i, struct gvm_error *err)
     if (L->state != L_PRESENT)
         return 0;
 
+    if (L->qcow2_in_raw &&
+        add_entry(a->diffs, "format-hazard", layer_ref(L), NULL,
+                  json_string(row->format), json_string("qcow2"), NULL, err,
+                  "%s is catalogued as raw but its content starts with a "
+                  "qcow2 header, which whoever writes the disk (its guest) "
+                  "can put there: gvmd keeps reading it as raw and never "
+                  "records it as qcow2; make sure nothing opens it with "
+                  "its format probed.", L->name) < 0)
+        return -1;
     const char *sfmt = img_format_name(in->format);
     if (strcmp(row->format, sfmt) != 0) {
         L->diffs |= D_FORMAT;
@@ -926,6 +945,12 @@ static int adopt(struct audit *a, struct gvm_error *err)
             add_action(a->unfixed, "missing", layer_ref(&a->l[i]), NULL, err,
                        "%s does not exist; restore it, or rebase the images "
                        "naming it as their backing file.", a->l[i].name) < 0)
+            goto fail;
+    for (size_t i = 0; i < a->n; i++)
+        if (a->l[i].qcow2_in_raw &&
+            add_action(a->unfixed, "format-hazard", layer_ref(&a->l[i]), NULL,
+                       err, "%s stays raw: a format is never taken from "
+                       "what a guest can write.", a->l[i].name) < 0)
             goto fail;
     for (size_t i = 0; i < a->n; i++)
         if ((a->l[i].diffs & D_UNREADABLE) &&

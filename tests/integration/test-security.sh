@@ -3,6 +3,10 @@
 # test-security.sh — regression tests of issue 11's confirmed defects that
 # need nothing but gvmd on a dir volume (item 4, volume-add by gvm members,
 # is in test-permissions.sh):
+#   1. a catalogued raw image whose content starts with a qcow2 header (its
+#      guest wrote one naming another VM's image) stays raw: chain-audit
+#      reports a format hazard, adopt-storage does not record it as
+#      qcow2, and block-pull copies nothing into it;
 #   2. a backing name with a protocol prefix (file:, nbd:, anything QEMU
 #      would take as "protocol:") is refused with Unsupported naming the
 #      protocol, by image-info, image-import and image-create on it; and
@@ -66,6 +70,29 @@ assert_eq "child.qcow2 a:b.qcow2" "$(qemu-img info -U --backing-chain --output=j
     jq -r '.[].filename' | xargs -n1 basename | xargs)" "QEMU opens a:b.qcow2 as the backing file"
 got=$(rpc image-info "{\"image\":\"local:$SUB/child.qcow2\",\"backing-chain\":true}" | jq -r '.chain[].path' | xargs)
 assert_eq "$SUB/child.qcow2 $SUB/a:b.qcow2" "$got" "gvmd's chain of child.qcow2"
+
+# ---- 1. a catalogued raw image whose guest wrote a qcow2 header ------------------
+# victim.qcow2 is another VM's image; guest.raw is a catalogued raw disk
+# into which its guest writes a qcow2 header naming victim.qcow2.
+rpc image-create "{\"volume\":\"local\",\"path\":\"$SUB/victim.qcow2\",\"format\":\"qcow2\",\"size\":1048576}" >/dev/null ||
+    fail "image-create victim"
+qemu-io -f qcow2 -c "write -P 0x5a 0 64k" "$D/victim.qcow2" >/dev/null || fail "qemu-io victim"
+rpc image-create "{\"volume\":\"local\",\"path\":\"$SUB/guest.raw\",\"format\":\"raw\",\"size\":1048576}" >/dev/null ||
+    fail "image-create guest.raw"
+qemu-img create -q -f qcow2 -u -b victim.qcow2 -F qcow2 "$TEST_TMP/evil.qcow2" 1M || fail "qemu-img create evil"
+dd if="$TEST_TMP/evil.qcow2" of="$D/guest.raw" conv=notrunc status=none || fail "the guest's write"
+sum_guest=$(sha256sum <"$D/guest.raw")
+a=$(rpc chain-audit "{\"image\":\"local:$SUB/guest.raw\"}") || fail "chain-audit of guest.raw"
+assert_eq '["format-hazard"]' "$(jq -c '[.differences[].what]' <<<"$a")" "chain-audit of guest.raw: the difference"
+assert_match "catalogued as raw but its content starts with a qcow2 header" "$(jq -r '.differences[0].message' <<<"$a")" \
+    "chain-audit of guest.raw: the message"
+f=$(rpc chain-audit "{\"image\":\"local:$SUB/guest.raw\",\"fix\":\"adopt-storage\"}") || fail "chain-audit adopt-storage"
+assert_eq '[]' "$(jq -c '[.fixed[]?.what]' <<<"$f")" "adopt-storage fixes nothing of guest.raw"
+assert_eq raw "$(rpc image-info "{\"image\":\"local:$SUB/guest.raw\"}" | jq -r .format)" "guest.raw's catalogued format"
+assert_eq null "$(rpc image-info "{\"image\":\"local:$SUB/guest.raw\"}" | jq -r .backing)" "guest.raw has no backing"
+e=$(rpc_err block-pull "{\"image\":\"local:$SUB/guest.raw\"}")
+assert_eq "$sum_guest" "$(sha256sum <"$D/guest.raw")" "guest.raw after adopt-storage and block-pull"
+rm -f "$D/guest.raw"; rpc image-delete "{\"image\":\"local:$SUB/guest.raw\"}" >/dev/null 2>&1
 
 # ---- 5. overlapping dir volumes --------------------------------------------------
 mkdir -p "$TEST_TMP/v/in/deeper"
