@@ -481,6 +481,38 @@ int rpc_image_catalogue(struct gvmd *d, struct resolve_ctx *ctx,
 
 /* ---- image-import ------------------------------------------------------------------ */
 
+/*
+ * image-import without 'format' of an image the catalog does not know:
+ * its format was probed from the file's content, which whoever wrote the
+ * file chose — a guest can write a qcow2 header into its raw disk.  A
+ * probed qcow2 whose backing file lies outside the image's own directory
+ * tree (a parent directory, another volume) could point at another VM's
+ * image, so it is refused unless the caller says 'format': "qcow2".
+ */
+static int refuse_probed_escape(const struct resolved *r, struct img *img,
+                                json_t *params, struct gvm_error *err)
+{
+    struct img *b = img_backing(img);
+    _cleanup_free_ char *dir = NULL;
+    size_t dl;
+
+    if (opt_string(params, "format") || r->catalogued || !b)
+        return 0;
+    dir = path_dirname(r->path);
+    if (!dir)
+        return gvm_error_oom(err);
+    dl = strlen(dir);
+    if (img_store(b) == r->store &&
+        (dl == 0 || (strncmp(img_path(b), dir, dl) == 0 && img_path(b)[dl] == '/')))
+        return 0;
+    gvm_error_set(err, GVM_ERR_UNSUPPORTED, "%s:%s looks like a qcow2 image "
+                  "whose backing file (%s) lies outside its own directory; a "
+                  "format taken from the content of a file is not trusted that "
+                  "far. If it is a qcow2 image, import it with format "
+                  "\"qcow2\".", r->vol.name, r->path, img_path(b));
+    return -1;
+}
+
 int rpc_image_import(struct gvmd *d, struct rpc_call *call, json_t *params,
                      json_t **result, struct gvm_error *err)
 {
@@ -495,6 +527,8 @@ int rpc_image_import(struct gvmd *d, struct rpc_call *call, json_t *params,
         return -1;
     if (open_image(&r, opt_string(params, "format"),
                    opt_string(params, "backing-format"), 0, &ctx, &img, err) < 0)
+        return -1;
+    if (refuse_probed_escape(&r, img, params, err) < 0)
         return -1;
     if (catalogue_chain(d, &ctx, img, &l, &n, err) < 0)
         return -1;

@@ -6,7 +6,9 @@
 #   1. a catalogued raw image whose content starts with a qcow2 header (its
 #      guest wrote one naming another VM's image) stays raw: chain-audit
 #      reports a format hazard, adopt-storage does not record it as
-#      qcow2, and block-pull copies nothing into it;
+#      qcow2, and block-pull copies nothing into it; image-import without
+#      a format refuses a probed qcow2 whose backing file lies outside its
+#      own directory;
 #   2. a backing name with a protocol prefix (file:, nbd:, anything QEMU
 #      would take as "protocol:") is refused with Unsupported naming the
 #      protocol, by image-info, image-import and image-create on it; and
@@ -92,6 +94,18 @@ assert_eq raw "$(rpc image-info "{\"image\":\"local:$SUB/guest.raw\"}" | jq -r .
 assert_eq null "$(rpc image-info "{\"image\":\"local:$SUB/guest.raw\"}" | jq -r .backing)" "guest.raw has no backing"
 e=$(rpc_err block-pull "{\"image\":\"local:$SUB/guest.raw\"}")
 assert_eq "$sum_guest" "$(sha256sum <"$D/guest.raw")" "guest.raw after adopt-storage and block-pull"
+# image-import without a format probes it: a probed qcow2 whose backing
+# file lies outside its own directory is refused unless format says so.
+mkdir -p "$D/vm2"
+qemu-img create -q -f qcow2 -u -b ../victim.qcow2 -F qcow2 "$D/vm2/disk.img" 1M || fail "qemu-img create vm2/disk.img"
+before=$(state)
+e=$(rpc_err image-import "{\"image\":\"local:$SUB/vm2/disk.img\"}")
+assert_eq Unsupported "$(err_class "$e")" "probed import of a qcow2 over ../victim.qcow2: class"
+assert_match "outside its own directory" "$(err_msg "$e")" "probed import of a qcow2 over ../victim.qcow2: says why"
+assert_eq "$before" "$(state)" "probed import refused: nothing changed"
+rpc image-import "{\"image\":\"local:$SUB/vm2/disk.img\",\"format\":\"qcow2\"}" >/dev/null ||
+    check_fail "import of vm2/disk.img with format qcow2"
+rpc image-delete "{\"image\":\"local:$SUB/vm2/disk.img\"}" >/dev/null || check_fail "image-delete vm2/disk.img"
 rm -f "$D/guest.raw"; rpc image-delete "{\"image\":\"local:$SUB/guest.raw\"}" >/dev/null 2>&1
 
 # ---- 5. overlapping dir volumes --------------------------------------------------
