@@ -40,7 +40,7 @@ clang -fsanitize=fuzzer "$work/probe.c" -o "$work/probe" >/dev/null 2>&1 ||
 # instrumentation, so it cannot link the meson-built library.
 # (qcow2*.c by pattern, so a new file of the engine needs no change here)
 srcfiles=""
-for s in image image-lock raw error path store log; do srcfiles="$srcfiles $src/gvmd/$s.c"; done
+for s in image image-lock raw error path text store log; do srcfiles="$srcfiles $src/gvmd/$s.c"; done
 for s in "$src"/gvmd/qcow2*.c; do srcfiles="$srcfiles $s"; done
 version=$(sed -n "s/^ *version *: *'\([^']*\)'.*/\1/p" "$src/meson.build" | head -1)
 
