@@ -6,35 +6,19 @@
  * does) or as a file on a FUSE mount.  Needs no libvirt: it only writes XML.
  */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <libxml/tree.h>
 
 #include "daemon.h"
 #include "jsonutil.h"
 #include "resolve.h"
 #include "rpc-diskxml.h"
 #include "rpc.h"
-
-static void fclosep(FILE **f)
-{
-    if (*f)
-        fclose(*f);
-}
-
-/* s escaped for an XML attribute value quoted with '. */
-static void put_attr(FILE *f, const char *s)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '&':  fputs("&amp;", f); break;
-        case '<':  fputs("&lt;", f); break;
-        case '>':  fputs("&gt;", f); break;
-        case '\'': fputs("&apos;", f); break;
-        case '"':  fputs("&quot;", f); break;
-        default:   fputc(*s, f);
-        }
-    }
-}
 
 /* A libvirt target dev name: letters and digits (vda, sdb, hdc, xvda1). */
 static bool target_valid(const char *t)
@@ -78,57 +62,92 @@ static int probe_format(struct resolved *r, const char **format,
     return 0;
 }
 
-/* <disk type='file'> at root/rest (rest: one or more '/'-joined parts). */
-static void put_file_disk(FILE *f, const char *format, const char *root,
-                          const char *const *rest, size_t nrest,
-                          const char *target)
+/*
+ * The XML is built as a libxml2 tree and serialised by libxml2, so every
+ * name (volume roots, gluster volume and host names, socket paths, image
+ * paths) is escaped as XML requires, whatever it holds.
+ */
+static xmlNode *add(xmlNode *parent, const char *name)
 {
-    size_t rl = strlen(root);
-
-    fputs("<disk type='file' device='disk'>\n  <driver name='qemu' type='", f);
-    put_attr(f, format);
-    fputs("'/>\n  <source file='", f);
-    put_attr(f, root);
-    for (size_t i = 0; i < nrest; i++) {
-        if (i > 0 || rl == 0 || root[rl - 1] != '/')
-            fputc('/', f);
-        put_attr(f, rest[i]);
-    }
-    fputs("'/>\n  <target dev='", f);
-    put_attr(f, target);
-    fputs("' bus='virtio'/>\n</disk>", f);
+    return parent ? xmlNewChild(parent, NULL, BAD_CAST name, NULL) : NULL;
 }
 
-static void put_gluster_disk(FILE *f, const char *format,
-                             const struct catalog_volume *vol, const char *path,
-                             const char *target)
+/* Set attributes (NULL-terminated name, value pairs); false on ENOMEM. */
+static bool attrs(xmlNode *n, ...)
 {
-    fputs("<disk type='network' device='disk'>\n  <driver name='qemu' type='", f);
-    put_attr(f, format);
-    fputs("'/>\n  <source protocol='gluster' name='", f);
-    put_attr(f, vol->gluster_volume);
-    fputc('/', f);
-    put_attr(f, path);
-    fputs("'>\n", f);
-    for (size_t i = 0; i < vol->nservers; i++) {
-        const struct gvm_server *s = &vol->servers[i];
+    va_list ap;
+    const char *k;
+    bool ok = n != NULL;
 
-        if (s->transport == GVM_TRANSPORT_UNIX) {
-            fputs("    <host transport='unix' socket='", f);
-            put_attr(f, s->socket ? s->socket : "");
-            fputs("'/>\n", f);
+    va_start(ap, n);
+    while ((k = va_arg(ap, const char *))) {
+        const char *v = va_arg(ap, const char *);
+        if (ok && !xmlSetProp(n, BAD_CAST k, BAD_CAST v))
+            ok = false;
+    }
+    va_end(ap);
+    return ok;
+}
+
+/* <disk type='file'> at root/rest (rest: one or more '/'-joined parts). */
+static bool file_disk(xmlNode *disk, const char *format, const char *root,
+                      const char *const *rest, size_t nrest, const char *target)
+{
+    _cleanup_free_ char *file = NULL;
+    size_t rl = strlen(root), len = rl + 1;
+
+    for (size_t i = 0; i < nrest; i++)
+        len += strlen(rest[i]) + 1;
+    file = malloc(len);
+    if (!file)
+        return false;
+    strcpy(file, root);
+    for (size_t i = 0; i < nrest; i++) {
+        if (i > 0 || rl == 0 || root[rl - 1] != '/')
+            strcat(file, "/");
+        strcat(file, rest[i]);
+    }
+    return attrs(disk, "type", "file", "device", "disk", NULL) &&
+           attrs(add(disk, "driver"), "name", "qemu", "type", format, NULL) &&
+           attrs(add(disk, "source"), "file", file, NULL) &&
+           attrs(add(disk, "target"), "dev", target, "bus", "virtio", NULL);
+}
+
+static bool gluster_disk(xmlNode *disk, const char *format,
+                         const struct catalog_volume *vol, const char *path,
+                         const char *target)
+{
+    _cleanup_free_ char *name = NULL;
+    xmlNode *src;
+
+    if (asprintf(&name, "%s/%s", vol->gluster_volume, path) < 0) {
+        name = NULL;
+        return false;
+    }
+    if (!attrs(disk, "type", "network", "device", "disk", NULL) ||
+        !attrs(add(disk, "driver"), "name", "qemu", "type", format, NULL))
+        return false;
+    src = add(disk, "source");
+    if (!attrs(src, "protocol", "gluster", "name", name, NULL))
+        return false;
+    for (size_t i = 0; i < vol->nservers; i++) {
+        const struct gvm_server *sv = &vol->servers[i];
+        xmlNode *h = add(src, "host");
+        char port[16];
+
+        if (sv->transport == GVM_TRANSPORT_UNIX) {
+            if (!attrs(h, "transport", "unix", "socket",
+                       sv->socket ? sv->socket : "", NULL))
+                return false;
             continue;
         }
-        fputs("    <host name='", f);
-        put_attr(f, s->host ? s->host : "");
-        fprintf(f, "' port='%d'", s->port ? s->port : GVM_GLUSTER_PORT);
-        if (s->transport == GVM_TRANSPORT_RDMA)
-            fputs(" transport='rdma'", f);
-        fputs("/>\n", f);
+        snprintf(port, sizeof(port), "%d", sv->port ? sv->port : GVM_GLUSTER_PORT);
+        if (!attrs(h, "name", sv->host ? sv->host : "", "port", port, NULL) ||
+            (sv->transport == GVM_TRANSPORT_RDMA &&
+             !attrs(h, "transport", "rdma", NULL)))
+            return false;
     }
-    fputs("  </source>\n  <target dev='", f);
-    put_attr(f, target);
-    fputs("' bus='virtio'/>\n</disk>", f);
+    return attrs(add(disk, "target"), "dev", target, "bus", "virtio", NULL);
 }
 
 int rpc_diskxml_build(const struct catalog_volume *vol, const char *path,
@@ -136,37 +155,47 @@ int rpc_diskxml_build(const struct catalog_volume *vol, const char *path,
                       const char *fuse_mount, char **xml,
                       struct gvm_error *err)
 {
-    _cleanup_free_ char *buf = NULL;
-    size_t len = 0;
+    xmlDoc *doc = xmlNewDoc(BAD_CAST "1.0");
+    xmlNode *disk = doc ? xmlNewNode(NULL, BAD_CAST "disk") : NULL;
+    xmlBuffer *buf = NULL;
+    bool ok;
+    int rc = -1;
 
-    {
-        _cleanup_(fclosep) FILE *f = open_memstream(&buf, &len);
-
-        if (!f)
-            return gvm_error_oom(err);
-        if (vol->backend == CATALOG_BACKEND_DIR) {
-            /* A dir volume is local files whatever the mode. */
-            const char *rest[] = { path };
-
-            put_file_disk(f, format, vol->root_path, rest, 1, target);
-        } else if (fuse) {
-            if (!fuse_mount || !*fuse_mount) {
-                gvm_error_set(err, GVM_ERR_UNSUPPORTED, "mode \"fuse\" needs the "
-                              "FUSE mount point of gluster volumes: start gvmd "
-                              "with --fuse-mount DIR.");
-                return -1;
-            }
-            const char *rest[] = { vol->gluster_volume, path };
-
-            put_file_disk(f, format, fuse_mount, rest, 2, target);
-        } else {
-            put_gluster_disk(f, format, vol, path, target);
-        }
-        if (fflush(f) != 0 || ferror(f))
-            return gvm_error_oom(err);
+    if (!disk) {
+        xmlFreeDoc(doc);
+        return gvm_error_oom(err);
     }
-    *xml = steal_pointer(&buf);
-    return 0;
+    xmlDocSetRootElement(doc, disk);
+    if (vol->backend == CATALOG_BACKEND_DIR) {
+        /* A dir volume is local files whatever the mode. */
+        const char *rest[] = { path };
+
+        ok = file_disk(disk, format, vol->root_path, rest, 1, target);
+    } else if (fuse) {
+        if (!fuse_mount || !*fuse_mount) {
+            gvm_error_set(err, GVM_ERR_UNSUPPORTED, "mode \"fuse\" needs the "
+                          "FUSE mount point of gluster volumes: start gvmd "
+                          "with --fuse-mount DIR.");
+            goto out;
+        }
+        const char *rest[] = { vol->gluster_volume, path };
+
+        ok = file_disk(disk, format, fuse_mount, rest, 2, target);
+    } else {
+        ok = gluster_disk(disk, format, vol, path, target);
+    }
+    buf = ok ? xmlBufferCreate() : NULL;
+    if (!buf || xmlNodeDump(buf, doc, disk, 0, 1) < 0 ||
+        !(*xml = strdup((const char *)xmlBufferContent(buf)))) {
+        gvm_error_oom(err);
+        goto out;
+    }
+    rc = 0;
+out:
+    if (buf)
+        xmlBufferFree(buf);
+    xmlFreeDoc(doc);
+    return rc;
 }
 
 int rpc_domain_disk_xml(struct gvmd *d, struct rpc_call *call, json_t *params,

@@ -22,7 +22,8 @@
 #      character, is refused (Corrupt, naming the image), and the reply is
 #      valid JSON-RPC;
 #  12. a path with a control character is refused (InvalidParams) by
-#      image-create and domain-disk-xml;
+#      image-create and domain-disk-xml; the <disk> XML is written by
+#      libxml2, so names holding & < > ' " read back as they are;
 #  13. a number past 2^63 - 1 is InvalidParams with the request's id, not a
 #      parse error; a missing backing file is named as the backing file of
 #      its image; an empty op-id is called empty;
@@ -35,7 +36,7 @@
 # Each check fails on the code before issue 11.
 . "$GVM_TESTDIR/lib.sh"
 . "$GVM_TESTDIR/lib-image.sh"
-need jq qemu-img mkfifo timeout
+need jq qemu-img mkfifo timeout xmllint
 RAW=$GVM_TOOLSDIR/rawsock
 
 start_gvmd
@@ -159,6 +160,16 @@ assert_match "control character" "$(err_msg "$e")" "image-create with a newline:
 e=$(rpc_err domain-disk-xml "{\"image\":\"local:$SUB/x\\u001b.qcow2\",\"target\":\"vda\"}")
 assert_eq InvalidParams "$(err_class "$e")" "domain-disk-xml with an escape: class"
 assert_eq "$before" "$(state)" "control characters: nothing changed"
+# The <disk> XML is written by an XML writer: names with & < > ' " in them
+# come out escaped and read back as they are.
+W="$TEST_TMP/we'ird&<dir>\"x"
+mkdir -p "$W" || fail "mkdir $W"
+rpc volume-add "$(jq -nc --arg p "$W" '{name:"w", backend:"dir", path:$p}')" >/dev/null || fail "volume-add w"
+rpc image-create "{\"volume\":\"w\",\"path\":\"x'y&z.qcow2\",\"format\":\"qcow2\",\"size\":1048576}" >/dev/null ||
+    fail "image-create in w"
+x=$(rpc domain-disk-xml "{\"image\":\"w:x'y&z.qcow2\",\"target\":\"vdb\"}" | jq -r .xml) || fail "domain-disk-xml in w"
+assert_eq "$W/x'y&z.qcow2" "$(printf '%s' "$x" | xmllint --xpath 'string(/disk/source/@file)' - 2>&1)" \
+    "domain-disk-xml of a path with XML's special characters"
 
 # ---- 7. op-ids are the caller's, on the read-write socket --------------------------
 # A chain-audit with op-id k1 on the read-only socket, then a difference
