@@ -90,37 +90,21 @@ static void conn_close(struct conn *c);
 
 /* ---- credentials ------------------------------------------------------------ */
 
-static bool gid_in_proc_groups(pid_t pid, gid_t g)
+/* Whether g is among the supplementary groups the peer of fd had when it
+ * connected (SO_PEERGROUPS).  From the socket, not from /proc/PID: a peer
+ * that exits lets its pid be reused by another process, whose groups a
+ * later look at /proc would find. */
+static bool gid_in_peer_groups(int fd, gid_t g)
 {
-    char path[64], line[4096];
-    bool found = false;
-    FILE *f;
+    gid_t groups[256];
+    socklen_t len = sizeof(groups);
 
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    f = fopen(path, "re");
-    if (!f)
-        return false;
-    while (fgets(line, sizeof(line), f)) {
-        char *s, *end;
-
-        if (strncmp(line, "Groups:", 7))
-            continue;
-        s = line + 7;
-        for (;;) {
-            unsigned long v = strtoul(s, &end, 10);
-
-            if (end == s)
-                break;
-            if ((gid_t)v == g) {
-                found = true;
-                break;
-            }
-            s = end;
-        }
-        break;
-    }
-    fclose(f);
-    return found;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
+        return false;           /* ERANGE: more than 256; the group db tells */
+    for (size_t i = 0; i < len / sizeof(groups[0]); i++)
+        if (groups[i] == g)
+            return true;
+    return false;
 }
 
 /* getpwuid_r/getgrnam_r need a buffer whose size only a retry reveals
@@ -195,7 +179,7 @@ static bool gvm_gid(gid_t *out)
 /* Root, or a member of group gvm: by the process's primary or
  * supplementary groups, or by the group database for its uid.  Looked up
  * on every connection, so adding a user to the group needs no restart. */
-static bool privileged(uid_t uid, gid_t gid, pid_t pid)
+static bool privileged(uid_t uid, gid_t gid, int fd)
 {
     gid_t g;
 
@@ -203,7 +187,7 @@ static bool privileged(uid_t uid, gid_t gid, pid_t pid)
         return true;
     if (!gvm_gid(&g))
         return false;
-    return gid == g || gid_in_proc_groups(pid, g) || uid_in_group_db(uid, g);
+    return gid == g || gid_in_peer_groups(fd, g) || uid_in_group_db(uid, g);
 }
 
 static struct uid_count *uid_slot(struct control *ctl, uid_t uid, bool create)
@@ -513,7 +497,7 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
     if (l->ro)
         c->access = CONN_ACCESS_RO;
     else
-        c->access = privileged(cr.uid, cr.gid, cr.pid) ? CONN_ACCESS_FULL
+        c->access = privileged(cr.uid, cr.gid, fd) ? CONN_ACCESS_FULL
                                                        : CONN_ACCESS_NONE;
     evutil_make_socket_nonblocking(fd);
     c->bev = bufferevent_socket_new(ctl->d->base, fd, BEV_OPT_CLOSE_ON_FREE);
@@ -550,7 +534,6 @@ static int bind_socket(const char *path, bool ro, struct gvm_error *err)
     struct sockaddr_un sun = { .sun_family = AF_UNIX };
     _cleanup_close_ int fd = -1;
     struct stat st;
-    mode_t old_umask;
     int rc;
 
     if (!path || !*path) {
@@ -592,11 +575,12 @@ static int bind_socket(const char *path, bool ro, struct gvm_error *err)
         }
         unlink(path);
     }
-    /* Bind with a restrictive umask so the socket is never reachable with
-     * wider permissions than intended, then open it up as configured. */
-    old_umask = umask(0177);
+    /* No umask change here: it is process-wide, and job threads may be
+     * creating images now.  main() set umask 022 before any thread, so
+     * the socket is born without group or other write (nobody else can
+     * connect) until its mode is set below — on the socket node itself,
+     * never through a symlink put in its place. */
     rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
-    umask(old_umask);
     if (rc < 0) {
         gvm_error_set_errno(err, GVM_ERR_STORAGE, -errno, "Cannot bind %s", path);
         return -1;
@@ -604,11 +588,12 @@ static int bind_socket(const char *path, bool ro, struct gvm_error *err)
     if (!ro) {
         gid_t g;
 
-        if (geteuid() == 0 && gvm_gid(&g) && chown(path, 0, g) < 0)
+        if (geteuid() == 0 && gvm_gid(&g) &&
+            fchownat(AT_FDCWD, path, 0, g, AT_SYMLINK_NOFOLLOW) < 0)
             log_warn("Cannot give %s to group %s: %s.", path, GVM_GROUP,
                      strerror(errno));
     }
-    if (chmod(path, ro ? 0666 : 0660) < 0) {
+    if (fchmodat(AT_FDCWD, path, ro ? 0666 : 0660, AT_SYMLINK_NOFOLLOW) < 0) {
         gvm_error_set_errno(err, GVM_ERR_STORAGE, -errno,
                             "Cannot set the mode of %s", path);
         unlink(path);

@@ -132,6 +132,10 @@ int main(int argc, char **argv)
         return rc > 0 ? 0 : 2;
     }
     gvm_log_set_level(d.cfg.log_level);
+    /* Set once, before any thread: images 0644, directories 0755, and a
+     * socket node nobody else can connect to until control.c gives it its
+     * mode.  Never changed later (the umask is process-wide). */
+    umask(022);
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
 
