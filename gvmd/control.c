@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -40,6 +41,10 @@
 
 #define CONN_MAX_INFLIGHT 64
 #define CONN_MAX_OUTPUT   (4u * 1024 * 1024)
+/* Unsent output past which a peer loses its connection: replies of calls
+ * already running, batches and events still arrive after reading stopped
+ * at CONN_MAX_OUTPUT, and a peer that never reads must not grow gvmd. */
+#define CONN_HARD_OUTPUT  (4 * CONN_MAX_OUTPUT)
 
 struct conn {
     unsigned refs;
@@ -54,6 +59,8 @@ struct conn {
     bool discarding;                /* skipping an over-long message */
     bool eof;                       /* peer shut down its sending side */
     bool in_process;                /* re-entrancy guard for process() */
+    bool overflow;                  /* past CONN_HARD_OUTPUT: being shut */
+    atomic_bool closed;             /* for workers: bev is the loop's     */
     unsigned inflight;
     size_t scanned;                 /* input bytes known to hold no '\n' */
 };
@@ -223,7 +230,7 @@ void control_conn_unref(struct conn *c)
 
 struct evbuffer *control_conn_output(struct conn *c)
 {
-    return c->bev ? bufferevent_get_output(c->bev) : NULL;
+    return c->bev && !c->overflow ? bufferevent_get_output(c->bev) : NULL;
 }
 
 void control_conn_send(struct conn *c, const char *data, size_t len)
@@ -235,6 +242,18 @@ void control_conn_send(struct conn *c, const char *data, size_t len)
     if (len)
         evbuffer_add(out, data, len);
     evbuffer_add(out, "\n", 1);
+    if (evbuffer_get_length(out) > CONN_HARD_OUTPUT) {
+        /* Not closed here (callers may be walking the connections): the
+         * output goes, nothing more is queued, and the shutdown makes the
+         * loop close it as it closes any connection the peer ended. */
+        log_warn("A connection of uid %u has %zu bytes of replies it does "
+                 "not read; closing it.", (unsigned)c->uid,
+                 evbuffer_get_length(out));
+        c->overflow = true;
+        evbuffer_drain(out, evbuffer_get_length(out));
+        shutdown(bufferevent_getfd(c->bev), SHUT_RDWR);
+        bufferevent_enable(c->bev, EV_READ);    /* to see the end */
+    }
 }
 
 enum conn_access control_conn_access(const struct conn *c)
@@ -254,7 +273,7 @@ pid_t control_conn_pid(const struct conn *c)
 
 bool control_conn_is_closed(const struct conn *c)
 {
-    return c->bev == NULL;
+    return atomic_load(&c->closed);
 }
 
 void control_conn_subscribe(struct conn *c)
@@ -281,6 +300,7 @@ static void conn_close(struct conn *c)
 
     if (!c->bev)
         return;
+    atomic_store(&c->closed, true);
     bufferevent_free(c->bev);       /* closes the socket */
     c->bev = NULL;
     if (c->prev)
@@ -324,6 +344,8 @@ static void process(struct conn *c)
     c->in_process = true;
     control_conn_ref(c);
     in = bufferevent_get_input(c->bev);
+    if (c->overflow)
+        evbuffer_drain(in, evbuffer_get_length(in));    /* nothing new runs */
     /* Once shutdown began, nothing new is started; replies still go out. */
     while (c->bev && !c->ctl->d->stopping && c->inflight < CONN_MAX_INFLIGHT &&
            evbuffer_get_length(bufferevent_get_output(c->bev)) < CONN_MAX_OUTPUT) {

@@ -72,11 +72,19 @@ struct rpc {
 
 /* A batch waiting for its worker calls: replies are kept in request order
  * and sent as one array when the last call finishes. */
+/* Bytes of serialised replies one batch may hold until it is sent: the
+ * replies wait for the slowest call, and a batch of 256 large results
+ * must not hold hundreds of MiB (the connection's own output cap only
+ * sees them once the batch is sent). */
+#define RPC_BATCH_MAX_BYTES (16u * 1024 * 1024)
+
 struct batch {
     unsigned pending;
     struct conn *conn;
     size_t n;
-    json_t **replies;           /* NULL where no reply (notification) */
+    char **replies;             /* serialised; NULL where no reply */
+    size_t bytes;
+    bool too_big;               /* past RPC_BATCH_MAX_BYTES: replies dropped */
 };
 
 struct rpc_call {
@@ -531,27 +539,58 @@ static void replay_remember(struct rpc *rpc, const char *key, json_t *result)
 
 static void batch_put(struct batch *b)
 {
+    struct evbuffer *out;
+    bool first = true;
+
     if (--b->pending)
         return;
-    if (!control_conn_is_closed(b->conn)) {
-        _cleanup_json_ json_t *arr = json_array();
-        struct evbuffer *out;
+    out = control_conn_is_closed(b->conn) ? NULL : control_conn_output(b->conn);
+    if (out && b->too_big) {
+        struct gvm_error err = { 0 };
 
-        for (size_t i = 0; arr && i < b->n; i++)
-            if (b->replies[i])
-                json_array_append(arr, b->replies[i]);
-        out = control_conn_output(b->conn);
-        /* An all-notification batch is answered with nothing at all. */
-        if (arr && json_array_size(arr) && out) {
-            json_dump_callback(arr, dump_to_evbuffer, out, JSON_COMPACT);
-            control_conn_send(b->conn, NULL, 0);
-        }
+        gvm_error_set(&err, GVM_ERR_INVALID_REQUEST, "The replies of a batch "
+                      "of %zu requests exceed %u MiB; every call ran, but no "
+                      "reply is sent: send smaller batches.", b->n,
+                      RPC_BATCH_MAX_BYTES >> 20);
+        rpc_send_error(b->conn, &err);
+        out = NULL;
     }
+    for (size_t i = 0; out && i < b->n; i++) {
+        if (!b->replies[i])
+            continue;
+        evbuffer_add(out, first ? "[" : ",", 1);
+        evbuffer_add(out, b->replies[i], strlen(b->replies[i]));
+        first = false;
+    }
+    /* An all-notification batch is answered with nothing at all. */
+    if (out && !first)
+        control_conn_send(b->conn, "]", 1);
     for (size_t i = 0; i < b->n; i++)
-        json_decref(b->replies[i]);
+        free(b->replies[i]);
     free(b->replies);
     control_conn_unref(b->conn);
     free(b);
+}
+
+/* Keep a batch member's reply, serialised, within RPC_BATCH_MAX_BYTES. */
+static void batch_keep(struct batch *b, size_t slot, json_t *reply)
+{
+    char *line = reply && !b->too_big ? json_dumps(reply, JSON_COMPACT) : NULL;
+
+    json_decref(reply);
+    if (!line)
+        return;
+    b->bytes += strlen(line) + 1;
+    if (b->bytes > RPC_BATCH_MAX_BYTES) {
+        b->too_big = true;
+        free(line);
+        for (size_t i = 0; i < b->n; i++) {
+            free(b->replies[i]);
+            b->replies[i] = NULL;
+        }
+        return;
+    }
+    b->replies[slot] = line;
 }
 
 /* Deliver the outcome of a call (loop thread). */
@@ -572,7 +611,7 @@ static void call_finish(struct rpc_call *call)
     if (!call->id) {
         /* A notification: executed, never answered. */
     } else if (call->batch) {
-        call->batch->replies[call->slot] = reply_object(call->id, call->result, err);
+        batch_keep(call->batch, call->slot, reply_object(call->id, call->result, err));
     } else {
         send_reply(call->conn, call->id, call->result, err);
     }
@@ -651,7 +690,19 @@ static void call_run(struct rpc_call *call)
 
 static void worker_run(void *arg)
 {
-    call_run(arg);
+    struct rpc_call *call = arg;
+
+    /* Nobody to answer: a caller that left does not keep a worker busy.
+     * (A call that changes state runs anyway: its client may come back
+     * for the result with the same op-id, or look at the job.) */
+    if (control_conn_is_closed(call->conn) &&
+        !(call->m->flags & GVM_M_MUTATING)) {
+        gvm_error_set(&call->err, GVM_ERR_BUSY, "The caller of %s left "
+                      "before it ran.", call->m->wire);
+        call->rc = -1;
+        return;
+    }
+    call_run(call);
 }
 
 static void worker_done(void *arg)

@@ -220,6 +220,47 @@ done
 assert_eq 0 "$(cat "$TEST_TMP/listen/count" 2>/dev/null || echo 0)" "connections gvmd made from read-only calls"
 assert_eq "$vols_before" "$(rpc volume-list '{}' | jq -c 'map(.name)')" "volumes after the read-only calls"
 
+# ---- 8 (part). batches of large replies ------------------------------------------
+# Two batches of 256 image-map calls on an image of 2048 extents (about
+# 20 MiB of replies each) from the read-only socket: each is answered with
+# one error saying the replies exceed 16 MiB (every call ran), not with
+# 40 MiB of output held for a client; others are answered meanwhile.
+rpc image-create "{\"volume\":\"local\",\"path\":\"$SUB/frag.qcow2\",\"format\":\"qcow2\",\"size\":134217728,\"cluster-size\":65536}" >/dev/null ||
+    fail "image-create frag"
+for i in $(seq 0 1023); do printf 'write -P 1 %d 64k\n' $((i * 131072)); done |
+    qemu-io -f qcow2 "$D/frag.qcow2" >/dev/null || fail "qemu-io frag"
+rss() { awk '/^VmRSS/ { print $2 }' "/proc/$GVMD_PID/status"; }
+rss0=$(rss)
+python3 - "$GVM_RO_SOCK" "local:$SUB/frag.qcow2" >"$TEST_TMP/big.out" <<'PY' &
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+for b in range(2):
+    batch = [{"jsonrpc": "2.0", "method": "image-map", "params": {"image": sys.argv[2]},
+              "id": b * 1000 + i} for i in range(256)]
+    s.sendall((json.dumps(batch) + "\n").encode())
+s.settimeout(120)
+data = b""
+while data.count(b"\n") < 2:
+    d = s.recv(1 << 20)
+    if not d:
+        break
+    data += d
+sys.stdout.write(data.decode())
+PY
+BIG=$!
+worst=0
+while kill -0 "$BIG" 2>/dev/null; do
+    t0=$(date +%s%N); rpc query-version '{}' >/dev/null || check_fail "query-version during the batches"
+    ms=$(( ($(date +%s%N) - t0) / 1000000 )); [ $ms -gt $worst ] && worst=$ms
+    sleep 0.2
+done
+wait "$BIG"
+assert_eq "2 2" "$(wc -l <"$TEST_TMP/big.out") $(jq -s '[.[] | select(.error.message | test("exceed 16 MiB"))] | length' "$TEST_TMP/big.out")" \
+    "two batches of too large replies: two error lines"
+assert_eq 1 "$(( $(wc -c <"$TEST_TMP/big.out") < 4096 ))" "what the batches' client received is small"
+note "batches of 2 x 256 image-map: slowest query-version meanwhile $worst ms; gvmd's RSS ${rss0} kB before, $(rss) kB after"
+
 # ---- 13. numbers past 2^63 - 1 -----------------------------------------------------
 r=$(printf '%s\n' "{\"jsonrpc\":\"2.0\",\"method\":\"image-create\",\"params\":{\"volume\":\"local\",\"path\":\"$SUB/big.qcow2\",\"format\":\"qcow2\",\"size\":9223372036854775808},\"id\":13}" |
     "$RAW" "$GVM_SOCK" --expect 1 --timeout-ms 10000)
