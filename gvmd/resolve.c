@@ -253,6 +253,39 @@ static int resolve_absolute(struct resolve_ctx *ctx, const char *child_name,
     return 0;
 }
 
+/*
+ * A relative backing name as QEMU resolves it: joined to the directory of
+ * the image as opened and handed to the system, which follows symlinks
+ * and takes each ".." from where the path has led (a textual "a/.." is
+ * not that where a is a symlink).  Where the store can say which file that
+ * is, its answer; where the file does not exist (reported later) or the
+ * store cannot say, the textual resolution.  0 with *out, or -errno.
+ */
+static int resolve_relative(struct gvm_store *st, const char *child_path,
+                            const char *name, char **out)
+{
+    _cleanup_free_ char *dir = NULL, *joined = NULL;
+    char *phys = NULL;
+    int r;
+
+    if (st->ops->physical) {
+        dir = path_dirname(child_path);
+        if (!dir || asprintf(&joined, "%s%s%s", dir, *dir ? "/" : "", name) < 0) {
+            joined = NULL;
+            return -ENOMEM;
+        }
+        r = st->ops->physical(st, joined, &phys);
+        if (r == 0) {
+            *out = phys;
+            return 0;
+        }
+        if (r == -EXDEV || r == -ELOOP || r == -ENOMEM)
+            return r;
+        /* missing (reported when opened), or not to be told: the text */
+    }
+    return path_resolve_relative(child_path, name, out);
+}
+
 static int resolve_backing(void *opaque, struct gvm_store *child_store,
                            const char *child_path, const char *backing_name,
                            struct gvm_store **store, char **path,
@@ -317,7 +350,7 @@ static int resolve_backing(void *opaque, struct gvm_store *child_store,
                       (int)path_protocol_len(backing_name), backing_name);
         return -EINVAL;
     } else {
-        int r = path_resolve_relative(child_path, backing_name, &p);
+        int r = resolve_relative(child_store, child_path, backing_name, &p);
         if (r < 0) {
             gvm_error_set(err, GVM_ERR_UNSUPPORTED,
                           "The backing file '%s' of %s %s.", backing_name,

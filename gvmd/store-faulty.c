@@ -261,6 +261,15 @@ static int f_list(struct gvm_store *st, const char *dir, size_t max,
 }
 
 /* Reads are never faulted: pass hole queries straight through. */
+static int f_physical(struct gvm_store *st, const char *path, char **out)
+{
+    struct faulty *fs = st->priv;
+
+    if (!fs->inner->ops->physical)
+        return -EOPNOTSUPP;
+    return fs->inner->ops->physical(fs->inner, path, out);
+}
+
 static int f_volfile(struct gvm_store *st, char **out)
 {
     struct faulty *fs = st->priv;
@@ -313,6 +322,7 @@ static const struct gvm_store_ops faulty_ops = {
     .statvfs = f_statvfs,
     .list = f_list,
     .volfile = f_volfile,
+    .physical = f_physical,
     .destroy = f_destroy,
     .abandon = f_abandon,
 };

@@ -459,6 +459,46 @@ static int posix_list(struct gvm_store *st, const char *dir, size_t max,
     return 0;
 }
 
+/* The absolute path an O_PATH descriptor stands for (caller frees). */
+static char *fd_path(int fd)
+{
+    char link[64], buf[PATH_MAX];
+    ssize_t n;
+
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    n = readlink(link, buf, sizeof(buf) - 1);
+    if (n < 0 || (size_t)n >= sizeof(buf) - 1)
+        return NULL;
+    buf[n] = '\0';
+    return strdup(buf);
+}
+
+static int posix_physical(struct gvm_store *st, const char *path, char **out)
+{
+    struct posix_store *ps = to_ps(st);
+    _cleanup_close_ int fd = -1;
+    _cleanup_free_ char *root = NULL, *full = NULL;
+    size_t rl;
+
+    *out = NULL;
+    if (bad_path(path))
+        return -EINVAL;
+    /* RESOLVE_BENEATH: symlinks inside the root are followed, a path that
+     * leaves it is -EXDEV, as for every open. */
+    fd = openat2_beneath(ps->rootfd, path, O_PATH, 0);
+    if (fd < 0)
+        return fd;
+    root = fd_path(ps->rootfd);
+    full = fd_path(fd);
+    if (!root || !full)
+        return -ENOMEM;
+    rl = strlen(root);
+    if (strncmp(full, root, rl) != 0 || full[rl] != '/' || !full[rl + 1])
+        return -EXDEV;
+    *out = strdup(full + rl + 1);
+    return *out ? 0 : -ENOMEM;
+}
+
 static const struct gvm_store_ops posix_ops = {
     .name = "dir",
     .open = posix_open,
@@ -473,6 +513,7 @@ static const struct gvm_store_ops posix_ops = {
     .seek_hole = posix_seek_hole,
     .lock = posix_lock,
     .stat = posix_stat,
+    .physical = posix_physical,
     .unlink = posix_unlink,
     .rename = posix_rename,
     .mkdir = posix_mkdir,

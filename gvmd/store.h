@@ -153,6 +153,13 @@ struct gvm_store_ops {
      * ->open, -ENOMEM, or the backend's -errno. */
     int (*list)(struct gvm_store *st, const char *dir, size_t max,
                 char ***names, size_t *n, bool *more);
+    /* OPTIONAL (NULL: names resolve as text).  The path, relative to the
+     * volume root, of the existing file that path names when the system
+     * resolves it — symlinks followed, each ".." taken from where the
+     * path has led, as QEMU's open() of a relative backing name does:
+     * 0 with *out (caller frees), -ENOENT, -EXDEV/-ELOOP if it leaves the
+     * volume, -ENOMEM. */
+    int (*physical)(struct gvm_store *st, const char *path, char **out);
     /* OPTIONAL (NULL: the backend has none).  The client volfile the
      * volume's servers gave (gluster), NUL-terminated, caller frees:
      * 0, -ENODATA if the servers gave none, -ENOMEM. */
