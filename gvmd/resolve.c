@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -423,12 +424,40 @@ static char *relative_to(const char *child_path, const char *target)
     return out;
 }
 
+/* On a dir volume: whether rel, written in child_path's header, names
+ * another file than path once the system resolves it for QEMU (a
+ * directory on the way is a symlink, so ".." goes elsewhere).  A file
+ * that does not exist yet counts as the same. */
+static bool relative_goes_astray(const struct catalog_volume *vol,
+                                 const char *child_path, const char *rel,
+                                 const char *path)
+{
+    _cleanup_free_ char *dir = path_dirname(child_path);
+    _cleanup_free_ char *a = NULL, *b = NULL, *ra = NULL, *rb = NULL;
+
+    if (vol->backend != CATALOG_BACKEND_DIR || !vol->root_path || !dir)
+        return false;
+    if (asprintf(&a, "%s/%s%s%s", vol->root_path, dir, *dir ? "/" : "", rel) < 0)
+        a = NULL;
+    if (asprintf(&b, "%s/%s", vol->root_path, path) < 0)
+        b = NULL;
+    ra = a ? realpath(a, NULL) : NULL;
+    rb = b ? realpath(b, NULL) : NULL;
+    return ra && rb && strcmp(ra, rb) != 0;
+}
+
 char *resolve_backing_name(const struct catalog_volume *child_vol,
                            const char *child_path,
                            const struct catalog_volume *vol, const char *path)
 {
-    if (child_vol->id == vol->id)
-        return relative_to(child_path, path);
+    if (child_vol->id == vol->id) {
+        char *rel = relative_to(child_path, path);
+
+        /* Then the absolute name below, which reaches path from anywhere. */
+        if (!rel || !relative_goes_astray(vol, child_path, rel, path))
+            return rel;
+        free(rel);
+    }
     if (vol->backend == CATALOG_BACKEND_GLUSTER && vol->nservers > 0)
         return imageref_format_uri(&vol->servers[0], vol->gluster_volume, path);
     char *s = NULL;

@@ -127,6 +127,17 @@ assert_eq "$want" "$(rpc image-checksum "{\"image\":\"local:$SUB/link/top.qcow2\
 assert_eq "$SUB/real/a/base.qcow2" \
     "$(rpc image-info "{\"image\":\"local:$SUB/link/top.qcow2\",\"backing-chain\":true}" | jq -r '.chain[1].path')" \
     "the backing file gvmd names for link/top.qcow2"
+# And the name gvmd writes: an overlay made in link/ over base.qcow2 beside
+# link must reach that file when QEMU opens it ("../base.qcow2" would not).
+rpc image-create "{\"volume\":\"local\",\"path\":\"$SUB/link/ov.qcow2\",\"format\":\"qcow2\",\"backing\":\"local:$SUB/base.qcow2\"}" \
+    >/dev/null || fail "image-create link/ov.qcow2"
+got=$(qemu-img info -U --backing-chain --output=json "$D/link/ov.qcow2" | jq -r '.[1].filename')
+assert_eq "$(realpath "$D/base.qcow2")" "$(realpath "$got" 2>&1)" "the backing file QEMU opens for link/ov.qcow2"
+qemu-io -f qcow2 -c "read -P 0x62 0 64k" "$D/link/ov.qcow2" >/dev/null ||
+    check_fail "link/ov.qcow2 does not read base.qcow2's data"
+for f in link/ov.qcow2 link/top.qcow2 real/a/base.qcow2 base.qcow2; do
+    rpc image-delete "{\"image\":\"local:$SUB/$f\"}" >/dev/null 2>&1
+done
 rm -rf "$D/link" "$D/real" "$D/base.qcow2"
 
 # ---- 5. overlapping dir volumes --------------------------------------------------
