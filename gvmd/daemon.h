@@ -40,6 +40,7 @@ struct gvmd {
     struct catalog *cat;
     struct volumes *vols;
     struct workq *wq;
+    struct workq *wq_ro;     /* blocking calls of the read-only socket */
     struct control *ctl;
     struct jobs *jobs;       /* the job runner (job.c)               */
     struct virt *virt;       /* the libvirt connection (virt.c)      */

@@ -102,10 +102,14 @@ static void teardown(struct gvmd *d)
     /* Calls already on workers finish and their replies are queued. */
     if (d->wq)
         workq_drain(d->wq);
+    if (d->wq_ro)
+        workq_drain(d->wq_ro);
     control_free(d->ctl);
     d->ctl = NULL;
     workq_free(d->wq);
     d->wq = NULL;
+    workq_free(d->wq_ro);
+    d->wq_ro = NULL;
     jobs_free(d->jobs);
     d->jobs = NULL;
     virt_free(d->virt);
@@ -116,6 +120,8 @@ static void teardown(struct gvmd *d)
         catalog_close(d->cat);
     d->cat = NULL;
 }
+
+#define RO_WORKERS 2
 
 int main(int argc, char **argv)
 {
@@ -180,6 +186,12 @@ int main(int argc, char **argv)
         goto out;
     }
     rc = workq_new(d.base, d.cfg.workers, &d.wq);
+    /* The read-only socket is anyone's: its heavy reads (checksums,
+     * maps, checks) get two threads of their own, so they can neither
+     * take the workers from the read-write socket's calls nor hold more
+     * than two large results at once. */
+    if (rc == 0)
+        rc = workq_new(d.base, RO_WORKERS, &d.wq_ro);
     if (rc < 0) {
         log_error("Cannot start %d worker threads: %s.", d.cfg.workers,
                   strerror(-rc));

@@ -17,6 +17,7 @@
  * output buffer.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -83,8 +84,8 @@ struct batch {
     struct conn *conn;
     size_t n;
     char **replies;             /* serialised; NULL where no reply */
-    size_t bytes;
-    bool too_big;               /* past RPC_BATCH_MAX_BYTES: replies dropped */
+    atomic_size_t bytes;        /* added to by workers */
+    atomic_bool too_big;        /* past RPC_BATCH_MAX_BYTES: replies dropped */
 };
 
 struct rpc_call {
@@ -98,6 +99,7 @@ struct rpc_call {
     char *op_id;
     char *replay_key;
     json_t *result;
+    char *line;                 /* the reply, serialised by the worker */
     struct gvm_error err;
     int rc;
 };
@@ -572,17 +574,27 @@ static void batch_put(struct batch *b)
     free(b);
 }
 
-/* Keep a batch member's reply, serialised, within RPC_BATCH_MAX_BYTES. */
-static void batch_keep(struct batch *b, size_t slot, json_t *reply)
+/* Count a batch member's serialised reply against RPC_BATCH_MAX_BYTES:
+ * the line, or NULL (freed) once the batch is past it.  Any thread. */
+static char *batch_count(struct batch *b, char *line)
 {
-    char *line = reply && !b->too_big ? json_dumps(reply, JSON_COMPACT) : NULL;
+    if (!line || atomic_load(&b->too_big)) {
+        free(line);
+        return NULL;
+    }
+    if (atomic_fetch_add(&b->bytes, strlen(line) + 1) + strlen(line) + 1 >
+        RPC_BATCH_MAX_BYTES) {
+        atomic_store(&b->too_big, true);
+        free(line);
+        return NULL;
+    }
+    return line;
+}
 
-    json_decref(reply);
-    if (!line)
-        return;
-    b->bytes += strlen(line) + 1;
-    if (b->bytes > RPC_BATCH_MAX_BYTES) {
-        b->too_big = true;
+/* Keep a batch member's counted reply (loop thread). */
+static void batch_keep(struct batch *b, size_t slot, char *line)
+{
+    if (atomic_load(&b->too_big)) {
         free(line);
         for (size_t i = 0; i < b->n; i++) {
             free(b->replies[i]);
@@ -591,6 +603,15 @@ static void batch_keep(struct batch *b, size_t slot, json_t *reply)
         return;
     }
     b->replies[slot] = line;
+}
+
+/* The reply to call as one line (malloc'd), NULL on ENOMEM. */
+static char *reply_line(const struct rpc_call *call)
+{
+    const struct gvm_error *err = call->rc < 0 ? &call->err : NULL;
+    _cleanup_json_ json_t *r = reply_object(call->id, call->result, err);
+
+    return r ? json_dumps(r, JSON_COMPACT) : NULL;
 }
 
 /* Deliver the outcome of a call (loop thread). */
@@ -611,7 +632,14 @@ static void call_finish(struct rpc_call *call)
     if (!call->id) {
         /* A notification: executed, never answered. */
     } else if (call->batch) {
-        batch_keep(call->batch, call->slot, reply_object(call->id, call->result, err));
+        /* A worker's line is counted already. */
+        if (call->line)
+            batch_keep(call->batch, call->slot, steal_pointer(&call->line));
+        else if (!atomic_load(&call->batch->too_big))
+            batch_keep(call->batch, call->slot,
+                       batch_count(call->batch, reply_line(call)));
+    } else if (call->line) {
+        control_conn_send(call->conn, call->line, strlen(call->line));
     } else {
         send_reply(call->conn, call->id, call->result, err);
     }
@@ -624,6 +652,7 @@ static void call_clear(struct rpc_call *call)
     json_decref(call->result);
     free(call->op_id);
     free(call->replay_key);
+    free(call->line);
 }
 
 /*
@@ -703,6 +732,18 @@ static void worker_run(void *arg)
         return;
     }
     call_run(call);
+    /* Serialised here, not on the loop: a large result (image-map of a
+     * fragmented image) costs the loop nothing, and only its text (a
+     * fraction of the JSON tree) waits for the loop. */
+    if (call->id) {
+        call->line = reply_line(call);
+        if (call->batch)
+            call->line = batch_count(call->batch, call->line);
+        if (!call->replay_key) {
+            json_decref(call->result);
+            call->result = NULL;
+        }
+    }
 }
 
 static void worker_done(void *arg)
@@ -733,7 +774,9 @@ static int dispatch_blocking(struct rpc_call *call)
     control_conn_ref(heap->conn);
     if (heap->batch)
         heap->batch->pending++;
-    rc = workq_submit(call->rpc->d->wq, worker_run, worker_done, heap);
+    rc = workq_submit(rpc_call_read_only(call) && call->rpc->d->wq_ro
+                          ? call->rpc->d->wq_ro : call->rpc->d->wq,
+                      worker_run, worker_done, heap);
     if (rc < 0) {
         if (heap->batch)
             heap->batch->pending--;
