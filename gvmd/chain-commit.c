@@ -501,10 +501,13 @@ static int grow_raw(struct commit *c, uint64_t size, struct gvm_error *err)
     r = st->ops->open(st, c->base.path, GVM_O_RDWR, &f);
     if (r == 0) {
         r = st->ops->getsize(f, &cur);
-        if (r == 0 && cur < size)
+        /* Called for every commit into a raw base: big enough already
+         * is nothing to write and nothing to flush. */
+        if (r == 0 && cur < size) {
             r = st->ops->truncate(f, size);
-        if (r == 0)
-            r = st->ops->flush(f);
+            if (r == 0)
+                r = st->ops->flush(f);
+        }
         st->ops->close(f);
     }
     if (r < 0) {
