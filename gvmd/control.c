@@ -23,6 +23,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <stdatomic.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -436,6 +437,13 @@ static void write_cb(struct bufferevent *bev, void *arg)
     process(c);
 }
 
+static bool peer_gone(int fd)
+{
+    struct pollfd p = { .fd = fd, .events = POLLOUT };
+
+    return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR));
+}
+
 static void event_cb(struct bufferevent *bev, short what, void *arg)
 {
     struct conn *c = arg;
@@ -445,6 +453,12 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
         c->eof = true;
         bufferevent_disable(c->bev, EV_READ);
         process(c);
+        /* A peer that only shut its sending side still reads its replies;
+         * one that closed the socket (POLLHUP) never will: what it sent
+         * has been started above, and closing now tells the workers, so
+         * its queued and running reads stop (rpc_call_abandoned). */
+        if (c->bev && peer_gone(bufferevent_getfd(c->bev)))
+            conn_close(c);
         return;
     }
     if (what & BEV_EVENT_ERROR)

@@ -41,6 +41,7 @@ struct gvmd {
     struct volumes *vols;
     struct workq *wq;
     struct workq *wq_ro;     /* blocking calls of the read-only socket */
+    struct workq *wq_heavy;  /* its GVM_M_HEAVY ones                   */
     struct control *ctl;
     struct jobs *jobs;       /* the job runner (job.c)               */
     struct virt *virt;       /* the libvirt connection (virt.c)      */

@@ -104,12 +104,16 @@ static void teardown(struct gvmd *d)
         workq_drain(d->wq);
     if (d->wq_ro)
         workq_drain(d->wq_ro);
+    if (d->wq_heavy)
+        workq_drain(d->wq_heavy);
     control_free(d->ctl);
     d->ctl = NULL;
     workq_free(d->wq);
     d->wq = NULL;
     workq_free(d->wq_ro);
     d->wq_ro = NULL;
+    workq_free(d->wq_heavy);
+    d->wq_heavy = NULL;
     jobs_free(d->jobs);
     d->jobs = NULL;
     virt_free(d->virt);
@@ -122,6 +126,7 @@ static void teardown(struct gvmd *d)
 }
 
 #define RO_WORKERS 2
+#define RO_PER_UID 1
 
 int main(int argc, char **argv)
 {
@@ -185,16 +190,28 @@ int main(int argc, char **argv)
         log_error("Cannot load the jobs: %s", err.message);
         goto out;
     }
-    rc = workq_new(d.base, d.cfg.workers, &d.wq);
-    /* The read-only socket is anyone's: its heavy reads (checksums,
-     * maps, checks) get two threads of their own, so they can neither
-     * take the workers from the read-write socket's calls nor hold more
-     * than two large results at once. */
+    rc = workq_new(d.base, d.cfg.workers, 0, &d.wq);
+    /* The read-only socket is anyone's: its calls get threads of their
+     * own, so they can never take the workers from the read-write
+     * socket's; those whose cost grows with the image (GVM_M_HEAVY:
+     * checksums, maps, audits) two more, so a light query does not wait
+     * behind them, and none holds more than two large results at once.
+     * One call at a time per uid in each: one user's long checksums leave
+     * the other thread to everyone else. */
     if (rc == 0)
-        rc = workq_new(d.base, RO_WORKERS, &d.wq_ro);
+        rc = workq_new(d.base, RO_WORKERS, RO_PER_UID, &d.wq_ro);
+    if (rc == 0)
+        rc = workq_new(d.base, RO_WORKERS, RO_PER_UID, &d.wq_heavy);
     if (rc < 0) {
         log_error("Cannot start %d worker threads: %s.", d.cfg.workers,
                   strerror(-rc));
+        goto out;
+    }
+    /* Listening, before the job runner's threads start: they broadcast
+     * events through d.ctl, which is never written after this.  Nothing
+     * is read from the sockets until the loop runs. */
+    if (control_new(&d, &d.ctl, &err) < 0) {
+        log_error("Cannot set up the control sockets: %s", err.message);
         goto out;
     }
     if (jobs_start(d.jobs, &err) < 0) {
@@ -205,10 +222,6 @@ int main(int argc, char **argv)
      * libvirt redefinition left a stale domain definition: repair it
      * before anyone can start the domain through gvmd (virt-define.h). */
     virt_define_sync_all(&d);
-    if (control_new(&d, &d.ctl, &err) < 0) {
-        log_error("Cannot set up the control sockets: %s", err.message);
-        goto out;
-    }
     sigterm = evsignal_new(d.base, SIGTERM, on_signal, &d);
     sigint = evsignal_new(d.base, SIGINT, on_signal, &d);
     if (!sigterm || !sigint || evsignal_add(sigterm, NULL) < 0 ||

@@ -25,6 +25,7 @@
 #include "live.h"
 #include "resolve.h"
 #include "rpc-image.h"
+#include "rpc.h"
 #include "sha256.h"
 #include "volume.h"
 
@@ -800,7 +801,15 @@ int rpc_image_checksum(struct gvmd *d, struct rpc_call *call, json_t *params,
     for (uint64_t off = 0; off < size;) {
         size_t len = size - off < CHECKSUM_CHUNK ? (size_t)(size - off)
                                                  : CHECKSUM_CHUNK;
-        int ret = img_read(img, buf, off, len);
+        int ret;
+
+        if (rpc_call_abandoned(call)) {
+            gvm_error_set(err, GVM_ERR_BUSY, "The caller of image-checksum "
+                          "left; stopped at offset %llu.",
+                          (unsigned long long)off);
+            return -1;
+        }
+        ret = img_read(img, buf, off, len);
         if (ret < 0) {
             char what[96];
             snprintf(what, sizeof(what), "Reading at offset %llu of",

@@ -721,11 +721,8 @@ static void worker_run(void *arg)
 {
     struct rpc_call *call = arg;
 
-    /* Nobody to answer: a caller that left does not keep a worker busy.
-     * (A call that changes state runs anyway: its client may come back
-     * for the result with the same op-id, or look at the job.) */
-    if (control_conn_is_closed(call->conn) &&
-        !(call->m->flags & GVM_M_MUTATING)) {
+    /* Nobody to answer: a caller that left does not keep a worker busy. */
+    if (rpc_call_abandoned(call)) {
         gvm_error_set(&call->err, GVM_ERR_BUSY, "The caller of %s left "
                       "before it ran.", call->m->wire);
         call->rc = -1;
@@ -760,6 +757,17 @@ static void worker_done(void *arg)
         batch_put(b);
 }
 
+/* The read-write socket's calls, the read-only socket's light ones and its
+ * heavy ones each have workers of their own (main.c). */
+static struct workq *pool(const struct rpc_call *call)
+{
+    const struct gvmd *d = call->rpc->d;
+
+    if (!rpc_call_read_only(call) || !d->wq_ro)
+        return d->wq;
+    return (call->m->flags & GVM_M_HEAVY) && d->wq_heavy ? d->wq_heavy : d->wq_ro;
+}
+
 /* Hand a validated call to a worker; the stack copy is emptied. */
 static int dispatch_blocking(struct rpc_call *call)
 {
@@ -774,9 +782,8 @@ static int dispatch_blocking(struct rpc_call *call)
     control_conn_ref(heap->conn);
     if (heap->batch)
         heap->batch->pending++;
-    rc = workq_submit(rpc_call_read_only(call) && call->rpc->d->wq_ro
-                          ? call->rpc->d->wq_ro : call->rpc->d->wq,
-                      worker_run, worker_done, heap);
+    rc = workq_submit(pool(call), control_conn_uid(call->conn), worker_run,
+                      worker_done, heap);
     if (rc < 0) {
         if (heap->batch)
             heap->batch->pending--;
@@ -1073,6 +1080,15 @@ const char *rpc_call_op_id(const struct rpc_call *call)
 const char *rpc_call_method(const struct rpc_call *call)
 {
     return call->m ? call->m->wire : NULL;
+}
+
+bool rpc_call_abandoned(const struct rpc_call *call)
+{
+    /* A call that changes state runs to its end: its client may come back
+     * for the result with the same op-id, or look at the job.  At shutdown
+     * nobody waits for a read either (the workers are being drained). */
+    return (control_conn_is_closed(call->conn) || call->rpc->d->stopping) &&
+           !(call->m->flags & GVM_M_MUTATING);
 }
 
 uid_t rpc_call_uid(const struct rpc_call *call)

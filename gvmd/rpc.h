@@ -47,6 +47,10 @@ uid_t rpc_call_uid(const struct rpc_call *call);
 /* Whether the call came in on the read-only socket (a GVM_M_RO method
  * that changes state only with some parameter refuses that there). */
 bool rpc_call_read_only(const struct rpc_call *call);
+/* The caller has gone (or gvmd is stopping) and the call changes nothing,
+ * so its answer would be thrown away: long loops (image-checksum) stop
+ * when this turns true. */
+bool rpc_call_abandoned(const struct rpc_call *call);
 /* events-subscribe: mark the caller's connection.  Loop thread only. */
 void rpc_call_subscribe(struct rpc_call *call);
 

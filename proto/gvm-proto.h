@@ -69,6 +69,8 @@ enum gvm_error_class {
 #define GVM_M_BLOCKING 0x2  /* may touch storage or libvirt: run off the loop */
 #define GVM_M_MUTATING 0x4  /* changes state: accepts op-id                   */
 #define GVM_M_ROOT     0x8  /* callers with uid 0 only (gvm members refused)  */
+#define GVM_M_HEAVY    0x10 /* cost grows with image or catalog size: on the
+                               read-only socket, a pool of its own          */
 
 /*
  * Parameter specs (the 4th column of methods.def): space-separated

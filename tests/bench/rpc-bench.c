@@ -3,6 +3,7 @@
  * rpc-bench — round-trip latency and throughput of one JSON-RPC method.
  *
  *   rpc-bench SOCKET [--clients N] [--seconds S] [--calls C] [--method NAME]
+ *             [--params JSON] [--gap-ms MS]
  *
  * Starts N threads, each with its own connection, each sending one request
  * and waiting for its reply before the next (no pipelining), for S seconds
@@ -10,6 +11,9 @@
  * an hour and only bounds the run).  Prints one line:
  *   clients=N calls=C errors=E rate=R p50_us=.. p90_us=.. p99_us=.. max_us=..
  * A reply carrying "error" counts as an error; a broken connection aborts.
+ * --params is the request's params object, sent as given (default none);
+ * --gap-ms pauses between a reply and the next request, to sample the
+ * latency a light caller sees rather than to load the daemon.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -34,6 +38,8 @@ struct worker {
 
 static const char *sock_path;
 static const char *method = "query-version";
+static const char *params;     /* JSON text, or NULL: no params */
+static unsigned gap_ms;
 static double seconds = 2.0;
 static size_t calls_max;       /* 0: no limit */
 static pthread_barrier_t start_barrier;
@@ -63,15 +69,16 @@ static int connect_sock(void)
 static void *run(void *arg)
 {
     struct worker *w = arg;
-    char req[256], buf[65536];
+    char req[4096], buf[65536];
     size_t have = 0;
     uint64_t id = 0;
 
     pthread_barrier_wait(&start_barrier);
     while (now_ns() < t_end_ns && (!calls_max || w->n < calls_max)) {
         int len = snprintf(req, sizeof(req),
-                           "{\"jsonrpc\":\"2.0\",\"method\":\"%s\",\"id\":%llu}\n",
-                           method, (unsigned long long)++id);
+                           "{\"jsonrpc\":\"2.0\",\"method\":\"%s\",%s%s%s\"id\":%llu}\n",
+                           method, params ? "\"params\":" : "", params ? params : "",
+                           params ? "," : "", (unsigned long long)++id);
         uint64_t t0 = now_ns();
         ssize_t off = 0;
         char *nl;
@@ -114,6 +121,10 @@ static void *run(void *arg)
                 abort();
         }
         w->lat_us[w->n++] = dt > UINT32_MAX ? UINT32_MAX : (uint32_t)dt;
+        if (gap_ms) {
+            struct timespec gap = { gap_ms / 1000, (long)(gap_ms % 1000) * 1000000 };
+            nanosleep(&gap, NULL);
+        }
     }
     return NULL;
 }
@@ -145,15 +156,20 @@ int main(int argc, char **argv)
             calls_max = (size_t)atol(argv[++i]);
         else if (!strcmp(argv[i], "--method") && i + 1 < argc)
             method = argv[++i];
+        else if (!strcmp(argv[i], "--params") && i + 1 < argc)
+            params = argv[++i];
+        else if (!strcmp(argv[i], "--gap-ms") && i + 1 < argc)
+            gap_ms = (unsigned)atoi(argv[++i]);
         else if (argv[i][0] != '-' && !sock_path)
             sock_path = argv[i];
         else {
-            fprintf(stderr, "usage: rpc-bench SOCKET [--clients N] [--seconds S] [--calls C] [--method NAME]\n");
+            fprintf(stderr, "usage: rpc-bench SOCKET [--clients N] [--seconds S] [--calls C] [--method NAME] [--params JSON] [--gap-ms MS]\n");
             return 2;
         }
     }
-    if (!sock_path || clients < 1 || seconds <= 0) {
-        fprintf(stderr, "usage: rpc-bench SOCKET [--clients N] [--seconds S] [--calls C] [--method NAME]\n");
+    if (!sock_path || clients < 1 || seconds <= 0 ||
+        (params && strlen(params) > 3000)) {
+        fprintf(stderr, "usage: rpc-bench SOCKET [--clients N] [--seconds S] [--calls C] [--method NAME] [--params JSON] [--gap-ms MS]\n");
         return 2;
     }
     if (calls_max && !have_seconds)
