@@ -689,7 +689,7 @@ static json_t *child_switch(struct commit *c, int64_t id, struct gvm_error *err)
         catalog_volume_clear(&cv);
         return NULL;
     }
-    nn = resolve_backing_name(&cv, row.path, &bv, c->base.path);
+    nn = resolve_backing_name(c->d->vols, &cv, row.path, &bv, c->base.path);
     catalog_volume_clear(&cv);
     catalog_volume_clear(&bv);
     if (nn)

@@ -92,7 +92,7 @@ int chain_pull_start(struct gvmd *d, const struct chain_pull_req *req,
         return -1;
     }
     if (has_base) {
-        bname = resolve_backing_name(&top.vol, top.path, &nb.vol, nb.path);
+        bname = resolve_backing_name(d->vols, &top.vol, top.path, &nb.vol, nb.path);
         if (!bname)
             return gvm_error_oom(err);
     }

@@ -112,7 +112,7 @@ int chain_rebase_start(struct gvmd *d, const struct chain_rebase_req *req,
         if (lock_chain(d, nb.row.id, top.row.id, locks, &nlocks,
                        GVM_ARRAY_SIZE(locks), err) < 0)
             return -1;
-        bname = resolve_backing_name(&top.vol, top.path, &nb.vol, nb.path);
+        bname = resolve_backing_name(d->vols, &top.vol, top.path, &nb.vol, nb.path);
         if (!bname)
             return gvm_error_oom(err);
     }

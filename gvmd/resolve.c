@@ -424,29 +424,36 @@ static char *relative_to(const char *child_path, const char *target)
     return out;
 }
 
-/* On a dir volume: whether rel, written in child_path's header, names
- * another file than path once the system resolves it for QEMU (a
- * directory on the way is a symlink, so ".." goes elsewhere).  A file
- * that does not exist yet counts as the same. */
-static bool relative_goes_astray(const struct catalog_volume *vol,
+/* Whether rel, written in child_path's header, names another file than
+ * path once resolved as QEMU opens it (a directory on the way is a
+ * symlink, so ".." goes elsewhere), asking the volume's store as
+ * resolve_relative() does.  A file that does not exist yet, or a store
+ * that cannot say, counts as the same. */
+static bool relative_goes_astray(struct volumes *vols,
+                                 const struct catalog_volume *vol,
                                  const char *child_path, const char *rel,
                                  const char *path)
 {
     _cleanup_free_ char *dir = path_dirname(child_path);
-    _cleanup_free_ char *a = NULL, *b = NULL, *ra = NULL, *rb = NULL;
+    _cleanup_free_ char *joined = NULL, *ra = NULL, *rb = NULL;
+    struct gvm_store *st = NULL;
+    struct gvm_error err;
 
-    if (vol->backend != CATALOG_BACKEND_DIR || !vol->root_path || !dir)
+    gvm_error_clear(&err);
+    if (!vols || !dir || volumes_store_by_id(vols, vol->id, &st, &err) < 0 ||
+        !st->ops->physical)
         return false;
-    if (asprintf(&a, "%s/%s%s%s", vol->root_path, dir, *dir ? "/" : "", rel) < 0)
-        a = NULL;
-    if (asprintf(&b, "%s/%s", vol->root_path, path) < 0)
-        b = NULL;
-    ra = a ? realpath(a, NULL) : NULL;
-    rb = b ? realpath(b, NULL) : NULL;
-    return ra && rb && strcmp(ra, rb) != 0;
+    if (asprintf(&joined, "%s%s%s", dir, *dir ? "/" : "", rel) < 0) {
+        joined = NULL;
+        return false;
+    }
+    if (st->ops->physical(st, joined, &ra) < 0 || st->ops->physical(st, path, &rb) < 0)
+        return false;
+    return strcmp(ra, rb) != 0;
 }
 
-char *resolve_backing_name(const struct catalog_volume *child_vol,
+char *resolve_backing_name(struct volumes *vols,
+                           const struct catalog_volume *child_vol,
                            const char *child_path,
                            const struct catalog_volume *vol, const char *path)
 {
@@ -454,7 +461,7 @@ char *resolve_backing_name(const struct catalog_volume *child_vol,
         char *rel = relative_to(child_path, path);
 
         /* Then the absolute name below, which reaches path from anywhere. */
-        if (!rel || !relative_goes_astray(vol, child_path, rel, path))
+        if (!rel || !relative_goes_astray(vols, vol, child_path, rel, path))
             return rel;
         free(rel);
     }

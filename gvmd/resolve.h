@@ -88,10 +88,14 @@ struct img_resolver resolve_img_resolver(struct resolve_ctx *ctx);
 /*
  * The backing file name to write in the header of an image at
  * (child_vol, child_path) for a backing image at (vol, path): relative to
- * the child's directory on the same volume, a gluster URI for a gluster
- * volume, an absolute path for a dir volume.  Caller frees; NULL on ENOMEM.
+ * the child's directory on the same volume, unless a symlinked directory
+ * on the way would take QEMU elsewhere (vols' store of the volume says);
+ * else a gluster URI for a gluster volume, an absolute path for a dir
+ * volume.  vols NULL: the relative name as computed (unit tests).  Caller
+ * frees; NULL on ENOMEM.
  */
-char *resolve_backing_name(const struct catalog_volume *child_vol,
+char *resolve_backing_name(struct volumes *vols,
+                           const struct catalog_volume *child_vol,
                            const char *child_path,
                            const struct catalog_volume *vol, const char *path);
 

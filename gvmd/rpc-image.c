@@ -1207,7 +1207,7 @@ int rpc_image_create(struct gvmd *d, struct rpc_call *call, json_t *params,
             goto out;
         if (catalogue_chain(d, &ctx, bimg, &bl, &bn, err) < 0)
             goto out;
-        bname = resolve_backing_name(&vol, path, &b.vol, b.path);
+        bname = resolve_backing_name(d->vols, &vol, path, &b.vol, b.path);
         bfmt = strdup(img_format_name(bl[0].info.format));
         if (!bname || !bfmt) {
             gvm_error_oom(err);

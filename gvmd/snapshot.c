@@ -574,13 +574,13 @@ static int plan_check_paths(struct gvmd *d, struct plan *p, struct gvm_error *er
 }
 
 /* The JSON the overlay job runs from (see overlay_run). */
-static json_t *plan_json(const struct plan *p)
+static json_t *plan_json(struct gvmd *d, const struct plan *p)
 {
     json_t *a = json_array();
 
     for (size_t i = 0; a && i < p->n; i++) {
         const struct plan_disk *pd = &p->v[i];
-        char *bname = resolve_backing_name(&pd->vol, pd->overlay, &pd->vol,
+        char *bname = resolve_backing_name(d->vols, &pd->vol, pd->overlay, &pd->vol,
                                            pd->active.path);
         json_t *o = bname ? json_pack("{s:s, s:I, s:I, s:s, s:s, s:s, s:I}",
                                       "target", pd->target,
@@ -758,7 +758,7 @@ int snapshot_create(struct gvmd *d, json_t *params, json_t **result,
     if (parent < 0)
         return -1;
 
-    json_t *pj = plan_json(&p);
+    json_t *pj = plan_json(d, &p);
     jp = pj ? json_pack("{s:s, s:s, s:o, s:s?, s:I, s:I}", "kind", "create",
                         "name", name, "disks", pj, "description", desc,
                         "domain", (json_int_t)(domain ? dom.id : 0),
@@ -881,7 +881,7 @@ int snapshot_revert(struct gvmd *d, json_t *params, json_t **result,
     }
     if (plan_check_paths(d, &p, err) < 0)
         return -1;
-    json_t *pj = plan_json(&p);
+    json_t *pj = plan_json(d, &p);
     jp = pj ? json_pack("{s:s, s:s, s:o, s:I, s:I}", "kind", "revert",
                         "name", s.name, "disks", pj,
                         "domain", (json_int_t)dom.id,
@@ -1556,7 +1556,7 @@ static int move_child(struct job *job, struct journal_op *op, int64_t cid,
             catalog_volume_get_by_id(d->cat, c.volume_id, &cvol, err) < 0 ||
             catalog_volume_get_by_id(d->cat, p.volume_id, &pvol, err) < 0)
             return -1;
-        bname = resolve_backing_name(&cvol, c.path, &pvol, p.path);
+        bname = resolve_backing_name(d->vols, &cvol, c.path, &pvol, p.path);
         if (!bname)
             return gvm_error_oom(err);
     }

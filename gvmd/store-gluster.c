@@ -80,6 +80,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glusterfs/api/glfs.h>
+#include <limits.h>
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
@@ -1083,6 +1084,34 @@ static int gl_seek_hole(struct gvm_file *f, uint64_t off, bool hole,
     return 0;
 }
 
+/* gfapi takes a path as QEMU's gluster driver hands it a relative backing
+ * name joined to the image's directory: symlinks followed, each ".." from
+ * where the path has led, never above the volume root.  glfs_realpath
+ * reports that file; our buffer, since who frees gfapi's own differs
+ * between releases. */
+static int gl_physical(struct gvm_store *st, const char *path, char **out)
+{
+    struct gluster_store *gs = to_gs(st);
+    _cleanup_free_ char *p = NULL, *buf = NULL;
+    int r;
+
+    *out = NULL;
+    if (bad_path(path))
+        return -EINVAL;
+    p = vpath(path);
+    buf = malloc(PATH_MAX + 1);
+    if (!p || !buf)
+        return -ENOMEM;
+    WITH_FS(gs, r, r = glfs_realpath(fs, p, buf) ? 0 : -(errno ? errno : EIO));
+    if (r < 0)
+        return r;
+    buf[PATH_MAX] = '\0';
+    if (buf[0] != '/' || !buf[1])
+        return -EXDEV;       /* the root itself, or not a path in the volume */
+    *out = strdup(buf + 1);
+    return *out ? 0 : -ENOMEM;
+}
+
 static const struct gvm_store_ops gluster_ops = {
     .name = "gluster",
     .open = gl_open,
@@ -1102,6 +1131,7 @@ static const struct gvm_store_ops gluster_ops = {
     .mkdir = gl_mkdir,
     .statvfs = gl_statvfs,
     .list = gl_list,
+    .physical = gl_physical,
     .volfile = gl_volfile,
     .destroy = gl_destroy,
     .abandon = gl_abandon,

@@ -88,7 +88,7 @@ static void expect_name(const char *child, const char *target, const char *want)
     struct catalog_volume v = { .id = 1, .name = (char *)"v",
                                 .backend = CATALOG_BACKEND_DIR,
                                 .root_path = (char *)"/srv/images" };
-    char *got = resolve_backing_name(&v, child, &v, target);
+    char *got = resolve_backing_name(NULL, &v, child, &v, target);
     assert_non_null(got);
     assert_string_equal(got, want);
     /* and it resolves back to the target */
@@ -114,7 +114,7 @@ static void test_backing_names(void **state)
                                     .root_path = (char *)"/srv/a" };
     struct catalog_volume other = { .id = 2, .backend = CATALOG_BACKEND_DIR,
                                     .root_path = (char *)"/srv/b/" };
-    char *got = resolve_backing_name(&child, "x/top.qcow2", &other, "y/base.qcow2");
+    char *got = resolve_backing_name(NULL, &child, "x/top.qcow2", &other, "y/base.qcow2");
     assert_string_equal(got, "/srv/b/y/base.qcow2");
     free(got);
 }
