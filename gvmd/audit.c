@@ -275,23 +275,6 @@ static int visit_id(struct audit *a, int64_t id, size_t *idx,
     return visit(a, row.volume, row.path, idx, err);
 }
 
-/* qcow2 files start with "QFI\xfb"; anything else reads as raw. */
-static int probe(struct layer *L, enum img_format *fmt)
-{
-    struct gvm_file *f = NULL;
-    unsigned char magic[4] = { 0 };
-    int r = L->store->ops->open(L->store, L->path, GVM_O_RDONLY, &f);
-    if (r < 0)
-        return r;
-    ssize_t n = L->store->ops->pread(f, magic, sizeof(magic), 0);
-    L->store->ops->close(f);
-    if (n < 0)
-        return (int)n;
-    *fmt = n == 4 && memcmp(magic, "QFI\xfb", 4) == 0 ? IMG_FMT_QCOW2
-                                                      : IMG_FMT_RAW;
-    return 0;
-}
-
 static int unreadable(struct layer *L, const char *msg, int r,
                       struct gvm_error *err)
 {
@@ -319,14 +302,14 @@ static int examine(struct audit *a, size_t i, struct gvm_error *err)
     struct img_resolver res = resolve_img_resolver(&a->ctx);
     size_t bidx = NONE, cbidx = NONE;
 
-    int r = probe(L, &fmt);
+    int r = img_probe(L->store, L->path, &fmt);
     if (r == -ESTALE) {
         /* gfapi answers ESTALE for a file another client removed while
          * it still had the inode cached; a fresh lookup then tells. */
         struct gvm_stat sb;
         r = L->store->ops->stat(L->store, L->path, &sb);
         if (r == 0 || r == -ESTALE)
-            r = probe(L, &fmt);
+            r = img_probe(L->store, L->path, &fmt);
     }
     /* A catalogued image is read as the format the catalog records, never
      * as its content suggests: a guest writes anything into a raw disk,

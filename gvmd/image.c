@@ -47,6 +47,23 @@ int img_format_parse(const char *name, enum img_format *out)
     return -EINVAL;
 }
 
+int img_probe(struct gvm_store *st, const char *path, enum img_format *out)
+{
+    struct gvm_file *f = NULL;
+    unsigned char magic[4] = { 0 };
+    ssize_t n;
+    int r = st->ops->open(st, path, GVM_O_RDONLY, &f);
+
+    if (r < 0)
+        return r;
+    n = st->ops->pread(f, magic, sizeof(magic), 0);
+    st->ops->close(f);
+    if (n < 0)
+        return (int)n;
+    *out = n == 4 && memcmp(magic, "QFI\xfb", 4) == 0 ? IMG_FMT_QCOW2 : IMG_FMT_RAW;
+    return 0;
+}
+
 const char *img_path(const struct img *img) { return img->path; }
 struct gvm_store *img_store(const struct img *img) { return img->st; }
 struct img *img_backing(struct img *img) { return img->backing; }

@@ -21,6 +21,11 @@ enum img_format { IMG_FMT_RAW, IMG_FMT_QCOW2 };
 
 const char *img_format_name(enum img_format f);            /* "raw", "qcow2" */
 int img_format_parse(const char *name, enum img_format *out);
+/* The format path's content claims: qcow2 if it starts with the qcow2
+ * magic, else raw (as QEMU's probe).  Content is what a guest may have
+ * written: never use this for an image whose format is known (catalogued,
+ * or given by the caller).  0, or the store's -errno. */
+int img_probe(struct gvm_store *st, const char *path, enum img_format *out);
 
 #define IMG_MAX_CHAIN_DEPTH 64
 

@@ -15,6 +15,7 @@
 #include <libxml/tree.h>
 
 #include "daemon.h"
+#include "image.h"
 #include "jsonutil.h"
 #include "resolve.h"
 #include "rpc-diskxml.h"
@@ -39,26 +40,16 @@ static bool target_valid(const char *t)
 static int probe_format(struct resolved *r, const char **format,
                         struct gvm_error *err)
 {
-    struct gvm_file *f = NULL;
-    unsigned char magic[4] = { 0 };
     _cleanup_free_ char *name = resolve_name(r->vol.name, r->path);
-    ssize_t n;
-    int rc;
+    enum img_format fmt;
+    int rc = img_probe(r->store, r->path, &fmt);
 
-    rc = r->store->ops->open(r->store, r->path, GVM_O_RDONLY, &f);
     if (rc < 0) {
         gvm_error_set_errno(err, gvm_error_class_from_errno(rc), rc,
-                            "Cannot open image %s", name ? name : r->path);
-        return -1;
-    }
-    n = r->store->ops->pread(f, magic, sizeof(magic), 0);
-    r->store->ops->close(f);
-    if (n < 0) {
-        gvm_error_set_errno(err, GVM_ERR_STORAGE, (int)n,
                             "Cannot read image %s", name ? name : r->path);
         return -1;
     }
-    *format = n == 4 && memcmp(magic, "QFI\xfb", 4) == 0 ? "qcow2" : "raw";
+    *format = img_format_name(fmt);
     return 0;
 }
 

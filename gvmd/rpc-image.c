@@ -127,30 +127,19 @@ static int refuse_running_read(struct gvmd *d, json_t *params,
     return -1;
 }
 
-/* qcow2 files start with "QFI\xfb"; anything else is read as raw, as
- * qemu-img's probe does. */
+/* An image nobody told us the format of: as its content claims. */
 static int probe_format(struct resolved *r, enum img_format *fmt,
                         struct gvm_error *err)
 {
-    struct gvm_file *f = NULL;
-    unsigned char magic[4] = { 0 };
-    int ret = r->store->ops->open(r->store, r->path, GVM_O_RDONLY, &f);
-    if (ret < 0) {
-        if (ret == -ENOENT)
-            gvm_error_set(err, GVM_ERR_NOT_FOUND,
-                          "The image %s:%s does not exist on storage.",
-                          r->vol.name, r->path);
-        else
-            storage_fail(err, ret, "Opening", r->vol.name, r->path);
-        return -1;
-    }
-    ssize_t n = r->store->ops->pread(f, magic, sizeof(magic), 0);
-    r->store->ops->close(f);
-    if (n < 0)
-        return storage_fail(err, (int)n, "Reading", r->vol.name, r->path);
-    *fmt = (n == 4 && memcmp(magic, "QFI\xfb", 4) == 0) ? IMG_FMT_QCOW2
-                                                         : IMG_FMT_RAW;
-    return 0;
+    int ret = img_probe(r->store, r->path, fmt);
+
+    if (ret == -ENOENT)
+        gvm_error_set(err, GVM_ERR_NOT_FOUND,
+                      "The image %s:%s does not exist on storage.",
+                      r->vol.name, r->path);
+    else if (ret < 0)
+        storage_fail(err, ret, "Opening", r->vol.name, r->path);
+    return ret < 0 ? -1 : 0;
 }
 
 /* The format to open r with: the param, else the catalog's, else probed. */
