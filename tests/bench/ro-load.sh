@@ -18,38 +18,24 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-${GVM_BUILDDIR:-$here/../../build}}
 secs=${2:-10}
-GVMD=$build/gvmd/gvmd
-GVMCTL=$build/client/gvmctl
+export GVMD=${GVMD:-$build/gvmd/gvmd} GVMCTL=${GVMCTL:-$build/client/gvmctl}
+export GVM_TESTDIR=${GVM_TESTDIR:-$here/..}
 BENCH=$build/tests/tools/rpc-bench
-for f in "$GVMD" "$GVMCTL" "$BENCH"; do
-    [ -x "$f" ] || { echo "ro-load.sh: $f not built (give the build directory)" >&2; exit 2; }
-done
-[ "$(id -u)" = 0 ] || { echo "ro-load.sh: needs root (to run clients as other uids)" >&2; exit 77; }
-[ -x /usr/bin/python3 ] || { echo "ro-load.sh: needs /usr/bin/python3" >&2; exit 77; }
-command -v setpriv >/dev/null || { echo "ro-load.sh: needs setpriv (util-linux)" >&2; exit 77; }
+[ -x "$GVMD" ] && [ -x "$GVMCTL" ] && [ -x "$BENCH" ] ||
+    { echo "usage: $0 BUILD-DIR (no gvmd/gvmctl/rpc-bench there)" >&2; exit 2; }
+. "$GVM_TESTDIR/lib.sh"
+need setpriv
+[ "$(id -u)" = 0 ] || skip "needs root (to run clients as other uids)"
+[ -x /usr/bin/python3 ] || skip "needs /usr/bin/python3"
 
-tmp=$(mktemp -d /tmp/gvm-bench-ro.XXXXXX)
-chmod 755 "$tmp"
-gpid= loaders=()
-cleanup() {
-    for p in "${loaders[@]}"; do kill "$p" 2>/dev/null; done
-    [ -n "$gpid" ] && kill "$gpid" 2>/dev/null && wait "$gpid" 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-"$GVMD" --foreground --socket "$tmp/gvmd.sock" --ro-socket "$tmp/gvmd-ro.sock" \
-    --catalog "$tmp/catalog.db" --state-dir "$tmp/state" --log-level warn \
-    >"$tmp/gvmd.log" 2>&1 &
-gpid=$!
-i=0
-until "$GVMCTL" --socket "$tmp/gvmd.sock" query-version >/dev/null 2>&1; do
-    i=$((i+1)); [ $i -lt 100 ] || { cat "$tmp/gvmd.log" >&2; echo "ro-load.sh: gvmd did not start" >&2; exit 1; }
-    sleep 0.1
-done
-vol=$("$GVMCTL" --socket "$tmp/gvmd.sock" --json volume-list | python3 -c \
-    'import json,sys; print(json.load(sys.stdin)[0]["name"])')
-"$GVMCTL" --socket "$tmp/gvmd.sock" image-create --volume "$vol" --path big.qcow2 \
-    --format qcow2 --size $((2 << 30)) >/dev/null || { echo "ro-load.sh: image-create failed" >&2; exit 1; }
+start_gvmd --log-level warn
+tmp=$TEST_TMP
+chmod 755 "$TEST_TMP" "$GVMD_DIR"     # the read-only socket is for anyone
+loaders=()
+at_exit 'for p in "${loaders[@]}"; do kill "$p" 2>/dev/null; done'
+vol=local
+rpc image-create "{\"volume\":\"$vol\",\"path\":\"big.qcow2\",\"format\":\"qcow2\",\"size\":$((2 << 30))}" \
+    >/dev/null || fail "image-create big.qcow2"
 
 cat >"$tmp/load.py" <<'PY'
 import json, socket, sys, time
@@ -67,30 +53,30 @@ while time.time() < until:
     n += sum(1 for r in json.loads(line) if "result" in r)
 print(n)
 PY
-lat() { "$BENCH" "$tmp/gvmd.sock" --method volume-info --params "{\"name\":\"$vol\"}" \
+lat() { "$BENCH" "$GVM_SOCK" --method volume-info --params "{\"name\":\"$vol\"}" \
         --seconds "$secs" --gap-ms 5; }
 fmt() { sed 's/.*calls=\([0-9]*\).*p50_us=\([0-9]*\).*p99_us=\([0-9]*\).*max_us=\([0-9]*\).*/\1 \2 \3 \4/' <<<"$1" |
         awk '{ printf "%6d calls  p50 %6.1f ms  p99 %6.1f ms  max %6.1f ms\n", $1, $2/1000, $3/1000, $4/1000 }'; }
 
-idle=$(lat) || { echo "ro-load.sh: rpc-bench failed: $idle" >&2; exit 1; }
+idle=$(lat) || fail "rpc-bench failed: $idle"
 until=$(( $(date +%s) + secs + 3 ))
 for u in 60001 60002 60003; do
-    setpriv --reuid=$u --regid=$u --clear-groups /usr/bin/python3 "$tmp/load.py" "$tmp/gvmd-ro.sock" \
+    setpriv --reuid=$u --regid=$u --clear-groups /usr/bin/python3 "$tmp/load.py" "$GVM_RO_SOCK" \
         "$vol:big.qcow2" "$until" >"$tmp/load.$u" 2>&1 &
     loaders+=($!)
 done
 sleep 1            # the batches are queued and running before we measure
-setpriv --reuid=60004 --regid=60004 --clear-groups "$BENCH" "$tmp/gvmd-ro.sock" \
+setpriv --reuid=60004 --regid=60004 --clear-groups "$BENCH" "$GVM_RO_SOCK" \
     --method image-info --params "{\"image\":\"$vol:big.qcow2\"}" --seconds "$secs" \
     --gap-ms 50 >"$tmp/light" 2>&1 &
 light_pid=$!
-loaded=$(lat) || { echo "ro-load.sh: rpc-bench failed: $loaded" >&2; exit 1; }
-wait "$light_pid" || { echo "ro-load.sh: the light read-only client failed: $(cat "$tmp/light")" >&2; exit 1; }
+loaded=$(lat) || fail "rpc-bench failed: $loaded"
+wait "$light_pid" || fail "the light read-only client failed: $(cat "$tmp/light")"
 for p in "${loaders[@]}"; do wait "$p"; done
 loaders=()
 done_n=0
 for u in 60001 60002 60003; do
-    n=$(tail -1 "$tmp/load.$u"); case $n in ''|*[!0-9]*) echo "ro-load.sh: client $u: $(cat "$tmp/load.$u")" >&2; exit 1;; esac
+    n=$(tail -1 "$tmp/load.$u"); case $n in ''|*[!0-9]*) fail "client $u: $(cat "$tmp/load.$u")";; esac
     done_n=$((done_n + n))
 done
 echo "root's volume-info on the read-write socket, $(nproc) CPUs, ${secs} s each:"
