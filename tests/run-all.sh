@@ -8,9 +8,9 @@
 #      inside the source tree (git-ignored);
 #   3. starts one GlusterFS volume (tests/gluster-fixture.sh) and one libvirtd
 #      (tests/libvirt-fixture.sh) for the whole run and exports their env;
-#   4. runs every test on the sanitizer build and the unit tests on the plain
-#      build (every test there too with GVM_PLAIN_SUITE=all, or when the
-#      sanitizer build failed);
+#   4. runs every test on the sanitizer build and the unit and security
+#      tests on the plain build (every test there too with
+#      GVM_PLAIN_SUITE=all, or when the sanitizer build failed);
 #   5. with --bench, runs tests/bench/*.sh on the plain build;
 #   6. stops the fixtures (also on failure or interrupt), prints the logs of
 #      the failed tests, and last the line "N passed, N failed, N skipped".
@@ -168,7 +168,7 @@ case " $BUILT " in *" build-san "*) ;; *)
 esac
 case " $BUILT " in *" build "*)
     if [ "$PLAIN_SUITE" = all ]; then run_meson_test build
-    else run_meson_test build --suite unit; fi ;;
+    else run_meson_test build --suite unit --suite security; fi ;;
 esac
 
 # ---- 5. benchmarks ----------------------------------------------------------
