@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "util.h"
 
 static const struct {
@@ -129,4 +131,22 @@ enum gvm_error_class gvm_error_class_from_errno(int neg_errno)
     default:
         return GVM_ERR_STORAGE;
     }
+}
+
+json_t *gvm_error_to_json(const struct gvm_error *err)
+{
+    enum gvm_error_class cls = gvm_error_isset(err) ? err->cls : GVM_ERR_INTERNAL;
+    json_t *data = json_pack("{s:s}", "class", gvm_error_class_name(cls));
+
+    if (!data)
+        return NULL;
+    if (err->param[0])
+        json_object_set_new(data, "param", json_string(err->param));
+    if (err->errnum)
+        json_object_set_new(data, "errno", json_integer(err->errnum));
+    return json_pack("{s:i, s:s, s:o}", "code", gvm_error_class_code(cls),
+                     "message",
+                     gvm_error_isset(err) ? err->message
+                                          : "Internal error without a message.",
+                     "data", data);
 }

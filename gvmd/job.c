@@ -8,7 +8,7 @@
  * (so two writers of one job cannot land out of order: the state written
  * last is the state read last), jobs->lock just long enough to copy the
  * fields, then the catalog lock.  jobs->lock is never held while calling
- * the catalog, control or a job type.
+ * the catalog, the event sink or a job type.
  *
  * Persistence.  Status changes are written synchronously before they are
  * announced (event, job-wait), so a client never learns of a state a crash
@@ -20,13 +20,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "chain.h"
-#include "chain-ops.h"
-#include "control.h"
 #include "job.h"
 #include "jsonutil.h"
-#include "rpc.h"
-#include "snapshot.h"
 #include "virt.h"
 
 #define PERSIST_MS 1000
@@ -40,38 +35,6 @@ static const char *const status_names[] = {
     [JOB_PENDING] = "pending",
     [JOB_CONCLUDED] = "concluded",
 };
-
-/* Every job type this daemon can run or recover. */
-static const struct job_type *const job_types[] = {
-    &chain_rebase_job,
-    &snapshot_create_job,
-    &snapshot_revert_job,
-    &snapshot_delete_job,
-    &chain_commit_job,
-    &chain_pull_job,
-    &live_commit_job,
-    &live_pull_job,
-};
-
-/* The type a catalogued job row names (offline and live types share the
- * method's name). */
-static const struct job_type *type_for_row(const char *name, bool live)
-{
-    for (size_t i = 0; i < GVM_ARRAY_SIZE(job_types); i++) {
-        if (strcmp(job_types[i]->name, name) == 0 && job_types[i]->live == live)
-            return job_types[i];
-    }
-    return NULL;
-}
-
-const struct job_type *job_type_find(const char *name)
-{
-    for (size_t i = 0; i < GVM_ARRAY_SIZE(job_types); i++) {
-        if (strcmp(job_types[i]->name, name) == 0)
-            return job_types[i];
-    }
-    return NULL;
-}
 
 struct job {
     struct jobs *jobs;
@@ -102,6 +65,7 @@ enum { COMPLETE_NONE, COMPLETE_ASKED, COMPLETE_FAILED };
 
 struct jobs {
     struct gvmd *d;
+    struct jobs_config cfg;       /* types, event sink (main.c's)          */
     pthread_mutex_t lock;
     pthread_cond_t work;          /* runners: something queued or stopping */
     pthread_cond_t changed;       /* waiters: some job changed status      */
@@ -118,6 +82,20 @@ struct jobs {
 };
 
 /* ---- small helpers ----------------------------------------------------------- */
+
+/* The registered type a catalogued job row names (offline and live types
+ * share the method's name). */
+static const struct job_type *type_for_row(const struct jobs *jobs,
+                                           const char *name, bool live)
+{
+    for (size_t i = 0; i < jobs->cfg.ntypes; i++) {
+        const struct job_type *t = jobs->cfg.types[i];
+
+        if (strcmp(t->name, name) == 0 && t->live == live)
+            return t;
+    }
+    return NULL;
+}
 
 static int parse_status(const char *s, enum job_status *out)
 {
@@ -313,8 +291,8 @@ static void announce(struct job *job)
     log_info("Job %" PRId64 " (%s) is %s.", job->id, job->type_name,
              json_string_value(json_object_get(j, "status")));
     ev = json_pack("{s:s, s:o}", "event", "job-status-change", "job", j);
-    if (ev && jobs->d->ctl)
-        control_broadcast_event(jobs->d->ctl, ev);
+    if (ev && jobs->cfg.on_event)
+        jobs->cfg.on_event(jobs->cfg.event_arg, ev);
 }
 
 /* outcome: 0 done, JOB_STOPPED cancelled, -1 failed with err. */
@@ -324,7 +302,7 @@ static void conclude(struct job *job, int outcome, const struct gvm_error *err)
         .status = JOB_CONCLUDED,
         .cancelled = outcome == JOB_STOPPED,
         .set_error = true,
-        .error = outcome < 0 ? rpc_error_object(err) : NULL,
+        .error = outcome < 0 ? gvm_error_to_json(err) : NULL,
     };
 
     if (outcome == 0)
@@ -627,7 +605,7 @@ static int load_row(struct jobs *jobs, const struct catalog_job *row,
     if (!job)
         goto oom;
     job->id = row->id;
-    job->type = type_for_row(row->type, row->live);
+    job->type = type_for_row(jobs, row->type, row->live);
     job->type_name = strdup(row->type);
     if (parse_status(row->status, &job->status) < 0)
         job->status = JOB_RUNNING;   /* the CHECK constraint prevents this */
@@ -661,7 +639,7 @@ oom:
     return -1;
 }
 
-int jobs_new(struct gvmd *d, unsigned nthreads, struct jobs **out,
+int jobs_new(struct gvmd *d, const struct jobs_config *cfg, struct jobs **out,
              struct gvm_error *err)
 {
     struct jobs *jobs = calloc(1, sizeof(*jobs));
@@ -674,7 +652,8 @@ int jobs_new(struct gvmd *d, unsigned nthreads, struct jobs **out,
         return -1;
     }
     jobs->d = d;
-    jobs->nthreads = nthreads ? nthreads : 2;
+    jobs->cfg = *cfg;
+    jobs->nthreads = cfg->nthreads ? cfg->nthreads : 2;
     /* Each job-wait holds an RPC worker: leave at least one free for
      * everything else. */
     jobs->max_waiters = d->cfg.workers > 1 ? d->cfg.workers - 1 : 1;

@@ -72,14 +72,25 @@ struct job_type {
                    struct gvm_error *err);
 };
 
-/* The job types this daemon knows (job.c lists them). */
-const struct job_type *job_type_find(const char *name);
-
 /* ---- the runner ------------------------------------------------------------ */
+
+/* What the daemon tells the runner (main.c): the runner knows no job type
+ * and no transport of its own. */
+struct jobs_config {
+    /* The types whose catalogued jobs it can run again or recover; a row
+     * of any other type is concluded with an error saying so. */
+    const struct job_type *const *types;
+    size_t ntypes;
+    unsigned nthreads;      /* runner threads for offline jobs; 0: 2 */
+    /* Each job-status-change event ({"event", "job"}, borrowed), from any
+     * thread; NULL: none. */
+    void (*on_event)(void *arg, json_t *event);
+    void *event_arg;
+};
 
 /* Load every job of the catalog (concluded ones too: they stay listed
  * until dismissed).  Nothing runs yet. */
-int jobs_new(struct gvmd *d, unsigned nthreads, struct jobs **out,
+int jobs_new(struct gvmd *d, const struct jobs_config *cfg, struct jobs **out,
              struct gvm_error *err);
 /* Recover the jobs left unfinished (see job_type.recover) and start the
  * threads.  Needs the catalog and the volumes; call before serving the

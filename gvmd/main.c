@@ -29,6 +29,8 @@
 #include <event2/thread.h>
 
 #include "catalog.h"
+#include "chain.h"
+#include "chain-ops.h"
 #include "config.h"
 #include "control.h"
 #include "daemon.h"
@@ -36,6 +38,7 @@
 #include "journal.h"
 #include "localfs.h"
 #include "rpc-image.h"
+#include "snapshot.h"
 #include "virt.h"
 #include "virt-define.h"
 #include "volume.h"
@@ -125,6 +128,27 @@ static void teardown(struct gvmd *d)
     d->cat = NULL;
 }
 
+/* Every job type this daemon can run or recover. */
+static const struct job_type *const job_types[] = {
+    &chain_rebase_job,
+    &snapshot_create_job,
+    &snapshot_revert_job,
+    &snapshot_delete_job,
+    &chain_commit_job,
+    &chain_pull_job,
+    &live_commit_job,
+    &live_pull_job,
+};
+
+/* Job status changes go to the event subscribers.  d->ctl is set before
+ * the runner's threads start and never after (see main). */
+static void job_event(void *arg, json_t *event)
+{
+    struct gvmd *d = arg;
+
+    control_broadcast_event(d->ctl, event);
+}
+
 #define RO_WORKERS 2
 #define RO_PER_UID 1
 
@@ -133,6 +157,11 @@ int main(int argc, char **argv)
     struct gvmd d;
     struct gvm_error err;
     struct event *sigterm = NULL, *sigint = NULL;
+    struct jobs_config jobs_cfg = {
+        .types = job_types,
+        .ntypes = GVM_ARRAY_SIZE(job_types),
+        .on_event = job_event,
+    };
     int rc, exit_code = 1;
 
     memset(&d, 0, sizeof(d));
@@ -186,7 +215,8 @@ int main(int argc, char **argv)
     if (rc > 0)
         log_warn("%d interrupted operation(s) could not be recovered; see "
                  "above.", rc);
-    if (jobs_new(&d, 0, &d.jobs, &err) < 0) {
+    jobs_cfg.event_arg = &d;
+    if (jobs_new(&d, &jobs_cfg, &d.jobs, &err) < 0) {
         log_error("Cannot load the jobs: %s", err.message);
         goto out;
     }

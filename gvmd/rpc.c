@@ -210,24 +210,6 @@ void rpc_free(struct rpc *rpc)
 
 /* ---- errors --------------------------------------------------------------- */
 
-json_t *rpc_error_object(const struct gvm_error *err)
-{
-    enum gvm_error_class cls = gvm_error_isset(err) ? err->cls : GVM_ERR_INTERNAL;
-    json_t *data = json_pack("{s:s}", "class", gvm_error_class_name(cls));
-
-    if (!data)
-        return NULL;
-    if (err->param[0])
-        json_object_set_new(data, "param", json_string(err->param));
-    if (err->errnum)
-        json_object_set_new(data, "errno", json_integer(err->errnum));
-    return json_pack("{s:i, s:s, s:o}", "code", gvm_error_class_code(cls),
-                     "message",
-                     gvm_error_isset(err) ? err->message
-                                          : "Internal error without a message.",
-                     "data", data);
-}
-
 static json_t *reply_object(json_t *id, json_t *result, const struct gvm_error *err)
 {
     json_t *r = json_object();
@@ -237,7 +219,7 @@ static json_t *reply_object(json_t *id, json_t *result, const struct gvm_error *
     json_object_set_new(r, "jsonrpc", json_string("2.0"));
     json_object_set(r, "id", id ? id : json_null());
     if (err)
-        json_object_set_new(r, "error", rpc_error_object(err));
+        json_object_set_new(r, "error", gvm_error_to_json(err));
     else
         json_object_set(r, "result", result ? result : json_null());
     return r;
@@ -280,7 +262,7 @@ static void send_reply(struct conn *c, json_t *id, json_t *result,
     else
         evbuffer_add(out, "null", 4);
     if (err) {
-        body = rpc_error_object(err);
+        body = gvm_error_to_json(err);
         evbuffer_add(out, ",\"error\":", 9);
     } else {
         body = result ? json_incref(result) : json_null();

@@ -33,8 +33,6 @@ void rpc_send_error(struct conn *c, const struct gvm_error *err);
 /* The same reply as a malloc'd line without '\n' (for refusals written
  * before a connection is set up). */
 char *rpc_error_line(const struct gvm_error *err);
-/* The JSON error object for err: {"code","message","data":{"class",...}}. */
-json_t *rpc_error_object(const struct gvm_error *err);
 
 /* ---- for handlers ------------------------------------------------------- */
 

@@ -77,6 +77,12 @@ int gvm_error_class_code(enum gvm_error_class cls);
 /* Map an errno from storage to the class a client should see. */
 enum gvm_error_class gvm_error_class_from_errno(int neg_errno);
 
+/* err as JSON: {"code", "message", "data": {"class", "param"?, "errno"?}},
+ * the JSON-RPC error object of PROTOCOL.md, which is also how a job's
+ * error is kept and listed.  New reference, NULL on ENOMEM (jansson's
+ * json_t, declared here by its struct name). */
+struct json_t *gvm_error_to_json(const struct gvm_error *err);
+
 /* Set err to INTERNAL "Out of memory." and return -1, for
  * "return gvm_error_oom(err);" at an allocation failure. */
 int gvm_error_oom(struct gvm_error *err);
