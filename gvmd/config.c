@@ -269,6 +269,10 @@ int config_parse(int argc, char **argv, struct gvmd_config *cfg)
         }
         if (c == K_VERSION) {
             printf("gvmd %s (protocol %d)\n", GVMD_VERSION, GVM_PROTOCOL_VERSION);
+#ifdef GVMD_FAULT_INJECTION
+            /* tests/lib.sh's need_fault_injection looks for this line. */
+            printf("test build: fault injection (GVMD_FAULT) compiled in\n");
+#endif
             return 1;
         }
         if (c == K_CONFIG) {

@@ -293,6 +293,7 @@ int journal_replay(struct catalog *cat, const struct journal_type *types,
 
 /* ---- fault injection ------------------------------------------------------ */
 
+#ifdef GVMD_FAULT_INJECTION
 int journal_fault_point(const char *name)
 {
     const char *spec = getenv("GVMD_FAULT");
@@ -339,3 +340,4 @@ int journal_fault_point(const char *name)
     }
     return 0;
 }
+#endif

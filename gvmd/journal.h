@@ -110,7 +110,8 @@ int journal_replay(struct catalog *cat, const struct journal_type *types,
                    size_t ntypes, void *opaque);
 
 /*
- * Test-only fault injection at named points.  If the environment variable
+ * Fault injection at named points, in test builds (-Dfault_injection=true)
+ * only.  If the environment variable
  * GVMD_FAULT holds a rule "step:NAME:kill" for this name, the process
  * raises SIGKILL here (as if killed by `kill -9` at that instant); with
  * "step:NAME:fail" this returns -EIO; "step:NAME:delayMS" sleeps MS
@@ -118,6 +119,11 @@ int journal_replay(struct catalog *cat, const struct journal_type *types,
  * calls it with the step's name right after the step is committed; code may
  * call it at other points worth testing (named "OPERATION.WHAT").
  */
+#ifdef GVMD_FAULT_INJECTION
 int journal_fault_point(const char *name);
+#else
+/* Release builds: no fault points. */
+static inline int journal_fault_point(const char *name) { (void)name; return 0; }
+#endif
 
 #endif

@@ -221,17 +221,23 @@ bool store_gluster_probe(const struct gvm_server *s, int timeout_ms);
 void store_gluster_probe_all(const struct gvm_server *s, size_t n,
                              int timeout_ms, int *reach, int *errnos);
 
-/* Test only (store-faulty.c): wrap inner in a store that fails or kills
- * the process at the Nth write/flush as spec (the GVMD_FAULT syntax, see
- * store-faulty.c) says.  On success the new store owns inner; on failure
- * (-EINVAL for a bad spec, -ENOMEM) inner is left to the caller. */
+#ifdef GVMD_FAULT_INJECTION
+/* Test builds only (store-faulty.c): wrap inner in a store that fails or
+ * kills the process at the Nth write/flush as spec (the GVMD_FAULT syntax,
+ * see store-faulty.c) says.  On success the new store owns inner; on
+ * failure (-EINVAL for a bad spec, -ENOMEM) inner is left to the caller. */
 int store_faulty_wrap(struct gvm_store *inner, const char *spec,
                       struct gvm_store **out);
-/* If the environment variable GVMD_FAULT is set (tests only), replace *st
- * by a faulty store wrapping it; a no-op otherwise.  Volume code calls this
- * on every store it opens.  -1 with err set (and *st untouched, still the
- * caller's) if the variable does not parse. */
+/* If the environment variable GVMD_FAULT is set, replace *st by a faulty
+ * store wrapping it; a no-op otherwise.  Volume code calls this on every
+ * store it opens.  -1 with err set (and *st untouched, still the caller's)
+ * if the variable does not parse. */
 int store_faulty_wrap_env(struct gvm_store **st, struct gvm_error *err);
+#else
+/* Release builds: GVMD_FAULT means nothing. */
+static inline int store_faulty_wrap_env(struct gvm_store **st, struct gvm_error *err)
+{ (void)st; (void)err; return 0; }
+#endif
 
 /* ---- helpers over the table (store.c) ------------------------------------ */
 

@@ -46,6 +46,12 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 check_fail() { echo "FAIL: $*" >&2; _test_failed=1; echo "FAIL: $*" >>"$TEST_TMP/.failed"; }
 note() { echo "# $*" >&2; }
 need() { for t in "$@"; do command -v "$t" >/dev/null 2>&1 || skip "$t is not installed"; done; }
+# need_fault_injection: GVMD_FAULT works only in a test build of gvmd
+# (meson -Dfault_injection=true, as tests/run-all.sh builds).
+need_fault_injection() {
+    "$GVMD" --version 2>/dev/null | grep -q 'fault injection' ||
+        skip "$GVMD is not a test build (configure with -Dfault_injection=true)"
+}
 
 # Stop a process we started: TERM, wait up to 10 s, then KILL.
 kill_pid() {

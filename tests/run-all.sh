@@ -4,8 +4,8 @@
 #
 # As root on Debian 12 (what CI runs, through .ci/run):
 #   1. installs the packages the build and the suite need (only missing ones);
-#   2. builds build/ (plain) and build-san/ (ASan+UBSan), both -Dwerror=true,
-#      inside the source tree (git-ignored);
+#   2. builds build/ (plain) and build-san/ (ASan+UBSan), both -Dwerror=true
+#      and -Dfault_injection=true, inside the source tree (git-ignored);
 #   3. starts one GlusterFS volume (tests/gluster-fixture.sh) and one libvirtd
 #      (tests/libvirt-fixture.sh) for the whole run and exports their env;
 #   4. runs every test on the sanitizer build and the unit and security
@@ -100,8 +100,10 @@ build_tree() {
     return 1
 }
 BUILT=""
-build_tree build -Dwerror=true && BUILT="$BUILT build"
-build_tree build-san -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true &&
+# Both are test builds: fault injection (GVMD_FAULT) compiled in.
+build_tree build -Dwerror=true -Dfault_injection=true && BUILT="$BUILT build"
+build_tree build-san -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true \
+    -Dfault_injection=true &&
     BUILT="$BUILT build-san"
 
 # ---- 3. fixtures ------------------------------------------------------------

@@ -22,6 +22,7 @@
 # Also a write that fails (not a kill): the job concludes with an error
 # saying the chain is unchanged, and it is.
 . "$GVM_TESTDIR/lib.sh"
+need_fault_injection
 . "$GVM_TESTDIR/lib-image.sh"
 
 ROOT=$GVMD_DIR/state/images

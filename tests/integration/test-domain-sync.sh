@@ -18,6 +18,7 @@
 # is clean on every image, and the data written before the commit reads
 # back through the final chain.
 . "$GVM_TESTDIR/lib.sh"
+need_fault_injection
 . "$GVM_TESTDIR/lib-image.sh"
 need jq qemu-img qemu-io xmllint
 need_gluster

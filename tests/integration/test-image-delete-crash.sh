@@ -16,6 +16,7 @@
 # The images are made with qemu-img and imported (reads only), so the
 # unlink is the store's first write.
 . "$GVM_TESTDIR/lib.sh"
+need_fault_injection
 . "$GVM_TESTDIR/lib-image.sh"
 need jq qemu-img
 

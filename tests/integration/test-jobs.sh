@@ -14,6 +14,7 @@
 #   - concluded jobs and op-ids survive a restart; a job interrupted by a
 #     shutdown resumes at the next start and completes.
 . "$GVM_TESTDIR/lib.sh"
+need_fault_injection
 . "$GVM_TESTDIR/lib-image.sh"
 RAWSOCK=$GVM_TOOLSDIR/rawsock
 [ -x "$RAWSOCK" ] || skip "tests/tools/rawsock is not built"

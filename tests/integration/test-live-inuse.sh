@@ -14,6 +14,7 @@
 # (the domain is destroyed while gvmd holds the call back) leaves no
 # overlay behind and the catalog unchanged.
 . "$GVM_TESTDIR/lib.sh"
+need_fault_injection
 . "$GVM_TESTDIR/lib-image.sh"
 need jq qemu-img qemu-io sha256sum
 need_gluster

@@ -18,6 +18,7 @@
 # the snapshots reads back through the new chains, and the domain starts
 # again on them.
 . "$GVM_TESTDIR/lib.sh"
+need_fault_injection
 . "$GVM_TESTDIR/lib-image.sh"
 need jq qemu-img qemu-io xmllint
 need_gluster

@@ -14,6 +14,7 @@
 # corruption; then the same on a gluster volume (gvmd through libgfapi, the
 # qemu oracle on a FUSE mount).
 . "$GVM_TESTDIR/lib.sh"
+need_fault_injection
 
 need qemu-img qemu-io od awk jq
 IMGTOOL=$GVM_TOOLSDIR/imgtool

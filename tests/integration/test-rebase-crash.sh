@@ -13,6 +13,7 @@
 # Also a write that fails (not a kill): the job concludes with a
 # StorageError saying the image still reads as before, and it does.
 . "$GVM_TESTDIR/lib.sh"
+need_fault_injection
 . "$GVM_TESTDIR/lib-image.sh"
 
 # Where scenario files go: ROOT (local view) is volume path PFX of VOL.

@@ -19,6 +19,7 @@
 # overlay o1; deleting s1 commits d1 into base, which grows; base must
 # then read what d1 read, and o1/o2 as before).
 . "$GVM_TESTDIR/lib.sh"
+need_fault_injection
 . "$GVM_TESTDIR/lib-image.sh"
 
 ROOT=$GVMD_DIR/state/images

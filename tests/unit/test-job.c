@@ -470,6 +470,7 @@ static void test_journal_replay(void **state)
     journal_op_free(op);
 }
 
+#ifdef GVMD_FAULT_INJECTION    /* a test build (-Dfault_injection=true) */
 static void test_fault_point(void **state)
 {
     (void)state;
@@ -548,6 +549,7 @@ static void test_store_faulty_kill(void **state)
         assert_memory_equal(buf, "AAAA", 4);
     }
 }
+#endif
 
 int main(void)
 {
@@ -558,9 +560,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ids_not_reused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_journal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_journal_replay, setup, teardown),
+#ifdef GVMD_FAULT_INJECTION
         cmocka_unit_test(test_fault_point),
         cmocka_unit_test_setup_teardown(test_store_faulty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_faulty_kill, setup, teardown),
+#endif
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -251,6 +251,7 @@ static void test_raw_and_refusals(void **state)
     assert_int_equal(qemu_size(fx, "s.qcow2"), 2 << 20);
 }
 
+#ifdef GVMD_FAULT_INJECTION    /* a test build (-Dfault_injection=true) */
 /* The v3 dirty bit (incompatible feature bit 0, header byte 79). */
 static bool dirty_bit(struct fixture *fx, const char *name)
 {
@@ -346,6 +347,7 @@ static void test_crash(void **state)
     }
     assert_true(runs > 6);
 }
+#endif
 
 int main(void)
 {
@@ -356,7 +358,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_backing_longer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_v2, setup, teardown),
         cmocka_unit_test_setup_teardown(test_raw_and_refusals, setup, teardown),
+#ifdef GVMD_FAULT_INJECTION
         cmocka_unit_test_setup_teardown(test_crash, setup, teardown),
+#endif
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
