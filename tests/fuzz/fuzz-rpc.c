@@ -13,7 +13,8 @@
  *            before it that must be answered has been (dependent calls in
  *            sequence); else all at once (pipelined: blocking calls race
  *            on the workers);
- *   the rest the bytes the client sends.  They are written to one end of
+ *   the rest the bytes the client sends, every "@ROOT@" replaced by the
+ *   fuzz directory (see expand_root()).  They are written to one end of
  *   a socketpair whose other end gvmd serves (control_serve_fd()), then
  *   the client shuts down its sending side, so a final message without
  *   '\n' is answered too, and the loop runs until gvmd has answered
@@ -294,8 +295,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     if ((s = getenv("GVM_FUZZ_HANG_MS")) && atoi(s) > 0)
         hang_ms = atoi(s);
     /* Short: the socket paths must fit in sun_path.  GVM_FUZZ_ROOT (a
-     * directory that must not exist yet) lets the seeds name directories
-     * for a dir volume-add: ROOT/vols/{a,b}. */
+     * directory that must not exist yet) chooses it, e.g. on tmpfs.  The
+     * inputs name it "@ROOT@" (ROOT/vols/{a,b} for a dir volume-add). */
     if ((s = getenv("GVM_FUZZ_ROOT")) && *s) {
         if (strlen(s) >= 60 || s[0] != '/' || strstr(s, "/.."))
             die("GVM_FUZZ_ROOT", "must be an absolute path under 60 bytes");
@@ -575,6 +576,43 @@ static void check_line(const char *line, size_t len, json_t *ids, json_t *want)
     json_decref(r);
 }
 
+/* The bytes to send: the input after its mode byte, with every "@ROOT@"
+ * replaced by the fuzz directory, so that seeds and regression inputs can
+ * name ROOT/vols/a for a dir volume-add whatever directory this run has.
+ * *buf gets a malloc'd copy when something was replaced. */
+#define ROOT_TOKEN "@ROOT@"
+
+static const uint8_t *expand_root(const uint8_t *in, size_t len, size_t *out_len,
+                                  uint8_t **buf)
+{
+    size_t tl = strlen(ROOT_TOKEN), rl = strlen(root), n = 0, o = 0;
+    const uint8_t *p = in, *q;
+    uint8_t *b;
+
+    *buf = NULL;
+    *out_len = len;
+    while ((q = memmem(p, len - (size_t)(p - in), ROOT_TOKEN, tl))) {
+        n++;
+        p = q + tl;
+    }
+    if (!n)
+        return in;
+    b = malloc(len + n * rl + 1);
+    if (!b)
+        die("expand", "out of memory");
+    for (p = in; (q = memmem(p, len - (size_t)(p - in), ROOT_TOKEN, tl)); p = q + tl) {
+        memcpy(b + o, p, (size_t)(q - p));
+        o += (size_t)(q - p);
+        memcpy(b + o, root, rl);
+        o += rl;
+    }
+    memcpy(b + o, p, len - (size_t)(p - in));
+    o += len - (size_t)(p - in);
+    *buf = b;
+    *out_len = o;
+    return b;
+}
+
 /* ---- one conversation ---------------------------------------------------------- */
 
 struct client {
@@ -684,7 +722,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct client cl = { .fd = -1 };
     struct line *lines = NULL;
-    size_t nlines, next = 0;
+    size_t nlines, next = 0, msg_len;
+    const uint8_t *msg;
+    uint8_t *msg_buf;
     struct gvm_error err;
     struct event *rd;
     int sv[2];
@@ -695,9 +735,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (size < 1)
         return -1;
-    nlines = split_lines(data + 1, size - 1, &lines);
+    msg = expand_root(data + 1, size - 1, &msg_len, &msg_buf);
+    nlines = split_lines(msg, msg_len, &lines);
     if (unsafe_input(lines, nlines)) {
         free_lines(lines, nlines);
+        free(msg_buf);
         return -1;                  /* not run, not kept */
     }
     if (!d || runs_since_reset >= reset_every) {
@@ -739,8 +781,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (control_serve_fd(d->ctl, sv[0], ro, uid, uid, &err) < 0)
         die("control_serve_fd", err.message);
     cl.fd = sv[1];
-    cl.out = data + 1;
-    cl.out_len = size - 1;
+    cl.out = msg;
+    cl.out_len = msg_len;
     if (!lockstep) {
         for (; next < nlines; next++)
             want_line(&lines[next], cl.want);
@@ -801,6 +843,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
     free(cl.in);
+    free(msg_buf);
     json_decref(cl.ids);
     json_decref(cl.want);
 

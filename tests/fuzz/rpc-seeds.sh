@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
-# tests/fuzz/rpc-seeds.sh METHODS.DEF SEEDDIR DICT ROOT — the seed corpus
+# tests/fuzz/rpc-seeds.sh METHODS.DEF SEEDDIR DICT — the seed corpus
 # and the libFuzzer dictionary of the rpc target (tests/fuzz/fuzz-rpc.c),
 # generated from the method table so that a new method gets seeds without
 # a change here.
@@ -16,10 +16,11 @@
 #   NAME.none     the same without privilege (read-write socket, uid 65534);
 # plus envelope cases: batches, notifications, malformed JSON, huge numbers,
 # invalid UTF-8, control characters, deep nesting, unknown members, CRLF.
-# ROOT is the GVM_FUZZ_ROOT the fuzzer runs with: ROOT/vols/a and
-# ROOT/vols/b are the directories a dir volume-add may register.
+# "@ROOT@" in a seed is the fuzzer's directory (fuzz-rpc.c replaces it):
+# @ROOT@/vols/a and @ROOT@/vols/b are the directories a dir volume-add may
+# register.
 set -eu
-def=$1 out=$2 dict=$3 root=$4
+def=$1 out=$2 dict=$3 root=@ROOT@
 mkdir -p "$out"
 
 # One record per method: wire;flags;spec
@@ -181,7 +182,7 @@ e refs '\000{"jsonrpc":"2.0","id":1,"method":"image-info","params":{"image":"loc
         echo "\"\\\"$wire\\\"\""
         for p in $spec; do echo "\"\\\"${p%%:*}\\\"\""; done
     done <<<"$records"
-    for w in local: local gluster:// json: qcow2 raw safe unsafe adopt-storage leaks \
+    for w in @ROOT@/vols/a @ROOT@/vols/b local: local gluster:// json: qcow2 raw safe unsafe adopt-storage leaks \
              all native fuse dir gluster tcp unix rdma test vda 0.10 1.1 \
              file driver volume path server host port type socket overlay image target; do
         echo "\"\\\"$w\\\"\""

@@ -283,10 +283,8 @@ run_rpc() {
     local opts=(-max_len=65536 -timeout=30 -rss_limit_mb=4096
                 -dict="$work/rpc.dict")
     mkdir -p "$seeds" "$corpus"
-    # The fuzz directory is fixed per run so that the seeds can name its
-    # directories for a dir volume-add (rpc-seeds.sh).
     export GVM_FUZZ_ROOT=$rpcroot
-    "$here/rpc-seeds.sh" "$src/proto/methods.def" "$seeds" "$work/rpc.dict" "$GVM_FUZZ_ROOT" || return 1
+    "$here/rpc-seeds.sh" "$src/proto/methods.def" "$seeds" "$work/rpc.dict" || return 1
 
     # Replay: every input from a fresh daemon, so it behaves as when found.
     rm -rf "$GVM_FUZZ_ROOT"
