@@ -128,7 +128,8 @@ void catalog_unlock(struct catalog *cat);
 static inline void catalog_unlockp(struct catalog **c) { if (*c) catalog_unlock(*c); }
 /* Scoped: CATALOG_LOCK_GUARD(cat); holds the lock until the end of scope. */
 #define CATALOG_LOCK_GUARD(cat) \
-    _cleanup_(catalog_unlockp) struct catalog *GVM_CONCAT(_catguard_, __LINE__) = \
+    _cleanup_(catalog_unlockp) __attribute__((unused))                      \
+    struct catalog *GVM_CONCAT(_catguard_, __LINE__) =                      \
         (catalog_lock(cat), (cat))
 
 static inline void sqlite3_finalizep(sqlite3_stmt **s)

@@ -484,63 +484,61 @@ static void refuse(int fd, enum gvm_error_class cls, const char *msg)
     close(fd);
 }
 
-static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
-                      struct sockaddr *sa, int salen, void *arg)
+/* Serve fd (a connected stream socket, taken over in every case) as a
+ * connection of the read-only (ro) or read-write socket for a peer with
+ * these credentials: the connection caps, the privilege look-up, then the
+ * bufferevent.  A refused peer gets one error line and its fd is closed:
+ * -1 with err set. */
+static int conn_add(struct control *ctl, int fd, bool ro, uid_t uid,
+                    gid_t gid, pid_t pid, struct gvm_error *err)
 {
-    struct listener *l = arg;
-    struct control *ctl = l->ctl;
-    struct ucred cr;
-    socklen_t crlen = sizeof(cr);
     struct uid_count *u;
     struct conn *c;
 
-    (void)lev;
-    (void)sa;
-    (void)salen;
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) < 0) {
-        log_warn("Cannot read a peer's credentials: %s; connection refused.",
-                 strerror(errno));
-        close(fd);
-        return;
-    }
     if (ctl->nconns >= GVM_MAX_CONN_TOTAL) {
         log_warn("Refusing a connection from uid %u: %d connections already.",
-                 (unsigned)cr.uid, GVM_MAX_CONN_TOTAL);
+                 (unsigned)uid, GVM_MAX_CONN_TOTAL);
         refuse(fd, GVM_ERR_BUSY, "Too many connections to gvmd; try again later.");
-        return;
+        gvm_error_set(err, GVM_ERR_BUSY, "Too many connections to gvmd.");
+        return -1;
     }
-    u = uid_slot(ctl, cr.uid, true);
+    u = uid_slot(ctl, uid, true);
     if (!u) {
         refuse(fd, GVM_ERR_INTERNAL, "Out of memory.");
-        return;
+        gvm_error_set(err, GVM_ERR_INTERNAL, "Out of memory.");
+        return -1;
     }
     if (u->n >= GVM_MAX_CONN_PER_UID) {
         log_warn("Refusing a connection from uid %u: it has %d already.",
-                 (unsigned)cr.uid, GVM_MAX_CONN_PER_UID);
+                 (unsigned)uid, GVM_MAX_CONN_PER_UID);
         refuse(fd, GVM_ERR_BUSY, "Too many connections from this user; close some and try again.");
-        return;
+        gvm_error_set(err, GVM_ERR_BUSY, "Too many connections from uid %u.",
+                      (unsigned)uid);
+        return -1;
     }
     c = calloc(1, sizeof(*c));
     if (!c) {
         refuse(fd, GVM_ERR_INTERNAL, "Out of memory.");
-        return;
+        gvm_error_set(err, GVM_ERR_INTERNAL, "Out of memory.");
+        return -1;
     }
     c->refs = 1;
     c->ctl = ctl;
-    c->uid = cr.uid;
-    c->gid = cr.gid;
-    c->pid = cr.pid;
-    if (l->ro)
+    c->uid = uid;
+    c->gid = gid;
+    c->pid = pid;
+    if (ro)
         c->access = CONN_ACCESS_RO;
     else
-        c->access = privileged(cr.uid, cr.gid, fd) ? CONN_ACCESS_FULL
-                                                       : CONN_ACCESS_NONE;
+        c->access = privileged(uid, gid, fd) ? CONN_ACCESS_FULL
+                                             : CONN_ACCESS_NONE;
     evutil_make_socket_nonblocking(fd);
     c->bev = bufferevent_socket_new(ctl->d->base, fd, BEV_OPT_CLOSE_ON_FREE);
     if (!c->bev) {
         free(c);
         refuse(fd, GVM_ERR_INTERNAL, "Out of memory.");
-        return;
+        gvm_error_set(err, GVM_ERR_INTERNAL, "Out of memory.");
+        return -1;
     }
     bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
@@ -551,9 +549,43 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
     ctl->conns = c;
     ctl->nconns++;
     log_debug("Connection on the %s socket from uid %u pid %d (%s).",
-              l->ro ? "read-only" : "read-write", (unsigned)cr.uid, (int)cr.pid,
+              ro ? "read-only" : "read-write", (unsigned)uid, (int)pid,
               c->access == CONN_ACCESS_FULL ? "full access" :
               c->access == CONN_ACCESS_RO ? "read-only" : "no access");
+    return 0;
+}
+
+static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
+                      struct sockaddr *sa, int salen, void *arg)
+{
+    struct listener *l = arg;
+    struct ucred cr;
+    socklen_t crlen = sizeof(cr);
+    struct gvm_error err;
+
+    (void)lev;
+    (void)sa;
+    (void)salen;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) < 0) {
+        log_warn("Cannot read a peer's credentials: %s; connection refused.",
+                 strerror(errno));
+        close(fd);
+        return;
+    }
+    gvm_error_clear(&err);
+    conn_add(l->ctl, fd, l->ro, cr.uid, cr.gid, cr.pid, &err);
+}
+
+int control_serve_fd(struct control *ctl, int fd, bool ro, uid_t uid,
+                     gid_t gid, struct gvm_error *err)
+{
+    struct ucred cr = { .pid = 0 };
+    socklen_t crlen = sizeof(cr);
+
+    /* Only the pid (for logs) comes from the socket, when it has one. */
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) < 0)
+        cr.pid = 0;
+    return conn_add(ctl, fd, ro, uid, gid, cr.pid, err);
 }
 
 static void accept_error_cb(struct evconnlistener *lev, void *arg)

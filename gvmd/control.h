@@ -37,6 +37,17 @@ void control_stop_accepting(struct control *ctl);
  * is queued for it) and free everything. */
 void control_free(struct control *ctl);
 
+/* Serve fd, a connected SOCK_STREAM socket, as if it had been accepted on
+ * the read-only (ro) or the read-write socket from a peer with uid and gid
+ * (the supplementary groups still come from the socket's peer): the
+ * connection caps and the privilege look-up apply as for an accepted one.
+ * fd is taken over in every case; on a refusal (a cap) the peer gets the
+ * error line, fd is closed, and -1 is returned with err set.  The accept
+ * path runs through the same code; tests/fuzz/fuzz-rpc.c serves one end
+ * of a socketpair with it.  Loop thread only. */
+int control_serve_fd(struct control *ctl, int fd, bool ro, uid_t uid,
+                     gid_t gid, struct gvm_error *err);
+
 /* Send {"jsonrpc":"2.0","method":"event","params":event} to every
  * connection that called events-subscribe.  Callable from any thread; the
  * event is borrowed (control takes its own reference). */

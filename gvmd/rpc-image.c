@@ -1254,7 +1254,10 @@ int rpc_image_create(struct gvmd *d, struct rpc_call *call, json_t *params,
             ret = walk_chain(d, &ctx, img, &l, &n, err);
         if (ret == 0) {
             struct catalog_image *row = &l[0].row;
-            memset(row, 0, sizeof(*row));
+            /* walk_chain found a row when the catalog already has this
+             * path (its file was missing): catalog_image_add refuses the
+             * duplicate below, and the found row's strings are freed. */
+            catalog_image_clear(row);
             row->volume_id = vol.id;
             row->path = strdup(path);
             row->volume = strdup(vol.name);

@@ -996,10 +996,16 @@ void rpc_handle_message(struct rpc *rpc, struct conn *c, const char *buf,
         json_t *id = json_is_object(again) ? json_object_get(again, "id") : NULL;
         json_t *rid = NULL;
 
-        if (json_is_string(id))
+        if (json_is_string(id)) {
             rid = id;
-        else if (json_is_real(id) && json_real_value(id) == (double)(json_int_t)json_real_value(id))
-            rid = json_integer((json_int_t)json_real_value(id));
+        } else if (json_is_real(id)) {
+            double v = json_real_value(id);
+
+            /* Echoed only if it is an integer a json_int_t holds (the
+             * conversion of any other double is undefined); else null. */
+            if (v >= -0x1p63 && v < 0x1p63 && v == (double)(json_int_t)v)
+                rid = json_integer((json_int_t)v);
+        }
         gvm_error_param(&err, "", "A number in the request is too large (at "
                         "byte %d): sizes, ids and counts must be below 2^63.",
                         jerr.position);
