@@ -452,6 +452,7 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
     if (what & BEV_EVENT_EOF) {
         c->eof = true;
         bufferevent_disable(c->bev, EV_READ);
+        control_conn_ref(c);    /* process() may close and release it */
         process(c);
         /* A peer that only shut its sending side still reads its replies;
          * one that closed the socket (POLLHUP) never will: what it sent
@@ -459,6 +460,7 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
          * its queued and running reads stop (rpc_call_abandoned). */
         if (c->bev && peer_gone(bufferevent_getfd(c->bev)))
             conn_close(c);
+        control_conn_unref(c);
         return;
     }
     if (what & BEV_EVENT_ERROR)

@@ -48,6 +48,15 @@ struct gvmd {
     volatile bool stopping;
 };
 
+/* daemon.c: with d->cfg filled and d->base made (after
+ * evthread_use_pthreads), assemble the daemon and listen; nothing is
+ * served until the loop runs.  -1 after logging why (the caller still
+ * calls daemon_stop).  daemon_stop() takes apart whatever was started:
+ * stop accepting, stop jobs at a consistent point, drain the workers
+ * (their replies are queued), close connections, volumes and catalog. */
+int daemon_start(struct gvmd *d);
+void daemon_stop(struct gvmd *d);
+
 /* Handlers: one per line of methods.def, named rpc_<c_name>.  Called after
  * the RPC layer has checked params against the method's spec (so required
  * params are present and of the right JSON type, unknown ones refused, and

@@ -175,17 +175,16 @@ static void rm_rf(const char *path)
         fprintf(stderr, "fuzz-rpc: cannot remove %s\n", path);
 }
 
-/* main.c's start-up order, without signals and sd_notify. */
-static void daemon_start(void)
+/* A daemon in a directory of its own: daemon_start() with a configuration
+ * that keeps it inside the fuzz directory. */
+static void fuzz_daemon_start(void)
 {
-    struct gvm_error err;
     char sock[256], rosock[256], cat[256], state[256], fuse[256];
     char *argv[] = {
         "gvmd", "--socket", sock, "--ro-socket", rosock, "--catalog", cat,
         "--state-dir", state, "--libvirt-uri", "test:///default",
         "--fuse-mount", fuse, "--workers", "4", "--log-level", "error", NULL,
     };
-    int rc;
 
     /* Directories a dir volume-add may register (wiped with each daemon:
      * a fresh catalog must not find files of an earlier one there). */
@@ -212,55 +211,23 @@ static void daemon_start(void)
     d = calloc(1, sizeof(*d));
     if (!d)
         die("daemon", "out of memory");
-    gvm_error_clear(&err);
     if (config_parse((int)GVM_ARRAY_SIZE(argv) - 1, argv, &d->cfg) != 0)
         die("config", "config_parse failed");
     gvm_log_set_level(d->cfg.log_level);
     d->base = event_base_new();
     if (!d->base)
         die("event loop", "event_base_new failed");
-    rc = localfs_mkdir_parent(d->cfg.catalog_path, 0750);
-    if (rc == 0)
-        rc = localfs_mkdir_p(d->cfg.state_dir, 0750);
-    if (rc < 0)
-        die(d->cfg.state_dir, strerror(-rc));
-    if (catalog_open(d->cfg.catalog_path, &d->cat, &err) < 0)
-        die("catalog", err.message);
-    if (volumes_new(d->cat, &d->vols, &err) < 0 ||
-        volumes_ensure_default(d->vols, d->cfg.state_dir, &err) < 0)
-        die("volumes", err.message);
-    if (virt_new(d->cfg.libvirt_uri, d->cfg.fuse_mount, &d->virt, &err) < 0)
-        die("virt", err.message);
-    journal_replay(d->cat, rpc_image_journal_types, rpc_image_journal_ntypes, d);
-    if (jobs_new(d, 0, &d->jobs, &err) < 0)
-        die("jobs", err.message);
-    if (workq_new(d->base, d->cfg.workers, &d->wq) < 0 ||
-        workq_new(d->base, 2, &d->wq_ro) < 0)
-        die("workq", "cannot start workers");
-    if (jobs_start(d->jobs, &err) < 0)
-        die("jobs_start", err.message);
-    virt_define_sync_all(d);
-    if (control_new(d, &d->ctl, &err) < 0)
-        die("control", err.message);
+    /* gvmd's own assembly (daemon.c), as main.c runs it. */
+    if (daemon_start(d) < 0)
+        die("daemon", "daemon_start failed (logged above)");
     runs_since_reset = 0;
 }
 
-/* main.c's teardown. */
-static void daemon_stop(void)
+static void fuzz_daemon_stop(void)
 {
     if (!d)
         return;
-    control_stop_accepting(d->ctl);
-    jobs_stop(d->jobs);
-    workq_drain(d->wq);
-    workq_drain(d->wq_ro);
-    control_free(d->ctl);
-    workq_free(d->wq);
-    workq_free(d->wq_ro);
-    jobs_free(d->jobs);
-    virt_free(d->virt);
-    volumes_free(d->vols);
-    catalog_close(d->cat);
+    daemon_stop(d);
     event_base_free(d->base);
     config_clear(&d->cfg);
     free(d);
@@ -270,7 +237,7 @@ static void daemon_stop(void)
 
 static void at_exit(void)
 {
-    daemon_stop();
+    fuzz_daemon_stop();
     if (__lsan_do_recoverable_leak_check()) {
         fprintf(stderr, "fuzz-rpc: memory leaked during the last %u inputs "
                 "(report above)\n", runs_since_reset);
@@ -313,7 +280,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     signal(SIGPIPE, SIG_IGN);
     if (evthread_use_pthreads() < 0)
         die("libevent", "evthread_use_pthreads failed");
-    daemon_start();
+    fuzz_daemon_start();
     atexit(at_exit);
     return 0;
 }
@@ -745,7 +712,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!d || runs_since_reset >= reset_every) {
         bool was = d != NULL;
 
-        daemon_stop();
+        fuzz_daemon_stop();
         /* Everything the daemon had is freed now: what LeakSanitizer finds
          * unreachable leaked during the inputs since the last reset.  (run.sh
          * fuzzes with -detect_leaks=0, as libFuzzer's per-input check scans
@@ -759,7 +726,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     "to find the one\n", runs_since_reset);
             abort();
         }
-        daemon_start();
+        fuzz_daemon_start();
     }
     runs_since_reset++;
     cl.ids = json_array();
