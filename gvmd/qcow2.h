@@ -12,6 +12,11 @@
  *                              header rewrite (qcow2_header_write),
  *                              feature-bit updates, backing rewrite,
  *                              dirty handling on RW open (calls qcow2_check).
+ *   qcow2-table.c    [qcow2r]  the active L1 and the refcount table, read
+ *                              on demand in 4 KiB chunks through a bounded
+ *                              cache per table; entries checked when first
+ *                              read; L1 entries written through, refcount
+ *                              table entries written back (dirty).
  *   qcow2-cluster.c  [qcow2r]  L2 cache (per image), guest offset -> host
  *                              mapping, guest reads (incl. zlib), block
  *                              status, and the L1/L2 *update* side of
@@ -176,6 +181,31 @@ struct qcow2_l2_slot {
     uint64_t offset;     /* host offset of the table, 0 = empty slot */
     uint64_t lru;        /* last use tick                            */
     uint64_t *table;     /* cluster_size bytes, host order           */
+};
+
+/* A table of 64-bit entries read on demand (qcow2-table.c): chunks of
+ * QCOW2_TABLE_CHUNK entries, at most QCOW2_TABLE_SLOTS of them kept (more
+ * only while dirty refcount-table chunks wait for their write-back). */
+#define QCOW2_TABLE_CHUNK 512u   /* entries: 4 KiB */
+#define QCOW2_TABLE_SLOTS 8u
+enum qcow2_table_kind {
+    QCOW2_TABLE_L1,        /* at hdr.l1_table_offset, hdr.l1_size entries  */
+    QCOW2_TABLE_REFCOUNT,  /* at hdr.refcount_table_offset, reftable_entries */
+};
+struct qcow2_table_slot {
+    uint64_t first;        /* index of the first entry held             */
+    uint64_t lru;
+    uint32_t n;            /* entries held; 0: empty slot               */
+    uint32_t dirty_lo, dirty_hi;  /* [lo, hi): set, not written back    */
+    bool checked;          /* every entry held passed the entry checks  */
+    uint64_t *e;           /* QCOW2_TABLE_CHUNK entries, host order     */
+};
+struct qcow2_table {
+    enum qcow2_table_kind kind;
+    struct qcow2_table_slot *slots;   /* NULL until the first read */
+    unsigned nslots;
+    unsigned last;         /* slot of the last hit: tried first */
+    uint64_t tick;
 };
 
 /* Mapping types of one guest cluster. */
@@ -343,6 +373,49 @@ static inline unsigned qcow2_l2_remaining(const struct qcow2 *q, uint64_t guest)
 }
 /* Write the L1 entry for l1_index from q->l1 to disk. */
 int qcow2_l1_write_entry(struct qcow2 *q, uint32_t l1_index);
+
+/* ---- qcow2-table.c [qcow2r] ------------------------------------------ */
+
+void qcow2_table_init(struct qcow2_table *t, enum qcow2_table_kind kind);
+void qcow2_table_fini(struct qcow2_table *t);
+/* Entry i, checked (an L1 entry as open checked it: reserved bits, L2
+ * table aligned, inside the file, not in metadata; a refcount-table entry:
+ * reserved bits, aligned, inside the file, not in the header): a bad one
+ * is -EUCLEAN with q->corrupt_msg set.  Entries past the table's end read
+ * as 0. */
+int qcow2_table_get(struct qcow2 *q, struct qcow2_table *t, uint64_t i,
+                    uint64_t *e);
+/* Entry i as it is, unchecked (check, which counts bad entries itself). */
+int qcow2_table_peek(struct qcow2 *q, struct qcow2_table *t, uint64_t i,
+                     uint64_t *e);
+/* L1: write entry i to disk, then into the cache (the cache is unchanged
+ * if the write fails).  -EINVAL past the table's end. */
+int qcow2_table_write(struct qcow2 *q, struct qcow2_table *t, uint64_t i,
+                      uint64_t e);
+/* Refcount table: set entry i in the cache only, dirty until
+ * qcow2_table_writeback (which the caller runs once what the entries
+ * point at is durable). */
+int qcow2_table_set(struct qcow2 *q, struct qcow2_table *t, uint64_t i,
+                    uint64_t e);
+bool qcow2_table_dirty(const struct qcow2_table *t);
+int qcow2_table_writeback(struct qcow2 *q, struct qcow2_table *t);
+/* Drop every cached chunk, dirty ones too (the growth code, once their
+ * entries are in the new table). */
+void qcow2_table_forget(struct qcow2_table *t);
+/* Write the table's entries (the cache's view) and zeros after them,
+ * `entries` in all, at host offset dst, a chunk at a time (growth). */
+int qcow2_table_copy(struct qcow2 *q, struct qcow2_table *t, uint64_t dst,
+                     uint64_t entries);
+/* Read n entries from first of the table at off, into host order. */
+int qcow2_table_read(struct qcow2 *q, uint64_t off, uint64_t first, uint32_t n,
+                     uint64_t *out);
+/* Check every entry of the table of n entries at off, a chunk at a time,
+ * with the rules of qcow2_table_get for `kind`; `what` names an L1 table
+ * in the message.  A bad entry: Corrupt in err, -EUCLEAN. */
+int qcow2_table_check_all(struct qcow2 *q, enum qcow2_table_kind kind,
+                          uint64_t off, uint64_t n, const char *what,
+                          struct gvm_error *err);
+
 
 /* ---- qcow2-create.c [qcow2r] ----------------------------------------- */
 
