@@ -7,8 +7,10 @@
  * WHO DOES WHAT (two engineers write this engine against this header):
  *
  *   qcow2.c          [qcow2r]  open: read + validate header, extensions,
- *                              feature-name table, L1 table, refcount table,
- *                              snapshot table (and each snapshot's L1);
+ *                              feature-name table, where the L1, refcount
+ *                              and snapshot tables lie, the snapshot table
+ *                              (on RW open also every entry of the L1,
+ *                              refcount and snapshot L1 tables, streaming);
  *                              header rewrite (qcow2_header_write),
  *                              feature-bit updates, backing rewrite,
  *                              dirty handling on RW open (calls qcow2_check).
@@ -262,9 +264,9 @@ struct qcow2 {
     uint64_t header_end;       /* first byte after header + extensions +
                                   backing name in cluster 0              */
 
-    /* tables */
-    uint64_t *l1;              /* hdr.l1_size entries, host order */
-    uint64_t *reftable;        /* reftable_entries, host order    */
+    /* tables (qcow2-table.c): where they lie is in hdr */
+    struct qcow2_table l1;       /* hdr.l1_size entries               */
+    struct qcow2_table reftable; /* reftable_entries                  */
     uint32_t reftable_entries; /* refcount_table_clusters * cluster / 8 */
     struct qcow2_snapshot *snapshots;
     uint32_t nsnapshots;
@@ -326,6 +328,11 @@ int qcow2_set_backing(struct qcow2 *q, const char *name, const char *fmt,
  * L1, refcount table, snapshot table)?  Used to refuse L2 and data
  * pointers into metadata. */
 bool qcow2_overlaps_metadata(const struct qcow2 *q, uint64_t off, uint64_t len);
+/* Check every entry of the refcount table, of each snapshot's L1 table and
+ * of the active L1 table, a chunk at a time (read-write open, and check of
+ * a read-only image: what open did for every image when it read the tables
+ * whole).  Corrupt in err, -EUCLEAN. */
+int qcow2_check_tables(struct qcow2 *q, struct gvm_error *err);
 /* Read len bytes at off from the image file, looping over short reads;
  * bytes past the end of the file read as zeros.  0 or -errno. */
 int qcow2_pread(struct qcow2 *q, void *buf, size_t len, uint64_t off);
@@ -371,8 +378,6 @@ static inline unsigned qcow2_l2_remaining(const struct qcow2 *q, uint64_t guest)
     uint64_t idx = (guest >> q->hdr.cluster_bits) & (q->l2_entries - 1);
     return (unsigned)(q->l2_entries - idx);
 }
-/* Write the L1 entry for l1_index from q->l1 to disk. */
-int qcow2_l1_write_entry(struct qcow2 *q, uint32_t l1_index);
 
 /* ---- qcow2-table.c [qcow2r] ------------------------------------------ */
 
@@ -415,7 +420,6 @@ int qcow2_table_read(struct qcow2 *q, uint64_t off, uint64_t first, uint32_t n,
 int qcow2_table_check_all(struct qcow2 *q, enum qcow2_table_kind kind,
                           uint64_t off, uint64_t n, const char *what,
                           struct gvm_error *err);
-
 
 /* ---- qcow2-create.c [qcow2r] ----------------------------------------- */
 
@@ -461,7 +465,10 @@ int qcow2_write(struct qcow2 *q, const void *buf, uint64_t off, size_t len);
 int qcow2_write_zeroes(struct qcow2 *q, uint64_t off, uint64_t len);
 
 /* img_check: rebuild and compare refcounts; repair as asked (IMG_REPAIR_*).
- * Called by qcow2_open on RW open of a dirty image with IMG_REPAIR_ALL. */
+ * Called by qcow2_open on RW open of a dirty image with IMG_REPAIR_ALL.
+ * On a read-only image every table entry is checked first
+ * (qcow2_check_tables): a bad one is the Corrupt error open gave before
+ * tables were read on demand.  Tables are walked a chunk at a time. */
 int qcow2_check(struct qcow2 *q, unsigned repair,
                 struct img_check_result *res, struct gvm_error *err);
 
