@@ -239,6 +239,15 @@ static int load_compressed(struct qcow2 *q, uint64_t host, uint64_t cbytes,
 {
     if (q->dbuf_host == host)
         return 0;
+    /* Allocated at the first compressed cluster, not at open: 3 clusters
+     * (6 MiB with 2 MiB clusters) for each image of a chain would mostly
+     * never be used. */
+    if (!q->cbuf)
+        q->cbuf = malloc(2 * (size_t)q->cluster_size);
+    if (!q->dbuf)
+        q->dbuf = malloc(q->cluster_size);
+    if (!q->cbuf || !q->dbuf)
+        return -ENOMEM;
     if (cbytes > 2ull * q->cluster_size)
         cbytes = 2ull * q->cluster_size;
     if (host + cbytes > q->file_size)

@@ -770,11 +770,6 @@ int qcow2_open(struct gvm_store *st, const char *path, struct gvm_file *file,
             return r;
     }
 
-    q->cbuf = malloc(2 * (size_t)q->cluster_size);
-    q->dbuf = malloc(q->cluster_size);
-    if (!q->cbuf || !q->dbuf)
-        return -ENOMEM;
-
     r = qcow2_refcount_init(q);
     if (r < 0) {
         gvm_error_set_errno(err, r == -EUCLEAN ? GVM_ERR_CORRUPT : GVM_ERR_STORAGE, r,

@@ -278,7 +278,8 @@ struct qcow2 {
     /* L2 cache (qcow2-cluster.c) */
     struct qcow2_l2_slot l2_cache[QCOW2_L2_CACHE_SLOTS];
     uint64_t l2_tick;
-    /* scratch for compressed reads (qcow2-cluster.c) */
+    /* scratch for compressed reads (qcow2-cluster.c), NULL until the
+     * first one */
     uint8_t *cbuf;             /* 2 * cluster_size: compressed input */
     uint8_t *dbuf;             /* cluster_size: decompressed output  */
     uint64_t dbuf_host;        /* host offset dbuf was decoded from, or 0 */

@@ -31,7 +31,7 @@ hwm_reset() { echo 5 >"/proc/$GVMD_PID/clear_refs" 2>/dev/null ||
 
 # The bound is checked under ASan too: its shadow memory, the 4 KiB it
 # fills in each allocation and its quarantine of freed blocks cost about
-# 13 MiB here (the plain build about 1 MiB), and the old code's 1 GiB is
+# 10 MiB here (the plain build 0.5 MiB), and the old code's 1 GiB is
 # past the bound either way.
 
 run_backend() {
