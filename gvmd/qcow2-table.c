@@ -18,12 +18,16 @@
  * ever covers one chunk, and a short last chunk read before a growth is
  * reread in place when an entry past it is asked for.
  *
- * Validation: an entry is checked the first time it is read (when its
- * chunk is loaded; a chunk with a bad entry is kept, and its entries are
- * checked one by one on each read), so a bad entry fails the read that
- * needs it with -EUCLEAN and q->corrupt_msg naming the entry, as open used
- * to for the whole table.  qcow2_table_check_all() checks a whole table
- * streaming, a chunk at a time (read-write open, check).
+ * Validation: qcow2_table_get checks an entry read from the disk the
+ * first time it returns it (a bit per entry of the slot remembers; an
+ * entry gvmd wrote needs none: a new refcount block may lie past the end
+ * of file until its allocation is done), so a bad entry fails the read
+ * that needs it with -EUCLEAN and q->corrupt_msg naming the entry, as open
+ * used to for the whole table, and its neighbours stay readable.  Checking
+ * a whole chunk when it is loaded would cost more where lookups jump
+ * between chunks (check's refcount lookups).  qcow2_table_check_all()
+ * checks a whole table streaming, a chunk at a time (read-write open,
+ * check).
  *
  * Writes (see the ordering in qcow2.h):
  *  - qcow2_table_write (L1 entries): written through to disk at once,
@@ -293,6 +297,7 @@ static int lookup(struct qcow2 *q, struct qcow2_table *t, uint64_t i,
                 return -ENOMEM;
         }
         s->n = 0;
+        memset(s->checked, 0, sizeof(s->checked));
         r = qcow2_table_read(q, off, first, cnt, s->e);
         if (r < 0)
             return r;
@@ -300,11 +305,6 @@ static int lookup(struct qcow2 *q, struct qcow2_table *t, uint64_t i,
     }
     s->first = first;
     s->n = cnt;
-    s->checked = true;
-    char msg[GVM_ERROR_MSG_MAX];
-    for (uint32_t k = 0; k < cnt && s->checked; k++)
-        s->checked = !entry_bad(q, t->kind, "L1 table", first + k, s->e[k], msg,
-                                sizeof(msg));
     s->lru = ++t->tick;
     t->last = (unsigned)(s - t->slots);
     *out = s;
@@ -324,9 +324,13 @@ int qcow2_table_get(struct qcow2 *q, struct qcow2_table *t, uint64_t i,
     int r = lookup(q, t, i, &s);
     if (r < 0)
         return r;
-    uint64_t v = s->e[i - s->first];
-    if (!s->checked && (r = entry_check(q, t, i, v)) < 0)
-        return r;
+    uint32_t k = (uint32_t)(i - s->first);
+    uint64_t v = s->e[k];
+    if (!(s->checked[k / 64] & (1ull << (k % 64)))) {
+        if ((r = entry_check(q, t, i, v)) < 0)
+            return r;
+        s->checked[k / 64] |= 1ull << (k % 64);
+    }
     *e = v;
     return 0;
 }
@@ -363,8 +367,11 @@ int qcow2_table_write(struct qcow2 *q, struct qcow2_table *t, uint64_t i,
         return r;
     for (unsigned k = 0; k < t->nslots; k++) {
         struct qcow2_table_slot *s = &t->slots[k];
-        if (slot_has(s, i))
-            s->e[i - s->first] = e;
+        if (slot_has(s, i)) {
+            uint32_t j = (uint32_t)(i - s->first);
+            s->e[j] = e;
+            s->checked[j / 64] |= 1ull << (j % 64);
+        }
     }
     return 0;
 }
@@ -383,6 +390,7 @@ int qcow2_table_set(struct qcow2 *q, struct qcow2_table *t, uint64_t i,
         return r;
     uint32_t k = (uint32_t)(i - s->first);
     s->e[k] = e;
+    s->checked[k / 64] |= 1ull << (k % 64);
     if (!slot_dirty(s)) {
         s->dirty_lo = k;
         s->dirty_hi = k + 1;

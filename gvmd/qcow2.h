@@ -199,7 +199,7 @@ struct qcow2_table_slot {
     uint64_t lru;
     uint32_t n;            /* entries held; 0: empty slot               */
     uint32_t dirty_lo, dirty_hi;  /* [lo, hi): set, not written back    */
-    bool checked;          /* every entry held passed the entry checks  */
+    uint64_t checked[QCOW2_TABLE_CHUNK / 64];  /* entry checked or ours */
     uint64_t *e;           /* QCOW2_TABLE_CHUNK entries, host order     */
 };
 struct qcow2_table {
