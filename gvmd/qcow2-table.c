@@ -209,7 +209,7 @@ void qcow2_table_fini(struct qcow2_table *t)
 
 static bool slot_has(const struct qcow2_table_slot *s, uint64_t i)
 {
-    return s->n && i >= s->first && i - s->first < s->n;
+    return i - s->first < s->n;   /* wraps past n when i < first */
 }
 
 static bool slot_dirty(const struct qcow2_table_slot *s)
@@ -311,8 +311,8 @@ static int lookup(struct qcow2 *q, struct qcow2_table *t, uint64_t i,
     return 0;
 }
 
-int qcow2_table_get(struct qcow2 *q, struct qcow2_table *t, uint64_t i,
-                    uint64_t *e)
+int qcow2_table_get_slow(struct qcow2 *q, struct qcow2_table *t, uint64_t i,
+                         uint64_t *e)
 {
     uint64_t off, n;
     struct qcow2_table_slot *s;

@@ -388,9 +388,27 @@ void qcow2_table_fini(struct qcow2_table *t);
  * table aligned, inside the file, not in metadata; a refcount-table entry:
  * reserved bits, aligned, inside the file, not in the header): a bad one
  * is -EUCLEAN with q->corrupt_msg set.  Entries past the table's end read
- * as 0. */
-int qcow2_table_get(struct qcow2 *q, struct qcow2_table *t, uint64_t i,
-                    uint64_t *e);
+ * as 0.  (The data path looks up an L1 entry per run of clusters, and a
+ * map of a large sparse image reads millions of them once each: a zero
+ * entry, valid in both tables, or one already checked, in the chunk of the
+ * last lookup is answered inline.  A slot never holds entries past the
+ * table's end: tables only grow.) */
+int qcow2_table_get_slow(struct qcow2 *q, struct qcow2_table *t, uint64_t i,
+                         uint64_t *e);
+static inline int qcow2_table_get(struct qcow2 *q, struct qcow2_table *t,
+                                  uint64_t i, uint64_t *e)
+{
+    if (t->last < t->nslots) {
+        const struct qcow2_table_slot *s = &t->slots[t->last];
+        uint64_t k = i - s->first;   /* wraps past n when i < first */
+        if (k < s->n &&
+            (s->e[k] == 0 || (s->checked[k / 64] >> (k % 64) & 1))) {
+            *e = s->e[k];
+            return 0;
+        }
+    }
+    return qcow2_table_get_slow(q, t, i, e);
+}
 /* Entry i as it is, unchecked (check, which counts bad entries itself). */
 int qcow2_table_peek(struct qcow2 *q, struct qcow2_table *t, uint64_t i,
                      uint64_t *e);
