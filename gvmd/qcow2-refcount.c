@@ -47,6 +47,7 @@ struct rb_slot {
 struct rc_state {
     struct rb_slot slots[RB_CACHE_SLOTS];
     uint64_t tick;
+    unsigned last;               /* slot of the last block_get: tried first */
     uint64_t free_hint;          /* no free cluster below this index      */
     uint64_t floor;              /* check repair: allocate from here on   */
 };
@@ -116,9 +117,13 @@ static int block_get(struct qcow2 *q, uint64_t off, bool fresh,
     struct rc_state *rc = rcs(q);
     struct rb_slot *victim = NULL;
 
-    for (size_t i = 0; i < RB_CACHE_SLOTS; i++) {
+    /* Consecutive clusters share a block (check and copies go through
+     * every cluster in order): the last one is tried first. */
+    for (size_t k = 0; k <= RB_CACHE_SLOTS; k++) {
+        size_t i = k == 0 ? rc->last : k - 1;
         struct rb_slot *s = &rc->slots[i];
         if (s->offset == off && s->data) {
+            rc->last = (unsigned)i;
             s->lru = ++rc->tick;
             if (fresh) {
                 memset(s->data, 0, q->cluster_size);
@@ -163,6 +168,7 @@ static int block_get(struct qcow2 *q, uint64_t off, bool fresh,
     }
     victim->offset = off;
     victim->lru = ++rc->tick;
+    rc->last = (unsigned)(victim - rc->slots);
     *out = victim;
     return 0;
 }
