@@ -41,7 +41,9 @@ struct chk {
     uint32_t *ref;          /* computed refcount per cluster */
     uint64_t nb;            /* entries in ref */
     uint64_t file_clusters;
+    uint64_t file_size;
     uint8_t *tbuf;          /* one cluster */
+    uint64_t *l1buf;        /* QCOW2_TABLE_CHUNK L1 entries */
 };
 
 static int grow(struct chk *c, uint64_t need)
@@ -131,11 +133,12 @@ static int walk_l2(struct chk *c, uint64_t l2_off, bool active)
     return 0;
 }
 
-static int walk_l1(struct chk *c, const uint64_t *l1, uint32_t l1_size,
-                   bool active)
+/* One chunk of an L1 table's entries (host order), at a time. */
+static int walk_l1_entries(struct chk *c, const uint64_t *l1, uint32_t n,
+                           bool active)
 {
     struct qcow2 *q = c->q;
-    for (uint32_t i = 0; i < l1_size; i++) {
+    for (uint32_t i = 0; i < n; i++) {
         uint64_t l2 = l1[i] & QCOW2_OFFSET_MASK;
         if (!l2)
             continue;
@@ -147,6 +150,36 @@ static int walk_l1(struct chk *c, const uint64_t *l1, uint32_t l1_size,
         if (r < 0)
             return r;
         r = walk_l2(c, l2, active);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+/* Walk the L1 table of n entries at off a chunk at a time: the active one
+ * (active) through its cache, which holds what the disk holds (L1 entries
+ * are written through), a snapshot's straight from the disk.  -EIO: the
+ * table could not be read whole (a check error). */
+static int walk_l1(struct chk *c, uint64_t off, uint64_t n, bool active)
+{
+    struct qcow2 *q = c->q;
+    uint64_t *e = c->l1buf;
+
+    for (uint64_t first = 0; first < n; first += QCOW2_TABLE_CHUNK) {
+        uint32_t cnt = n - first < QCOW2_TABLE_CHUNK ? (uint32_t)(n - first)
+                                                     : QCOW2_TABLE_CHUNK;
+        int r = 0;
+        if (active) {
+            for (uint32_t i = 0; i < cnt && r == 0; i++)
+                r = qcow2_table_peek(q, &q->l1, first + i, &e[i]);
+        } else {
+            r = pread_all(q, e, (size_t)cnt * 8, off + first * 8);
+            for (uint32_t i = 0; r == 0 && i < cnt; i++)
+                e[i] = qcow2_get64((const uint8_t *)&e[i]);
+        }
+        if (r < 0)
+            return r;
+        r = walk_l1_entries(c, e, cnt, active);
         if (r < 0)
             return r;
     }
@@ -256,7 +289,7 @@ static int count_references(struct chk *c)
     r = inc(c, q->hdr.l1_table_offset, (uint64_t)q->hdr.l1_size * 8);
     if (r < 0)
         return r;
-    r = walk_l1(c, q->l1, q->hdr.l1_size, true);
+    r = walk_l1(c, q->hdr.l1_table_offset, q->hdr.l1_size, true);
     if (r < 0)
         return r;
 
@@ -264,24 +297,19 @@ static int count_references(struct chk *c)
         const struct qcow2_snapshot *sn = &q->snapshots[s];
         if (sn->l1_size == 0)
             continue;
-        _cleanup_free_ uint8_t *raw = malloc((size_t)sn->l1_size * 8);
-        _cleanup_free_ uint64_t *l1 = malloc((size_t)sn->l1_size * 8);
-        if (!raw || !l1)
-            return -ENOMEM;
         r = inc(c, sn->l1_table_offset, (uint64_t)sn->l1_size * 8);
         if (r < 0)
             return r;
-        r = pread_all(q, raw, (size_t)sn->l1_size * 8, sn->l1_table_offset);
-        if (r == -EIO) {
+        /* A table that ends past the end of the file is a check error, as
+         * when it was read whole before being walked. */
+        if (sn->l1_table_offset + (uint64_t)sn->l1_size * 8 > c->file_size) {
             c->res->check_errors++;
             continue;
         }
-        if (r < 0)
-            return r;
-        for (uint32_t i = 0; i < sn->l1_size; i++)
-            l1[i] = qcow2_get64(raw + 8 * (size_t)i);
-        r = walk_l1(c, l1, sn->l1_size, false);
-        if (r < 0)
+        r = walk_l1(c, sn->l1_table_offset, sn->l1_size, false);
+        if (r == -EIO)
+            c->res->check_errors++;
+        else if (r < 0)
             return r;
     }
     if (q->hdr.nb_snapshots) {
@@ -303,7 +331,11 @@ static int count_references(struct chk *c)
     if (r < 0)
         return r;
     for (uint32_t i = 0; i < q->reftable_entries; i++) {
-        uint64_t b = q->reftable[i] & ~(uint64_t)QCOW2_RTE_RESERVED;
+        uint64_t b;
+        r = qcow2_table_peek(q, &q->reftable, i, &b);
+        if (r < 0)
+            return r;
+        b &= ~(uint64_t)QCOW2_RTE_RESERVED;
         if (!b)
             continue;
         if (b & (cs - 1) || b >= c->file_clusters * cs) {
@@ -388,7 +420,11 @@ static int check_copied(struct chk *c, bool fix)
     int r;
 
     for (uint32_t i = 0; i < q->hdr.l1_size; i++) {
-        uint64_t l2 = q->l1[i] & QCOW2_OFFSET_MASK;
+        uint64_t l1e;
+        r = qcow2_table_peek(q, &q->l1, i, &l1e);
+        if (r < 0)
+            return r;
+        uint64_t l2 = l1e & QCOW2_OFFSET_MASK;
         if (!l2 || (l2 & (cs - 1)))
             continue;
         uint64_t rc;
@@ -397,11 +433,11 @@ static int check_copied(struct chk *c, bool fix)
             c->res->check_errors++;
             continue;
         }
-        bool want = rc == 1, has = q->l1[i] & QCOW2_OFLAG_COPIED;
+        bool want = rc == 1, has = l1e & QCOW2_OFLAG_COPIED;
         if (want != has) {
             if (fix) {
-                q->l1[i] = l2 | (want ? QCOW2_OFLAG_COPIED : 0);
-                r = qcow2_l1_write_entry(q, i);
+                r = qcow2_table_write(q, &q->l1, i,
+                                      l2 | (want ? QCOW2_OFLAG_COPIED : 0));
                 if (r < 0)
                     return r;
                 c->res->corruptions_fixed++;
@@ -466,9 +502,14 @@ static int check_once(struct qcow2 *q, unsigned repair,
     if (fsize > q->file_size)
         q->file_size = fsize;
     c.file_clusters = (fsize + q->cluster_size - 1) >> q->hdr.cluster_bits;
+    c.file_size = fsize;
     c.tbuf = malloc(q->cluster_size);
-    if (!c.tbuf)
+    c.l1buf = malloc(QCOW2_TABLE_CHUNK * 8);
+    if (!c.tbuf || !c.l1buf) {
+        free(c.tbuf);
+        free(c.l1buf);
         return -ENOMEM;
+    }
     r = grow(&c, c.file_clusters ? c.file_clusters : 1);
     if (r == 0)
         r = count_references(&c);
@@ -478,6 +519,7 @@ static int check_once(struct qcow2 *q, unsigned repair,
         r = check_copied(&c, repair & IMG_REPAIR_ALL);
     free(c.ref);
     free(c.tbuf);
+    free(c.l1buf);
     if (r < 0)
         return r;
     res->total_clusters = (q->hdr.size + q->cluster_size - 1) >>
@@ -501,6 +543,14 @@ int qcow2_check(struct qcow2 *q, unsigned repair,
         r = qcow2_refcount_flush(q);
         if (r < 0)
             goto fail;
+    } else {
+        /* Open used to check every table entry of every image; now it
+         * checks them for writers only (qcow2.c), and a read-only image's
+         * tables are checked here, before anything is counted, so a bad
+         * entry is still reported as the Corrupt error it always was. */
+        r = qcow2_check_tables(q, err);
+        if (r < 0)
+            return r;
     }
     r = check_once(q, repair, res);
     if (r < 0)

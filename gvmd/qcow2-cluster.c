@@ -180,14 +180,18 @@ int qcow2_cluster_get(struct qcow2 *q, uint64_t guest, uint64_t bytes,
     if (bytes > max)
         bytes = max;
 
-    uint64_t l2_off = l1i < q->hdr.l1_size ? q->l1[l1i] & QCOW2_OFFSET_MASK : 0;
+    uint64_t l1e;
+    int r = qcow2_table_get(q, &q->l1, l1i, &l1e);
+    if (r < 0)
+        return r;
+    uint64_t l2_off = l1e & QCOW2_OFFSET_MASK;
     if (!l2_off) {
         m->type = QCOW2_C_UNALLOCATED;
         m->bytes = bytes;
         return 0;
     }
     uint64_t *l2;
-    int r = qcow2_l2_get(q, l2_off, &l2);
+    r = qcow2_l2_get(q, l2_off, &l2);
     if (r < 0)
         return r;
 
@@ -235,6 +239,15 @@ static int load_compressed(struct qcow2 *q, uint64_t host, uint64_t cbytes,
 {
     if (q->dbuf_host == host)
         return 0;
+    /* Allocated at the first compressed cluster, not at open: 3 clusters
+     * (6 MiB with 2 MiB clusters) for each image of a chain would mostly
+     * never be used. */
+    if (!q->cbuf)
+        q->cbuf = malloc(2 * (size_t)q->cluster_size);
+    if (!q->dbuf)
+        q->dbuf = malloc(q->cluster_size);
+    if (!q->cbuf || !q->dbuf)
+        return -ENOMEM;
     if (cbytes > 2ull * q->cluster_size)
         cbytes = 2ull * q->cluster_size;
     if (host + cbytes > q->file_size)
@@ -361,14 +374,6 @@ int qcow2_read(struct qcow2 *q, void *buf, uint64_t off, size_t len)
 
 /* ---- write side: L1/L2 updates ------------------------------------------- */
 
-int qcow2_l1_write_entry(struct qcow2 *q, uint32_t l1_index)
-{
-    uint8_t be[8];
-    qcow2_put64(be, q->l1[l1_index]);
-    return q->st->ops->pwrite(q->file, be, 8,
-                              q->hdr.l1_table_offset + (uint64_t)l1_index * 8);
-}
-
 int qcow2_cluster_prepare_l2(struct qcow2 *q, uint64_t guest, uint64_t *l2_off)
 {
     uint64_t l1i = guest >> (q->hdr.cluster_bits + q->l2_bits);
@@ -378,7 +383,11 @@ int qcow2_cluster_prepare_l2(struct qcow2 *q, uint64_t guest, uint64_t *l2_off)
         return -EROFS;
     if (l1i >= q->hdr.l1_size)
         return -EINVAL;
-    uint64_t e = q->l1[l1i], old = e & QCOW2_OFFSET_MASK;
+    uint64_t e;
+    r = qcow2_table_get(q, &q->l1, l1i, &e);
+    if (r < 0)
+        return r;
+    uint64_t old = e & QCOW2_OFFSET_MASK;
     if (old && (e & QCOW2_OFLAG_COPIED)) {
         *l2_off = old;
         return 0;
@@ -391,8 +400,7 @@ int qcow2_cluster_prepare_l2(struct qcow2 *q, uint64_t guest, uint64_t *l2_off)
         if (r < 0)
             return r;
         if (rc == 1) {
-            q->l1[l1i] = old | QCOW2_OFLAG_COPIED;
-            r = qcow2_l1_write_entry(q, (uint32_t)l1i);
+            r = qcow2_table_write(q, &q->l1, l1i, old | QCOW2_OFLAG_COPIED);
             if (r < 0)
                 return r;
             *l2_off = old;
@@ -423,13 +431,9 @@ int qcow2_cluster_prepare_l2(struct qcow2 *q, uint64_t guest, uint64_t *l2_off)
     r = q->st->ops->flush(q->file);
     if (r < 0)
         return r;
-    uint64_t prev = q->l1[l1i];
-    q->l1[l1i] = (uint64_t)noff | QCOW2_OFLAG_COPIED;
-    r = qcow2_l1_write_entry(q, (uint32_t)l1i);
-    if (r < 0) {
-        q->l1[l1i] = prev;
+    r = qcow2_table_write(q, &q->l1, l1i, (uint64_t)noff | QCOW2_OFLAG_COPIED);
+    if (r < 0)
         return r;
-    }
     if (old) {
         qcow2_l2_forget(q, old);
         r = qcow2_refcount_update(q, old, q->cluster_size, -1);
@@ -451,8 +455,12 @@ int qcow2_cluster_set_entries(struct qcow2 *q, uint64_t guest, unsigned n,
         return -EROFS;
     if (l1i >= q->hdr.l1_size || n == 0 || idx + n > q->l2_entries)
         return -EINVAL;
-    uint64_t l2_off = q->l1[l1i] & QCOW2_OFFSET_MASK;
-    if (!l2_off || !(q->l1[l1i] & QCOW2_OFLAG_COPIED))
+    uint64_t l1e;
+    r = qcow2_table_get(q, &q->l1, l1i, &l1e);
+    if (r < 0)
+        return r;
+    uint64_t l2_off = l1e & QCOW2_OFFSET_MASK;
+    if (!l2_off || !(l1e & QCOW2_OFLAG_COPIED))
         return -EINVAL;   /* caller must qcow2_cluster_prepare_l2() first */
     uint64_t *t;
     r = qcow2_l2_get(q, l2_off, &t);

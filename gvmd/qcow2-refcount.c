@@ -47,9 +47,9 @@ struct rb_slot {
 struct rc_state {
     struct rb_slot slots[RB_CACHE_SLOTS];
     uint64_t tick;
+    unsigned last;               /* slot of the last block_get: tried first */
     uint64_t free_hint;          /* no free cluster below this index      */
     uint64_t floor;              /* check repair: allocate from here on   */
-    uint32_t dirty_lo, dirty_hi; /* refcount-table entries to write back  */
 };
 
 static struct rc_state *rcs(struct qcow2 *q) { return q->rc; }
@@ -117,9 +117,13 @@ static int block_get(struct qcow2 *q, uint64_t off, bool fresh,
     struct rc_state *rc = rcs(q);
     struct rb_slot *victim = NULL;
 
-    for (size_t i = 0; i < RB_CACHE_SLOTS; i++) {
+    /* Consecutive clusters share a block (check and copies go through
+     * every cluster in order): the last one is tried first. */
+    for (size_t k = 0; k <= RB_CACHE_SLOTS; k++) {
+        size_t i = k == 0 ? rc->last : k - 1;
         struct rb_slot *s = &rc->slots[i];
         if (s->offset == off && s->data) {
+            rc->last = (unsigned)i;
             s->lru = ++rc->tick;
             if (fresh) {
                 memset(s->data, 0, q->cluster_size);
@@ -164,6 +168,7 @@ static int block_get(struct qcow2 *q, uint64_t off, bool fresh,
     }
     victim->offset = off;
     victim->lru = ++rc->tick;
+    rc->last = (unsigned)(victim - rc->slots);
     *out = victim;
     return 0;
 }
@@ -171,11 +176,10 @@ static int block_get(struct qcow2 *q, uint64_t off, bool fresh,
 /* The block offset for refcount-table index i, validated; 0 if none. */
 static int block_offset(struct qcow2 *q, uint64_t ti, uint64_t *off)
 {
-    if (ti >= q->reftable_entries) {
-        *off = 0;
-        return 0;
-    }
-    uint64_t e = q->reftable[ti];
+    uint64_t e;
+    int r = qcow2_table_get(q, &q->reftable, ti, &e);  /* 0 past the end */
+    if (r < 0)
+        return r;
     if ((e & QCOW2_RTE_RESERVED) || (e & (q->cluster_size - 1)))
         return qcow2_corrupt(q, "Refcount table entry %llu of '%s' (0x%llx) "
                              "is not a cluster-aligned offset.",
@@ -192,7 +196,6 @@ int qcow2_refcount_init(struct qcow2 *q)
     struct rc_state *rc = calloc(1, sizeof *rc);
     if (!rc)
         return -ENOMEM;
-    rc->dirty_lo = UINT32_MAX;
     q->rc = rc;
     return 0;
 }
@@ -211,15 +214,6 @@ void qcow2_refcount_fini(struct qcow2 *q)
 void qcow2_refcount_set_alloc_floor(struct qcow2 *q, uint64_t cluster_index)
 {
     rcs(q)->floor = cluster_index;
-}
-
-static void reftable_mark(struct qcow2 *q, uint32_t ti)
-{
-    struct rc_state *rc = rcs(q);
-    if (ti < rc->dirty_lo)
-        rc->dirty_lo = ti;
-    if (ti + 1 > rc->dirty_hi)
-        rc->dirty_hi = ti + 1;
 }
 
 /* Write dirty refcount blocks, then (after a flush) new table entries;
@@ -241,24 +235,14 @@ static int writeback(struct qcow2 *q, bool *wrote_out)
             wrote = true;
         }
     }
-    if (rc->dirty_lo < rc->dirty_hi) {
+    if (qcow2_table_dirty(&q->reftable)) {
         /* New blocks must be durable before the table points at them. */
         r = q->st->ops->flush(q->file);
         if (r < 0)
             return r;
-        size_t n = rc->dirty_hi - rc->dirty_lo;
-        _cleanup_free_ uint8_t *buf = malloc(n * 8);
-        if (!buf)
-            return -ENOMEM;
-        for (size_t i = 0; i < n; i++)
-            qcow2_put64(buf + 8 * i, q->reftable[rc->dirty_lo + i]);
-        r = q->st->ops->pwrite(q->file, buf, n * 8,
-                               q->hdr.refcount_table_offset +
-                               8 * (uint64_t)rc->dirty_lo);
+        r = qcow2_table_writeback(q, &q->reftable);
         if (r < 0)
             return r;
-        rc->dirty_lo = UINT32_MAX;
-        rc->dirty_hi = 0;
         wrote = true;
     }
     *wrote_out = wrote;
@@ -320,7 +304,9 @@ static int set_cluster(struct qcow2 *q, uint64_t ci, uint64_t v)
         r = ensure_block(q, ti);
         if (r < 0)
             return r;
-        boff = q->reftable[ti];
+        r = qcow2_table_get(q, &q->reftable, ti, &boff);
+        if (r < 0)
+            return r;
     }
     r = block_get(q, boff, false, &s);
     if (r < 0)
@@ -497,15 +483,20 @@ int64_t qcow2_alloc_clusters_deferred(struct qcow2 *q, uint64_t n)
         }
         uint64_t next = start + n;
         for (uint64_t ti = tf; ti <= tl; ti++) {
-            if (q->reftable[ti])
+            uint64_t boff = 0;
+            r = block_offset(q, ti, &boff);
+            if (r < 0)
+                return r;
+            if (boff)
                 continue;
             struct rb_slot *s;
-            uint64_t boff = next++ << q->hdr.cluster_bits;
+            boff = next++ << q->hdr.cluster_bits;
             r = block_get(q, boff, true, &s);
             if (r < 0)
                 return r;
-            q->reftable[ti] = boff;
-            reftable_mark(q, (uint32_t)ti);
+            r = qcow2_table_set(q, &q->reftable, ti, boff);
+            if (r < 0)
+                return r;
         }
         for (uint64_t ci = start; ci < start + n + m; ci++) {
             r = set_cluster(q, ci, 1);
@@ -528,17 +519,22 @@ int64_t qcow2_alloc_clusters_deferred(struct qcow2 *q, uint64_t n)
 static int ensure_block(struct qcow2 *q, uint64_t ti)
 {
     int r;
+    uint64_t boff;
     if (ti >= q->reftable_entries) {
         r = grow_reftable(q, ti);
         if (r < 0)
             return r;
     }
-    if (q->reftable[ti])
-        return 0;
+    r = block_offset(q, ti, &boff);
+    if (r < 0 || boff)
+        return r;
     int64_t off = qcow2_alloc_clusters_deferred(q, 1);
     if (off < 0)
         return (int)off;
-    if (q->reftable[ti]) {
+    r = block_offset(q, ti, &boff);
+    if (r < 0)
+        return r;
+    if (boff) {
         /* The allocation fell into range ti and made its block. */
         return set_cluster(q, cluster_of(q, (uint64_t)off), 0);
     }
@@ -546,9 +542,7 @@ static int ensure_block(struct qcow2 *q, uint64_t ti)
     r = block_get(q, (uint64_t)off, true, &s);
     if (r < 0)
         return r;
-    q->reftable[ti] = (uint64_t)off;
-    reftable_mark(q, (uint32_t)ti);
-    return 0;
+    return qcow2_table_set(q, &q->reftable, ti, (uint64_t)off);
 }
 
 int64_t qcow2_alloc_clusters(struct qcow2 *q, uint64_t n)
@@ -568,9 +562,12 @@ int64_t qcow2_alloc_clusters(struct qcow2 *q, uint64_t n)
  * Grow the refcount table so that index need_ti exists.  The new table and
  * the refcount blocks for any of its clusters that no block counts yet go
  * past the end of the file, blocks right after the table; the blocks count
- * themselves and the table.  Write blocks and table, flush the refcount
- * cache (the table's clusters in existing blocks), switch the header, then
- * free the old table.
+ * themselves and the table.  Write blocks and table (the old entries as
+ * the table cache sees them, entries not written back yet included),
+ * flush the refcount cache (the table's clusters in existing blocks),
+ * switch the header, then free the old table.  The entries are the same
+ * in both tables, so what the cache holds stays right; it is emptied only
+ * because the new blocks' entries are on disk alone.
  */
 static int grow_reftable(struct qcow2 *q, uint64_t need_ti)
 {
@@ -581,6 +578,7 @@ static int grow_reftable(struct qcow2 *q, uint64_t need_ti)
     uint64_t old_clusters = q->hdr.refcount_table_clusters;
     uint64_t s = (q->file_size + cs - 1) / cs;
     struct rc_state *rc = rcs(q);
+    uint64_t boff;
     int r;
 
     if (s < rc->floor)
@@ -596,9 +594,12 @@ static int grow_reftable(struct qcow2 *q, uint64_t need_ti)
         uint64_t need_entries = tl + 1 > want ? tl + 1 : want;
         uint64_t tc = (need_entries * 8 + cs - 1) / cs;
         uint64_t cnt = 0;
-        for (uint64_t ti = tf; ti <= tl; ti++)
-            if (ti >= old_entries || q->reftable[ti] == 0)
+        for (uint64_t ti = tf; ti <= tl; ti++) {
+            if ((r = block_offset(q, ti, &boff)) < 0)   /* 0 past the end */
+                return r;
+            if (!boff)
                 cnt++;
+        }
         if (cnt == nblocks && tc <= tclusters)
             break;
         nblocks = cnt;
@@ -610,51 +611,52 @@ static int grow_reftable(struct qcow2 *q, uint64_t need_ti)
 
     uint64_t new_entries = tclusters * cs / 8;
     uint64_t total = tclusters + nblocks;
-    _cleanup_free_ uint64_t *table = calloc(new_entries, 8);
-    _cleanup_free_ uint8_t *tbuf = calloc(tclusters, cs);
-    _cleanup_free_ uint8_t *bbuf = calloc(1, cs);
-    if (!table || !tbuf || !bbuf)
-        return -ENOMEM;
-    memcpy(table, q->reftable, old_entries * 8);
-
-    /* Lay out the new blocks and point the new table at them. */
-    uint64_t next_block = s + tclusters;
     uint64_t tf = s / rbe, tl = (s + total - 1) / rbe;
+    /* The new blocks: table index and host offset of each. */
+    _cleanup_free_ uint64_t *bti = calloc(tl - tf + 1, 8);
+    _cleanup_free_ uint64_t *boffs = calloc(tl - tf + 1, 8);
+    _cleanup_free_ uint8_t *bbuf = calloc(1, cs);
+    if (!bti || !boffs || !bbuf)
+        return -ENOMEM;
+    uint64_t nb = 0, next_block = s + tclusters;
     for (uint64_t ti = tf; ti <= tl; ti++) {
-        if (table[ti])
+        if ((r = block_offset(q, ti, &boff)) < 0)
+            return r;
+        if (boff)
             continue;
-        table[ti] = next_block++ << q->hdr.cluster_bits;
+        bti[nb] = ti;
+        boffs[nb++] = next_block++ << q->hdr.cluster_bits;
     }
 
     /* Write each new block: 1 for every cluster of [s, s+total) it counts. */
-    for (uint64_t ti = tf; ti <= tl; ti++) {
-        if (ti < old_entries && q->reftable[ti])
-            continue;
+    for (uint64_t k = 0; k < nb; k++) {
         memset(bbuf, 0, cs);
-        uint64_t lo = ti * rbe, hi = lo + rbe;
+        uint64_t lo = bti[k] * rbe, hi = lo + rbe;
         for (uint64_t ci = lo < s ? s : lo; ci < hi && ci < s + total; ci++)
             entry_set(q, bbuf, (uint32_t)(ci - lo), 1);
-        r = q->st->ops->pwrite(q->file, bbuf, cs, table[ti]);
+        r = q->st->ops->pwrite(q->file, bbuf, cs, boffs[k]);
         if (r < 0)
             return r;
     }
     /* Clusters of the new area counted by blocks that already exist. */
     for (uint64_t ci = s; ci < s + total; ci++) {
-        uint64_t ti = ci / rbe;
-        if (ti < old_entries && q->reftable[ti]) {
-            r = set_cluster(q, ci, 1);
-            if (r < 0)
-                return r;
-        }
+        if ((r = block_offset(q, ci / rbe, &boff)) < 0)
+            return r;
+        if (boff && (r = set_cluster(q, ci, 1)) < 0)
+            return r;
     }
-    /* Pending table entries are in `table` already. */
-    rc->dirty_lo = UINT32_MAX;
-    rc->dirty_hi = 0;
-    for (uint64_t i = 0; i < new_entries; i++)
-        qcow2_put64(tbuf + 8 * i, table[i]);
-    r = q->st->ops->pwrite(q->file, tbuf, tclusters * cs, s * cs);
+    /* The new table: the current entries, zeros, the new blocks. */
+    r = qcow2_table_copy(q, &q->reftable, s * cs, new_entries);
+    for (uint64_t k = 0; r == 0 && k < nb; k++) {
+        uint8_t be[8];
+        qcow2_put64(be, boffs[k]);
+        r = q->st->ops->pwrite(q->file, be, 8, s * cs + bti[k] * 8);
+    }
     if (r < 0)
         return r;
+    /* Blocks (and entries set in the cache, into the old table, which
+     * stays valid until the switch) durable before the header names the
+     * new table. */
     r = qcow2_refcount_flush(q);
     if (r < 0)
         return r;
@@ -662,20 +664,17 @@ static int grow_reftable(struct qcow2 *q, uint64_t need_ti)
     if (r < 0)
         return r;
 
-    uint64_t *old_table = q->reftable;
-    q->reftable = steal_pointer(&table);
-    q->reftable_entries = (uint32_t)new_entries;
     q->hdr.refcount_table_offset = s * cs;
     q->hdr.refcount_table_clusters = (uint32_t)tclusters;
+    q->reftable_entries = (uint32_t)new_entries;
+    qcow2_table_forget(&q->reftable);
     if ((s + total) * cs > q->file_size)
         q->file_size = (s + total) * cs;
     r = qcow2_header_write(q);
     if (r < 0) {
-        /* The header may or may not be on disk: keep the new table in
-         * memory (both are valid), report the error. */
-        free(old_table);
+        /* The header may or may not be on disk: keep using the new table
+         * (both are valid), report the error. */
         return r;
     }
-    free(old_table);
     return qcow2_refcount_update(q, old_off, old_clusters * cs, -1);
 }

@@ -35,7 +35,6 @@
  */
 #include <errno.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "qcow2.h"
 
@@ -46,29 +45,19 @@ static uint64_t l1_entries_for(const struct qcow2 *q, uint64_t size)
     return (size + (1ull << shift) - 1) >> shift;
 }
 
-/* Step 1: a new L1 table of `entries` entries holding the current ones.
- * *off gets its host offset; q->l1 is grown (zero-filled) to match. */
+/* Step 1: a new L1 table of `entries` entries holding the current ones
+ * (zeros after them).  *off gets its host offset; the header still names
+ * the old table until step 3. */
 static int write_new_l1(struct qcow2 *q, uint64_t entries, uint64_t *off)
 {
     const uint64_t cs = q->cluster_size;
     uint64_t clusters = (entries * 8 + cs - 1) / cs;
-    uint64_t old = q->hdr.l1_size;
-    uint64_t *l1 = realloc(q->l1, entries * 8);
     int r;
 
-    if (!l1)
-        return -ENOMEM;
-    q->l1 = l1;
-    memset(l1 + old, 0, (entries - old) * 8);
-    _cleanup_free_ uint8_t *buf = calloc(clusters, cs);
-    if (!buf)
-        return -ENOMEM;
-    for (uint64_t i = 0; i < entries; i++)
-        qcow2_put64(buf + 8 * i, l1[i]);
     int64_t noff = qcow2_alloc_clusters(q, clusters);
     if (noff < 0)
         return (int)noff;
-    r = q->st->ops->pwrite(q->file, buf, clusters * cs, (uint64_t)noff);
+    r = qcow2_table_copy(q, &q->l1, (uint64_t)noff, clusters * cs / 8);
     if (r == 0)
         r = q->st->ops->flush(q->file);
     if (r < 0)

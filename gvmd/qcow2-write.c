@@ -118,14 +118,16 @@ static int read_entries(struct qcow2 *q, uint64_t first, unsigned n,
 
     memset(ent, 0, (size_t)n * 8);
     *owned = false;
-    if (l1i >= q->hdr.l1_size || !(q->l1[l1i] & QCOW2_OFFSET_MASK))
-        return 0;
+    uint64_t l1e;
+    int r = qcow2_table_get(q, &q->l1, l1i, &l1e);
+    if (r < 0 || !(l1e & QCOW2_OFFSET_MASK))
+        return r;
     uint64_t *t;
-    int r = qcow2_l2_get(q, q->l1[l1i] & QCOW2_OFFSET_MASK, &t);
+    r = qcow2_l2_get(q, l1e & QCOW2_OFFSET_MASK, &t);
     if (r < 0)
         return r;
     memcpy(ent, t + idx, (size_t)n * 8);
-    *owned = q->l1[l1i] & QCOW2_OFLAG_COPIED;
+    *owned = l1e & QCOW2_OFLAG_COPIED;
     return 0;
 }
 
@@ -161,9 +163,15 @@ static int prepare_table(struct qcow2 *q, uint64_t first)
         if (r < 0)
             return r;
     }
-    uint64_t before = q->l1[l1i];
-    int r = qcow2_cluster_prepare_l2(q, first << q->hdr.cluster_bits, &l2_off);
-    if (r < 0 || q->l1[l1i] == before)
+    uint64_t before, after;
+    int r = qcow2_table_get(q, &q->l1, l1i, &before);
+    if (r < 0)
+        return r;
+    r = qcow2_cluster_prepare_l2(q, first << q->hdr.cluster_bits, &l2_off);
+    if (r < 0)
+        return r;
+    r = qcow2_table_get(q, &q->l1, l1i, &after);
+    if (r < 0 || after == before)
         return r;
     /* The L1 entry changed and the refcount of a table it replaced may
      * have dropped (in the refcount cache): make the L1 entry durable now,
@@ -311,8 +319,11 @@ static int chunk_plan(struct qcow2 *q, struct chunk *c, const struct wsrc *src)
     r = read_entries(q, c->first, c->nc, c->ent, &owned);
     if (r < 0)
         return r;
-    uint64_t l1i = c->first >> q->l2_bits;
-    c->fresh = l1i >= q->hdr.l1_size || !(q->l1[l1i] & QCOW2_OFFSET_MASK);
+    uint64_t l1e;
+    r = qcow2_table_get(q, &q->l1, c->first >> q->l2_bits, &l1e);
+    if (r < 0)
+        return r;
+    c->fresh = !(l1e & QCOW2_OFFSET_MASK);
 
     for (unsigned i = 0; i < c->nc; i++) {
         uint64_t e = c->ent[i], host = e & QCOW2_OFFSET_MASK;
@@ -513,9 +524,8 @@ static int write_batch(struct qcow2 *q, struct chunk *cv, unsigned nch,
         if (!c->change)
             continue;
         if (c->fresh) {
-            uint64_t l1i = c->first >> q->l2_bits;
-            q->l1[l1i] = c->l2_off | QCOW2_OFLAG_COPIED;
-            r = qcow2_l1_write_entry(q, (uint32_t)l1i);
+            r = qcow2_table_write(q, &q->l1, c->first >> q->l2_bits,
+                                  c->l2_off | QCOW2_OFLAG_COPIED);
             if (r < 0)
                 return r;
             continue;
@@ -823,21 +833,12 @@ int qcow2_l1_grow(struct qcow2 *q, uint64_t min_entries)
     size = clusters * cs / 8 < QCOW2_MAX_L1_BYTES / 8 ? clusters * cs / 8
                                                       : QCOW2_MAX_L1_BYTES / 8;
 
-    uint64_t *l1 = realloc(q->l1, size * 8);
-    if (!l1)
-        return -ENOMEM;
-    q->l1 = l1;
-    memset(l1 + old_size, 0, (size - old_size) * 8);
-
-    _cleanup_free_ uint8_t *buf = calloc(clusters, cs);
-    if (!buf)
-        return -ENOMEM;
-    for (uint64_t i = 0; i < size; i++)
-        qcow2_put64(buf + 8 * i, l1[i]);
     int64_t noff = qcow2_alloc_clusters(q, clusters);
     if (noff < 0)
         return (int)noff;
-    r = q->st->ops->pwrite(q->file, buf, clusters * cs, (uint64_t)noff);
+    /* The entries, then zeros to the end of the last cluster (the
+     * allocator's clusters may hold anything). */
+    r = qcow2_table_copy(q, &q->l1, (uint64_t)noff, clusters * cs / 8);
     if (r < 0)
         return r;
     r = q->st->ops->flush(q->file);

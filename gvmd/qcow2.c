@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * qcow2.c — qcow2 header: read and validate everything before use (header
- * fields, extensions, feature names, L1, refcount table, snapshot table and
- * each snapshot's L1), rewrite cluster 0 preserving what we do not know,
+ * fields, extensions, feature names, where the L1, refcount and snapshot
+ * tables lie, the snapshot table; the entries of the L1 and refcount
+ * tables when qcow2-table.c first reads them, or all of them on a
+ * read-write open), rewrite cluster 0 preserving what we do not know,
  * feature-bit updates and the backing-file rewrite.
  *
  * Validation is strict because the images come from anywhere: every offset
@@ -99,70 +101,6 @@ static int check_table(struct qcow2 *q, const char *what, uint64_t off,
                       " (%" PRIu64 " bytes).", q->path, what, off, bytes,
                       q->file_size);
         return -EUCLEAN;
-    }
-    return 0;
-}
-
-/* Read a table of n big-endian 64-bit entries into host order. */
-static int read_table(struct qcow2 *q, uint64_t off, uint64_t n,
-                      uint64_t **out, struct gvm_error *err, const char *what)
-{
-    _cleanup_free_ uint64_t *t = calloc(n ? n : 1, sizeof(uint64_t));
-    if (!t) {
-        gvm_error_set(err, GVM_ERR_INTERNAL, "Out of memory reading the %s of '%s'.",
-                      what, q->path);
-        return -ENOMEM;
-    }
-    if (n) {
-        int r = qcow2_pread(q, t, n * 8, off);
-        if (r < 0) {
-            gvm_error_set_errno(err, GVM_ERR_STORAGE, r,
-                                "Cannot read the %s of '%s'", what, q->path);
-            return r;
-        }
-        for (uint64_t i = 0; i < n; i++)
-            t[i] = qcow2_get64((const uint8_t *)&t[i]);
-    }
-    *out = steal_pointer(&t);
-    return 0;
-}
-
-/* Validate an L1 table (active or a snapshot's). */
-static int check_l1(struct qcow2 *q, const uint64_t *l1, uint32_t n,
-                    const char *what, struct gvm_error *err)
-{
-    for (uint32_t i = 0; i < n; i++) {
-        uint64_t e = l1[i], off = e & QCOW2_OFFSET_MASK;
-        if (e & QCOW2_L1E_RESERVED) {
-            gvm_error_set(err, GVM_ERR_CORRUPT,
-                          "Image '%s' is corrupt: %s entry %u (0x%016" PRIx64
-                          ") has reserved bits set.", q->path, what, i, e);
-            return -EUCLEAN;
-        }
-        if (!off)
-            continue;
-        if (off & (q->cluster_size - 1)) {
-            gvm_error_set(err, GVM_ERR_CORRUPT,
-                          "Image '%s' is corrupt: %s entry %u points to L2 table"
-                          " offset 0x%" PRIx64 " which is not cluster aligned.",
-                          q->path, what, i, off);
-            return -EUCLEAN;
-        }
-        if (off + q->cluster_size > q->file_size) {
-            gvm_error_set(err, GVM_ERR_CORRUPT,
-                          "Image '%s' is corrupt: %s entry %u points to L2 table"
-                          " offset 0x%" PRIx64 " past the end of the file"
-                          " (%" PRIu64 " bytes).", q->path, what, i, off,
-                          q->file_size);
-            return -EUCLEAN;
-        }
-        if (qcow2_overlaps_metadata(q, off, q->cluster_size)) {
-            gvm_error_set(err, GVM_ERR_CORRUPT,
-                          "Image '%s' is corrupt: %s entry %u points to L2 table"
-                          " offset 0x%" PRIx64 " inside the image's metadata.",
-                          q->path, what, i, off);
-            return -EUCLEAN;
-        }
     }
     return 0;
 }
@@ -546,44 +484,6 @@ static int check_sizes(struct qcow2 *q, struct gvm_error *err)
     return 0;
 }
 
-static int check_reftable(struct qcow2 *q, struct gvm_error *err)
-{
-    for (uint32_t i = 0; i < q->reftable_entries; i++) {
-        uint64_t e = q->reftable[i];
-        if (e & QCOW2_RTE_RESERVED) {
-            gvm_error_set(err, GVM_ERR_CORRUPT,
-                          "Image '%s' is corrupt: refcount table entry %u"
-                          " (0x%016" PRIx64 ") has reserved bits set.",
-                          q->path, i, e);
-            return -EUCLEAN;
-        }
-        if (!e)
-            continue;
-        if (e & (q->cluster_size - 1)) {
-            gvm_error_set(err, GVM_ERR_CORRUPT,
-                          "Image '%s' is corrupt: refcount block offset 0x%" PRIx64
-                          " (refcount table entry %u) is not cluster aligned.",
-                          q->path, e, i);
-            return -EUCLEAN;
-        }
-        if (e > UINT64_MAX - q->cluster_size || e + q->cluster_size > q->file_size) {
-            gvm_error_set(err, GVM_ERR_CORRUPT,
-                          "Image '%s' is corrupt: refcount block offset 0x%" PRIx64
-                          " (refcount table entry %u) is past the end of the"
-                          " file (%" PRIu64 " bytes).", q->path, e, i, q->file_size);
-            return -EUCLEAN;
-        }
-        if (e < q->cluster_size) {
-            gvm_error_set(err, GVM_ERR_CORRUPT,
-                          "Image '%s' is corrupt: refcount block offset 0x%" PRIx64
-                          " (refcount table entry %u) points into the header.",
-                          q->path, e, i);
-            return -EUCLEAN;
-        }
-    }
-    return 0;
-}
-
 static int parse_snapshots(struct qcow2 *q, struct gvm_error *err)
 {
     const struct qcow2_header *h = &q->hdr;
@@ -681,21 +581,27 @@ static int parse_snapshots(struct qcow2 *q, struct gvm_error *err)
             return r;
     }
     q->snapshot_table_bytes = off;
+    return 0;
+}
 
-    /* Each snapshot's L1 table must be sane too (check walks them). */
+int qcow2_check_tables(struct qcow2 *q, struct gvm_error *err)
+{
+    int r = qcow2_table_check_all(q, QCOW2_TABLE_REFCOUNT,
+                                  q->hdr.refcount_table_offset,
+                                  q->reftable_entries, "refcount table", err);
+    if (r < 0)
+        return r;
     for (uint32_t i = 0; i < q->nsnapshots; i++) {
-        struct qcow2_snapshot *s = &q->snapshots[i];
-        _cleanup_free_ uint64_t *l1 = NULL;
+        const struct qcow2_snapshot *s = &q->snapshots[i];
         char what[96];
         snprintf(what, sizeof(what), "snapshot '%s' L1 table", s->name);
-        r = read_table(q, s->l1_table_offset, s->l1_size, &l1, err, what);
-        if (r < 0)
-            return r;
-        r = check_l1(q, l1, s->l1_size, what, err);
+        r = qcow2_table_check_all(q, QCOW2_TABLE_L1, s->l1_table_offset,
+                                  s->l1_size, what, err);
         if (r < 0)
             return r;
     }
-    return 0;
+    return qcow2_table_check_all(q, QCOW2_TABLE_L1, q->hdr.l1_table_offset,
+                                 q->hdr.l1_size, "L1 table", err);
 }
 
 /* ---- open / close -------------------------------------------------------- */
@@ -721,8 +627,8 @@ void qcow2_close(struct qcow2 *q)
     free(q->snapshots);
     for (unsigned i = 0; i < QCOW2_L2_CACHE_SLOTS; i++)
         free(q->l2_cache[i].table);
-    free(q->l1);
-    free(q->reftable);
+    qcow2_table_fini(&q->l1);
+    qcow2_table_fini(&q->reftable);
     free(q->cbuf);
     free(q->dbuf);
     free(q->hdr_raw);
@@ -758,6 +664,8 @@ int qcow2_open(struct gvm_store *st, const char *path, struct gvm_file *file,
     q->st = st;
     q->file = file;
     q->writable = rw;
+    qcow2_table_init(&q->l1, QCOW2_TABLE_L1);
+    qcow2_table_init(&q->reftable, QCOW2_TABLE_REFCOUNT);
     q->path = strdup(path);
     if (!q->path)
         return -ENOMEM;
@@ -833,18 +741,10 @@ int qcow2_open(struct gvm_store *st, const char *path, struct gvm_file *file,
     if (r < 0)
         return r;
 
-    r = read_table(q, h->l1_table_offset, h->l1_size, &q->l1, err, "L1 table");
-    if (r < 0)
-        return r;
+    /* The L1 and refcount tables are read on demand (qcow2-table.c), their
+     * entries checked when first read. */
     q->reftable_entries = (uint32_t)((uint64_t)h->refcount_table_clusters *
                                      q->cluster_size / 8);
-    r = read_table(q, h->refcount_table_offset, q->reftable_entries, &q->reftable,
-                   err, "refcount table");
-    if (r < 0)
-        return r;
-    r = check_reftable(q, err);
-    if (r < 0)
-        return r;
     r = parse_snapshots(q, err);
     if (r < 0)
         goto fail;
@@ -859,14 +759,16 @@ int qcow2_open(struct gvm_store *st, const char *path, struct gvm_file *file,
                       " overlaps the L1 or refcount table.", path, h->snapshots_offset);
         return -EUCLEAN;
     }
-    r = check_l1(q, q->l1, h->l1_size, "L1 table", err);
-    if (r < 0)
-        return r;
-
-    q->cbuf = malloc(2 * (size_t)q->cluster_size);
-    q->dbuf = malloc(q->cluster_size);
-    if (!q->cbuf || !q->dbuf)
-        return -ENOMEM;
+    if (rw) {
+        /* A writer grows the file: an entry pointing past today's end of
+         * file could point at a cluster allocated later by the time it is
+         * first read, and pass the check.  So every entry is checked now
+         * (streaming: memory stays bounded; a read-only image's end of
+         * file does not move under the checks). */
+        r = qcow2_check_tables(q, err);
+        if (r < 0)
+            return r;
+    }
 
     r = qcow2_refcount_init(q);
     if (r < 0) {

@@ -7,11 +7,18 @@
  * WHO DOES WHAT (two engineers write this engine against this header):
  *
  *   qcow2.c          [qcow2r]  open: read + validate header, extensions,
- *                              feature-name table, L1 table, refcount table,
- *                              snapshot table (and each snapshot's L1);
+ *                              feature-name table, where the L1, refcount
+ *                              and snapshot tables lie, the snapshot table
+ *                              (on RW open also every entry of the L1,
+ *                              refcount and snapshot L1 tables, streaming);
  *                              header rewrite (qcow2_header_write),
  *                              feature-bit updates, backing rewrite,
  *                              dirty handling on RW open (calls qcow2_check).
+ *   qcow2-table.c    [qcow2r]  the active L1 and the refcount table, read
+ *                              on demand in 4 KiB chunks through a bounded
+ *                              cache per table; entries checked when first
+ *                              read; L1 entries written through, refcount
+ *                              table entries written back (dirty).
  *   qcow2-cluster.c  [qcow2r]  L2 cache (per image), guest offset -> host
  *                              mapping, guest reads (incl. zlib), block
  *                              status, and the L1/L2 *update* side of
@@ -178,6 +185,31 @@ struct qcow2_l2_slot {
     uint64_t *table;     /* cluster_size bytes, host order           */
 };
 
+/* A table of 64-bit entries read on demand (qcow2-table.c): chunks of
+ * QCOW2_TABLE_CHUNK entries, at most QCOW2_TABLE_SLOTS of them kept (more
+ * only while dirty refcount-table chunks wait for their write-back). */
+#define QCOW2_TABLE_CHUNK 512u   /* entries: 4 KiB */
+#define QCOW2_TABLE_SLOTS 8u
+enum qcow2_table_kind {
+    QCOW2_TABLE_L1,        /* at hdr.l1_table_offset, hdr.l1_size entries  */
+    QCOW2_TABLE_REFCOUNT,  /* at hdr.refcount_table_offset, reftable_entries */
+};
+struct qcow2_table_slot {
+    uint64_t first;        /* index of the first entry held             */
+    uint64_t lru;
+    uint32_t n;            /* entries held; 0: empty slot               */
+    uint32_t dirty_lo, dirty_hi;  /* [lo, hi): set, not written back    */
+    uint64_t checked[QCOW2_TABLE_CHUNK / 64];  /* entry checked or ours */
+    uint64_t *e;           /* QCOW2_TABLE_CHUNK entries, host order     */
+};
+struct qcow2_table {
+    enum qcow2_table_kind kind;
+    struct qcow2_table_slot *slots;   /* NULL until the first read */
+    unsigned nslots;
+    unsigned last;         /* slot of the last hit: tried first */
+    uint64_t tick;
+};
+
 /* Mapping types of one guest cluster. */
 enum qcow2_ctype {
     QCOW2_C_UNALLOCATED,   /* no L2 table or zero entry: ask the backing  */
@@ -232,9 +264,9 @@ struct qcow2 {
     uint64_t header_end;       /* first byte after header + extensions +
                                   backing name in cluster 0              */
 
-    /* tables */
-    uint64_t *l1;              /* hdr.l1_size entries, host order */
-    uint64_t *reftable;        /* reftable_entries, host order    */
+    /* tables (qcow2-table.c): where they lie is in hdr */
+    struct qcow2_table l1;       /* hdr.l1_size entries               */
+    struct qcow2_table reftable; /* reftable_entries                  */
     uint32_t reftable_entries; /* refcount_table_clusters * cluster / 8 */
     struct qcow2_snapshot *snapshots;
     uint32_t nsnapshots;
@@ -246,7 +278,8 @@ struct qcow2 {
     /* L2 cache (qcow2-cluster.c) */
     struct qcow2_l2_slot l2_cache[QCOW2_L2_CACHE_SLOTS];
     uint64_t l2_tick;
-    /* scratch for compressed reads (qcow2-cluster.c) */
+    /* scratch for compressed reads (qcow2-cluster.c), NULL until the
+     * first one */
     uint8_t *cbuf;             /* 2 * cluster_size: compressed input */
     uint8_t *dbuf;             /* cluster_size: decompressed output  */
     uint64_t dbuf_host;        /* host offset dbuf was decoded from, or 0 */
@@ -296,6 +329,11 @@ int qcow2_set_backing(struct qcow2 *q, const char *name, const char *fmt,
  * L1, refcount table, snapshot table)?  Used to refuse L2 and data
  * pointers into metadata. */
 bool qcow2_overlaps_metadata(const struct qcow2 *q, uint64_t off, uint64_t len);
+/* Check every entry of the refcount table, of each snapshot's L1 table and
+ * of the active L1 table, a chunk at a time (read-write open, and check of
+ * a read-only image: what open did for every image when it read the tables
+ * whole).  Corrupt in err, -EUCLEAN. */
+int qcow2_check_tables(struct qcow2 *q, struct gvm_error *err);
 /* Read len bytes at off from the image file, looping over short reads;
  * bytes past the end of the file read as zeros.  0 or -errno. */
 int qcow2_pread(struct qcow2 *q, void *buf, size_t len, uint64_t off);
@@ -341,8 +379,66 @@ static inline unsigned qcow2_l2_remaining(const struct qcow2 *q, uint64_t guest)
     uint64_t idx = (guest >> q->hdr.cluster_bits) & (q->l2_entries - 1);
     return (unsigned)(q->l2_entries - idx);
 }
-/* Write the L1 entry for l1_index from q->l1 to disk. */
-int qcow2_l1_write_entry(struct qcow2 *q, uint32_t l1_index);
+
+/* ---- qcow2-table.c [qcow2r] ------------------------------------------ */
+
+void qcow2_table_init(struct qcow2_table *t, enum qcow2_table_kind kind);
+void qcow2_table_fini(struct qcow2_table *t);
+/* Entry i, checked (an L1 entry as open checked it: reserved bits, L2
+ * table aligned, inside the file, not in metadata; a refcount-table entry:
+ * reserved bits, aligned, inside the file, not in the header): a bad one
+ * is -EUCLEAN with q->corrupt_msg set.  Entries past the table's end read
+ * as 0.  (The data path looks up an L1 entry per run of clusters, and a
+ * map of a large sparse image reads millions of them once each: a zero
+ * entry, valid in both tables, or one already checked, in the chunk of the
+ * last lookup is answered inline.  A slot never holds entries past the
+ * table's end: tables only grow.) */
+int qcow2_table_get_slow(struct qcow2 *q, struct qcow2_table *t, uint64_t i,
+                         uint64_t *e);
+static inline int qcow2_table_get(struct qcow2 *q, struct qcow2_table *t,
+                                  uint64_t i, uint64_t *e)
+{
+    if (t->last < t->nslots) {
+        const struct qcow2_table_slot *s = &t->slots[t->last];
+        uint64_t k = i - s->first;   /* wraps past n when i < first */
+        if (k < s->n &&
+            (s->e[k] == 0 || (s->checked[k / 64] >> (k % 64) & 1))) {
+            *e = s->e[k];
+            return 0;
+        }
+    }
+    return qcow2_table_get_slow(q, t, i, e);
+}
+/* Entry i as it is, unchecked (check, which counts bad entries itself). */
+int qcow2_table_peek(struct qcow2 *q, struct qcow2_table *t, uint64_t i,
+                     uint64_t *e);
+/* L1: write entry i to disk, then into the cache (the cache is unchanged
+ * if the write fails).  -EINVAL past the table's end. */
+int qcow2_table_write(struct qcow2 *q, struct qcow2_table *t, uint64_t i,
+                      uint64_t e);
+/* Refcount table: set entry i in the cache only, dirty until
+ * qcow2_table_writeback (which the caller runs once what the entries
+ * point at is durable). */
+int qcow2_table_set(struct qcow2 *q, struct qcow2_table *t, uint64_t i,
+                    uint64_t e);
+bool qcow2_table_dirty(const struct qcow2_table *t);
+int qcow2_table_writeback(struct qcow2 *q, struct qcow2_table *t);
+/* Drop every cached chunk, dirty ones too (the growth code, once their
+ * entries are in the new table). */
+void qcow2_table_forget(struct qcow2_table *t);
+/* Write the table's entries (the cache's view) and zeros after them,
+ * `entries` in all, at host offset dst, a chunk at a time (growth). */
+int qcow2_table_copy(struct qcow2 *q, struct qcow2_table *t, uint64_t dst,
+                     uint64_t entries);
+/* Read n entries from first of the table at off, into host order. */
+int qcow2_table_read(struct qcow2 *q, uint64_t off, uint64_t first, uint32_t n,
+                     uint64_t *out);
+/* Check every entry of the table of n entries at off, a chunk at a time,
+ * with the rules of qcow2_table_get for `kind`; `what` names an L1 table
+ * in the message.  A bad entry: Corrupt in err, -EUCLEAN. */
+int qcow2_table_check_all(struct qcow2 *q, enum qcow2_table_kind kind,
+                          uint64_t off, uint64_t n, const char *what,
+                          struct gvm_error *err);
 
 /* ---- qcow2-create.c [qcow2r] ----------------------------------------- */
 
@@ -388,7 +484,10 @@ int qcow2_write(struct qcow2 *q, const void *buf, uint64_t off, size_t len);
 int qcow2_write_zeroes(struct qcow2 *q, uint64_t off, uint64_t len);
 
 /* img_check: rebuild and compare refcounts; repair as asked (IMG_REPAIR_*).
- * Called by qcow2_open on RW open of a dirty image with IMG_REPAIR_ALL. */
+ * Called by qcow2_open on RW open of a dirty image with IMG_REPAIR_ALL.
+ * On a read-only image every table entry is checked first
+ * (qcow2_check_tables): a bad one is the Corrupt error open gave before
+ * tables were read on demand.  Tables are walked a chunk at a time. */
 int qcow2_check(struct qcow2 *q, unsigned repair,
                 struct img_check_result *res, struct gvm_error *err);
 
