@@ -12,7 +12,9 @@
  * Exit status: 0 success, 1 gvmd answered with an error (or a waited-for
  * job failed), 2 usage error, 3 cannot connect.
  */
+#include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,16 +113,58 @@ static size_t parse_spec(const struct method *m, struct param *out, size_t max)
     return n;
 }
 
-static const char *type_name(char t)
+/* Integer parameters that are byte counts (or bytes a second): people type
+ * them with a unit. */
+static bool size_like(const char *name)
 {
-    switch (t) {
+    return strstr(name, "size") || !strcmp(name, "speed") ||
+           !strcmp(name, "offset") || !strcmp(name, "length");
+}
+
+/* "1048576", "512K", "1M", "2GiB", "1.5G" is not accepted (bytes are whole):
+ * the value with K/M/G/T/P (or KiB…PiB, powers of 1024) applied.  false on
+ * anything else or on overflow. */
+static bool parse_size(const char *v, long long *out)
+{
+    static const char units[] = "KMGTP";
+    char *end;
+    long long n;
+    int shift = 0;
+
+    errno = 0;
+    n = strtoll(v, &end, 10);
+    if (end == v || errno || n < 0)
+        return false;
+    if (*end) {
+        const char *u = strchr(units, toupper((unsigned char)*end));
+
+        if (!u || !*u)
+            return false;
+        shift = 10 * (int)(u - units + 1);
+        end++;
+        if (!strcmp(end, "iB") || !strcmp(end, "ib"))
+            end += 2;
+        else if (*end == 'B' || *end == 'b')
+            end++;
+        if (*end)
+            return false;
+    }
+    if (shift && n > (LLONG_MAX >> shift))
+        return false;
+    *out = n << shift;
+    return true;
+}
+
+static const char *type_name(const struct param *p)
+{
+    switch (p->type) {
     case 's': return "STRING";
-    case 'i': return "INTEGER";
+    case 'i': return size_like(p->name) ? "SIZE" : "INTEGER";
     case 'b': return "BOOL";
     case 'a': return "JSON-ARRAY";
     case 'o': return "JSON-OBJECT";
     case 'r': return "IMAGE";
-    case 'R': return "IMAGE|null";
+    case 'R': return "IMAGE|none";
     case 'S': return "NAME|ID";
     default:  return "JSON";
     }
@@ -168,7 +212,7 @@ static void print_command_help(FILE *f, const struct method *m)
     fprintf(f, "Usage: gvmctl [OPTION]... %s", m->name);
     for (size_t i = 0; i < n; i++)
         fprintf(f, " %s--%s %s%s", ps[i].optional ? "[" : "", ps[i].name,
-                type_name(ps[i].type), ps[i].optional ? "]" : "");
+                type_name(&ps[i]), ps[i].optional ? "]" : "");
     fprintf(f, "\n%s\n", m->help);
     fprintf(f, "%s%s%s\n",
             m->flags & GVM_M_RO ? "Allowed on the read-only socket." :
@@ -186,10 +230,12 @@ static void print_command_help(FILE *f, const struct method *m)
     fputs("\nParameters:\n", f);
     for (size_t i = 0; i < n; i++)
         fprintf(f, "  --%-*s  %-11s %s\n", (int)w, ps[i].name,
-                type_name(ps[i].type), ps[i].optional ? "optional" : "required");
+                type_name(&ps[i]), ps[i].optional ? "optional" : "required");
     fputs("\nIMAGE: a catalog id, VOLUME:PATH, a gluster[+tcp|+unix|+rdma]:// URI\n"
-          "or json:{\"driver\":\"gluster\",...}.  BOOL: true/false/yes/no/1/0 (a bare\n"
-          "--flag means true).  JSON-*: a JSON text.\n", f);
+          "or json:{\"driver\":\"gluster\",...}; IMAGE|none: also none (no image).\n"
+          "SIZE: bytes, or a whole number with K, M, G, T or P (powers of 1024:\n"
+          "64K, 10G, 2GiB).  BOOL: true/false, yes/no, on/off, 1/0 (a bare --flag\n"
+          "means true).  JSON-*: a JSON text.\n", f);
 }
 
 /* ---- converting --name value -------------------------------------------- */
@@ -223,6 +269,16 @@ static json_t *convert(const struct param *p, const char *v)
     case 's':
         return json_string(v);
     case 'i':
+        if (size_like(p->name)) {
+            long long sz;
+
+            if (!parse_size(v, &sz)) {
+                usage_msg("--%s: '%s' is not a size (bytes, or a whole number "
+                          "with K, M, G, T or P: 64K, 10GiB).", p->name, v);
+                return NULL;
+            }
+            return json_integer(sz);
+        }
         errno = 0;
         long long n = strtoll(v, &end, 10);
         if (!*v || *end || errno)
@@ -232,18 +288,20 @@ static json_t *convert(const struct param *p, const char *v)
         }
         return json_integer(n);
     case 'b':
-        if (!strcasecmp(v, "true") || !strcasecmp(v, "yes") || !strcmp(v, "1"))
+        if (!strcasecmp(v, "true") || !strcasecmp(v, "yes") ||
+            !strcasecmp(v, "on") || !strcmp(v, "1"))
             return json_true();
-        if (!strcasecmp(v, "false") || !strcasecmp(v, "no") || !strcmp(v, "0"))
+        if (!strcasecmp(v, "false") || !strcasecmp(v, "no") ||
+            !strcasecmp(v, "off") || !strcmp(v, "0"))
             return json_false();
-        usage_msg("--%s: '%s' is not a boolean (true/false, yes/no, 1/0).",
+        usage_msg("--%s: '%s' is not a boolean (true/false, yes/no, on/off, 1/0).",
                   p->name, v);
         return NULL;
     case 'r':
     case 'S':
         return all_digits(v) ? json_integer(strtoll(v, NULL, 10)) : json_string(v);
     case 'R':
-        if (!strcmp(v, "null"))
+        if (!strcmp(v, "none") || !strcmp(v, "null"))
             return json_null();
         return all_digits(v) ? json_integer(strtoll(v, NULL, 10)) : json_string(v);
     default:    /* a, o, j */
@@ -265,7 +323,8 @@ static json_t *convert(const struct param *p, const char *v)
 
 static bool is_bool_word(const char *v)
 {
-    static const char *const words[] = { "true", "false", "yes", "no", "1", "0" };
+    static const char *const words[] = { "true", "false", "yes", "no", "on",
+                                         "off", "1", "0" };
     for (size_t i = 0; i < ARRAY_SIZE(words); i++)
         if (!strcasecmp(v, words[i]))
             return true;
@@ -356,7 +415,7 @@ static int parse_command_args(const struct method *m, int argc, char **argv,
             } else {
                 if (i + 1 >= argc) {
                     usage_msg("--%s needs a value (%s).", name,
-                              type_name(p->type));
+                              type_name(p));
                     return -1;
                 }
                 val = argv[++i];

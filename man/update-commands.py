@@ -18,7 +18,7 @@ DEF = os.path.join(HERE, '..', 'proto', 'methods.def')
 PAGE = os.path.join(HERE, 'gvmctl.1')
 
 TYPES = {'s': 'STRING', 'i': 'INTEGER', 'b': 'BOOL', 'a': 'JSON-ARRAY',
-         'o': 'JSON-OBJECT', 'j': 'JSON', 'r': 'IMAGE', 'R': 'IMAGE|null',
+         'o': 'JSON-OBJECT', 'j': 'JSON', 'r': 'IMAGE', 'R': 'IMAGE|none',
          'S': 'NAME|ID'}
 METHOD = re.compile(r'^GVM_METHOD\(\s*(\w+),\s*"([^"]+)",\s*([^,]+),\s*'
                     r'"([^"]*)",\s*((?:"(?:[^"\\]|\\.)*"\s*)+)\)', re.M)
@@ -42,7 +42,11 @@ def section(src):
         for tok in spec.split():
             name, _, t = tok.partition(':')
             opt = t.endswith('?')
-            params.append((name, TYPES.get(t[:1], 'JSON'), opt))
+            ty = TYPES.get(t[:1], 'JSON')
+            # gvmctl's size_like(): byte counts take K/M/G/T/P suffixes
+            if ty == 'INTEGER' and ('size' in name or name in ('speed', 'offset', 'length')):
+                ty = 'SIZE'
+            params.append((name, ty, opt))
         if 'GVM_M_MUTATING' in flags and not any(p[0] == 'op-id' for p in params):
             params.append(('op-id', 'STRING', True))
         out.append('.TP')

@@ -4,7 +4,7 @@
 # proto/methods.def, table and --json output, parameter conversion, and the
 # exit codes (1 RPC error, 2 usage, 3 cannot connect).
 . "$GVM_TESTDIR/lib.sh"
-need jq
+need jq qemu-img
 
 out=$TEST_TMP/out
 err=$TEST_TMP/err
@@ -69,6 +69,18 @@ assert_match "Valid parameters of volume-info: --name" "$(cat "$err")" "unknown 
 run_rc 2 --socket "$nosock" volume-add --name x --backend dir --debug high
 assert_match "--debug: 'high' is not an integer" "$(cat "$err")" "integer conversion"
 run_rc 2 --socket "$nosock" volume-add --name x --backend dir --debug 3x
+# SIZE parameters take units; other integers do not
+run_rc 2 --socket "$nosock" image-create --volume local --path x --format raw --size 1X
+assert_match "--size: '1X' is not a size" "$(cat "$err")" "size conversion: bad unit"
+run_rc 2 --socket "$nosock" image-create --volume local --path x --format raw --size 1.5G
+run_rc 2 --socket "$nosock" image-create --volume local --path x --format raw --size 99999999P
+assert_match "is not a size" "$(cat "$err")" "size conversion: overflow"
+run_rc 2 --socket "$nosock" volume-add --name x --backend dir --debug 1K
+assert_match "--debug: '1K' is not an integer" "$(cat "$err")" "a plain integer takes no unit"
+run_rc 0 help image-create
+grep -Eq -- '--size +SIZE +optional' "$out" || check_fail "help image-create: --size is a SIZE"
+run_rc 0 help block-pull
+grep -Eq -- '--base +IMAGE\|none +optional' "$out" || check_fail "help block-pull: --base is IMAGE|none"
 run_rc 2 --socket "$nosock" volume-add --name x --backend dir --servers '[{"type":'
 assert_match "--servers: not valid JSON" "$(cat "$err")" "JSON conversion"
 run_rc 2 --socket "$nosock" volume-add --name x --backend dir --servers '{"type":"tcp"}'
@@ -140,10 +152,16 @@ assert_eq InvalidParams "$(jq -r .data.class "$err")" "missing param class"
 assert_match 'name' "$(jq -r .message "$err")" "missing param is named"
 
 # parameter types against a real daemon: INTEGER, IMAGE (id or string),
-# IMAGE|null, BOOL (bare flag, word, bad word)
+# SIZE, IMAGE|none, BOOL (bare flag, word, bad word)
 run_rc 0 --socket "$GVM_SOCK" --json image-create --volume local --path ctl-base.qcow2 --format qcow2 --size 1048576
 base_id=$(jq .id "$out")
 assert_eq 1048576 "$(jq '."virtual-size"' "$out")" "image-create --size"
+for sz in 2M:2097152 64KiB:65536 1g:1073741824 3MB:3145728; do
+    run_rc 0 --socket "$GVM_SOCK" --json image-create --volume local --path "ctl-${sz%%:*}.qcow2" --format qcow2 --size "${sz%%:*}"
+    assert_eq "${sz##*:}" "$(qemu-img info --output=json "$GVMD_DIR/state/images/ctl-${sz%%:*}.qcow2" | jq '."virtual-size"')" \
+        "image-create --size ${sz%%:*}: qemu-img's virtual size"
+    rpc image-delete "{\"image\":\"local:ctl-${sz%%:*}.qcow2\"}" >/dev/null || check_fail "image-delete ctl-${sz%%:*}.qcow2"
+done
 run_rc 0 --socket "$GVM_SOCK" --json image-create --volume local --path ctl-top.qcow2 --format qcow2 --backing local:ctl-base.qcow2
 assert_eq "$base_id" "$(jq .backing "$out")" "image-create --backing VOLUME:PATH"
 run_rc 0 --socket "$GVM_SOCK" --json image-info --image "$base_id"
@@ -152,6 +170,10 @@ run_rc 0 --socket "$GVM_SOCK" --json image-info --image local:ctl-top.qcow2 --ba
 assert_eq 2 "$(jq '.chain | length' "$out")" "bare --backing-chain means true"
 run_rc 0 --socket "$GVM_SOCK" --json image-info --image local:ctl-top.qcow2 --backing-chain no
 assert_eq null "$(jq '.chain' "$out")" "--backing-chain no"
+run_rc 0 --socket "$GVM_SOCK" --json image-info --image local:ctl-top.qcow2 --backing-chain off
+assert_eq null "$(jq '.chain' "$out")" "--backing-chain off"
+run_rc 0 --socket "$GVM_SOCK" --json image-info --image local:ctl-top.qcow2 --backing-chain on
+assert_eq 2 "$(jq '.chain | length' "$out")" "--backing-chain on"
 run_rc 2 --socket "$GVM_SOCK" image-info --image local:ctl-top.qcow2 --backing-chain=maybe
 assert_match "is not a boolean" "$(cat "$err")" "boolean conversion"
 # human output of an object with a nested table
@@ -160,8 +182,8 @@ grep -Eq '^chain:$' "$out" || check_fail "image-info: no 'chain:' line: $(cat "$
 grep -Eq '^  ID +VOLUME +PATH ' "$out" || check_fail "image-info: chain is not an indented table: $(cat "$out")"
 
 # --wait: the job returned by image-rebase is waited for (job-wait) and the
-# concluded job printed; --backing null is JSON null (IMAGE|null)
-run_rc 0 --socket "$GVM_SOCK" --wait --json image-rebase --image local:ctl-top.qcow2 --backing null
+# concluded job printed; --backing none is JSON null (IMAGE|none)
+run_rc 0 --socket "$GVM_SOCK" --wait --json image-rebase --image local:ctl-top.qcow2 --backing none
 assert_eq concluded "$(jq -r .status "$out")" "--wait prints the concluded job"
 assert_eq null "$(jq -c '.error // null' "$out")" "rebase job error"
 audit_clean "after gvmctl --wait image-rebase"
