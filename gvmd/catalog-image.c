@@ -335,50 +335,97 @@ int catalog_image_set_state(struct catalog *cat, int64_t id,
     return exec_one(cat, st, "changing an image's state", id, err);
 }
 
-/* Count rows of `sql` (one bound id). */
-static int64_t count_refs(struct catalog *cat, const char *sql, int64_t id,
-                          struct gvm_error *err)
+/* The users `sql` (one bound id, one text column) names, for a message:
+ * "a, b and c", or the first three "and N more".  0 and *out (caller
+ * frees; NULL when there are none), or -1 with err set. */
+static int user_names(struct catalog *cat, const char *sql, int64_t id,
+                      char **out, struct gvm_error *err)
 {
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    char *names[3] = { NULL, NULL, NULL };
+    int64_t n = 0;
+    int rc, ret = -1;
+
+    *out = NULL;
     if (catalog_prepare(cat, sql, &st, err) < 0)
         return -1;
     sqlite3_bind_int64(st, 1, id);
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        catalog_sql_error(cat, err, "counting an image's users");
-        return -1;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *t = (const char *)sqlite3_column_text(st, 0);
+
+        if (n < 3 && !(names[n] = strdup(t ? t : "?")))
+            goto out;
+        n++;
     }
-    return sqlite3_column_int64(st, 0);
+    if (rc != SQLITE_DONE) {
+        catalog_sql_error(cat, err, "listing an image's users");
+        goto out;
+    }
+    if (n == 0)
+        ret = 0;
+    else if (n == 1)
+        ret = asprintf(out, "%s", names[0]);
+    else if (n == 2)
+        ret = asprintf(out, "%s and %s", names[0], names[1]);
+    else if (n == 3)
+        ret = asprintf(out, "%s, %s and %s", names[0], names[1], names[2]);
+    else
+        ret = asprintf(out, "%s, %s, %s and %lld more", names[0], names[1],
+                       names[2], (long long)(n - 3));
+    if (ret < 0) {
+        *out = NULL;
+        gvm_error_oom(err);
+    } else {
+        ret = 0;
+    }
+out:
+    for (size_t i = 0; i < 3; i++)
+        free(names[i]);
+    if (ret < 0 && !gvm_error_isset(err))
+        gvm_error_oom(err);
+    return ret;
 }
 
 int catalog_image_delete(struct catalog *cat, int64_t id,
                          struct gvm_error *err)
 {
+    /* Who keeps an image, named as a user can look them up, and what to
+     * do about it. */
     static const struct {
-        const char *sql, *verb, *noun;
+        const char *sql, *verb, *next;
     } users[] = {
-        { "SELECT count(*) FROM images WHERE backing_image_id = ?",
-          "is the backing image of", "catalogued image(s)" },
-        { "SELECT count(*) FROM disks WHERE image_id = ?",
-          "is a disk of", "domain(s)" },
-        { "SELECT count(*) FROM snapshot_disks WHERE image_id = ?",
-          "is recorded in", "snapshot disk(s)" },
-        { "SELECT count(*) FROM job_images WHERE image_id = ?",
-          "is locked by", "job(s)" },
+        { "SELECT v.name || ':' || i.path FROM images i JOIN volumes v "
+          "ON v.id = i.volume_id WHERE i.backing_image_id = ? ORDER BY i.id",
+          "is the backing image of", "delete or rebase those first" },
+        { "SELECT d.name || ' (disk ' || k.target || ')' FROM disks k JOIN "
+          "domains d ON d.id = k.domain_id WHERE k.image_id = ? ORDER BY d.id",
+          "is a disk of domain", "detach it (domain-detach) first" },
+        { "SELECT 'snapshot ' || s.name FROM snapshot_disks sd JOIN snapshots s "
+          "ON s.id = sd.snapshot_id WHERE sd.image_id = ? ORDER BY s.id",
+          "is recorded in", "delete the snapshot first (snapshot-delete)" },
+        { "SELECT 'job ' || j.id || ' (' || j.type || ')' FROM job_images ji "
+          "JOIN jobs j ON j.id = ji.job_id WHERE ji.image_id = ? ORDER BY j.id",
+          "is locked by", "wait for the job or cancel it" },
     };
     CATALOG_LOCK_GUARD(cat);
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
 
     /* The foreign keys would refuse too, but without saying why. */
     for (size_t i = 0; i < GVM_ARRAY_SIZE(users); i++) {
-        int64_t c = count_refs(cat, users[i].sql, id, err);
-        if (c < 0)
+        _cleanup_free_ char *who = NULL, *self = NULL;
+
+        if (user_names(cat, users[i].sql, id, &who, err) < 0)
             return -1;
-        if (c > 0) {
-            gvm_error_set(err, GVM_ERR_IN_USE,
-                          "Image %lld %s %lld %s.", (long long)id,
-                          users[i].verb, (long long)c, users[i].noun);
+        if (!who)
+            continue;
+        if (user_names(cat, "SELECT v.name || ':' || i.path FROM images i "
+                       "JOIN volumes v ON v.id = i.volume_id WHERE i.id = ?",
+                       id, &self, err) < 0)
             return -1;
-        }
+        gvm_error_set(err, GVM_ERR_IN_USE, "%s %s %s; %s.",
+                      self ? self : "The image", users[i].verb, who,
+                      users[i].next);
+        return -1;
     }
     if (catalog_prepare(cat, "DELETE FROM images WHERE id = ?", &st, err) < 0)
         return -1;

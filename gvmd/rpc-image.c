@@ -980,16 +980,10 @@ int rpc_image_delete(struct gvmd *d, struct rpc_call *call, json_t *params,
     catalog_lock(d->cat);
     int ret = delete_locked(d, &r, err);
     catalog_unlock(d->cat);
-    if (ret < 0) {
-        if (err->cls == GVM_ERR_IN_USE) {
-            /* Name the image the way the caller knows it. */
-            struct gvm_error e2 = { 0 };
-            gvm_error_set(&e2, GVM_ERR_IN_USE, "Cannot delete %s:%s. %s",
-                          r.vol.name, r.path, err->message);
-            *err = e2;
-        }
+    /* An image still in use is refused by the catalog, which names it
+     * and its users (catalog_image_delete). */
+    if (ret < 0)
         return -1;
-    }
     *result = json_object();
     return 0;
 }

@@ -109,6 +109,9 @@ run_backend() {
     # image-delete: a parent with children is InUse; a leaf goes.
     e=$(rpc_err image-delete "{\"image\":$(vref "$SUB/plain.qcow2")}")
     assert_eq InUse "$(err_class "$e")" "delete a parent"
+    # named, not counted by catalog id: who keeps it, and what to do
+    assert_match "^$VOL:$SUB/plain.qcow2 is the backing image of $VOL:$SUB/[^ ]+\\.qcow2.*; delete or rebase those first\\.$" \
+        "$(err_msg "$e")" "delete a parent: the message names the image and its children"
     [ -f "$(lpath "$SUB/plain.qcow2")" ] || check_fail "refused delete removed the file"
     rpc image-delete "{\"image\":$(vref "$SUB/sub/dir/over2.qcow2")}" >/dev/null || check_fail "delete a leaf"
     [ ! -e "$(lpath "$SUB/sub/dir/over2.qcow2")" ] || check_fail "deleted leaf's file is still there"
