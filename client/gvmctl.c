@@ -170,6 +170,21 @@ static const char *type_name(const struct param *p)
     }
 }
 
+/* job-cancel answers with the job as it is; a job that had concluded before
+ * the request is left as it was, which a person should be told (on stderr:
+ * the output stays the job). */
+static void note_cancel_too_late(json_t *job)
+{
+    const char *st = json_string_value(json_object_get(job, "status"));
+    json_t *e = json_object_get(job, "error");
+
+    if (!st || strcmp(st, "concluded") || json_is_true(json_object_get(job, "cancelled")))
+        return;
+    fprintf(stderr, "gvmctl: job %lld had already concluded (%s); nothing was "
+            "cancelled.\n", (long long)json_integer_value(json_object_get(job, "id")),
+            e && !json_is_null(e) ? "failed" : "done");
+}
+
 /* ---- help ---------------------------------------------------------------- */
 
 static void print_usage(FILE *f)
@@ -724,6 +739,8 @@ int main(int argc, char **argv)
             }
         } else {
             print_result(result, o.json);
+            if (!strcmp(m->name, "job-cancel"))
+                note_cancel_too_late(result);
         }
         json_decref(result);
     }

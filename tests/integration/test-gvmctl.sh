@@ -187,6 +187,9 @@ run_rc 0 --socket "$GVM_SOCK" --wait --json image-rebase --image local:ctl-top.q
 assert_eq concluded "$(jq -r .status "$out")" "--wait prints the concluded job"
 assert_eq null "$(jq -c '.error // null' "$out")" "rebase job error"
 audit_clean "after gvmctl --wait image-rebase"
+# job-cancel of a job that had concluded: the job as it is, and a note
+run_rc 0 --socket "$GVM_SOCK" job-cancel --id "$(jq .id "$out")"
+assert_match "had already concluded \(done\); nothing was cancelled" "$(cat "$err")" "job-cancel too late says so"
 run_rc 0 --socket "$GVM_SOCK" --json image-info --image local:ctl-top.qcow2
 assert_eq null "$(jq .backing "$out")" "rebase onto null through gvmctl"
 # without --wait the job comes back at once, not concluded yet or concluded
