@@ -28,7 +28,7 @@
 #include "image.h"
 #include "live.h"
 #include "resolve.h"
-#include "rpc-diskxml.h"
+#include "virt-diskxml.h"
 #include "virt-define.h"
 #include "virt-util.h"
 #include "virt.h"
@@ -128,7 +128,7 @@ static int new_disk_xml(struct gvmd *d, int64_t image_id, const char *target,
     /* A file disk on a gluster volume is reached through the FUSE mount;
      * without one configured, natively is the only way gvmd knows. */
     fuse = !network && d->cfg.fuse_mount && *d->cfg.fuse_mount;
-    rc = rpc_diskxml_build(&vol, row.path, row.format, target, fuse,
+    rc = virt_diskxml_build(&vol, row.path, row.format, target, fuse,
                            d->cfg.fuse_mount, xml, err);
     catalog_volume_clear(&vol);
     return rc;

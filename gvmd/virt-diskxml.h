@@ -1,11 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * rpc-diskxml.h — what rpc-diskxml.c offers besides domain-disk-xml: the
- * libvirt <disk> element for an image, for those who edit domain XML
- * (virt-define.c).
+ * virt-diskxml.h — the libvirt <disk> element for an image (virt-diskxml.c),
+ * for domain-disk-xml and for those who edit domain XML (virt-define.c).
  */
-#ifndef GVMD_RPC_DISKXML_H
-#define GVMD_RPC_DISKXML_H
+#ifndef GVMD_VIRT_DISKXML_H
+#define GVMD_VIRT_DISKXML_H
 
 #include <stdbool.h>
 
@@ -18,9 +17,9 @@
  * with every server as a <host> or, with fuse, the file under
  * fuse_mount/VOLUME/ (Unsupported when fuse_mount is NULL or empty).
  */
-int rpc_diskxml_build(const struct catalog_volume *vol, const char *path,
-                      const char *format, const char *target, bool fuse,
-                      const char *fuse_mount, char **xml,
-                      struct gvm_error *err);
+int virt_diskxml_build(const struct catalog_volume *vol, const char *path,
+                       const char *format, const char *target, bool fuse,
+                       const char *fuse_mount, char **xml,
+                       struct gvm_error *err);
 
 #endif
