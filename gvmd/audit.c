@@ -13,7 +13,7 @@
  * and the catalog see differently is walked along both.  Differences are
  * collected first; adopt-storage then changes the catalog in one
  * transaction, in an order that keeps every step valid: uncatalogued layers
- * are imported (image-import's code, rpc-image.h), then backing edges and
+ * are imported (image_catalogue, image-catalogue.h), then backing edges and
  * header fields are set from the headers, disks are pointed at the images
  * their XML names, and last the rows of files gone from storage are removed
  * where nothing depends on them any more.
@@ -32,10 +32,10 @@
 #include "catalog.h"
 #include "chain-check.h"
 #include "image.h"
+#include "image-catalogue.h"
 #include "jsonutil.h"
 #include "live.h"
 #include "resolve.h"
-#include "rpc-image.h"
 #include "virt.h"
 
 #define NONE SIZE_MAX
@@ -792,7 +792,7 @@ static int import_layer(struct audit *a, size_t i, struct gvm_error *err)
                                 "Opening %s to import it failed", L->name);
         return -1;
     }
-    if (rpc_image_catalogue(a->d, &a->ctx, img, &id, err) < 0)
+    if (image_catalogue(a->d, &a->ctx, img, &id, err) < 0)
         return -1;
     catalog_image_clear(&L->row);
     if (catalog_image_get(a->d->cat, id, &L->row, err) < 0)

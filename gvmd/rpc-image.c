@@ -20,6 +20,7 @@
 #include "catalog.h"
 #include "daemon.h"
 #include "image.h"
+#include "image-catalogue.h"
 #include "journal.h"
 #include "jsonutil.h"
 #include "live.h"
@@ -272,65 +273,7 @@ static json_t *imageinfo(struct gvmd *d, const char *volume, const char *path,
     return steal_pointer(&o);
 }
 
-/* One layer of an opened chain: where it lives and what it is. */
-struct layer {
-    const struct resolve_volmap *vm;
-    const char *path;
-    struct img_info info;
-    struct catalog_image row;
-    bool catalogued;
-};
-
-static void layers_free(struct layer *l, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        img_info_clear(&l[i].info);
-        catalog_image_clear(&l[i].row);
-    }
-    free(l);
-}
-
-/* Describe every opened layer of img, top first, with its catalog row. */
-static int walk_chain(struct gvmd *d, struct resolve_ctx *ctx, struct img *top,
-                      struct layer **out, size_t *n, struct gvm_error *err)
-{
-    size_t cnt = 0;
-    for (struct img *i = top; i; i = img_backing(i))
-        cnt++;
-    struct layer *l = calloc(cnt, sizeof(*l));
-    if (!l)
-        return gvm_error_oom(err);
-    size_t k = 0;
-    for (struct img *i = top; i; i = img_backing(i), k++) {
-        l[k].vm = resolve_ctx_lookup(ctx, img_store(i));
-        l[k].path = img_path(i);
-        if (!l[k].vm) {
-            layers_free(l, k);
-            gvm_error_set(err, GVM_ERR_INTERNAL,
-                          "Layer '%s' of the chain was opened on a store "
-                          "gvmd cannot name.", img_path(i));
-            return -1;
-        }
-        int r = img_get_info(i, &l[k].info);
-        if (r < 0) {
-            storage_fail(err, r, "Reading", l[k].vm->volume, l[k].path);
-            layers_free(l, k + 1);
-            return -1;
-        }
-        r = catalog_image_find(d->cat, l[k].vm->volume_id, l[k].path,
-                               &l[k].row, err);
-        if (r < 0) {
-            layers_free(l, k + 1);
-            return -1;
-        }
-        l[k].catalogued = r > 0;
-    }
-    *out = l;
-    *n = cnt;
-    return 0;
-}
-
-static json_t *chain_json(struct gvmd *d, struct layer *l, size_t n,
+static json_t *chain_json(struct gvmd *d, struct image_layer *l, size_t n,
                           struct gvm_error *err)
 {
     _cleanup_json_ json_t *a = json_array();
@@ -346,127 +289,6 @@ static json_t *chain_json(struct gvmd *d, struct layer *l, size_t n,
         json_array_append_new(a, e);
     }
     return steal_pointer(&a);
-}
-
-/* ---- cataloguing a chain ---------------------------------------------------------- */
-
-struct import_ctx {
-    struct layer *l;
-    size_t n;
-};
-
-/* Disagreement between a catalogued row and the header on storage. */
-static int check_agrees(const struct layer *l, int64_t backing_id,
-                        struct gvm_error *err)
-{
-    const struct catalog_image *r = &l->row;
-    const struct img_info *i = &l->info;
-    const char *what = NULL;
-    char detail[512];
-
-    if (strcmp(r->format, img_format_name(i->format)) != 0) {
-        what = "format";
-        snprintf(detail, sizeof(detail), "'%s' in the catalog, '%s' on storage",
-                 r->format, img_format_name(i->format));
-    } else if (r->virtual_size != i->virtual_size) {
-        what = "virtual size";
-        snprintf(detail, sizeof(detail), "%llu in the catalog, %llu on storage",
-                 (unsigned long long)r->virtual_size,
-                 (unsigned long long)i->virtual_size);
-    } else if ((r->backing_filename == NULL) != (i->backing_filename == NULL) ||
-               (r->backing_filename &&
-                strcmp(r->backing_filename, i->backing_filename) != 0)) {
-        what = "backing file";
-        snprintf(detail, sizeof(detail), "'%s' in the catalog, '%s' on storage",
-                 r->backing_filename ? r->backing_filename : "(none)",
-                 i->backing_filename ? i->backing_filename : "(none)");
-    } else if (r->backing_id > 0 && backing_id > 0 && r->backing_id != backing_id) {
-        what = "backing image";
-        snprintf(detail, sizeof(detail), "id %lld in the catalog, id %lld on storage",
-                 (long long)r->backing_id, (long long)backing_id);
-    }
-    if (!what)
-        return 0;
-    gvm_error_set(err, GVM_ERR_CONFLICT,
-                  "The catalog and storage disagree on the %s of %s:%s (%s); "
-                  "run chain-audit.", what, l->vm->volume, l->path, detail);
-    return -1;
-}
-
-/* In one transaction (catalog_txn): base to top, reuse or add each layer. */
-static int import_txn(struct catalog *cat, void *opaque, struct gvm_error *err)
-{
-    struct import_ctx *ic = opaque;
-    int64_t below = 0;
-
-    for (size_t k = ic->n; k-- > 0;) {
-        struct layer *l = &ic->l[k];
-        if (l->catalogued) {
-            if (check_agrees(l, below, err) < 0)
-                return -1;
-            if (l->row.backing_id <= 0 && below > 0 &&
-                catalog_image_set_backing(cat, l->row.id, below,
-                                          l->info.backing_filename,
-                                          l->info.backing_format, err) < 0)
-                return -1;
-            l->row.backing_id = below;
-        } else {
-            struct catalog_image *r = &l->row;
-            memset(r, 0, sizeof(*r));
-            r->volume_id = l->vm->volume_id;
-            r->path = strdup(l->path);
-            r->volume = strdup(l->vm->volume);
-            r->format = strdup(img_format_name(l->info.format));
-            r->virtual_size = l->info.virtual_size;
-            r->cluster_size = l->info.cluster_size;
-            r->backing_id = below;
-            r->backing_filename = l->info.backing_filename
-                                  ? strdup(l->info.backing_filename) : NULL;
-            r->backing_format = l->info.backing_format
-                                ? strdup(l->info.backing_format) : NULL;
-            r->state = strdup("ready");
-            if (!r->path || !r->volume || !r->format || !r->state)
-                return gvm_error_oom(err);
-            if (catalog_image_add(cat, r, err) < 0)
-                return -1;
-            l->catalogued = true;
-        }
-        below = l->row.id;
-    }
-    return 0;
-}
-
-/* Catalogue the opened chain of top; on success layers' rows are filled. */
-static int catalogue_chain(struct gvmd *d, struct resolve_ctx *ctx,
-                           struct img *top, struct layer **out, size_t *n,
-                           struct gvm_error *err)
-{
-    struct import_ctx ic = { 0 };
-    if (walk_chain(d, ctx, top, &ic.l, &ic.n, err) < 0)
-        return -1;
-    if (catalog_txn(d->cat, import_txn, &ic, err) < 0) {
-        layers_free(ic.l, ic.n);
-        return -1;
-    }
-    /* Rows added in a rolled-back transaction would carry stale ids: the
-     * transaction committed, so re-read nothing; ids are final. */
-    *out = ic.l;
-    *n = ic.n;
-    return 0;
-}
-
-int rpc_image_catalogue(struct gvmd *d, struct resolve_ctx *ctx,
-                        struct img *top, int64_t *top_id,
-                        struct gvm_error *err)
-{
-    struct layer *l = NULL;
-    size_t n = 0;
-
-    if (catalogue_chain(d, ctx, top, &l, &n, err) < 0)
-        return -1;
-    *top_id = l[0].row.id;
-    layers_free(l, n);
-    return 0;
 }
 
 /* ---- image-import ------------------------------------------------------------------ */
@@ -509,7 +331,7 @@ int rpc_image_import(struct gvmd *d, struct rpc_call *call, json_t *params,
     _cleanup_resolved_ struct resolved r = { 0 };
     _cleanup_rctx_ struct resolve_ctx ctx;
     _cleanup_img_ struct img *img = NULL;
-    struct layer *l = NULL;
+    struct image_layer *l = NULL;
     size_t n = 0;
 
     resolve_ctx_init(&ctx, d);
@@ -520,13 +342,13 @@ int rpc_image_import(struct gvmd *d, struct rpc_call *call, json_t *params,
         return -1;
     if (refuse_probed_escape(&r, img, params, err) < 0)
         return -1;
-    if (catalogue_chain(d, &ctx, img, &l, &n, err) < 0)
+    if (image_layers_catalogue(d, &ctx, img, &l, &n, err) < 0)
         return -1;
 
     json_t *o = imageinfo(d, l[0].vm->volume, l[0].path, &l[0].row,
                           &l[0].info, err);
     json_t *chain = o ? chain_json(d, l, n, err) : NULL;
-    layers_free(l, n);
+    image_layers_free(l, n);
     if (!chain) {
         json_decref(o);
         return -1;
@@ -561,9 +383,9 @@ int rpc_image_info(struct gvmd *d, struct rpc_call *call, json_t *params,
         }
         return -1;
     }
-    struct layer *l = NULL;
+    struct image_layer *l = NULL;
     size_t n = 0;
-    if (walk_chain(d, &ctx, img, &l, &n, err) < 0)
+    if (image_layers_walk(d, &ctx, img, &l, &n, err) < 0)
         return -1;
     json_t *o = imageinfo(d, r.vol.name, r.path, r.catalogued ? &r.row : NULL,
                           &l[0].info, err);
@@ -576,7 +398,7 @@ int rpc_image_info(struct gvmd *d, struct rpc_call *call, json_t *params,
             json_object_set_new(o, "chain", chain);
         }
     }
-    layers_free(l, n);
+    image_layers_free(l, n);
     if (!o)
         return -1;
     *result = o;
@@ -1069,7 +891,7 @@ int rpc_image_create(struct gvmd *d, struct rpc_call *call, json_t *params,
     _cleanup_rctx_ struct resolve_ctx ctx;
     _cleanup_free_ char *bname = NULL;
     _cleanup_free_ char *bfmt = NULL;
-    struct layer *bl = NULL;
+    struct image_layer *bl = NULL;
     size_t bn = 0;
     int ret = -1;
 
@@ -1188,7 +1010,7 @@ int rpc_image_create(struct gvmd *d, struct rpc_call *call, json_t *params,
             goto out;
         if (open_image(&b, bfmt_param, NULL, 0, &ctx, &bimg, err) < 0)
             goto out;
-        if (catalogue_chain(d, &ctx, bimg, &bl, &bn, err) < 0)
+        if (image_layers_catalogue(d, &ctx, bimg, &bl, &bn, err) < 0)
             goto out;
         bname = resolve_backing_name(d->vols, &vol, path, &b.vol, b.path);
         bfmt = strdup(img_format_name(bl[0].info.format));
@@ -1238,14 +1060,14 @@ int rpc_image_create(struct gvmd *d, struct rpc_call *call, json_t *params,
     {
         struct resolved top = { 0 };
         _cleanup_img_ struct img *img = NULL;
-        struct layer *l = NULL;
+        struct image_layer *l = NULL;
         size_t n = 0;
         top.vol = vol;
         top.store = st;
         top.path = (char *)path;
         ret = open_image(&top, format, NULL, IMG_OPEN_NOBACKING, &ctx, &img, err);
         if (ret == 0)
-            ret = walk_chain(d, &ctx, img, &l, &n, err);
+            ret = image_layers_walk(d, &ctx, img, &l, &n, err);
         if (ret == 0) {
             struct catalog_image *row = &l[0].row;
             /* walk_chain found a row when the catalog already has this
@@ -1274,7 +1096,7 @@ int rpc_image_create(struct gvmd *d, struct rpc_call *call, json_t *params,
             }
         }
         if (l)
-            layers_free(l, n);
+            image_layers_free(l, n);
         if (ret < 0) {
             img_close(steal_pointer(&img));
             st->ops->unlink(st, path);
@@ -1283,7 +1105,7 @@ int rpc_image_create(struct gvmd *d, struct rpc_call *call, json_t *params,
 
 out:
     if (bl)
-        layers_free(bl, bn);
+        image_layers_free(bl, bn);
     catalog_volume_clear(&vol);
     return ret < 0 || gvm_error_isset(err) ? -1 : 0;
 }
