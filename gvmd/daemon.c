@@ -142,21 +142,18 @@ void daemon_stop(struct gvmd *d)
     /* Running jobs stop at a consistent point (they resume at the next
      * start) and job-wait calls return, before the workers drain. */
     jobs_stop(d->jobs);
+    struct workq **pools[] = { &d->wq, &d->wq_ro, &d->wq_heavy };
+
     /* Calls already on workers finish and their replies are queued. */
-    if (d->wq)
-        workq_drain(d->wq);
-    if (d->wq_ro)
-        workq_drain(d->wq_ro);
-    if (d->wq_heavy)
-        workq_drain(d->wq_heavy);
+    for (size_t i = 0; i < GVM_ARRAY_SIZE(pools); i++)
+        if (*pools[i])
+            workq_drain(*pools[i]);
     control_free(d->ctl);
     d->ctl = NULL;
-    workq_free(d->wq);
-    d->wq = NULL;
-    workq_free(d->wq_ro);
-    d->wq_ro = NULL;
-    workq_free(d->wq_heavy);
-    d->wq_heavy = NULL;
+    for (size_t i = 0; i < GVM_ARRAY_SIZE(pools); i++) {
+        workq_free(*pools[i]);
+        *pools[i] = NULL;
+    }
     jobs_free(d->jobs);
     d->jobs = NULL;
     virt_free(d->virt);

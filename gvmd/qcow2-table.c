@@ -311,45 +311,56 @@ static int lookup(struct qcow2 *q, struct qcow2_table *t, uint64_t i,
     return 0;
 }
 
-int qcow2_table_get_slow(struct qcow2 *q, struct qcow2_table *t, uint64_t i,
-                         uint64_t *e)
+/* Entry i through the cache: its slot and index there, or *s NULL for an
+ * entry past the table's end (which reads as 0). */
+static int slot_of(struct qcow2 *q, struct qcow2_table *t, uint64_t i,
+                   struct qcow2_table_slot **s, uint32_t *k)
 {
     uint64_t off, n;
-    struct qcow2_table_slot *s;
+    int r;
 
     geometry(q, t, &off, &n);
-    *e = 0;
+    *s = NULL;
     if (i >= n)
         return 0;
-    int r = lookup(q, t, i, &s);
+    r = lookup(q, t, i, s);
     if (r < 0)
         return r;
-    uint32_t k = (uint32_t)(i - s->first);
-    uint64_t v = s->e[k];
-    if (!(s->checked[k / 64] & (1ull << (k % 64)))) {
-        if ((r = entry_check(q, t, i, v)) < 0)
+    *k = (uint32_t)(i - (*s)->first);
+    return 0;
+}
+
+/* Entry i (0 past the table's end), checked the first time it is read
+ * unless `check` is false (peek). */
+static int entry_get(struct qcow2 *q, struct qcow2_table *t, uint64_t i,
+                     uint64_t *e, bool check)
+{
+    struct qcow2_table_slot *s;
+    uint32_t k = 0;
+    int r = slot_of(q, t, i, &s, &k);
+
+    *e = 0;
+    if (r < 0 || !s)
+        return r;
+    if (check && !(s->checked[k / 64] & (1ull << (k % 64)))) {
+        if ((r = entry_check(q, t, i, s->e[k])) < 0)
             return r;
         s->checked[k / 64] |= 1ull << (k % 64);
     }
-    *e = v;
+    *e = s->e[k];
     return 0;
+}
+
+int qcow2_table_get_slow(struct qcow2 *q, struct qcow2_table *t, uint64_t i,
+                         uint64_t *e)
+{
+    return entry_get(q, t, i, e, true);
 }
 
 int qcow2_table_peek(struct qcow2 *q, struct qcow2_table *t, uint64_t i,
                      uint64_t *e)
 {
-    uint64_t off, n;
-    struct qcow2_table_slot *s;
-
-    geometry(q, t, &off, &n);
-    *e = 0;
-    if (i >= n)
-        return 0;
-    int r = lookup(q, t, i, &s);
-    if (r < 0)
-        return r;
-    *e = s->e[i - s->first];
-    return 0;
+    return entry_get(q, t, i, e, false);
 }
 
 int qcow2_table_write(struct qcow2 *q, struct qcow2_table *t, uint64_t i,

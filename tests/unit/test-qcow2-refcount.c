@@ -23,66 +23,9 @@
 #include "image.h"
 #include "qcow2.h"
 #include "store.h"
+#include "qcow2-fixture.h"
 
-struct fixture {
-    char dir[64];
-    struct gvm_store *st;
-};
-
-static int setup(void **state)
-{
-    struct fixture *fx = calloc(1, sizeof *fx);
-    assert_non_null(fx);
-    snprintf(fx->dir, sizeof fx->dir, "/tmp/test-qcow2-refcount.XXXXXX");
-    assert_non_null(mkdtemp(fx->dir));
-    struct gvm_error err = { 0 };
-    if (store_posix_new(fx->dir, &fx->st, &err) != 0)
-        fail_msg("store_posix_new: %s", err.message);
-    *state = fx;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *fx = *state;
-    char cmd[128];
-    gvm_store_destroy(fx->st);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", fx->dir);
-    if (system(cmd) != 0)
-        return -1;
-    free(fx);
-    return 0;
-}
-
-static bool have(const char *tool)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "command -v %s >/dev/null 2>&1", tool);
-    return system(cmd) == 0;
-}
-
-/* `qemu-img check` exit status (0 clean, 2 corrupt, 3 leaks); 0 if absent. */
-static int qemu_check(struct fixture *fx, const char *name)
-{
-    char cmd[256];
-    if (!have("qemu-img"))
-        return 0;
-    snprintf(cmd, sizeof cmd, "qemu-img check -q '%s/%s' >/dev/null 2>&1",
-             fx->dir, name);
-    int r = system(cmd);
-    return WIFEXITED(r) ? WEXITSTATUS(r) : -1;
-}
-
-static void create(struct fixture *fx, const char *name, uint64_t size,
-                   uint32_t cluster, unsigned bits)
-{
-    struct img_create_opts o = { .format = IMG_FMT_QCOW2, .size = size,
-                                 .cluster_size = cluster,
-                                 .refcount_bits = bits };
-    struct gvm_error err = { 0 };
-    if (img_create(fx->st, name, &o, NULL, &err) != 0)
-        fail_msg("img_create %s: %s", name, err.message);
-}
+static int setup(void **state) { return qf_setup(state, "test-qcow2-refcount"); }
 
 static struct qcow2 *open_q(struct fixture *fx, const char *name)
 {
@@ -103,17 +46,6 @@ static void touch(struct qcow2 *q, uint64_t off)
     assert_int_equal(q->st->ops->pwrite(q->file, z, sizeof z, off), 0);
 }
 
-static void check_clean(struct qcow2 *q, uint64_t leaks)
-{
-    struct img_check_result res;
-    struct gvm_error err = { 0 };
-    if (qcow2_check(q, 0, &res, &err) != 0)
-        fail_msg("qcow2_check: %s", err.message);
-    assert_int_equal(res.corruptions, 0);
-    assert_int_equal(res.leaks, leaks);
-    assert_int_equal(res.check_errors, 0);
-}
-
 static void test_widths(void **state)
 {
     struct fixture *fx = *state;
@@ -123,7 +55,7 @@ static void test_widths(void **state)
         char name[32];
         unsigned bits = widths[w];
         snprintf(name, sizeof name, "rc%u.qcow2", bits);
-        create(fx, name, 8 << 20, 512, bits);
+        qf_create(fx, name, 8 << 20, 512, bits);
         struct qcow2 *q = open_q(fx, name);
         assert_int_equal(q->refcount_bits, bits);
 
@@ -151,7 +83,7 @@ static void test_widths(void **state)
             if ((uint64_t)offs[i] + runs[i] * 512 > hi)
                 hi = (uint64_t)offs[i] + runs[i] * 512;
         touch(q, hi - 512);
-        check_clean(q, 382);
+        qf_check_clean(q, 382);
 
         /* Increment to the width's maximum, then overflow is refused. */
         uint64_t max = qcow2_refcount_max(q), rc;
@@ -189,22 +121,22 @@ static void test_widths(void **state)
         int64_t again = qcow2_alloc_clusters(q, 3);
         assert_true(again == lowest);   /* the hole is reused */
         assert_int_equal(qcow2_refcount_update(q, (uint64_t)again, 3 * 512, -1), 0);
-        check_clean(q, 0);
+        qf_check_clean(q, 0);
         qcow2_close(q);
-        assert_int_equal(qemu_check(fx, name), 0);
+        assert_int_equal(qf_qemu_check(fx, name), 0);
     }
 }
 
 static void test_leak_repair(void **state)
 {
     struct fixture *fx = *state;
-    create(fx, "leak.qcow2", 4 << 20, 4096, 16);
+    qf_create(fx, "leak.qcow2", 4 << 20, 4096, 16);
     struct qcow2 *q = open_q(fx, "leak.qcow2");
     int64_t off = qcow2_alloc_clusters(q, 3);
     assert_true(off > 0);
     touch(q, (uint64_t)off + 2 * 4096);
     qcow2_close(q);
-    assert_int_equal(qemu_check(fx, "leak.qcow2"), have("qemu-img") ? 3 : 0);
+    assert_int_equal(qf_qemu_check(fx, "leak.qcow2"), qf_have("qemu-img") ? 3 : 0);
 
     q = open_q(fx, "leak.qcow2");
     struct img_check_result res;
@@ -215,13 +147,13 @@ static void test_leak_repair(void **state)
     assert_int_equal(res.leaks_fixed, 3);
     assert_int_equal(res.leaks, 0);
     qcow2_close(q);
-    assert_int_equal(qemu_check(fx, "leak.qcow2"), 0);
+    assert_int_equal(qf_qemu_check(fx, "leak.qcow2"), 0);
 }
 
 static void test_l1_grow(void **state)
 {
     struct fixture *fx = *state;
-    create(fx, "l1.qcow2", 2 << 20, 512, 16);
+    qf_create(fx, "l1.qcow2", 2 << 20, 512, 16);
     struct qcow2 *q = open_q(fx, "l1.qcow2");
     uint8_t *buf = malloc(256 << 10), *back = malloc(256 << 10);
     assert_non_null(buf);
@@ -240,13 +172,13 @@ static void test_l1_grow(void **state)
     for (size_t i = 0; i < 100000; i++)
         if (back[i] != 0xa1)
             fail_msg("byte %zu after L1 growth: 0x%02x", 1000 + i, back[i]);
-    check_clean(q, 0);
+    qf_check_clean(q, 0);
     qcow2_close(q);
     free(buf);
     free(back);
 
-    assert_int_equal(qemu_check(fx, "l1.qcow2"), 0);
-    if (have("qemu-io")) {
+    assert_int_equal(qf_qemu_check(fx, "l1.qcow2"), 0);
+    if (qf_have("qemu-io")) {
         char cmd[512];
         snprintf(cmd, sizeof cmd,
                  "qemu-io -f qcow2 -c 'read -P 0xa1 1000 100000' "
@@ -264,9 +196,9 @@ static void test_l1_grow(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_widths, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_leak_repair, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_l1_grow, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_widths, setup, qf_teardown),
+        cmocka_unit_test_setup_teardown(test_leak_repair, setup, qf_teardown),
+        cmocka_unit_test_setup_teardown(test_l1_grow, setup, qf_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -29,38 +29,9 @@
 
 #include "image.h"
 #include "store.h"
+#include "qcow2-fixture.h"
 
-struct fixture {
-    char dir[64];
-    struct gvm_store *st;
-};
-
-static int setup(void **state)
-{
-    struct fixture *fx = calloc(1, sizeof *fx);
-    struct gvm_error err = { 0 };
-
-    assert_non_null(fx);
-    snprintf(fx->dir, sizeof fx->dir, "/tmp/test-qcow2-resize.XXXXXX");
-    assert_non_null(mkdtemp(fx->dir));
-    if (store_posix_new(fx->dir, &fx->st, &err) != 0)
-        fail_msg("store_posix_new: %s", err.message);
-    *state = fx;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *fx = *state;
-    char cmd[128];
-
-    gvm_store_destroy(fx->st);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", fx->dir);
-    if (system(cmd) != 0)
-        return -1;
-    free(fx);
-    return 0;
-}
+static int setup(void **state) { return qf_setup(state, "test-qcow2-resize"); }
 
 static bool have_qemu(void)
 {
@@ -352,14 +323,14 @@ static void test_crash(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_simple, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_l1_growth, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unaligned_tail, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_backing_longer, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_v2, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_raw_and_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_simple, setup, qf_teardown),
+        cmocka_unit_test_setup_teardown(test_l1_growth, setup, qf_teardown),
+        cmocka_unit_test_setup_teardown(test_unaligned_tail, setup, qf_teardown),
+        cmocka_unit_test_setup_teardown(test_backing_longer, setup, qf_teardown),
+        cmocka_unit_test_setup_teardown(test_v2, setup, qf_teardown),
+        cmocka_unit_test_setup_teardown(test_raw_and_refusals, setup, qf_teardown),
 #ifdef GVMD_FAULT_INJECTION
-        cmocka_unit_test_setup_teardown(test_crash, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crash, setup, qf_teardown),
 #endif
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

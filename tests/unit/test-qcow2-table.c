@@ -24,66 +24,9 @@
 #include "image.h"
 #include "qcow2.h"
 #include "store.h"
+#include "qcow2-fixture.h"
 
-struct fixture {
-    char dir[64];
-    struct gvm_store *st;
-};
-
-static int setup(void **state)
-{
-    struct fixture *fx = calloc(1, sizeof *fx);
-    assert_non_null(fx);
-    snprintf(fx->dir, sizeof fx->dir, "/tmp/test-qcow2-table.XXXXXX");
-    assert_non_null(mkdtemp(fx->dir));
-    struct gvm_error err = { 0 };
-    if (store_posix_new(fx->dir, &fx->st, &err) != 0)
-        fail_msg("store_posix_new: %s", err.message);
-    *state = fx;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *fx = *state;
-    char cmd[128];
-    gvm_store_destroy(fx->st);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", fx->dir);
-    if (system(cmd) != 0)
-        return -1;
-    free(fx);
-    return 0;
-}
-
-static bool have(const char *tool)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "command -v %s >/dev/null 2>&1", tool);
-    return system(cmd) == 0;
-}
-
-/* `qemu-img check` exit status (0 clean, 2 corrupt, 3 leaks); 0 if absent. */
-static int qemu_check(struct fixture *fx, const char *name)
-{
-    char cmd[256];
-    if (!have("qemu-img"))
-        return 0;
-    snprintf(cmd, sizeof cmd, "qemu-img check -q '%s/%s' >/dev/null 2>&1",
-             fx->dir, name);
-    int r = system(cmd);
-    return WIFEXITED(r) ? WEXITSTATUS(r) : -1;
-}
-
-static void create(struct fixture *fx, const char *name, uint64_t size,
-                   uint32_t cluster, unsigned bits)
-{
-    struct img_create_opts o = { .format = IMG_FMT_QCOW2, .size = size,
-                                 .cluster_size = cluster,
-                                 .refcount_bits = bits };
-    struct gvm_error err = { 0 };
-    if (img_create(fx->st, name, &o, NULL, &err) != 0)
-        fail_msg("img_create %s: %s", name, err.message);
-}
+static int setup(void **state) { return qf_setup(state, "test-qcow2-table"); }
 
 static int open_q(struct fixture *fx, const char *name, bool rw,
                   struct qcow2 **q, struct gvm_error *err)
@@ -113,17 +56,6 @@ static void poke64(struct fixture *fx, const char *name, uint64_t off, uint64_t 
     fx->st->ops->close(f);
 }
 
-static void check_clean(struct qcow2 *q, uint64_t leaks)
-{
-    struct img_check_result res;
-    struct gvm_error err = { 0 };
-    if (qcow2_check(q, 0, &res, &err) != 0)
-        fail_msg("qcow2_check: %s", err.message);
-    assert_int_equal(res.corruptions, 0);
-    assert_int_equal(res.leaks, leaks);
-    assert_int_equal(res.check_errors, 0);
-}
-
 /* 512-byte clusters: an L1 entry maps 32 KiB, a chunk of 512 entries
  * 16 MiB.  Writes into 20 chunks, in an order that makes the cache evict,
  * each read back after the others; the cache stays at its bound. */
@@ -132,7 +64,7 @@ static void test_l1_chunks(void **state)
     struct fixture *fx = *state;
     const uint64_t chunk_guest = (uint64_t)QCOW2_TABLE_CHUNK << 15;
     const unsigned nchunks = 20;
-    create(fx, "l1c.qcow2", nchunks * chunk_guest, 512, 16);
+    qf_create(fx, "l1c.qcow2", nchunks * chunk_guest, 512, 16);
     struct qcow2 *q = open_ok(fx, "l1c.qcow2", true);
     assert_true(q->hdr.l1_size >= nchunks * QCOW2_TABLE_CHUNK);
     uint8_t buf[4096], back[4096];
@@ -152,9 +84,9 @@ static void test_l1_chunks(void **state)
             if (back[i] != 0x40 + c)
                 fail_msg("chunk %u byte %zu: 0x%02x", c, i, back[i]);
     }
-    check_clean(q, 0);
+    qf_check_clean(q, 0);
     qcow2_close(q);
-    assert_int_equal(qemu_check(fx, "l1c.qcow2"), 0);
+    assert_int_equal(qf_qemu_check(fx, "l1c.qcow2"), 0);
 
     /* A read-only open reads the same through a cold cache. */
     q = open_ok(fx, "l1c.qcow2", false);
@@ -165,7 +97,7 @@ static void test_l1_chunks(void **state)
         assert_int_equal(back[sizeof back - 1], 0x40 + c);
     }
     qcow2_close(q);
-    if (have("qemu-io")) {
+    if (qf_have("qemu-io")) {
         char cmd[256];
         snprintf(cmd, sizeof cmd, "qemu-io -f qcow2 -c 'read -P 0x53 %llu 4096' '%s/l1c.qcow2'"
                  " | grep -q '^read'",
@@ -180,7 +112,7 @@ static void test_l1_chunks(void **state)
 static void test_l1_short_chunk_grows(void **state)
 {
     struct fixture *fx = *state;
-    create(fx, "l1g.qcow2", 2 << 20, 512, 16);   /* l1_size 64 */
+    qf_create(fx, "l1g.qcow2", 2 << 20, 512, 16);   /* l1_size 64 */
     struct qcow2 *q = open_ok(fx, "l1g.qcow2", true);
     uint8_t buf[4096], back[4096];
 
@@ -199,10 +131,10 @@ static void test_l1_short_chunk_grows(void **state)
     assert_int_equal(back[100], 0x62);
     assert_int_equal(qcow2_read(q, back, 40 << 20, sizeof back), 0);
     assert_int_equal(back[4095], 0x63);
-    check_clean(q, 0);
+    qf_check_clean(q, 0);
     qcow2_close(q);
-    assert_int_equal(qemu_check(fx, "l1g.qcow2"), 0);
-    if (have("qemu-io")) {
+    assert_int_equal(qf_qemu_check(fx, "l1g.qcow2"), 0);
+    if (qf_have("qemu-io")) {
         char cmd[512];
         snprintf(cmd, sizeof cmd,
                  "qemu-io -f qcow2 -c 'read -P 0x61 1M 4k' -c 'read -P 0x62 10M 4k' "
@@ -223,7 +155,7 @@ static void test_reftable_dirty(void **state)
 {
     struct fixture *fx = *state;
     const uint64_t small = 100, big = 10 * 32768;
-    create(fx, "rt.qcow2", 1 << 20, 512, 64);
+    qf_create(fx, "rt.qcow2", 1 << 20, 512, 64);
     struct qcow2 *q = open_ok(fx, "rt.qcow2", true);
     uint64_t first_entries = q->reftable_entries, rc;
 
@@ -258,10 +190,10 @@ static void test_reftable_dirty(void **state)
         assert_int_equal(qcow2_refcount_get(q, (uint64_t)b + c * 512, &rc), 0);
         assert_int_equal(rc, 1);
     }
-    check_clean(q, small + big);
+    qf_check_clean(q, small + big);
     assert_true(q->reftable.nslots <= QCOW2_TABLE_SLOTS);
     qcow2_close(q);
-    assert_int_equal(qemu_check(fx, "rt.qcow2"), have("qemu-img") ? 3 : 0);
+    assert_int_equal(qf_qemu_check(fx, "rt.qcow2"), qf_have("qemu-img") ? 3 : 0);
 }
 
 /* A bad L1 entry: a read-only open succeeds, reads elsewhere work, the
@@ -274,7 +206,7 @@ static void test_bad_l1_entry(void **state)
     struct qcow2 *q;
     uint8_t buf[4096];
 
-    create(fx, "bad.qcow2", 64 << 20, 512, 16);   /* 2048 entries, 4 chunks */
+    qf_create(fx, "bad.qcow2", 64 << 20, 512, 16);   /* 2048 entries, 4 chunks */
     q = open_ok(fx, "bad.qcow2", true);
     memset(buf, 0x71, sizeof buf);
     assert_int_equal(qcow2_write(q, buf, 0, sizeof buf), 0);
@@ -310,7 +242,7 @@ static void test_bad_reftable_entry(void **state)
     struct gvm_error err = { 0 };
     struct qcow2 *q;
 
-    create(fx, "badrt.qcow2", 1 << 20, 512, 16);   /* a block counts 256 clusters */
+    qf_create(fx, "badrt.qcow2", 1 << 20, 512, 16);   /* a block counts 256 clusters */
     q = open_ok(fx, "badrt.qcow2", false);
     uint64_t rt = q->hdr.refcount_table_offset;
     assert_true(q->reftable_entries > 5);
@@ -333,11 +265,11 @@ static void test_bad_reftable_entry(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_l1_chunks, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_l1_short_chunk_grows, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reftable_dirty, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bad_l1_entry, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bad_reftable_entry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_l1_chunks, setup, qf_teardown),
+        cmocka_unit_test_setup_teardown(test_l1_short_chunk_grows, setup, qf_teardown),
+        cmocka_unit_test_setup_teardown(test_reftable_dirty, setup, qf_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_l1_entry, setup, qf_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_reftable_entry, setup, qf_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
