@@ -138,7 +138,7 @@ static bool parse_size(const char *v, long long *out)
     if (*end) {
         const char *u = strchr(units, toupper((unsigned char)*end));
 
-        if (!u || !*u)
+        if (!u)
             return false;
         shift = 10 * (int)(u - units + 1);
         end++;

@@ -372,12 +372,10 @@ static int user_names(struct catalog *cat, const char *sql, int64_t id,
     else
         ret = asprintf(out, "%s, %s, %s and %lld more", names[0], names[1],
                        names[2], (long long)(n - 3));
-    if (ret < 0) {
-        *out = NULL;
-        gvm_error_oom(err);
-    } else {
+    if (ret < 0)
+        *out = NULL;        /* out of memory: said below */
+    else
         ret = 0;
-    }
 out:
     for (size_t i = 0; i < 3; i++)
         free(names[i]);

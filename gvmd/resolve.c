@@ -254,6 +254,25 @@ static int resolve_absolute(struct resolve_ctx *ctx, const char *child_name,
     return 0;
 }
 
+/* The file the store says `name`, joined to the directory of child_path,
+ * is once symlinks are followed and each ".." taken from where the path
+ * has led (the store's physical op): 0 with *out, or -errno (-ENOTSUP when
+ * the store cannot say). */
+static int physical_beside(struct gvm_store *st, const char *child_path,
+                           const char *name, char **out)
+{
+    _cleanup_free_ char *dir = NULL, *joined = NULL;
+
+    if (!st->ops->physical)
+        return -ENOTSUP;
+    dir = path_dirname(child_path);
+    if (!dir || asprintf(&joined, "%s%s%s", dir, *dir ? "/" : "", name) < 0) {
+        joined = NULL;
+        return -ENOMEM;
+    }
+    return st->ops->physical(st, joined, out);
+}
+
 /*
  * A relative backing name as QEMU resolves it: joined to the directory of
  * the image as opened and handed to the system, which follows symlinks
@@ -265,25 +284,11 @@ static int resolve_absolute(struct resolve_ctx *ctx, const char *child_name,
 static int resolve_relative(struct gvm_store *st, const char *child_path,
                             const char *name, char **out)
 {
-    _cleanup_free_ char *dir = NULL, *joined = NULL;
-    char *phys = NULL;
-    int r;
+    int r = physical_beside(st, child_path, name, out);
 
-    if (st->ops->physical) {
-        dir = path_dirname(child_path);
-        if (!dir || asprintf(&joined, "%s%s%s", dir, *dir ? "/" : "", name) < 0) {
-            joined = NULL;
-            return -ENOMEM;
-        }
-        r = st->ops->physical(st, joined, &phys);
-        if (r == 0) {
-            *out = phys;
-            return 0;
-        }
-        if (r == -EXDEV || r == -ELOOP || r == -ENOMEM)
-            return r;
-        /* missing (reported when opened), or not to be told: the text */
-    }
+    if (r == 0 || r == -EXDEV || r == -ELOOP || r == -ENOMEM)
+        return r;
+    /* missing (reported when opened), or not to be told: the text */
     return path_resolve_relative(child_path, name, out);
 }
 
@@ -434,20 +439,14 @@ static bool relative_goes_astray(struct volumes *vols,
                                  const char *child_path, const char *rel,
                                  const char *path)
 {
-    _cleanup_free_ char *dir = path_dirname(child_path);
-    _cleanup_free_ char *joined = NULL, *ra = NULL, *rb = NULL;
+    _cleanup_free_ char *ra = NULL, *rb = NULL;
     struct gvm_store *st = NULL;
     struct gvm_error err;
 
     gvm_error_clear(&err);
-    if (!vols || !dir || volumes_store_by_id(vols, vol->id, &st, &err) < 0 ||
-        !st->ops->physical)
-        return false;
-    if (asprintf(&joined, "%s%s%s", dir, *dir ? "/" : "", rel) < 0) {
-        joined = NULL;
-        return false;
-    }
-    if (st->ops->physical(st, joined, &ra) < 0 || st->ops->physical(st, path, &rb) < 0)
+    if (!vols || volumes_store_by_id(vols, vol->id, &st, &err) < 0 ||
+        physical_beside(st, child_path, rel, &ra) < 0 ||
+        st->ops->physical(st, path, &rb) < 0)
         return false;
     return strcmp(ra, rb) != 0;
 }

@@ -740,14 +740,14 @@ static void worker_done(void *arg)
 }
 
 /* The read-write socket's calls, the read-only socket's light ones and its
- * heavy ones each have workers of their own (main.c). */
+ * heavy ones each have workers of their own (daemon.c). */
 static struct workq *pool(const struct rpc_call *call)
 {
     const struct gvmd *d = call->rpc->d;
 
-    if (!rpc_call_read_only(call) || !d->wq_ro)
+    if (!rpc_call_read_only(call))
         return d->wq;
-    return (call->m->flags & GVM_M_HEAVY) && d->wq_heavy ? d->wq_heavy : d->wq_ro;
+    return call->m->flags & GVM_M_HEAVY ? d->wq_heavy : d->wq_ro;
 }
 
 /* Hand a validated call to a worker; the stack copy is emptied. */
