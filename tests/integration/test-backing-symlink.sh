@@ -13,7 +13,9 @@
 #     backing name that reaches that file when QEMU opens it ("../base.qcow2"
 #     would not): qemu-io reads base.qcow2's data through it.
 # The oracle on gluster is QEMU through gluster:// (gfapi, as a guest's QEMU
-# opens it), not the FUSE mount.
+# opens it), not the FUSE mount; through gfapi_oracle, which runs it again
+# when gfapi 10.3's client dies while it connects (a SIGSEGV seen once in
+# CI on this test's qemu-io).
 . "$GVM_TESTDIR/lib.sh"
 . "$GVM_TESTDIR/lib-image.sh"
 need jq qemu-img qemu-io sha256sum
@@ -34,7 +36,7 @@ symlinked() {
     # QEMU's gluster driver fails a short read (an L1 table that ends the
     # file is read as a whole sector): whole clusters, as gfapi writers leave.
     truncate -s %65536 "$D/real/a/base.qcow2" "$D/base.qcow2" "$D/real/a/b/top.qcow2"
-    qemu-img convert -O raw "$(qpath link/top.qcow2)" "$TEST_TMP/link.raw" ||
+    gfapi_oracle qemu-img convert -O raw "$(qpath link/top.qcow2)" "$TEST_TMP/link.raw" ||
         fail "qemu-img convert $(qpath link/top.qcow2)"
     want=$(sha256sum <"$TEST_TMP/link.raw" | cut -d' ' -f1)
     rm -f "$TEST_TMP/link.raw"
@@ -47,7 +49,7 @@ symlinked() {
     rpc image-create "{\"volume\":\"$VOL\",\"path\":\"$SUB/link/ov.qcow2\",\"format\":\"qcow2\",\"backing\":$(vref "$SUB/base.qcow2")}" \
         >/dev/null || fail "image-create link/ov.qcow2"
     note "$BACKEND${PROFILE:+ $PROFILE}: link/ov.qcow2 names $(qemu-img info -U --output=json "$D/real/a/b/ov.qcow2" | jq -r '."backing-filename"')"
-    qemu-io -f qcow2 -c "read -P 0x62 0 64k" "$(qpath link/ov.qcow2)" >/dev/null ||
+    gfapi_oracle qemu-io -f qcow2 -c "read -P 0x62 0 64k" "$(qpath link/ov.qcow2)" >/dev/null ||
         check_fail "$BACKEND${PROFILE:+ $PROFILE}: QEMU does not read base.qcow2's data through link/ov.qcow2"
     for f in link/ov.qcow2 link/top.qcow2 real/a/base.qcow2 base.qcow2; do
         rpc image-delete "{\"image\":$(vref "$SUB/$f")}" >/dev/null 2>&1
