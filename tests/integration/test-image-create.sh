@@ -139,7 +139,7 @@ cross_volume() {
     i=$(create xover2.qcow2 ",\"format\":\"qcow2\",\"backing\":\"gl:$gsub/xover.qcow2\"") && {
         assert_eq "$(guri "$gsub/xover.qcow2")" "$(printf '%s' "$i" | jq -r '."backing-filename"')" "gluster URI backing name"
         # one direct gluster:// read by qemu-img through the chain
-        qemu-io -c "read -P 0x77 0 1M" "$(lpath "$SUB/xover2.qcow2")" | grep -q 'read 1048576' ||
+        gfapi_oracle qemu-io -c "read -P 0x77 0 1M" "$(lpath "$SUB/xover2.qcow2")" | grep -q 'read 1048576' ||
             check_fail "qemu-io cannot read through the gluster:// backing file"
         n=$(rpc image-info "{\"image\":$(vref "$SUB/xover2.qcow2"),\"backing-chain\":true}" | jq '.chain | length')
         assert_eq 3 "$n" "gvmd opens a chain across dir, gluster and dir"; }
