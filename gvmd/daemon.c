@@ -24,6 +24,7 @@
 #include "journal.h"
 #include "localfs.h"
 #include "rpc-image.h"
+#include "rpc-methods.h"
 #include "snapshot.h"
 #include "virt.h"
 #include "virt-define.h"
@@ -121,7 +122,14 @@ int daemon_start(struct gvmd *d)
     /* Listening, before the job runner's threads start: they broadcast
      * events through d->ctl, which is never written after this.  Nothing
      * is read from the sockets until the loop runs. */
-    if (control_new(d, &d->ctl, &err) < 0) {
+    rc = rpc_new(d, rpc_methods, rpc_methods_n, &d->rpc);
+    if (rc < 0) {
+        log_error("Cannot set up the RPC layer: %s.", rc == -EINVAL
+                  ? "a bad parameter spec in methods.def" : strerror(-rc));
+        return -1;
+    }
+    struct control_protocol proto = rpc_protocol(d->rpc);
+    if (control_new(d, &proto, &d->ctl, &err) < 0) {
         log_error("Cannot set up the control sockets: %s", err.message);
         return -1;
     }
@@ -150,6 +158,8 @@ void daemon_stop(struct gvmd *d)
             workq_drain(*pools[i]);
     control_free(d->ctl);
     d->ctl = NULL;
+    rpc_free(d->rpc);
+    d->rpc = NULL;
     for (size_t i = 0; i < GVM_ARRAY_SIZE(pools); i++) {
         workq_free(*pools[i]);
         *pools[i] = NULL;

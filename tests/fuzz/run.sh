@@ -82,7 +82,9 @@ version=$(sed -n "s/^ *version *: *'\([^']*\)'.*/\1/p" "$src/meson.build" | head
 CFLAGS=(-g -O1 -std=gnu11 -fsanitize=fuzzer,address,undefined
         -fno-sanitize-recover=undefined -fno-omit-frame-pointer
         -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -DGVMD_VERSION="\"${version:-fuzz}\""
-        -Wall -Wno-unused-parameter -I"$src/proto" -I"$src/gvmd")
+        -Wall -Wno-unused-parameter -I"$src/proto")
+# Every layer's folder (gvmd/meson.build): the targets span several.
+while IFS= read -r d; do CFLAGS+=(-I"$d"); done < <(find "$src/gvmd" -type d | sort)
 
 # Our own settings, not the test harness's: a malloc over -rss_limit_mb is a
 # finding (libFuzzer's malloc limit), smaller failed ones return NULL.
@@ -160,8 +162,10 @@ run_qcow2() {
     # The engine's sources, compiled directly: the fuzzer needs its own
     # instrumentation, so it cannot link the meson-built library.
     # (qcow2*.c by pattern, so a new file of the engine needs no change here)
-    for s in image image-lock raw error path text store log; do srcfiles+=("$src/gvmd/$s.c"); done
-    for s in "$src"/gvmd/qcow2*.c; do srcfiles+=("$s"); done
+    for s in image/image image/image-lock image/raw base/error store/path base/text store/store base/log; do
+        srcfiles+=("$src/gvmd/$s.c")
+    done
+    for s in "$src"/gvmd/image/qcow2*.c; do srcfiles+=("$s"); done
     echo "# building the qcow2 fuzz target" >&2
     # shellcheck disable=SC2046
     if ! clang "${CFLAGS[@]}" $(pkg-config --cflags jansson zlib) \
@@ -249,9 +253,9 @@ run_rpc() {
     # time.
     local list=("$here/fuzz-rpc.c" "$work/rpc-obj/schema.c")
     # (store-faulty.c: test builds' GVMD_FAULT, which the fuzzer leaves out)
-    for s in "$src"/gvmd/*.c; do
+    while IFS= read -r s; do
         case $(basename "$s") in main.c|store-faulty.c) ;; *) list+=("$s") ;; esac
-    done
+    done < <(find "$src/gvmd" -name '*.c' | sort)
     # shellcheck disable=SC2046,SC2086
     if ! printf '%s\n' "${list[@]}" |
         CFL="${CFLAGS[*]} $(pkg-config --cflags $pkgs)" OBJ=$work/rpc-obj \

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 # test-locks.sh — gvmd and QEMU refuse to write what the other holds
-# (gvmd/image-lock.c: QEMU's OFD lock bytes, through gfapi on gluster),
+# (gvmd/image/image-lock.c: QEMU's OFD lock bytes, through gfapi on gluster),
 # on the dir volume and on gluster with QEMU on a FUSE mount of it.
 #   (a) a qemu-io holding an image open after writing to it: block-commit
 #       of it and into it, block-pull into it, image-rebase of it,

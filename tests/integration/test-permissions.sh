@@ -10,7 +10,7 @@
 need jq useradd userdel usermod groupadd setpriv
 [ "$(id -u)" -eq 0 ] || skip "creating a user needs root"
 RAW=$GVM_TOOLSDIR/rawsock
-RPC_REPLAY_MAX=1024     # gvmd/rpc.h: op-ids remembered per caller
+RPC_REPLAY_MAX=1024     # gvmd/rpc/rpc.h: op-ids remembered per caller
 
 groupadd -f gvm || fail "cannot create group gvm"
 user=gvmt$$

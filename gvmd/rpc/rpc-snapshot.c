@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * rpc-snapshot.c — the snapshot methods (snapshot.c does the work).
+ */
+#include "rpc-methods.h"
+#include "rpc.h"
+#include "snapshot.h"
+
+int rpc_snapshot_create(struct gvmd *d, struct rpc_call *call, json_t *params,
+                        json_t **result, struct gvm_error *err)
+{
+    (void)call;
+    return snapshot_create(d, params, result, err);
+}
+
+int rpc_snapshot_list(struct gvmd *d, struct rpc_call *call, json_t *params,
+                      json_t **result, struct gvm_error *err)
+{
+    (void)call;
+    return snapshot_list(d, params, result, err);
+}
+
+int rpc_snapshot_info(struct gvmd *d, struct rpc_call *call, json_t *params,
+                      json_t **result, struct gvm_error *err)
+{
+    (void)call;
+    return snapshot_info(d, params, result, err);
+}
+
+int rpc_snapshot_delete(struct gvmd *d, struct rpc_call *call, json_t *params,
+                        json_t **result, struct gvm_error *err)
+{
+    return snapshot_delete_start(d, params, rpc_call_op_id(call), result, err);
+}
+
+int rpc_snapshot_revert(struct gvmd *d, struct rpc_call *call, json_t *params,
+                        json_t **result, struct gvm_error *err)
+{
+    (void)call;
+    return snapshot_revert(d, params, result, err);
+}
