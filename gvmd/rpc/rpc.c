@@ -24,26 +24,12 @@
 #include <event2/buffer.h>
 
 #include "control.h"
+#include "rpc-check.h"
 #include "imageref.h"
 #include "jsonutil.h"
 #include "rpc.h"
 #include "volume.h"
 #include "workq.h"
-
-struct pspec {
-    char *name;
-    char type;          /* one of "sibaojrRS" (gvm-proto.h) */
-    bool optional;
-};
-
-struct method {
-    const char *wire;
-    unsigned flags;
-    const char *spec;
-    rpc_handler_fn fn;
-    struct pspec *params;
-    size_t nparams;
-};
 
 struct rpc {
     struct gvmd *d;
@@ -100,51 +86,6 @@ static int method_cmp(const void *a, const void *b)
                   ((const struct method *)b)->wire);
 }
 
-static int parse_spec(struct method *m)
-{
-    const char *s = m->spec;
-    size_t cap = 0;
-
-    while (*s) {
-        const char *tok, *colon;
-        size_t len;
-        struct pspec *p;
-
-        while (*s == ' ')
-            s++;
-        if (!*s)
-            break;
-        tok = s;
-        while (*s && *s != ' ')
-            s++;
-        len = (size_t)(s - tok);
-        colon = memchr(tok, ':', len);
-        if (!colon || colon == tok || (size_t)(colon - tok) + 2 > len ||
-            !strchr("sibaojrRS", colon[1]) ||
-            (size_t)(colon - tok) + 2 + (colon[2] == '?') != len) {
-            log_error("methods.def: bad parameter spec '%.*s' of %s.",
-                      (int)len, tok, m->wire);
-            return -1;
-        }
-        if (m->nparams == cap) {
-            struct pspec *n;
-
-            cap = cap ? cap * 2 : 4;
-            n = realloc(m->params, cap * sizeof(*n));
-            if (!n)
-                return -1;
-            m->params = n;
-        }
-        p = &m->params[m->nparams++];
-        p->name = strndup(tok, (size_t)(colon - tok));
-        p->type = colon[1];
-        p->optional = colon[2] == '?';
-        if (!p->name)
-            return -1;
-    }
-    return 0;
-}
-
 static const struct method *find_method(struct rpc *rpc, const char *name)
 {
     struct method key = { .wire = name };
@@ -174,7 +115,7 @@ int rpc_new(struct gvmd *d, const struct rpc_method *table, size_t n,
         rpc->methods[i].flags = table[i].flags;
         rpc->methods[i].spec = table[i].spec;
         rpc->methods[i].fn = table[i].fn;
-        if (parse_spec(&rpc->methods[i]) < 0) {
+        if (rpc_check_parse_spec(&rpc->methods[i]) < 0) {
             rpc_free(rpc);
             return -EINVAL;
         }
@@ -278,203 +219,6 @@ char *rpc_error_line(const struct gvm_error *err)
     _cleanup_json_ json_t *r = reply_object(NULL, NULL, err);
 
     return r ? json_dumps(r, JSON_COMPACT) : NULL;
-}
-
-/* ---- limits ---------------------------------------------------------------- */
-
-/* Deepest nesting of arrays/objects in buf, stopping early past limit.
- * Brackets inside strings do not count; the scan need not validate. */
-static unsigned scan_depth(const char *buf, size_t len, unsigned limit)
-{
-    unsigned depth = 0, max = 0;
-    bool in_string = false;
-
-    for (size_t i = 0; i < len; i++) {
-        char ch = buf[i];
-
-        if (in_string) {
-            if (ch == '\\')
-                i++;
-            else if (ch == '"')
-                in_string = false;
-            continue;
-        }
-        switch (ch) {
-        case '"':
-            in_string = true;
-            break;
-        case '[':
-        case '{':
-            if (++depth > max) {
-                max = depth;
-                if (max > limit)
-                    return max;
-            }
-            break;
-        case ']':
-        case '}':
-            if (depth)
-                depth--;
-            break;
-        default:
-            break;
-        }
-    }
-    return max;
-}
-
-/* Longest string (value or key) in v exceeds GVM_MAX_STRING?  Returns its
- * length, or 0 if all are within the limit. */
-static size_t overlong_string(json_t *v)
-{
-    const char *key;
-    json_t *e;
-    size_t i, n;
-
-    switch (json_typeof(v)) {
-    case JSON_STRING:
-        n = json_string_length(v);
-        return n > GVM_MAX_STRING ? n : 0;
-    case JSON_ARRAY:
-        json_array_foreach(v, i, e)
-            if ((n = overlong_string(e)))
-                return n;
-        return 0;
-    case JSON_OBJECT:
-        json_object_foreach(v, key, e) {
-            if ((n = strlen(key)) > GVM_MAX_STRING)
-                return n;
-            if ((n = overlong_string(e)))
-                return n;
-        }
-        return 0;
-    default:
-        return 0;
-    }
-}
-
-/* ---- parameters ------------------------------------------------------------ */
-
-static const char *type_name(char t)
-{
-    switch (t) {
-    case 's': return "a string";
-    case 'i': return "an integer";
-    case 'b': return "a boolean";
-    case 'a': return "an array";
-    case 'o': return "an object";
-    case 'r': return "an IMAGE reference (integer id or string)";
-    case 'R': return "an IMAGE reference (integer id or string) or null";
-    case 'S': return "a string or an integer";
-    default:  return "any JSON value";
-    }
-}
-
-static const char *json_type_name(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:  return "an object";
-    case JSON_ARRAY:   return "an array";
-    case JSON_STRING:  return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL:    return "a number with a fraction";
-    case JSON_TRUE:
-    case JSON_FALSE:   return "a boolean";
-    default:           return "null";
-    }
-}
-
-static bool type_ok(char t, const json_t *v)
-{
-    switch (t) {
-    case 's': return json_is_string(v);
-    case 'i': return json_is_integer(v);
-    case 'b': return json_is_boolean(v);
-    case 'a': return json_is_array(v);
-    case 'o': return json_is_object(v);
-    case 'r':
-    case 'S': return json_is_integer(v) || json_is_string(v);
-    case 'R': return json_is_integer(v) || json_is_string(v) || json_is_null(v);
-    default:  return true;
-    }
-}
-
-/* Shorten a client-supplied name for a message (it may be 4096 bytes). */
-#define NAME_FMT "%.*s%s"
-#define NAME_ARG(s) (int)(strlen(s) > 60 ? 60 : strlen(s)), (s), \
-                    (strlen(s) > 60 ? "..." : "")
-
-static int check_params(const struct method *m, json_t *params,
-                        char **op_id, struct gvm_error *err)
-{
-    const char *key;
-    json_t *v;
-
-    json_object_foreach(params, key, v) {
-        const struct pspec *p = NULL;
-
-        if (!strcmp(key, "op-id") && (m->flags & GVM_M_MUTATING)) {
-            if (!json_is_string(v) || json_string_length(v) == 0) {
-                gvm_error_param(err, "op-id",
-                                "Parameter 'op-id' of %s must be a non-empty string, not %s.",
-                                m->wire, json_is_string(v) ? "an empty one"
-                                                           : json_type_name(v));
-                return -1;
-            }
-            continue;
-        }
-        for (size_t i = 0; i < m->nparams; i++) {
-            if (!strcmp(m->params[i].name, key)) {
-                p = &m->params[i];
-                break;
-            }
-        }
-        if (!p) {
-            gvm_error_param(err, key, "Unknown parameter '" NAME_FMT "' for %s.",
-                            NAME_ARG(key), m->wire);
-            return -1;
-        }
-        if (!type_ok(p->type, v)) {
-            gvm_error_param(err, p->name,
-                            "Parameter '%s' of %s must be %s, not %s.",
-                            p->name, m->wire, type_name(p->type),
-                            json_type_name(v));
-            return -1;
-        }
-        if ((p->type == 'r' || p->type == 'R') && !json_is_null(v)) {
-            struct imageref ref;
-
-            memset(&ref, 0, sizeof(ref));
-            if (imageref_parse_json(v, p->name, &ref, err) < 0) {
-                /* imageref fills err naming the parameter; make sure. */
-                gvm_error_param(err, p->name, "Parameter '%s' of %s is not a valid IMAGE reference.",
-                                p->name, m->wire);
-                imageref_clear(&ref);
-                return -1;
-            }
-            imageref_clear(&ref);
-        }
-    }
-    for (size_t i = 0; i < m->nparams; i++) {
-        if (!m->params[i].optional && !json_object_get(params, m->params[i].name)) {
-            gvm_error_param(err, m->params[i].name,
-                            "Missing required parameter '%s' (%s) for %s.",
-                            m->params[i].name, type_name(m->params[i].type),
-                            m->wire);
-            return -1;
-        }
-    }
-    v = json_object_get(params, "op-id");
-    if (v && (m->flags & GVM_M_MUTATING)) {
-        *op_id = strdup(json_string_value(v));
-        if (!*op_id) {
-            gvm_error_set(err, GVM_ERR_INTERNAL, "Out of memory.");
-            return -1;
-        }
-        /* Handlers see only their own parameters. */
-        json_object_del(params, "op-id");
-    }
-    return 0;
 }
 
 /* ---- op-id replay ------------------------------------------------------------ */
@@ -779,35 +523,32 @@ static void invalid(struct gvm_error *err, const char *msg)
     gvm_error_set(err, GVM_ERR_INVALID_REQUEST, "%s", msg);
 }
 
-/* Validate one request and run it (or queue it).  On any refusal before
- * the handler, call->rc = -1 with call->err set. */
-static void call_prepare_and_run(struct rpc *rpc, struct rpc_call *call,
-                                 json_t *req)
+/* The request object's envelope: id, members, jsonrpc, method, params.
+ * 0 with *name and *params (NULL if absent) set; -1 for a refusal answered
+ * only when the request has an id; -2 for an invalid request object,
+ * answered even without one (JSON-RPC 2.0 §5: with id null). */
+static int check_envelope(struct rpc_call *call, json_t *req,
+                          const char **name, json_t **params)
 {
-    enum conn_access access = control_conn_access(call->conn);
-    json_t *v, *params;
-    const char *key, *name;
-    size_t n;
+    const char *key;
+    json_t *v;
 
-    call->rc = -1;
     if (!json_is_object(req)) {
         invalid(&call->err, "A request must be a JSON object.");
-        return;
+        return -1;
     }
     v = json_object_get(req, "id");
     if (v && !json_is_string(v) && !json_is_number(v) && !json_is_null(v)) {
         invalid(&call->err, "The request's id must be a string, a number or null.");
-        return;
+        return -1;
     }
     if (v && json_is_string(v) && json_string_length(v) > GVM_MAX_STRING) {
         invalid(&call->err, "The request's id is longer than 4096 bytes.");
-        return;
+        return -1;
     }
     /* From here on errors are answered with the request's id, and a
      * request without one is a notification: never answered. */
-    call->id = json_incref(v);
-    if (!v)
-        call->id = NULL;
+    call->id = v ? json_incref(v) : NULL;
 
     json_object_foreach(req, key, v) {
         if (strcmp(key, "jsonrpc") && strcmp(key, "method") &&
@@ -815,48 +556,60 @@ static void call_prepare_and_run(struct rpc *rpc, struct rpc_call *call,
             gvm_error_set(&call->err, GVM_ERR_INVALID_REQUEST,
                           "Unknown member '" NAME_FMT "' in the request; a request has jsonrpc, method, params and id.",
                           NAME_ARG(key));
-            goto envelope_error;
+            return -2;
         }
     }
     v = json_object_get(req, "jsonrpc");
     if (!json_is_string(v) || strcmp(json_string_value(v), "2.0")) {
         invalid(&call->err, "The request must have \"jsonrpc\": \"2.0\".");
-        goto envelope_error;
+        return -2;
     }
     v = json_object_get(req, "method");
     if (!json_is_string(v)) {
         invalid(&call->err, "The request's method must be a string.");
-        goto envelope_error;
+        return -2;
     }
-    name = json_string_value(v);
+    *name = json_string_value(v);
     if (json_string_length(v) > GVM_MAX_STRING) {
         invalid(&call->err, "The method name is longer than 4096 bytes.");
-        goto envelope_error;
+        return -2;
     }
-    params = json_object_get(req, "params");
-    if (params && !json_is_object(params) && !json_is_array(params)) {
+    *params = json_object_get(req, "params");
+    if (*params && !json_is_object(*params) && !json_is_array(*params)) {
         invalid(&call->err, "The request's params must be an object.");
-        goto envelope_error;
+        return -2;
     }
+    return 0;
+}
 
-    /* Method-level checks: a notification gets no answer for these. */
+/* Method-level checks (a notification gets no answer for these): the
+ * caller may call the method, and its params are named, within the limits
+ * and as its spec says.  0 with call->m and call->params set, or -1. */
+static int check_call(struct rpc *rpc, struct rpc_call *call, const char *name,
+                      json_t *params)
+{
+    enum conn_access access = control_conn_access(call->conn);
+    const char *key;
+    json_t *v;
+    size_t n;
+
     if (access == CONN_ACCESS_NONE) {
         gvm_error_set(&call->err, GVM_ERR_PERMISSION,
                       "Permission denied: uid %u is neither root nor a member of group '%s'; use the read-only socket for queries.",
                       (unsigned)control_conn_uid(call->conn), GVM_GROUP);
-        return;
+        return -1;
     }
     call->m = find_method(rpc, name);
     if (!call->m) {
         gvm_error_set(&call->err, GVM_ERR_METHOD_NOT_FOUND,
                       "Unknown method '" NAME_FMT "'.", NAME_ARG(name));
-        return;
+        return -1;
     }
     if (access == CONN_ACCESS_RO && !(call->m->flags & GVM_M_RO)) {
         gvm_error_set(&call->err, GVM_ERR_PERMISSION,
                       "Permission denied: this socket is read-only and %s is not a read-only method; use the read-write socket.",
                       call->m->wire);
-        return;
+        return -1;
     }
     if ((call->m->flags & GVM_M_ROOT) && control_conn_uid(call->conn) != 0) {
         gvm_error_set(&call->err, GVM_ERR_PERMISSION,
@@ -864,13 +617,13 @@ static void call_prepare_and_run(struct rpc *rpc, struct rpc_call *call,
                       "root): a volume decides which host directories and "
                       "gluster servers gvmd, running as root, reads and writes.",
                       call->m->wire, (unsigned)control_conn_uid(call->conn));
-        return;
+        return -1;
     }
     if (params && json_is_array(params)) {
         gvm_error_set(&call->err, GVM_ERR_INVALID_PARAMS,
                       "The params of %s must be an object of named parameters, not an array.",
                       call->m->wire);
-        return;
+        return -1;
     }
     if (params) {
         json_object_foreach(params, key, v) {
@@ -878,67 +631,91 @@ static void call_prepare_and_run(struct rpc *rpc, struct rpc_call *call,
                 gvm_error_param(&call->err, "",
                                 "A parameter name of %s is longer than %d bytes.",
                                 call->m->wire, GVM_MAX_STRING);
-                return;
+                return -1;
             }
-            if ((n = overlong_string(v))) {
+            if ((n = rpc_check_overlong(v))) {
                 gvm_error_param(&call->err, key,
                                 "Parameter '" NAME_FMT "' of %s contains a string of %zu bytes; the limit is %d.",
                                 NAME_ARG(key), call->m->wire, n, GVM_MAX_STRING);
-                return;
+                return -1;
             }
         }
         call->params = json_incref(params);
     } else {
         call->params = json_object();
     }
-    if (check_params(call->m, call->params, &call->op_id, &call->err) < 0)
-        return;
+    return rpc_check_params(call->m, call->params, &call->op_id, &call->err);
+}
 
-    if (call->op_id && !rpc_call_read_only(call)) {
-        call->replay_key = replay_key(call->m, control_conn_uid(call->conn),
-                                      call->op_id);
-        if (!call->replay_key) {
-            gvm_error_set(&call->err, GVM_ERR_INTERNAL, "Out of memory.");
-            return;
-        }
-        v = json_object_get(rpc->replay, call->replay_key);
-        if (v) {
-            /* A repeat: the first result, without running anything. */
-            call->result = json_incref(v);
-            free(call->replay_key);
-            call->replay_key = NULL;
-            call->rc = 0;
-            return;
-        }
-        if (json_object_get(rpc->inflight, call->replay_key)) {
-            gvm_error_set(&call->err, GVM_ERR_BUSY,
-                          "The %s call with op-id '" NAME_FMT "' is still running.",
-                          call->m->wire, NAME_ARG(call->op_id));
-            free(call->replay_key);
-            call->replay_key = NULL;
-            return;
-        }
-        json_object_set_new(rpc->inflight, call->replay_key, json_true());
+static void replay_forget_key(struct rpc_call *call)
+{
+    free(call->replay_key);
+    call->replay_key = NULL;
+}
+
+/* A call with an op-id on the read-write socket: a repeat is answered with
+ * the first result (1, call->result set), a repeat of a call still running
+ * is Busy (-1); otherwise the key is marked in flight (0). */
+static int replay_check(struct rpc *rpc, struct rpc_call *call)
+{
+    json_t *v;
+
+    call->replay_key = replay_key(call->m, control_conn_uid(call->conn),
+                                  call->op_id);
+    if (!call->replay_key) {
+        gvm_error_set(&call->err, GVM_ERR_INTERNAL, "Out of memory.");
+        return -1;
     }
+    v = json_object_get(rpc->replay, call->replay_key);
+    if (v) {
+        /* A repeat: the first result, without running anything. */
+        call->result = json_incref(v);
+        replay_forget_key(call);
+        return 1;
+    }
+    if (json_object_get(rpc->inflight, call->replay_key)) {
+        gvm_error_set(&call->err, GVM_ERR_BUSY,
+                      "The %s call with op-id '" NAME_FMT "' is still running.",
+                      call->m->wire, NAME_ARG(call->op_id));
+        replay_forget_key(call);
+        return -1;
+    }
+    json_object_set_new(rpc->inflight, call->replay_key, json_true());
+    return 0;
+}
 
+/* Validate one request and run it (or queue it).  On any refusal before
+ * the handler, call->rc = -1 with call->err set. */
+static void call_prepare_and_run(struct rpc *rpc, struct rpc_call *call,
+                                 json_t *req)
+{
+    const char *name = NULL;
+    json_t *params = NULL;
+    int r;
+
+    call->rc = -1;
+    r = check_envelope(call, req, &name, &params);
+    if (r == -2 && !call->id)
+        call->id = json_null();
+    if (r < 0 || check_call(rpc, call, name, params) < 0)
+        return;
+    if (call->op_id && !rpc_call_read_only(call)) {
+        r = replay_check(rpc, call);
+        if (r != 0) {
+            call->rc = r > 0 ? 0 : -1;
+            return;
+        }
+    }
     if (call->m->flags & GVM_M_BLOCKING) {
         if (dispatch_blocking(call) == 0)
             return;             /* call is now empty; the worker answers */
         if (call->replay_key) {
             json_object_del(rpc->inflight, call->replay_key);
-            free(call->replay_key);
-            call->replay_key = NULL;
+            replay_forget_key(call);
         }
         return;
     }
     call_run(call);
-    return;
-
-envelope_error:
-    /* An invalid request object is answered even without an id
-     * (JSON-RPC 2.0 §5: id null when it could not be determined). */
-    if (!call->id)
-        call->id = json_null();
 }
 
 static void handle_request(struct rpc *rpc, struct conn *c, json_t *req,
@@ -970,7 +747,7 @@ void rpc_handle_message(struct rpc *rpc, struct conn *c, const char *buf,
     unsigned depth;
 
     gvm_error_clear(&err);
-    depth = scan_depth(buf, len, GVM_MAX_DEPTH);
+    depth = rpc_check_depth(buf, len, GVM_MAX_DEPTH);
     if (depth > GVM_MAX_DEPTH) {
         gvm_error_set(&err, GVM_ERR_INVALID_REQUEST,
                       "The message nests arrays/objects deeper than %d levels.",
