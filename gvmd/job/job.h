@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * job.h — the job runner (job.c): long storage operations run as jobs on
- * the runner's own threads (not the RPC worker pool, so a long commit never
- * starves short blocking calls), with progress, cancellation, image locks,
- * status-change events, persistence and recovery at start-up.
+ * job.h — the job runner (job.c; with job-store.c, job-event.c,
+ * job-live.c, job-wait.c, sharing job-internal.h): long storage operations
+ * run as jobs on the runner's own threads (not the RPC worker pool, so a
+ * long commit never starves short blocking calls), with progress,
+ * cancellation, image locks, status-change events, persistence and
+ * recovery at start-up.
  *
  * Life of a job (PROTOCOL.md's JOB):
  *   created    in the catalog with its image locks, queued for a thread;
@@ -147,6 +149,24 @@ int jobs_dismiss(struct jobs *jobs, int64_t id, struct gvm_error *err);
  * many callers wait already (each holds an RPC worker). */
 int jobs_wait(struct jobs *jobs, int64_t id, int64_t timeout_ms,
               json_t **result, struct gvm_error *err);
+
+/*
+ * For a caller that runs a job to its end itself (job-wait.c): block like
+ * jobs_wait() — same waiter limit (Busy), ends when the job concludes,
+ * timeout_ms passes (< 0: no limit) or the daemon stops — then ask
+ * job_outcome() how it ended.  The job's error stays a struct gvm_error;
+ * it becomes JSON only in the JOB (job_to_json) and the catalog row.
+ */
+int job_wait(struct job *job, int64_t timeout_ms, struct gvm_error *err);
+
+enum job_outcome {
+    JOB_OUTCOME_UNFINISHED,     /* not concluded (yet)                   */
+    JOB_OUTCOME_DONE,
+    JOB_OUTCOME_CANCELLED,
+    JOB_OUTCOME_FAILED,         /* *job_err gets the job's error         */
+};
+/* How the job ended; job_err (if not NULL) is cleared unless it failed. */
+enum job_outcome job_outcome(struct job *job, struct gvm_error *job_err);
 
 /* ---- for run() and recover() ------------------------------------------------ */
 

@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * rpc-job.c — the job methods: query-jobs, job-cancel, job-dismiss,
- * job-wait, job-complete.  Thin: job.c does the work.
+ * job-wait, job-complete.  Thin: the runner (job.c and its job-*.c) does
+ * the work.
  *
  * job-wait parks its caller on a condition variable on an RPC worker
  * (GVM_M_BLOCKING), not on the loop.  Chosen because the RPC layer has no
  * deferred-reply interface: the reply is sent when the handler returns.
- * Its cost is one worker per waiting call, so job.c admits at most
+ * Its cost is one worker per waiting call, so job-wait.c admits at most
  * workers-1 waiters at a time (Busy beyond that) and every wait ends at
  * shutdown; clients that wait on many jobs should subscribe to
  * job-status-change events instead.

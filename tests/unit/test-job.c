@@ -8,6 +8,8 @@
  *     dismiss only when concluded; job-wait with a timeout;
  *   - status and progress persisted: a new runner on the same catalog sees
  *     the jobs, and recovers the unfinished one;
+ *   - job_wait/job_outcome: the error as struct gvm_error, the same ERROR
+ *     in the JOB before and after a restart;
  *   - journal steps, settle rules, load, replay;
  *   - store-faulty: the Nth write fails, spec errors are refused.
  */
@@ -122,15 +124,28 @@ static int teardown(void **state)
     return 0;
 }
 
-static void start_runner(struct fixture *f)
+static const struct job_type *const test_types[] = { &test_type };
+
+/* A runner that knows test_type (jobs_create() insists on registered
+ * types), or with known false one that does not: to it, test_type's rows
+ * are of an unknown type. */
+static void start_runner_knowing(struct fixture *f, bool known)
 {
     struct gvm_error err = { 0 };
-    /* No registered types: test_type's rows are unknown to a new runner. */
-    struct jobs_config cfg = { .nthreads = 2 };
+    struct jobs_config cfg = {
+        .types = known ? test_types : NULL,
+        .ntypes = known ? GVM_ARRAY_SIZE(test_types) : 0,
+        .nthreads = 2,
+    };
 
     if (jobs_new(&f->d, &cfg, &f->d.jobs, &err) < 0 ||
         jobs_start(f->d.jobs, &err) < 0)
         fail_msg("runner: %s", err.message);
+}
+
+static void start_runner(struct fixture *f)
+{
+    start_runner_knowing(f, true);
 }
 
 static struct job *create(struct fixture *f, int64_t image, bool write,
@@ -366,7 +381,7 @@ static void test_persist_and_recover(void **state)
     /* A new runner loads it; its type is not registered (a test
      * type), so recovery concludes it with an error saying so, and the
      * lock goes. */
-    start_runner(f);
+    start_runner_knowing(f, false);
     j = wait_status(f, id, "concluded");
     {
         json_t *e = json_object_get(j, "error");
@@ -375,6 +390,60 @@ static void test_persist_and_recover(void **state)
                                "test-job"));
     }
     assert_int_equal(catalog_job_lock_holder(f->d.cat, f->img[0], &err), 0);
+}
+
+/* job_wait and job_outcome give the error as struct gvm_error; the JOB
+ * carries it as the ERROR object, the same after a restart. */
+static void test_outcome_and_error_reload(void **state)
+{
+    struct fixture *f = *state;
+    struct gvm_error err = { 0 }, jerr = { 0 };
+    struct catalog_job_lock l = { .image_id = f->img[0], .write = true };
+    _cleanup_json_ json_t *p = json_pack("{s:b}", "fail", 1);
+    _cleanup_json_ json_t *im = json_pack("[I]", (json_int_t)f->img[0]);
+    _cleanup_json_ json_t *before = NULL, *after = NULL;
+    _cleanup_free_ char *b = NULL, *a = NULL;
+    struct job *job = NULL, *ok = NULL;
+    struct catalog_job row = { 0 };
+    int64_t id;
+
+    start_runner(f);
+    atomic_store(&release_jobs, 1);
+    assert_int_equal(jobs_create(f->d.jobs, &test_type, p, im, &l, 1, NULL,
+                                 &job, &err), 0);
+    id = job_id(job);
+    assert_int_equal(job_wait(job, -1, &err), 0);
+    assert_int_equal(job_outcome(job, &jerr), JOB_OUTCOME_FAILED);
+    assert_int_equal(jerr.cls, GVM_ERR_STORAGE);
+    assert_string_equal(jerr.message, "Test job failed on purpose.");
+    before = job_to_json(job);
+    b = json_dumps(json_object_get(before, "error"), JSON_COMPACT);
+    assert_non_null(b);
+    assert_int_equal(catalog_job_get(f->d.cat, id, &row, &err), 0);
+    assert_string_equal(row.error, b);
+    catalog_job_clear(&row);
+    job_unref(job);
+
+    /* A job that succeeds: done, no error. */
+    ok = create(f, f->img[1], true, NULL, &(int){ 0 }, &err);
+    assert_non_null(ok);
+    assert_int_equal(job_wait(ok, 5000, &err), 0);
+    assert_int_equal(job_outcome(ok, &jerr), JOB_OUTCOME_DONE);
+    assert_false(gvm_error_isset(&jerr));
+    job_unref(ok);
+
+    /* Reloaded from the catalog: the same ERROR, byte for byte. */
+    jobs_free(f->d.jobs);
+    f->d.jobs = NULL;
+    start_runner(f);
+    assert_int_equal(jobs_get(f->d.jobs, id, &job, &err), 0);
+    after = job_to_json(job);
+    a = json_dumps(json_object_get(after, "error"), JSON_COMPACT);
+    assert_non_null(a);
+    assert_string_equal(a, b);
+    assert_int_equal(job_outcome(job, &jerr), JOB_OUTCOME_FAILED);
+    assert_int_equal(jerr.cls, GVM_ERR_STORAGE);
+    job_unref(job);
 }
 
 /* A dismissed job's id is never handed out again. */
@@ -557,6 +626,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_locks_and_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_opid_and_queue_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_persist_and_recover, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outcome_and_error_reload, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ids_not_reused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_journal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_journal_replay, setup, teardown),
