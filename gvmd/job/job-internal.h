@@ -82,7 +82,7 @@ struct job_state {
     const struct gvm_error *error;  /* NULL: no error (copied)           */
 };
 
-/* ---- job.c: the runner -------------------------------------------------- */
+/* ---- job-list.c: jobs in memory ------------------------------------------ */
 
 const char *job_status_name(enum job_status st);
 int job_status_parse(const char *s, enum job_status *out);
@@ -93,6 +93,14 @@ struct job *job_alloc(struct jobs *jobs);
 void job_free(struct job *job);
 /* Append to jobs->all (one reference: the list's); -ENOMEM. */
 int job_list_add_locked(struct jobs *jobs, struct job *job);
+/* Append j to the array *v of *n (capacity *cap); -ENOMEM. */
+int job_list_push(struct job ***v, size_t *n, size_t *cap, struct job *j);
+/* Remove entry i of the array v of *n, keeping the order. */
+void job_list_remove_at(struct job **v, size_t *n, size_t i);
+/* Under jobs->lock: the job with that id, or NULL. */
+struct job *job_list_find_locked(struct jobs *jobs, int64_t id);
+/* Whether type is one of jobs' registered types (a caller contract). */
+bool job_type_registered(const struct jobs *jobs, const struct job_type *type);
 
 /* ---- job-store.c: the job's catalog row ---------------------------------- */
 

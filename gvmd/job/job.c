@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * job.c — the job runner (see job.h for the life of a job): jobs in
- * memory, their references, the run queue and the threads that run them,
- * creation, cancellation, dismissal, and recovery at start-up.
+ * job.c — the job runner (see job.h for the life of a job): the run queue
+ * and the threads that run them, creation, cancellation, dismissal, and
+ * recovery at start-up.
  *
- * The rest of the runner: job-store.c writes and reads the catalog rows,
+ * The rest of the runner: job-list.c holds the jobs in memory and their
+ * references, job-store.c writes and reads the catalog rows,
  * job-event.c builds the JOB and announces status changes, job-live.c is
  * the plumbing of live jobs, job-wait.c the waiters.  Locking is described
  * in job-internal.h.  Nothing here knows the wire: types and the event
@@ -18,137 +19,6 @@
 #include "job-internal.h"
 #include "jsonutil.h"
 #include "virt.h"
-
-static const char *const status_names[] = {
-    [JOB_CREATED] = "created",
-    [JOB_RUNNING] = "running",
-    [JOB_READY] = "ready",
-    [JOB_PENDING] = "pending",
-    [JOB_CONCLUDED] = "concluded",
-};
-
-/* ---- small helpers ----------------------------------------------------------- */
-
-const char *job_status_name(enum job_status st)
-{
-    return status_names[st];
-}
-
-int job_status_parse(const char *s, enum job_status *out)
-{
-    for (size_t i = 0; i < GVM_ARRAY_SIZE(status_names); i++) {
-        if (strcmp(status_names[i], s) == 0) {
-            *out = (enum job_status)i;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-/* The registered type a catalogued job row names (offline and live types
- * share the method's name). */
-const struct job_type *job_type_find(const struct jobs *jobs, const char *name,
-                                     bool live)
-{
-    for (size_t i = 0; i < jobs->cfg.ntypes; i++) {
-        const struct job_type *t = jobs->cfg.types[i];
-
-        if (strcmp(t->name, name) == 0 && t->live == live)
-            return t;
-    }
-    return NULL;
-}
-
-static bool type_registered(const struct jobs *jobs, const struct job_type *type)
-{
-    for (size_t i = 0; i < jobs->cfg.ntypes; i++) {
-        if (jobs->cfg.types[i] == type)
-            return true;
-    }
-    return false;
-}
-
-static int push(struct job ***v, size_t *n, size_t *cap, struct job *j)
-{
-    if (*n == *cap) {
-        size_t ncap = *cap ? 2 * *cap : 8;
-        struct job **nv = realloc(*v, ncap * sizeof(**v));
-        if (!nv)
-            return -ENOMEM;
-        *v = nv;
-        *cap = ncap;
-    }
-    (*v)[(*n)++] = j;
-    return 0;
-}
-
-int job_list_add_locked(struct jobs *jobs, struct job *job)
-{
-    if (push(&jobs->all, &jobs->nall, &jobs->capall, job) < 0)
-        return -ENOMEM;
-    job->listed = true;
-    return 0;
-}
-
-/* Remove the i-th of v[0..*n), keeping the order. */
-static void remove_at(struct job **v, size_t *n, size_t i)
-{
-    memmove(v + i, v + i + 1, (*n - i - 1) * sizeof(*v));
-    (*n)--;
-}
-
-struct job *job_alloc(struct jobs *jobs)
-{
-    struct job *job = calloc(1, sizeof(*job));
-    pthread_mutexattr_t ma;
-
-    if (!job)
-        return NULL;
-    job->jobs = jobs;
-    job->refs = 1;
-    /* Recursive: jobs_cancel() holds it around a save. */
-    pthread_mutexattr_init(&ma);
-    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
-    pthread_mutex_init(&job->persist_lock, &ma);
-    pthread_mutexattr_destroy(&ma);
-    return job;
-}
-
-void job_free(struct job *job)
-{
-    free(job->type_name);
-    free(job->op_id);
-    free(job->live_domain);
-    free(job->live_disk);
-    json_decref(job->images);
-    json_decref(job->params);
-    pthread_mutex_destroy(&job->persist_lock);
-    free(job);
-}
-
-void job_unref(struct job *job)
-{
-    struct jobs *jobs;
-    bool last;
-
-    assert(job);
-    jobs = job->jobs;
-    {
-        GVM_LOCK_GUARD(&jobs->lock);
-        last = --job->refs == 0;
-    }
-    if (last)
-        job_free(job);
-}
-
-static struct job *find_locked(struct jobs *jobs, int64_t id)
-{
-    for (size_t i = 0; i < jobs->nall; i++) {
-        if (jobs->all[i]->id == id)
-            return jobs->all[i];
-    }
-    return NULL;
-}
 
 /* outcome: 0 done, JOB_STOPPED cancelled, -1 failed with err. */
 static void conclude(struct job *job, int outcome, const struct gvm_error *err)
@@ -212,7 +82,7 @@ static void *runner(void *arg)
             if (atomic_load(&jobs->stopping))
                 break;
             job = jobs->queue[0];
-            remove_at(jobs->queue, &jobs->nq, 0);
+            job_list_remove_at(jobs->queue, &jobs->nq, 0);
             job->queued = false;
         }
         /* The queue's reference is now ours. */
@@ -276,7 +146,7 @@ static void enqueue_locked(struct jobs *jobs, struct job *job)
         start_live_locked(jobs, job);
         return;
     }
-    if (push(&jobs->queue, &jobs->nq, &jobs->capq, job) < 0) {
+    if (job_list_push(&jobs->queue, &jobs->nq, &jobs->capq, job) < 0) {
         /* Cannot happen in practice (a few pointers); the job stays in
          * its state and is retried at the next start. */
         log_error("Job %" PRId64 ": out of memory queueing it.", job->id);
@@ -413,7 +283,7 @@ static void recover_one(struct jobs *jobs, struct job *job)
     }
     journal_op_ids_free(ids, nids);
     log_info("Job %" PRId64 " (%s) was left %s by the previous daemon; "
-             "recovering it.", job->id, job->type_name, status_names[job->status]);
+             "recovering it.", job->id, job->type_name, job_status_name(job->status));
     r = job->type->recover(job, op, e, n, &err);
     journal_entries_free(e, n);
     switch (r) {
@@ -568,7 +438,7 @@ int jobs_create(struct jobs *jobs, const struct job_type *type,
     /* A type the runner does not know could not be recovered after a
      * restart: the daemon must register every type it creates jobs of. */
     assert(jobs && type && out && (locks || nlocks == 0));
-    assert(type_registered(jobs, type));
+    assert(job_type_registered(jobs, type));
     found = job_store_create(jobs, type, params, images, locks, nlocks, op_id,
                              &row, err);
     if (found < 0)
@@ -608,26 +478,6 @@ int jobs_create(struct jobs *jobs, const struct job_type *type,
     return 0;
 }
 
-int jobs_get(struct jobs *jobs, int64_t id, struct job **out,
-             struct gvm_error *err)
-{
-    struct job *job;
-
-    assert(jobs && out);
-    {
-        GVM_LOCK_GUARD(&jobs->lock);
-        job = find_locked(jobs, id);
-        if (job)
-            job->refs++;
-    }
-    if (!job) {
-        gvm_error_set(err, GVM_ERR_NOT_FOUND, "There is no job %" PRId64 ".", id);
-        return -1;
-    }
-    *out = job;
-    return 0;
-}
-
 /* Under jobs->lock: mark the cancel request; *now: the job was queued,
  * not started, and is taken off the queue to conclude at once.  false if
  * the request changes nothing (concluded, or asked already). */
@@ -640,7 +490,7 @@ static bool request_cancel_locked(struct jobs *jobs, struct job *job, bool *now)
     if (job->queued) {
         for (size_t i = 0; i < jobs->nq; i++) {
             if (jobs->queue[i] == job) {
-                remove_at(jobs->queue, &jobs->nq, i);
+                job_list_remove_at(jobs->queue, &jobs->nq, i);
                 job->refs--;      /* the queue's; the caller's remains */
                 break;
             }
@@ -708,7 +558,7 @@ int jobs_dismiss(struct jobs *jobs, int64_t id, struct gvm_error *err)
     if (st != JOB_CONCLUDED) {
         gvm_error_set(err, GVM_ERR_BUSY, "Job %" PRId64 " (%s) is %s; only a "
                       "concluded job can be dismissed (cancel it first, or "
-                      "wait for it).", id, job->type_name, status_names[st]);
+                      "wait for it).", id, job->type_name, job_status_name(st));
         return -1;
     }
     /* A concluded job changes no more: the catalog row can go first. */
@@ -718,7 +568,7 @@ int jobs_dismiss(struct jobs *jobs, int64_t id, struct gvm_error *err)
         GVM_LOCK_GUARD(&jobs->lock);
         for (size_t i = 0; i < jobs->nall; i++) {
             if (jobs->all[i] == job) {
-                remove_at(jobs->all, &jobs->nall, i);
+                job_list_remove_at(jobs->all, &jobs->nall, i);
                 job->listed = false;
                 job->refs--;      /* the list's; ours remains */
                 break;
