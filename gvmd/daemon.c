@@ -24,6 +24,7 @@
 #include "journal.h"
 #include "localfs.h"
 #include "rpc-image.h"
+#include "snapshot-delete.h"
 #include "snapshot.h"
 #include "virt.h"
 #include "virt-define.h"
