@@ -25,6 +25,7 @@
 #include "localfs.h"
 #include "rpc-image.h"
 #include "rpc-methods.h"
+#include "snapshot-delete.h"
 #include "snapshot.h"
 #include "virt.h"
 #include "virt-define.h"

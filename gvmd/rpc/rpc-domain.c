@@ -18,7 +18,7 @@
 #include "domain-attach.h"
 #include "rpc.h"
 #include "snapshot-live.h"
-#include "snapshot.h"
+#include "snapshot-tree.h"
 #include "virt-snapshot.h"
 
 /* DOMAIN; live: whether libvirt runs it. */
@@ -45,7 +45,7 @@ static json_t *domain_json(struct gvmd *d, const struct catalog_domain *dom,
         free(name);
         catalog_image_clear(&row);
     }
-    cur = snapshot_domain_current(d, dom->id, err);
+    cur = snapshot_tree_current(d, dom->id, err);
     if (cur < 0) {
         json_decref(disks);
         return NULL;

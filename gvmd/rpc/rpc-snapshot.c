@@ -4,6 +4,8 @@
  */
 #include "rpc-methods.h"
 #include "rpc.h"
+#include "snapshot-delete.h"
+#include "snapshot-tree.h"
 #include "snapshot.h"
 
 int rpc_snapshot_create(struct gvmd *d, struct rpc_call *call, json_t *params,
@@ -17,14 +19,14 @@ int rpc_snapshot_list(struct gvmd *d, struct rpc_call *call, json_t *params,
                       json_t **result, struct gvm_error *err)
 {
     (void)call;
-    return snapshot_list(d, params, result, err);
+    return snapshot_tree_list(d, params, result, err);
 }
 
 int rpc_snapshot_info(struct gvmd *d, struct rpc_call *call, json_t *params,
                       json_t **result, struct gvm_error *err)
 {
     (void)call;
-    return snapshot_info(d, params, result, err);
+    return snapshot_tree_info(d, params, result, err);
 }
 
 int rpc_snapshot_delete(struct gvmd *d, struct rpc_call *call, json_t *params,

@@ -47,7 +47,7 @@
 #include "live.h"
 #include "domain-attach.h"
 #include "snapshot-live.h"
-#include "snapshot.h"
+#include "snapshot-overlay.h"
 #include "virt-snapshot.h"
 
 /* ---- which domain -------------------------------------------------------- */
@@ -274,21 +274,6 @@ static int overlays_in_use(struct gvmd *d, const char *domain,
     return count;
 }
 
-/* Record the snapshot (the offline path's catalog change). */
-static int commit_catalog(struct gvmd *d, struct journal_op *op, json_t *p,
-                          const struct snapshot_overlay *v, size_t n,
-                          struct gvm_error *err)
-{
-    if (catalog_begin(d->cat, err) < 0)
-        return -1;
-    if (journal_step(op, "commit-catalog", NULL, err) < 0 ||
-        snapshot_overlays_commit(d, p, v, n, err) < 0) {
-        catalog_rollback(d->cat);
-        return -1;
-    }
-    return catalog_commit(d->cat, err);
-}
-
 static void close_undone(struct journal_op *op, const char *name)
 {
     struct gvm_error e = { 0 };
@@ -352,7 +337,8 @@ int snapshot_live_run(struct job *job, struct gvm_error *err)
         goto undo;
     }
     journal_fault_point("snapshot-live.switched");
-    if (commit_catalog(d, op, p, v, n, err) < 0) {
+    /* Record it as the offline path does. */
+    if (snapshot_overlays_record(d, op, p, v, n, err) < 0) {
         struct gvm_error e3 = { 0 };
         gvm_error_set(&e3, err->cls, "Domain %s runs on the overlays of "
                       "snapshot %s now, but recording the snapshot failed: %s "
@@ -429,7 +415,7 @@ int snapshot_live_recover(struct job *job, struct journal_op *op,
             return -1;
         }
         if (used > 0) {
-            if (commit_catalog(d, op, p, v, nv, err) < 0 ||
+            if (snapshot_overlays_record(d, op, p, v, nv, err) < 0 ||
                 journal_done(op, err) < 0)
                 return -1;
             log_info("Snapshot %s of domain %s: libvirt had switched the "

@@ -1,0 +1,353 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * snapshot-plan.c — planning snapshot-create and snapshot-revert
+ * (snapshot-plan.h).  Nothing here writes: a plan is checked whole before
+ * the overlay job starts, so a refused snapshot changes nothing.
+ *
+ * Overlay paths default to "<dir of the active image>/<stem of the chain's
+ * bottom image>.<snapshot>.qcow2" (revert: ".<snapshot>-rN").  A snapshot
+ * without a domain freezes bare catalogued images (targets "disk0".. unless
+ * given) that no domain uses and no snapshot froze.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "imageref.h"
+#include "jsonutil.h"
+#include "resolve.h"
+#include "snapshot-plan.h"
+#include "snapshot-run.h"
+#include "volume.h"
+
+int snapshot_plan_check_name(const char *name, const char *param,
+                             struct gvm_error *err)
+{
+    size_t len = strlen(name);
+
+    if (len == 0 || len > 64 || name[0] == '.' || name[0] == '-') {
+        gvm_error_param(err, param, "The snapshot name '%s' must be 1 to 64 "
+                        "characters and not start with '.' or '-'.", name);
+        return -1;
+    }
+    for (const char *p = name; *p; p++) {
+        if (!isalnum((unsigned char)*p) && !strchr("._-", *p)) {
+            gvm_error_param(err, param, "The snapshot name '%s' may hold only "
+                            "letters, digits, '.', '_' and '-'.", name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void snapshot_plan_clear(struct snapshot_plan *p)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        free(p->v[i].target);
+        catalog_image_clear(&p->v[i].active);
+        catalog_volume_clear(&p->v[i].vol);
+        free(p->v[i].overlay);
+    }
+    free(p->v);
+    memset(p, 0, sizeof(*p));
+}
+
+static struct snapshot_plan_disk *plan_add(struct snapshot_plan *p)
+{
+    struct snapshot_plan_disk *n = realloc(p->v, (p->n + 1) * sizeof(*n));
+    if (!n)
+        return NULL;
+    p->v = n;
+    memset(&n[p->n], 0, sizeof(n[0]));
+    return &n[p->n++];
+}
+
+/* "<dir>/<stem>.<tag>.qcow2": stem of the bottom image of the chain. */
+static char *default_overlay(struct gvmd *d, const struct catalog_image *active,
+                             const char *tag, struct gvm_error *err)
+{
+    _cleanup_catimg_ struct catalog_image bottom = { 0 };
+    int64_t id = active->id;
+    char *out = NULL;
+
+    for (unsigned depth = 0; id > 0 && depth <= IMG_MAX_CHAIN_DEPTH; depth++) {
+        catalog_image_clear(&bottom);
+        if (catalog_image_get(d->cat, id, &bottom, err) < 0)
+            return NULL;
+        id = bottom.backing_id;
+    }
+    const char *slash = strrchr(active->path, '/');
+    const char *base = strrchr(bottom.path, '/');
+    base = base ? base + 1 : bottom.path;
+    const char *dot = strrchr(base, '.');
+    int stemlen = dot && dot != base ? (int)(dot - base) : (int)strlen(base);
+    int dirlen = slash ? (int)(slash - active->path) + 1 : 0;
+    if (asprintf(&out, "%.*s%.*s.%s.qcow2", dirlen, active->path, stemlen,
+                 base, tag) < 0) {
+        gvm_error_oom(err);
+        return NULL;
+    }
+    return out;
+}
+
+static int path_taken(struct gvmd *d, const struct catalog_volume *vol,
+                      const char *path, struct gvm_error *err)
+{
+    _cleanup_catimg_ struct catalog_image row = { 0 };
+    struct gvm_store *st = NULL;
+    struct gvm_stat sb;
+    int r = catalog_image_find(d->cat, vol->id, path, &row, err);
+
+    if (r != 0)
+        return r;
+    if (volumes_store_by_id(d->vols, vol->id, &st, err) < 0)
+        return -1;
+    r = st->ops->stat(st, path, &sb);
+    if (r == 0)
+        return 1;
+    if (r != -ENOENT) {
+        gvm_error_set_errno(err, gvm_error_class_from_errno(r), r,
+                            "Looking up %s:%s failed", vol->name, path);
+        return -1;
+    }
+    return 0;
+}
+
+/* Fill a plan disk's active image, volume and overlay path. */
+static int plan_fill(struct gvmd *d, struct snapshot_plan_disk *pd, int64_t image_id,
+                     const char *overlay, const char *tag, const char *param,
+                     struct gvm_error *err)
+{
+    if (catalog_image_get(d->cat, image_id, &pd->active, err) < 0)
+        return -1;
+    if (catalog_volume_get_by_id(d->cat, pd->active.volume_id, &pd->vol, err) < 0)
+        return -1;
+    if (strcmp(pd->active.state, "ready") != 0) {
+        gvm_error_set(err, GVM_ERR_IN_USE, "The image %s:%s is %s.",
+                      pd->vol.name, pd->active.path, pd->active.state);
+        return -1;
+    }
+    if (overlay) {
+        if (path_check(overlay, param, err) < 0)
+            return -1;
+        pd->overlay = strdup(overlay);
+    } else {
+        pd->overlay = default_overlay(d, &pd->active, tag, err);
+        if (!pd->overlay)
+            return -1;
+    }
+    return pd->overlay ? 0 : gvm_error_oom(err);
+}
+
+int snapshot_plan_create_disk(struct gvmd *d, struct snapshot_plan *p,
+                              json_t *dj, const struct catalog_domain *dom,
+                              size_t i, const char *name, struct gvm_error *err)
+{
+    const char *target = dj ? json_string_value(json_object_get(dj, "target")) : dom->disks[i].target;
+    const char *overlay = dj ? json_string_value(json_object_get(dj, "overlay")) : NULL;
+    json_t *iref = dj ? json_object_get(dj, "image") : NULL;
+    struct snapshot_plan_disk *pd = plan_add(p);
+    int64_t image_id = 0;
+    char tbuf[32];
+
+    if (!pd)
+        return gvm_error_oom(err);
+    if (dj && (!json_is_object(dj) || (!target && !iref) ||
+               (json_object_get(dj, "overlay") && !overlay))) {
+        gvm_error_param(err, "disks", "Each entry of 'disks' must be an "
+                        "object with 'image' or 'target' and optionally an "
+                        "'overlay' path.");
+        return -1;
+    }
+    if (iref) {
+        struct imageref ref = { 0 };
+        struct resolved r = { 0 };
+        if (imageref_parse_json(iref, "disks", &ref, err) < 0)
+            return -1;
+        int rr = resolve_imageref(d, &ref, &r, err);
+        imageref_clear(&ref);
+        if (rr < 0)
+            return -1;
+        if (!r.catalogued) {
+            gvm_error_set(err, GVM_ERR_NOT_FOUND, "The image %s:%s is not "
+                          "in the catalog; catalogue it with image-import "
+                          "first.", r.vol.name, r.path);
+            resolved_clear(&r);
+            return -1;
+        }
+        image_id = r.row.id;
+        resolved_clear(&r);
+    }
+    if (dom) {
+        size_t k;
+        for (k = 0; k < dom->ndisks; k++) {
+            if (target ? strcmp(dom->disks[k].target, target) == 0
+                       : dom->disks[k].image_id == image_id)
+                break;
+        }
+        if (k == dom->ndisks) {
+            gvm_error_param(err, "disks", "Domain %s has no disk %s%s.",
+                            dom->name, target ? target : "using image ",
+                            target ? "" : "given");
+            return -1;
+        }
+        if (image_id && image_id != dom->disks[k].image_id) {
+            gvm_error_param(err, "disks", "Image %" PRId64 " is not the "
+                            "active image of disk %s of domain %s.",
+                            image_id, dom->disks[k].target, dom->name);
+            return -1;
+        }
+        image_id = dom->disks[k].image_id;
+        target = dom->disks[k].target;
+    } else {
+        int64_t other = 0, sid = 0;
+        int r = catalog_domain_of_image(d->cat, image_id, &other, NULL, err);
+        if (r < 0)
+            return -1;
+        if (r > 0) {
+            gvm_error_param(err, "disks", "Image %" PRId64 " is a disk of "
+                            "domain %" PRId64 "; snapshot it through "
+                            "'domain'.", image_id, other);
+            return -1;
+        }
+        r = catalog_snapshot_frozen_by(d->cat, image_id, &sid, err);
+        if (r < 0)
+            return -1;
+        if (r > 0) {
+            gvm_error_set(err, GVM_ERR_IN_USE, "Image %" PRId64 " is "
+                          "frozen by snapshot %" PRId64 "; snapshot the "
+                          "overlay on top of it instead.", image_id, sid);
+            return -1;
+        }
+        if (!target) {
+            snprintf(tbuf, sizeof(tbuf), "disk%zu", i);
+            target = tbuf;
+        }
+    }
+    pd->target = strdup(target);
+    if (!pd->target)
+        return gvm_error_oom(err);
+    return plan_fill(d, pd, image_id, overlay, name, "disks", err);
+}
+
+int snapshot_plan_revert_disk(struct gvmd *d, struct snapshot_plan *p,
+                              const struct catalog_snapshot *s,
+                              const struct catalog_domain *dom, size_t i,
+                              struct gvm_error *err)
+{
+    struct snapshot_plan_disk *pd = plan_add(p);
+    char tag[160];
+    bool known = false;
+
+    if (!pd)
+        return gvm_error_oom(err);
+    for (size_t j = 0; j < dom->ndisks; j++)
+        known = known || strcmp(dom->disks[j].target, s->disks[i].target) == 0;
+    if (!known) {
+        gvm_error_set(err, GVM_ERR_CONFLICT, "Snapshot %s has disk %s, "
+                      "which domain %s no longer has.", s->name,
+                      s->disks[i].target, dom->name);
+        return -1;
+    }
+    pd->target = strdup(s->disks[i].target);
+    if (!pd->target)
+        return gvm_error_oom(err);
+    /* A free name: <stem>.<snapshot>-rN.qcow2 */
+    for (int n = 1;; n++) {
+        snprintf(tag, sizeof(tag), "%s-r%d", s->name, n);
+        catalog_image_clear(&pd->active);
+        catalog_volume_clear(&pd->vol);
+        free(pd->overlay);
+        pd->overlay = NULL;
+        if (plan_fill(d, pd, s->disks[i].image_id, NULL, tag, "snapshot", err) < 0)
+            return -1;
+        int r = path_taken(d, &pd->vol, pd->overlay, err);
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            break;
+        if (n > 1000) {
+            gvm_error_set(err, GVM_ERR_ALREADY_EXISTS, "No free overlay "
+                          "name for reverting %s.", s->name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int snapshot_plan_check_paths(struct gvmd *d, struct snapshot_plan *p,
+                              struct gvm_error *err)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        for (size_t j = 0; j < i; j++) {
+            if (p->v[i].vol.id == p->v[j].vol.id &&
+                strcmp(p->v[i].overlay, p->v[j].overlay) == 0) {
+                gvm_error_param(err, "disks", "Two disks would get the same "
+                                "overlay %s:%s.", p->v[i].vol.name, p->v[i].overlay);
+                return -1;
+            }
+            if (strcmp(p->v[i].target, p->v[j].target) == 0 ||
+                p->v[i].active.id == p->v[j].active.id) {
+                gvm_error_param(err, "disks", "The disk %s is listed twice.",
+                                p->v[i].target);
+                return -1;
+            }
+        }
+        int r = path_taken(d, &p->v[i].vol, p->v[i].overlay, err);
+        if (r < 0)
+            return -1;
+        if (r > 0) {
+            gvm_error_set(err, GVM_ERR_ALREADY_EXISTS, "The overlay %s:%s for "
+                          "disk %s exists already; nothing was created.",
+                          p->v[i].vol.name, p->v[i].overlay, p->v[i].target);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+json_t *snapshot_plan_json(struct gvmd *d, const struct snapshot_plan *p)
+{
+    json_t *a = json_array();
+
+    for (size_t i = 0; a && i < p->n; i++) {
+        const struct snapshot_plan_disk *pd = &p->v[i];
+        char *bname = resolve_backing_name(d->vols, &pd->vol, pd->overlay, &pd->vol,
+                                           pd->active.path);
+        json_t *o = bname ? json_pack("{s:s, s:I, s:I, s:s, s:s, s:s, s:I}",
+                                      "target", pd->target,
+                                      "image", (json_int_t)pd->active.id,
+                                      "volume", (json_int_t)pd->vol.id,
+                                      "path", pd->overlay,
+                                      "backing-name", bname,
+                                      "backing-format", pd->active.format,
+                                      "size", (json_int_t)pd->active.virtual_size)
+                          : NULL;
+        free(bname);
+        if (!o || json_array_append_new(a, o) < 0) {
+            json_decref(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
+int snapshot_plan_run(struct gvmd *d, const struct job_type *type,
+                      json_t *params, const struct snapshot_plan *p,
+                      struct gvm_error *err)
+{
+    _cleanup_json_ json_t *images = json_array();
+    _cleanup_free_ struct catalog_job_lock *locks = calloc(p->n + 1, sizeof(*locks));
+
+    if (!images || !locks)
+        return gvm_error_oom(err);
+    for (size_t i = 0; i < p->n; i++) {
+        locks[i] = (struct catalog_job_lock){ .image_id = p->v[i].active.id,
+                                              .write = true };
+        json_array_append_new(images, json_integer(p->v[i].active.id));
+    }
+    return snapshot_run_job(d, type, params, images, locks, p->n, err);
+}
