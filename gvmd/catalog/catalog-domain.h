@@ -27,6 +27,8 @@ struct catalog_domain {
     size_t ndisks;
 };
 void catalog_domain_clear(struct catalog_domain *d);
+static inline void catalog_domain_clearp(struct catalog_domain *d) { catalog_domain_clear(d); }
+#define _cleanup_catdom_ _cleanup_(catalog_domain_clearp)
 void catalog_domains_free(struct catalog_domain *d, size_t n);
 
 /* Insert the domain and its disks in one transaction; sets d->id.

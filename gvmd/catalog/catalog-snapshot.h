@@ -32,6 +32,8 @@ struct catalog_snapshot {
     size_t ndisks;
 };
 void catalog_snapshot_clear(struct catalog_snapshot *s);
+static inline void catalog_snapshot_clearp(struct catalog_snapshot *s) { catalog_snapshot_clear(s); }
+#define _cleanup_catsnap_ _cleanup_(catalog_snapshot_clearp)
 void catalog_snapshots_free(struct catalog_snapshot *s, size_t n);
 
 /* Insert the snapshot and its disks (in the caller's transaction, or its

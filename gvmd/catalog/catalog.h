@@ -80,6 +80,8 @@ struct catalog_volume {
     size_t nservers;
 };
 void catalog_volume_clear(struct catalog_volume *v);
+static inline void catalog_volume_clearp(struct catalog_volume *v) { catalog_volume_clear(v); }
+#define _cleanup_catvol_ _cleanup_(catalog_volume_clearp)
 void catalog_volumes_free(struct catalog_volume *v, size_t n);
 
 /* Insert v and its servers in one transaction; sets v->id and v->created.

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * rpc-snapshot.c — the snapshot methods (snapshot.c does the work).
+ * rpc-snapshot.c — the snapshot methods; ops/snapshot/ does the work
+ * (snapshot.c create and revert, snapshot-delete.c delete, snapshot-tree.c
+ * list and info).
  */
 #include "rpc-methods.h"
 #include "rpc.h"

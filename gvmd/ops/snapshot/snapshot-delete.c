@@ -47,10 +47,6 @@
 
 #define COPY_CHUNK (4u << 20)
 
-static void snap_clearp(struct catalog_snapshot *s) { catalog_snapshot_clear(s); }
-#define _cleanup_snap_ _cleanup_(snap_clearp)
-static void vol_clearp(struct catalog_volume *v) { catalog_volume_clear(v); }
-#define _cleanup_vol_ _cleanup_(vol_clearp)
 
 /* Does nothing but frozen image f depend on its backing P, so that f can
  * be committed into P?  1 yes, 0 no, -1 error. */
@@ -156,7 +152,7 @@ int snapshot_delete_start(struct gvmd *d, json_t *params, const char *op_id,
                           json_t **result, struct gvm_error *err)
 {
     bool meta = json_is_true(json_object_get(params, "metadata-only"));
-    _cleanup_snap_ struct catalog_snapshot s = { 0 };
+    _cleanup_catsnap_ struct catalog_snapshot s = { 0 };
     _cleanup_json_ json_t *jp = NULL, *images = json_array();
     _cleanup_json_ json_t *commits = json_array();
     _cleanup_job_ struct job *job = NULL;
@@ -383,7 +379,7 @@ static int move_child(struct job *job, struct journal_op *op, int64_t cid,
 {
     struct gvmd *d = job_daemon(job);
     _cleanup_catimg_ struct catalog_image c = { 0 }, p = { 0 };
-    _cleanup_vol_ struct catalog_volume cvol = { 0 }, pvol = { 0 };
+    _cleanup_catvol_ struct catalog_volume cvol = { 0 }, pvol = { 0 };
     _cleanup_rctx_ struct resolve_ctx ctx;
     _cleanup_free_ char *bname = NULL;
     _cleanup_json_ json_t *pl = NULL;
@@ -604,7 +600,7 @@ static int delete_run(struct job *job, struct gvm_error *err)
     int64_t sid = json_integer_value(json_object_get(p, "snapshot"));
     const char *name = json_string_value(json_object_get(p, "name"));
     bool meta = json_is_true(json_object_get(p, "metadata-only"));
-    _cleanup_snap_ struct catalog_snapshot s = { 0 };
+    _cleanup_catsnap_ struct catalog_snapshot s = { 0 };
     _cleanup_journal_op_ struct journal_op *op = NULL;
     _cleanup_free_ int64_t *freed = NULL;
     _cleanup_json_ json_t *files = json_array();

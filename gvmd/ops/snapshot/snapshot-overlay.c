@@ -19,8 +19,6 @@
 #include "snapshot-overlay.h"
 #include "volume.h"
 
-static void vol_clearp(struct catalog_volume *v) { catalog_volume_clear(v); }
-#define _cleanup_vol_ _cleanup_(vol_clearp)
 
 int snapshot_overlays_parse(json_t *p, struct snapshot_overlay **out, size_t *n,
                             struct gvm_error *err)
@@ -74,7 +72,7 @@ void snapshot_overlays_remove(struct gvmd *d, const struct snapshot_overlay *v,
 int snapshot_overlay_create(struct gvmd *d, const struct snapshot_overlay *o,
                             struct gvm_error *err)
 {
-    _cleanup_vol_ struct catalog_volume vol = { 0 };
+    _cleanup_catvol_ struct catalog_volume vol = { 0 };
     _cleanup_rctx_ struct resolve_ctx ctx;
     struct gvm_store *st = NULL;
     struct img_resolver res;

@@ -24,10 +24,6 @@
 #include "resolve.h"
 #include "snapshot-tree.h"
 
-static void snap_clearp(struct catalog_snapshot *s) { catalog_snapshot_clear(s); }
-#define _cleanup_snap_ _cleanup_(snap_clearp)
-static void dom_clearp(struct catalog_domain *d) { catalog_domain_clear(d); }
-#define _cleanup_dom_ _cleanup_(dom_clearp)
 
 static char *image_name(const struct catalog_image *row)
 {
@@ -63,7 +59,7 @@ int64_t snapshot_tree_find_below(struct gvmd *d, int64_t image_id,
             if (r < 0)
                 return -1;
             if (r > 0) {
-                _cleanup_snap_ struct catalog_snapshot s = { 0 };
+                _cleanup_catsnap_ struct catalog_snapshot s = { 0 };
                 if (catalog_snapshot_get(d->cat, sid, &s, err) < 0)
                     return -1;
                 if (s.domain_id == domain_id)
@@ -80,7 +76,7 @@ int64_t snapshot_tree_find_below(struct gvmd *d, int64_t image_id,
 int64_t snapshot_tree_current(struct gvmd *d, int64_t domain_id,
                               struct gvm_error *err)
 {
-    _cleanup_dom_ struct catalog_domain dom = { 0 };
+    _cleanup_catdom_ struct catalog_domain dom = { 0 };
 
     if (catalog_domain_get(d->cat, domain_id, &dom, err) < 0)
         return -1;
@@ -134,7 +130,7 @@ static json_t *snap_json(struct gvmd *d, const struct catalog_snapshot *s,
             json_array_append_new(children, json_string(all[i].name));
     }
     if (s->domain_id > 0) {
-        _cleanup_dom_ struct catalog_domain dom = { 0 };
+        _cleanup_catdom_ struct catalog_domain dom = { 0 };
         if (catalog_domain_get(d->cat, s->domain_id, &dom, err) < 0)
             return NULL;
         json_object_set_new(o, "domain", json_string(dom.name));
@@ -201,7 +197,7 @@ json_t *snapshot_tree_json_by_id(struct gvmd *d, int64_t id,
 int snapshot_tree_info(struct gvmd *d, json_t *params, json_t **result,
                        struct gvm_error *err)
 {
-    _cleanup_snap_ struct catalog_snapshot s = { 0 };
+    _cleanup_catsnap_ struct catalog_snapshot s = { 0 };
     char buf[32];
     const char *k = snapshot_tree_key(json_object_get(params, "snapshot"), buf, err);
 
@@ -247,7 +243,7 @@ int snapshot_tree_list(struct gvmd *d, json_t *params, json_t **result,
         return -1;
     }
     if (domain) {
-        _cleanup_dom_ struct catalog_domain dom = { 0 };
+        _cleanup_catdom_ struct catalog_domain dom = { 0 };
         if (catalog_domain_find(d->cat, domain, &dom, err) < 0)
             return -1;
         dom_id = dom.id;

@@ -55,10 +55,6 @@
 #include "snapshot.h"
 #include "virt-define.h"
 
-static void snap_clearp(struct catalog_snapshot *s) { catalog_snapshot_clear(s); }
-#define _cleanup_snap_ _cleanup_(snap_clearp)
-static void dom_clearp(struct catalog_domain *d) { catalog_domain_clear(d); }
-#define _cleanup_dom_ _cleanup_(dom_clearp)
 
 int snapshot_create(struct gvmd *d, json_t *params, json_t **result,
                     struct gvm_error *err)
@@ -67,7 +63,7 @@ int snapshot_create(struct gvmd *d, json_t *params, json_t **result,
     const char *domain = json_string_value(json_object_get(params, "domain"));
     const char *desc = json_string_value(json_object_get(params, "description"));
     json_t *disks = json_object_get(params, "disks");
-    _cleanup_dom_ struct catalog_domain dom = { 0 };
+    _cleanup_catdom_ struct catalog_domain dom = { 0 };
     _cleanup_plan_ struct snapshot_plan p = { 0 };
     _cleanup_json_ json_t *jp = NULL;
     struct catalog_snapshot existing = { 0 };
@@ -158,8 +154,8 @@ int snapshot_revert(struct gvmd *d, json_t *params, json_t **result,
                     struct gvm_error *err)
 {
     const char *branch = json_string_value(json_object_get(params, "branch"));
-    _cleanup_snap_ struct catalog_snapshot s = { 0 };
-    _cleanup_dom_ struct catalog_domain dom = { 0 };
+    _cleanup_catsnap_ struct catalog_snapshot s = { 0 };
+    _cleanup_catdom_ struct catalog_domain dom = { 0 };
     _cleanup_plan_ struct snapshot_plan p = { 0 };
     _cleanup_json_ json_t *jp = NULL;
     struct catalog_snapshot other = { 0 };
