@@ -21,6 +21,7 @@
 #include "rpc-methods.h"
 #include "image.h"
 #include "image-catalogue.h"
+#include "image-create.h"
 #include "image-import.h"
 #include "image-open.h"
 #include "journal.h"
@@ -733,37 +734,28 @@ const size_t rpc_image_journal_ntypes = GVM_ARRAY_SIZE(rpc_image_journal_types);
 
 static bool is_pow2(uint64_t v) { return v && !(v & (v - 1)); }
 
-int rpc_image_create(struct gvmd *d, struct rpc_call *call, json_t *params,
-                     json_t **result, struct gvm_error *err)
+/* image-create's params into req (borrowing their strings); -1 with err
+ * naming the parameter that is wrong. */
+static int create_req(json_t *params, struct image_create_req *req,
+                      struct gvm_error *err)
 {
-    const char *volume = opt_string(params, "volume");
-    const char *path = opt_string(params, "path");
+    struct img_create_opts *o = &req->opts;
     const char *format = opt_string(params, "format");
     const char *compat = opt_string(params, "compat");
-    const char *bfmt_param = opt_string(params, "backing-format");
-    json_t *backing = json_object_get(params, "backing");
     json_int_t v;
-    struct img_create_opts o = { 0 };
-    struct catalog_volume vol = { 0 };
-    struct gvm_store *st = NULL;
-    _cleanup_resolved_ struct resolved b = { 0 };
-    _cleanup_rctx_ struct resolve_ctx ctx;
-    _cleanup_free_ char *bname = NULL;
-    _cleanup_free_ char *bfmt = NULL;
-    struct image_layer *bl = NULL;
-    size_t bn = 0;
-    int ret = -1;
 
-    resolve_ctx_init(&ctx, d);
-    if (!volume || !path || !format) {
-        gvm_error_param(err, !volume ? "volume" : !path ? "path" : "format",
-                        "The parameter '%s' is missing.",
-                        !volume ? "volume" : !path ? "path" : "format");
+    req->volume = opt_string(params, "volume");
+    req->path = opt_string(params, "path");
+    req->backing_format = opt_string(params, "backing-format");
+    req->backing = json_object_get(params, "backing");
+    if (!req->volume || !req->path || !format) {
+        const char *miss = !req->volume ? "volume" : !req->path ? "path" : "format";
+        gvm_error_param(err, miss, "The parameter '%s' is missing.", miss);
         return -1;
     }
-    if (path_check(path, "path", err) < 0)
+    if (path_check(req->path, "path", err) < 0)
         return -1;
-    if (img_format_parse(format, &o.format) < 0) {
+    if (img_format_parse(format, &o->format) < 0) {
         gvm_error_param(err, "format", "The format '%s' is not one of "
                         "\"qcow2\" and \"raw\".", format);
         return -1;
@@ -774,7 +766,7 @@ int rpc_image_create(struct gvmd *d, struct rpc_call *call, json_t *params,
                             "and 32 PiB.", (long long)v);
             return -1;
         }
-        o.size = (uint64_t)v;
+        o->size = (uint64_t)v;
     }
     if (opt_int(params, "cluster-size", &v)) {
         if (v < 512 || v > (2 << 20) || !is_pow2((uint64_t)v)) {
@@ -782,7 +774,7 @@ int rpc_image_create(struct gvmd *d, struct rpc_call *call, json_t *params,
                             "a power of two between 512 and 2097152.", (long long)v);
             return -1;
         }
-        o.cluster_size = (uint32_t)v;
+        o->cluster_size = (uint32_t)v;
     }
     if (opt_int(params, "refcount-bits", &v)) {
         if (v < 1 || v > 64 || !is_pow2((uint64_t)v)) {
@@ -790,181 +782,49 @@ int rpc_image_create(struct gvmd *d, struct rpc_call *call, json_t *params,
                             "power of two between 1 and 64.", (long long)v);
             return -1;
         }
-        o.refcount_bits = (unsigned)v;
+        o->refcount_bits = (unsigned)v;
     }
     if (compat) {
         if (strcmp(compat, "0.10") == 0)
-            o.qcow2_version = 2;
+            o->qcow2_version = 2;
         else if (strcmp(compat, "1.1") == 0)
-            o.qcow2_version = 3;
+            o->qcow2_version = 3;
         else {
             gvm_error_param(err, "compat", "compat '%s' is not one of \"0.10\" "
                             "and \"1.1\".", compat);
             return -1;
         }
     }
-    o.lazy_refcounts = json_is_true(json_object_get(params, "lazy-refcounts"));
-    if (o.qcow2_version == 2 && (o.lazy_refcounts ||
-                                 (o.refcount_bits && o.refcount_bits != 16))) {
-        gvm_error_param(err, o.lazy_refcounts ? "lazy-refcounts" : "refcount-bits",
+    o->lazy_refcounts = json_is_true(json_object_get(params, "lazy-refcounts"));
+    if (o->qcow2_version == 2 && (o->lazy_refcounts ||
+                                  (o->refcount_bits && o->refcount_bits != 16))) {
+        gvm_error_param(err, o->lazy_refcounts ? "lazy-refcounts" : "refcount-bits",
                         "%s needs compat \"1.1\".",
-                        o.lazy_refcounts ? "lazy-refcounts" : "refcount-bits other than 16");
+                        o->lazy_refcounts ? "lazy-refcounts" : "refcount-bits other than 16");
         return -1;
     }
-    if (o.format == IMG_FMT_RAW && (backing || o.cluster_size || compat ||
-                                    o.refcount_bits || o.lazy_refcounts)) {
-        gvm_error_param(err, backing ? "backing" : "format",
+    if (o->format == IMG_FMT_RAW && (req->backing || o->cluster_size || compat ||
+                                     o->refcount_bits || o->lazy_refcounts)) {
+        gvm_error_param(err, req->backing ? "backing" : "format",
                         "A raw image takes only a size: backing files, cluster "
                         "sizes and qcow2 options need format \"qcow2\".");
         return -1;
     }
-    if (!backing && !o.size) {
+    if (!req->backing && !o->size) {
         gvm_error_param(err, "size", "An image without a backing file needs a size.");
         return -1;
     }
+    return 0;
+}
 
-    if (resolve_volume(d, volume, &vol, &st, err) < 0)
+int rpc_image_create(struct gvmd *d, struct rpc_call *call, json_t *params,
+                     json_t **result, struct gvm_error *err)
+{
+    struct image_create_req req = { 0 };
+    _cleanup_(image_created_clear) struct image_created out = { 0 };
+
+    if (create_req(params, &req, err) < 0 || image_create(d, &req, &out, err) < 0)
         return -1;
-    _cleanup_free_ char *name = resolve_name(vol.name, path);
-    if (!name) {
-        gvm_error_oom(err);
-        goto out;
-    }
-
-    /* Taken already, in the catalog or on storage? */
-    {
-        struct catalog_image row = { 0 };
-        int r = catalog_image_find(d->cat, vol.id, path, &row, err);
-        catalog_image_clear(&row);
-        if (r < 0)
-            goto out;
-        if (r > 0) {
-            gvm_error_set(err, GVM_ERR_ALREADY_EXISTS,
-                          "The image %s is already in the catalog.", name);
-            goto out;
-        }
-        struct gvm_stat sb;
-        r = st->ops->stat(st, path, &sb);
-        if (r == 0) {
-            gvm_error_set(err, GVM_ERR_ALREADY_EXISTS,
-                          "%s already exists on storage.", name);
-            goto out;
-        }
-        if (r != -ENOENT) {
-            image_open_fail(err, r, "Looking up", vol.name, path);
-            goto out;
-        }
-    }
-
-    /* The backing image: catalogue its chain (so the edge can be
-     * recorded) and work out the name to write in the header. */
-    if (backing) {
-        struct imageref ref = { 0 };
-        _cleanup_img_ struct img *bimg = NULL;
-        if (imageref_parse_json(backing, "backing", &ref, err) < 0)
-            goto out;
-        int r = resolve_imageref(d, &ref, &b, err);
-        imageref_clear(&ref);
-        if (r < 0)
-            goto out;
-        if (image_open(&b, bfmt_param, NULL, 0, &ctx, &bimg, err) < 0)
-            goto out;
-        if (image_layers_catalogue(d, &ctx, bimg, &bl, &bn, err) < 0)
-            goto out;
-        bname = resolve_backing_name(d->vols, &vol, path, &b.vol, b.path);
-        bfmt = strdup(img_format_name(bl[0].info.format));
-        if (!bname || !bfmt) {
-            gvm_error_oom(err);
-            goto out;
-        }
-        if (bfmt_param && strcmp(bfmt_param, bfmt) != 0) {
-            gvm_error_param(err, "backing-format", "The backing image %s:%s is "
-                            "%s, not %s.", b.vol.name, b.path, bfmt, bfmt_param);
-            goto out;
-        }
-        o.backing_name = bname;
-        o.backing_format = bfmt;
-        if (!o.size)
-            o.size = bl[0].info.virtual_size;
-    }
-
-    /* Directories above the image, then the file itself. */
-    ret = store_mkdir_parents(st, path);
-    if (ret < 0) {
-        image_open_fail(err, ret, "Creating the directories of", vol.name, path);
-        ret = -1;
-        goto out;
-    }
-    if (resolve_ctx_add(&ctx, st, vol.id, vol.name) < 0) {
-        gvm_error_oom(err);
-        ret = -1;
-        goto out;
-    }
-    struct img_resolver res = resolve_img_resolver(&ctx);
-    ret = img_create(st, path, &o, &res, err);
-    if (ret < 0) {
-        if (ret != -EEXIST) {
-            /* Nothing left behind: a half-made file goes. */
-            st->ops->unlink(st, path);
-        } else if (!gvm_error_isset(err)) {
-            gvm_error_set(err, GVM_ERR_ALREADY_EXISTS,
-                          "%s already exists on storage.", name);
-        }
-        image_open_fail(err, ret, "Creating", vol.name, path);
-        ret = -1;
-        goto out;
-    }
-
-    /* Read back what was written and catalogue it above its backing. */
-    {
-        struct resolved top = { 0 };
-        _cleanup_img_ struct img *img = NULL;
-        struct image_layer *l = NULL;
-        size_t n = 0;
-        top.vol = vol;
-        top.store = st;
-        top.path = (char *)path;
-        ret = image_open(&top, format, NULL, IMG_OPEN_NOBACKING, &ctx, &img, err);
-        if (ret == 0)
-            ret = image_layers_walk(d, &ctx, img, &l, &n, err);
-        if (ret == 0) {
-            struct catalog_image *row = &l[0].row;
-            /* walk_chain found a row when the catalog already has this
-             * path (its file was missing): catalog_image_add refuses the
-             * duplicate below, and the found row's strings are freed. */
-            catalog_image_clear(row);
-            row->volume_id = vol.id;
-            row->path = strdup(path);
-            row->volume = strdup(vol.name);
-            row->format = strdup(img_format_name(l[0].info.format));
-            row->virtual_size = l[0].info.virtual_size;
-            row->cluster_size = l[0].info.cluster_size;
-            row->backing_id = bl ? bl[0].row.id : 0;
-            row->backing_filename = bname ? strdup(bname) : NULL;
-            row->backing_format = bfmt ? strdup(bfmt) : NULL;
-            if (!row->path || !row->volume || !row->format)
-                ret = gvm_error_oom(err);
-            else
-                ret = catalog_image_add(d->cat, row, err);
-            if (ret == 0) {
-                json_t *info = imageinfo(d, vol.name, path, row, &l[0].info, err);
-                if (info)
-                    *result = info;
-                else
-                    ret = -1;
-            }
-        }
-        if (l)
-            image_layers_free(l, n);
-        if (ret < 0) {
-            img_close(steal_pointer(&img));
-            st->ops->unlink(st, path);
-        }
-    }
-
-out:
-    if (bl)
-        image_layers_free(bl, bn);
-    catalog_volume_clear(&vol);
-    return ret < 0 || gvm_error_isset(err) ? -1 : 0;
+    *result = imageinfo(d, out.row.volume, out.row.path, &out.row, &out.info, err);
+    return *result ? 0 : -1;
 }
