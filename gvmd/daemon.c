@@ -23,7 +23,7 @@
 #include "job.h"
 #include "journal.h"
 #include "localfs.h"
-#include "rpc-image.h"
+#include "image-delete.h"
 #include "rpc-methods.h"
 #include "snapshot-delete.h"
 #include "snapshot.h"
@@ -94,8 +94,8 @@ int daemon_start(struct gvmd *d)
      * are finished or undone before anyone can see their half-done state;
      * one that cannot be either stays pending, is logged, and is tried
      * again at the next start. */
-    rc = journal_replay(d->cat, rpc_image_journal_types,
-                        rpc_image_journal_ntypes, d);
+    rc = journal_replay(d->cat, image_delete_journal_types,
+                        image_delete_journal_ntypes, d);
     if (rc > 0)
         log_warn("%d interrupted operation(s) could not be recovered; see "
                  "above.", rc);

@@ -2,7 +2,7 @@
 /*
  * image-open.c — opening a resolved image for a method: which format to
  * open it as (the caller's, else the catalog's, else probed), the hint for
- * its backing file's format, and the sentences that say why storage or the
+ * its backing file's format, its write lock, and the sentences that say why storage or the
  * engine refused, naming the image as VOLUME:PATH.
  */
 #include <errno.h>
@@ -113,4 +113,21 @@ int image_open(struct resolved *r, const char *param_fmt,
         return image_open_fail(err, ret, "Opening", r->vol.name, r->path);
     }
     return 0;
+}
+
+int image_open_lock(struct resolved *r, struct img_lock **out,
+                    struct gvm_error *err)
+{
+    _cleanup_free_ char *name = resolve_name(r->vol.name, r->path);
+    struct gvm_error e2 = { 0 };
+    int ret;
+
+    *out = NULL;
+    if (!name)
+        return gvm_error_oom(err);
+    ret = img_lock_take(r->store, r->path, true, name, out, &e2);
+    if (ret == -ENOENT || ret == 0)
+        return 0;
+    *err = e2;
+    return -1;
 }

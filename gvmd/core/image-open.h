@@ -18,6 +18,13 @@ int image_open(struct resolved *r, const char *param_fmt,
                struct resolve_ctx *ctx, struct img **out,
                struct gvm_error *err);
 
+/* The write lock of image-lock.c on r (release with img_lock_release /
+ * _cleanup_img_lock_), InUse naming VOLUME:PATH if another process holds
+ * the image.  A missing file is no error here (*out NULL): what follows
+ * reports it as it would without locks. */
+int image_open_lock(struct resolved *r, struct img_lock **out,
+                    struct gvm_error *err);
+
 /* "WHAT VOLUME:PATH failed" for storage error r (a negative errno) unless
  * err is set already; always -1.  image_open_data_fail keeps the engine's
  * sentence about corrupt metadata of img when it wrote one. */

@@ -91,7 +91,7 @@
 #include "job.h"
 #include "journal.h"
 #include "localfs.h"
-#include "rpc-image.h"
+#include "image-delete.h"
 #include "virt-define.h"
 #include "virt.h"
 #include "volume.h"
