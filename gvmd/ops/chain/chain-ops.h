@@ -13,6 +13,7 @@
 
 #include "gvmd.h"
 #include "job.h"
+#include "resolve.h"
 
 /* The job type "block-commit". */
 extern const struct job_type chain_commit_job;
@@ -67,6 +68,44 @@ int chain_commit_only_child(struct gvmd *d, int64_t id, int64_t allowed,
                             struct gvm_error *err);
 
 /*
+ * The base of a commit request: req->base, or top's catalogued backing
+ * file.  InvalidParams (base) when that is top itself.
+ */
+int chain_commit_base(struct gvmd *d, const struct chain_commit_req *req,
+                      const struct resolved *top, int64_t *base_id,
+                      struct gvm_error *err);
+
+/*
+ * The catalogued chain from top_id down to base_id, base excluded, into
+ * chain[0..*k) (top first); name: top's "VOLUME:PATH" for the messages.
+ * InvalidParams (base) when base is not below top, Corrupt when the chain
+ * is deeper than IMG_MAX_CHAIN_DEPTH.
+ */
+int chain_commit_walk(struct gvmd *d, int64_t top_id, const char *name,
+                      int64_t base_id, int64_t *chain, size_t *k,
+                      struct gvm_error *err);
+
+/*
+ * chain_commit_only_child for every image the commit chain[0..k) into
+ * base changes: base (only chain[k-1] may back onto it), the removed
+ * chain[1..k) (only the image above each), and, when top_allowed >= 0,
+ * top (only top_allowed, 0: none).  words: as chain_commit_only_child's.
+ */
+int chain_commit_only_children(struct gvmd *d, int64_t base_id,
+                               const int64_t *chain, size_t k,
+                               int64_t top_allowed, const char *words,
+                               struct gvm_error *err);
+
+/*
+ * Read locks on every catalogued image below base_id, appended to
+ * locks[*nlocks..max): a commit reads them and they must not change under
+ * it.  below: words naming base in the Corrupt message ("the base").
+ */
+int chain_commit_lock_below(struct gvmd *d, int64_t base_id, const char *below,
+                            struct catalog_job_lock *locks, size_t *nlocks,
+                            size_t max, struct gvm_error *err);
+
+/*
  * The catalog and storage preconditions of committing top into base
  * (chain[0..k): top first, base excluded, the images that go away), as
  * chain-check.h states them: no snapshot records base or a removed image,
@@ -93,6 +132,17 @@ int chain_commit_plan_removed(struct gvmd *d, const int64_t *chain, size_t k,
  */
 int chain_commit_drop_removed(struct catalog *cat, int64_t job_id,
                               json_t *removed, struct gvm_error *err);
+
+/*
+ * After the catalog transaction that ends a commit (offline or live):
+ * delete the files of the images it removed ([{volume-id, path, ...}]);
+ * missing files are fine.  fault: a journal fault point before each, or
+ * NULL.  The error says "The WHAT into BASE is complete, but deleting the
+ * file PATH failed".
+ */
+int chain_commit_delete_removed(struct gvmd *d, json_t *removed,
+                                const char *fault, const char *what,
+                                const char *base_name, struct gvm_error *err);
 
 /* The job type "block-pull". */
 extern const struct job_type chain_pull_job;

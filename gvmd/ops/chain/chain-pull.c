@@ -24,9 +24,9 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <string.h>
-#include <time.h>
 
 #include "catalog-image.h"
+#include "chain-job.h"
 #include "chain-ops.h"
 #include "chain.h"
 #include "jsonutil.h"
@@ -34,12 +34,7 @@
 #include "virt-define.h"
 #include "volume.h"
 
-#define RUN (8u << 20)
 #define MAP_SPAN (1ull << 30)
-/* Bytes per store-side copy call (img_write_copy): one write batch of the
- * engine each, so its flushes are paid once per GiB; progress and
- * cancellation are looked at in between. */
-#define COPY_RUN (1ull << 30)
 
 int chain_pull_start(struct gvmd *d, const struct chain_pull_req *req,
                      json_t **result, struct gvm_error *err)
@@ -119,6 +114,7 @@ struct pull {
     const char *base_name, *base_fmt;   /* borrowed from the params */
     struct catalog_image row;
     char *name;
+    struct chain_job_backing sw;        /* to base (or none) */
     struct resolve_ctx ctx;
 };
 
@@ -151,48 +147,17 @@ static int pull_init(struct pull *p, struct job *job, struct gvm_error *err)
     if (catalog_image_get(p->d->cat, p->id, &p->row, err) < 0)
         return -1;
     p->name = resolve_name(p->row.volume, p->row.path);
+    p->sw = (struct chain_job_backing){ .id = p->id, .name = p->name,
+                                        .new_id = p->base_id,
+                                        .new_name = p->base_name,
+                                        .new_fmt = p->base_fmt };
     return p->name ? 0 : gvm_error_oom(err);
 }
 
 static int open_image(struct pull *p, unsigned flags, struct img **out,
                       struct gvm_error *err)
 {
-    struct gvm_store *st = NULL;
-    struct img_resolver res;
-    int r;
-
-    if (volumes_store_by_id(p->d->vols, p->row.volume_id, &st, err) < 0)
-        return -1;
-    if (resolve_ctx_add(&p->ctx, st, p->row.volume_id, p->row.volume) < 0)
-        return gvm_error_oom(err);
-    res = resolve_img_resolver(&p->ctx);
-    r = img_open_hint(st, p->row.path, IMG_FMT_QCOW2, flags, &res, 0,
-                      p->row.backing_format, out, err);
-    if (r < 0) {
-        gvm_error_set_errno(err, gvm_error_class_from_errno(r), r,
-                            "Opening %s failed", p->name);
-        return -1;
-    }
-    return 0;
-}
-
-static void throttle(struct job *job, uint64_t speed, const struct timespec *t0,
-                     uint64_t done)
-{
-    struct timespec now;
-    double want, el;
-
-    if (!speed)
-        return;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    el = (double)(now.tv_sec - t0->tv_sec) + (now.tv_nsec - t0->tv_nsec) / 1e9;
-    want = (double)done / (double)speed;
-    while (want > el && !job_should_stop(job)) {
-        double s = want - el > 0.1 ? 0.1 : want - el;
-        struct timespec ts = { .tv_sec = 0, .tv_nsec = (long)(s * 1e9) };
-        nanosleep(&ts, NULL);
-        el += s;
-    }
+    return chain_job_open_row(p->d, &p->ctx, &p->row, flags, out, err);
 }
 
 enum act { ACT_NONE, ACT_DATA, ACT_ZERO, ACT_REALZERO };
@@ -210,83 +175,28 @@ static enum act classify(const struct img_extent *e, int k, uint64_t nbsize)
 }
 
 struct copier {
-    struct pull *p;
-    struct img *img;
-    uint8_t *buf, *zbuf;
+    struct chain_job_copy cp;           /* from and to: the image */
     int k;
-    uint64_t nbsize, done, total, fail_off;
-    bool counting;
-    struct timespec t0;
+    uint64_t nbsize;
+    bool counting;                      /* plan_pull: count, copy nothing */
 };
 
-/* The layer of the chain that holds a data extent's bytes at its offset,
- * or NULL when they must be read through the image (compressed, or no
- * offset to copy from). */
-static struct img *source_layer(struct img *img, const struct img_extent *e)
-{
-    struct img *l = img;
-
-    if (!e->data || e->zero || !e->has_offset)
-        return NULL;
-    for (int i = 0; l && i < e->depth; i++)
-        l = img_backing(l);
-    return l;
-}
-
-static int do_range(struct copier *cp, enum act a, uint64_t off, uint64_t len,
+static int do_range(struct copier *c, enum act a, uint64_t off, uint64_t len,
                     const struct img_extent *e)
 {
-    struct img *src = a == ACT_DATA ? source_layer(cp->img, e) : NULL;
-    int r;
+    static const enum chain_job_copy_act how[] = {
+        [ACT_DATA] = CHAIN_JOB_COPY_DATA,
+        [ACT_ZERO] = CHAIN_JOB_COPY_ZERO,
+        [ACT_REALZERO] = CHAIN_JOB_COPY_REALZERO,
+    };
 
-    if (cp->counting) {
-        cp->total += len;
+    if (c->counting) {
+        c->cp.total += len;
         if (a == ACT_DATA)
-            cp->done += len;      /* data bytes, for the space check */
+            c->cp.done += len;    /* data bytes, for the space check */
         return 0;
     }
-    while (len > 0) {
-        /* Store-side copies in large runs, unless a speed limit wants
-         * small steps. */
-        uint64_t step = src && !cp->p->speed ? COPY_RUN : RUN;
-        size_t n = len < step ? (size_t)len : (size_t)step;
-
-        if (job_should_stop(cp->p->job))
-            return JOB_STOPPED;
-        cp->fail_off = off;
-        r = journal_fault_point("block-pull.run");
-        if (r < 0)
-            return r;
-        r = -EXDEV;
-        if (src)
-            r = img_write_copy(cp->img, off, n, src,
-                               e->offset + (off - e->start));
-        if (r != -EXDEV && r != -ENODATA && r != -EOPNOTSUPP) {
-            /* copied, or failed */
-        } else if (a == ACT_DATA) {
-            /* No store-side copy (another store, or a source file shorter
-             * than its map): through the buffer, which reads what the
-             * image reads (zeros past a file's end). */
-            if (src && n > RUN)
-                n = RUN;
-            src = NULL;
-            r = img_read(cp->img, cp->buf, off, n);
-            if (r == 0)
-                r = img_write(cp->img, cp->buf, off, n);
-        } else if (a == ACT_ZERO) {
-            r = img_write_zeroes(cp->img, off, n);
-        } else {
-            r = img_write(cp->img, cp->zbuf, off, n);
-        }
-        if (r < 0)
-            return r;
-        cp->done += n;
-        job_set_progress(cp->p->job, cp->done, cp->total);
-        throttle(cp->p->job, cp->p->speed, &cp->t0, cp->done);
-        off += n;
-        len -= n;
-    }
-    return 0;
+    return chain_job_copy_run(&c->cp, how[a], off, len, e);
 }
 
 static int walk(struct copier *cp, uint64_t end)
@@ -295,7 +205,7 @@ static int walk(struct copier *cp, uint64_t end)
         uint64_t span = end - off < MAP_SPAN ? end - off : MAP_SPAN;
         struct img_extent *ext = NULL;
         size_t n = 0;
-        int r = img_map(cp->img, off, span, &ext, &n);
+        int r = img_map(cp->cp.from, off, span, &ext, &n);
 
         if (r < 0)
             return r;
@@ -330,8 +240,9 @@ static int plan_pull(struct pull *p, struct img *img, struct copier *cp,
     int r, k = 0;
 
     memset(cp, 0, sizeof(*cp));
-    cp->p = p;
-    cp->img = img;
+    cp->cp = (struct chain_job_copy){ .job = p->job, .speed = p->speed,
+                                      .fault = "block-pull.run",
+                                      .from = img, .to = img };
 
     /* Find base in the opened chain (by path on its store). */
     while (l) {
@@ -363,10 +274,10 @@ static int plan_pull(struct pull *p, struct img *img, struct copier *cp,
         return -1;
     }
     r = img_store(img)->ops->statvfs(img_store(img), &free_b, &total_b);
-    if (r == 0 && free_b < cp->done) {
+    if (r == 0 && free_b < cp->cp.done) {
         gvm_error_set(err, GVM_ERR_NO_SPACE, "Pulling into %s needs up to %"
                       PRIu64 " bytes but its volume has %" PRIu64 " free; "
-                      "nothing was changed.", p->name, cp->done, free_b);
+                      "nothing was changed.", p->name, cp->cp.done, free_b);
         return -1;
     }
     return 0;
@@ -380,16 +291,16 @@ static int copy_into_image(struct pull *p, struct img *img, struct copier *plan,
     struct copier cp = *plan;
     int r;
 
-    buf = malloc(RUN);
-    zbuf = calloc(1, RUN);
+    buf = malloc(CHAIN_JOB_COPY_BUF);
+    zbuf = calloc(1, CHAIN_JOB_COPY_BUF);
     if (!buf || !zbuf)
         return gvm_error_oom(err);
-    cp.buf = buf;
-    cp.zbuf = zbuf;
+    cp.cp.buf = buf;
+    cp.cp.zbuf = zbuf;
     cp.counting = false;
-    cp.done = 0;
-    clock_gettime(CLOCK_MONOTONIC, &cp.t0);
-    job_set_progress(p->job, 0, cp.total);
+    cp.cp.done = 0;
+    clock_gettime(CLOCK_MONOTONIC, &cp.cp.t0);
+    job_set_progress(p->job, 0, cp.cp.total);
     r = walk(&cp, img_virtual_size(img));
     if (r == 0)
         r = img_flush(img);
@@ -399,56 +310,17 @@ static int copy_into_image(struct pull *p, struct img *img, struct copier *plan,
         gvm_error_set_errno(err, gvm_error_class_from_errno(r), r,
                             "Pulling into %s failed near offset %" PRIu64
                             "; the image still reads as before and keeps its "
-                            "backing file", p->name, cp.fail_off);
+                            "backing file", p->name, cp.cp.fail_off);
         return -1;
     }
-    job_set_progress(p->job, cp.total, cp.total);
+    job_set_progress(p->job, cp.cp.total, cp.cp.total);
     return 0;
 }
 
 static void repair_leaks(struct pull *p, struct img *img)
 {
-    struct img *own = NULL;
-    struct gvm_error err = { 0 };
-    struct img_check_result res;
-
-    if (!img && open_image(p, IMG_OPEN_RW | IMG_OPEN_NOBACKING, &own, &err) < 0) {
-        log_warn("Pull into %s: leak check failed: %s", p->name, err.message);
-        return;
-    }
-    if (img_check(img ? img : own, IMG_REPAIR_LEAKS, &res, &err) < 0)
-        log_warn("Pull into %s: leak check failed: %s", p->name, err.message);
-    if (own)
-        img_close(own);
-}
-
-static int catalog_switch(struct pull *p, struct gvm_error *err)
-{
-    if (catalog_image_set_backing(p->d->cat, p->id, p->base_id, p->base_name,
-                                  p->base_fmt, err) < 0) {
-        struct gvm_error e2 = { 0 };
-        gvm_error_set(&e2, err->cls, "The header of %s now names the backing "
-                      "file %s, but recording that in the catalog failed: %s",
-                      p->name, gvm_str_or_none(p->base_name), err->message);
-        *err = e2;
-        return -1;
-    }
-    return 0;
-}
-
-static int write_header(struct pull *p, struct img *img, struct gvm_error *err)
-{
-    int r = img_set_backing(img, p->base_name, p->base_fmt, err);
-
-    if (r == 0)
-        r = img_flush(img);
-    if (r < 0) {
-        gvm_error_set_errno(err, gvm_error_class_from_errno(r), r,
-                            "Writing the backing file name into the header of "
-                            "%s failed", p->name);
-        return -1;
-    }
-    return 0;
+    chain_job_repair_leaks(p->d, &p->ctx, &p->row, img, "Pull into %s",
+                           p->name);
 }
 
 /* R2. */
@@ -474,7 +346,7 @@ static int settle_switch(struct pull *p, json_t *payload, struct gvm_error *err)
                gvm_streq0(info.backing_format, old_fmt)) {
         log_info("Pull into %s: the copy was complete; switching the header "
                  "now.", p->name);
-        if (write_header(p, img, err) < 0)
+        if (chain_job_backing_write(&p->sw, img, err) < 0)
             goto out;
     } else {
         gvm_error_set(err, GVM_ERR_CONFLICT, "The header of %s names the "
@@ -484,7 +356,7 @@ static int settle_switch(struct pull *p, json_t *payload, struct gvm_error *err)
                       gvm_str_or_none(old_name), gvm_str_or_none(p->base_name));
         goto out;
     }
-    ret = catalog_switch(p, err);
+    ret = chain_job_backing_record(p->d, &p->sw, err);
 out:
     img_close(img);
     return ret;
@@ -510,7 +382,7 @@ static int pull_run(struct job *job, struct gvm_error *err)
     }
     if (gvm_streq0(info.backing_filename, p.base_name) &&
         gvm_streq0(info.backing_format, p.base_fmt)) {
-        ret = catalog_switch(&p, err);     /* nothing between: a no-op */
+        ret = chain_job_backing_record(p.d, &p.sw, err);   /* a no-op */
         goto out;
     }
     /* Every check before the journal and the first write. */
@@ -543,7 +415,7 @@ static int pull_run(struct job *job, struct gvm_error *err)
     }
     if (journal_step(op, "switch-header", sw, err) < 0)
         goto undo;
-    if (write_header(&p, img, err) < 0) {
+    if (chain_job_backing_write(&p.sw, img, err) < 0) {
         struct gvm_error e2 = { 0 };
         img_close(steal_pointer(&img));
         if (settle_switch(&p, sw, &e2) == 0 && journal_done(op, &e2) == 0) {
@@ -558,7 +430,8 @@ static int pull_run(struct job *job, struct gvm_error *err)
                             "the header of %s was switched", p.name);
         goto out;
     }
-    if (catalog_switch(&p, err) < 0 || journal_done(op, err) < 0)
+    if (chain_job_backing_record(p.d, &p.sw, err) < 0 ||
+        journal_done(op, err) < 0)
         goto out;
     /* A stopped domain's definition must not give the old chain. */
     if (virt_define_sync_image(p.d, p.id, "The pull is complete and "
@@ -568,12 +441,7 @@ static int pull_run(struct job *job, struct gvm_error *err)
     goto out;
 
 undo:
-    if (op) {
-        struct gvm_error e2 = { 0 };
-        if (journal_undone(op, &e2) < 0)
-            log_error("Pull into %s: closing its journal record failed: %s",
-                      p.name ? p.name : "?", e2.message);
-    }
+    chain_job_abandon(op, "Pull into %s", p.name ? p.name : "?");
 out:
     if (img)
         img_close(steal_pointer(&img));
@@ -581,39 +449,46 @@ out:
     return ret;
 }
 
+/* R2: the header names base already, or the copy was complete. */
+static int pull_forward(void *opaque, struct journal_op *op,
+                        const struct journal_entry *last, struct gvm_error *err)
+{
+    struct pull *p = opaque;
+
+    if (settle_switch(p, last->payload, err) < 0)
+        return -1;
+    return journal_done(op, err);
+}
+
+/* R1: interrupted while copying: the header is unchanged. */
+static int pull_back(void *opaque, const struct journal_entry *last,
+                     struct gvm_error *err)
+{
+    struct pull *p = opaque;
+
+    (void)last;
+    (void)err;
+    log_info("Pull into %s: interrupted while copying; rolled back, running "
+             "it again.", p->name);
+    repair_leaks(p, NULL);
+    return 0;
+}
+
 static int pull_recover(struct job *job, struct journal_op *op,
                         const struct journal_entry *e, size_t n,
                         struct gvm_error *err)
 {
+    static const char *const forward[] = { "switch-header", NULL };
+    static const struct chain_job_recovery rec = {
+        .forward = forward,
+        .roll_forward = pull_forward,
+        .roll_back = pull_back,
+    };
     struct pull p;
-    const struct journal_entry *last = op ? journal_last_pending(e, n) : NULL;
     int ret = -1;
 
-    if (pull_init(&p, job, err) < 0)
-        goto out;
-    if (!op || !last) {
-        if (op && n > 0 && !e[n - 1].undone)
-            ret = JOB_RECOVERED_DONE;
-        else
-            ret = job_cancel_requested(job) ? JOB_RECOVERED_CANCELLED
-                                            : JOB_RECOVERED_RESUME;
-        goto out;
-    }
-    if (strcmp(last->kind, "switch-header") == 0) {
-        if (settle_switch(&p, last->payload, err) < 0 ||
-            journal_done(op, err) < 0)
-            goto out;
-        ret = JOB_RECOVERED_DONE;
-        goto out;
-    }
-    log_info("Pull into %s: interrupted while copying; rolled back, running "
-             "it again.", p.name);
-    repair_leaks(&p, NULL);
-    if (journal_undone(op, err) < 0)
-        goto out;
-    ret = job_cancel_requested(job) ? JOB_RECOVERED_CANCELLED
-                                    : JOB_RECOVERED_RESUME;
-out:
+    if (pull_init(&p, job, err) == 0)
+        ret = chain_job_recover(job, op, e, n, &rec, &p, err);
     pull_clear(&p);
     return ret;
 }

@@ -54,8 +54,10 @@
 
 #include "catalog-domain.h"
 #include "catalog-image.h"
+#include "chain-job.h"
 #include "chain-ops.h"
 #include "jsonutil.h"
+#include "live-job.h"
 #include "live.h"
 #include "resolve.h"
 #include "virt-blockjob.h"
@@ -72,30 +74,20 @@
 
 /* ---- shared helpers ------------------------------------------------------ */
 
-/* For chain_commit_only_child() in this file's messages. */
-#define RUNNING "the running disk's chain"
-
-/* A backing name qemu resolves relative to the image's directory. */
-static bool is_relative(const char *name)
+bool live_job_is_relative(const char *name)
 {
     return name && *name && name[0] != '/' && !strstr(name, "://") &&
            strncmp(name, "json:", 5) != 0;
 }
 
-/* One layer of a running disk's chain as libvirt lists it. */
-struct layer {
-    int64_t id;        /* catalog id, 0 if not catalogued */
-    unsigned index;    /* "T[index]", 0 if libvirt gave none */
-};
-
-/* The layers of domain's disk target, active first (live XML). */
-static int disk_layers(struct gvmd *d, const char *domain, const char *target,
-                       struct layer **out, size_t *n, struct gvm_error *err)
+int live_job_disk_layers(struct gvmd *d, const char *domain, const char *target,
+                         struct live_job_layer **out, size_t *n,
+                         struct gvm_error *err)
 {
     struct virt_disk *disks = NULL;
     size_t nd = 0;
     bool running;
-    struct layer *l = NULL;
+    struct live_job_layer *l = NULL;
     int r = -1;
 
     *out = NULL;
@@ -130,6 +122,16 @@ out:
     free(l);
     virt_disks_free(disks, nd);
     return r;
+}
+
+size_t live_job_layer_find(const struct live_job_layer *layers, size_t n,
+                           int64_t id)
+{
+    size_t i;
+
+    for (i = 0; i < n && layers[i].id != id; i++)
+        ;
+    return i;
 }
 
 /* The catalog id of the active layer of domain's disk, from the domain XML
@@ -187,32 +189,8 @@ static int read_backing(struct gvmd *d, int64_t id, char **name, char **fmt,
     return 0;
 }
 
-/* Create the job; InUse reworded as the offline path does. */
-static int create_job(struct gvmd *d, const struct job_type *type,
-                      json_t *params, json_t *images,
-                      const struct catalog_job_lock *locks, size_t nlocks,
-                      const char *op_id, const char *what, const char *name,
-                      json_t **result, struct gvm_error *err)
-{
-    _cleanup_job_ struct job *job = NULL;
-
-    if (jobs_create(d->jobs, type, params, images, locks, nlocks, op_id,
-                    &job, err) < 0) {
-        if (err->cls == GVM_ERR_IN_USE) {
-            struct gvm_error e2 = { 0 };
-            gvm_error_set(&e2, GVM_ERR_IN_USE, "Cannot %s %s now. %s", what,
-                          name, err->message);
-            *err = e2;
-        }
-        return -1;
-    }
-    *result = job_to_json(job);
-    return *result ? 0 : gvm_error_oom(err);
-}
-
-/* Busy if libvirt already runs a block job on the disk. */
-static int disk_idle(struct gvmd *d, const char *domain, const char *target,
-                     struct gvm_error *err)
+int live_job_disk_idle(struct gvmd *d, const char *domain, const char *target,
+                       struct gvm_error *err)
 {
     struct virt_bj_info info;
 
@@ -225,283 +203,6 @@ static int disk_idle(struct gvmd *d, const char *domain, const char *target,
         return -1;
     }
     return 0;
-}
-
-/* ---- block-commit: start ------------------------------------------------------ */
-
-int live_commit_start(struct gvmd *d, const struct chain_commit_req *req,
-                      json_t **result, struct gvm_error *err)
-{
-    _cleanup_resolved_ struct resolved top = { 0 };
-    _cleanup_live_user_ struct live_user u = { 0 };
-    _cleanup_free_ struct layer *lay = NULL;
-    _cleanup_free_ char *tname = NULL, *bname = NULL;
-    _cleanup_json_ json_t *params = NULL, *images = NULL, *removed = NULL;
-    struct catalog_job_lock locks[2 * IMG_MAX_CHAIN_DEPTH + 2];
-    int64_t chain[IMG_MAX_CHAIN_DEPTH];
-    size_t k = 0, nlay = 0, nlocks = 0, t, b;
-    int64_t id, base_id, child = 0;
-    bool relative = false;
-    int r;
-
-    if (!d->virt)
-        return 0;
-    if (resolve_catalogued(d, req->top, "top", &top, err) < 0)
-        return -1;
-    r = live_image_user(d, top.row.id, &u, err);
-    if (r <= 0)
-        return r;
-    tname = resolve_name(top.vol.name, top.path);
-    if (!tname)
-        return gvm_error_oom(err);
-    if (strcmp(top.row.format, "qcow2") != 0 || top.row.backing_id <= 0) {
-        gvm_error_param(err, "top", "The image %s has no catalogued backing "
-                        "file to commit into.", tname);
-        return -1;
-    }
-    if (req->base && !json_is_null(req->base)) {
-        _cleanup_resolved_ struct resolved base = { 0 };
-        if (resolve_catalogued(d, req->base, "base", &base, err) < 0)
-            return -1;
-        base_id = base.row.id;
-    } else {
-        base_id = top.row.backing_id;
-    }
-    if (base_id == top.row.id) {
-        gvm_error_param(err, "base", "The base of a commit cannot be the top "
-                        "image itself.");
-        return -1;
-    }
-    bname = resolve_image_name(d, base_id);
-    for (id = top.row.id; id > 0 && id != base_id;) {
-        _cleanup_catimg_ struct catalog_image row = { 0 };
-        if (k >= IMG_MAX_CHAIN_DEPTH) {
-            gvm_error_set(err, GVM_ERR_CORRUPT, "The catalogued chain below %s "
-                          "is deeper than %d images.", tname, IMG_MAX_CHAIN_DEPTH);
-            return -1;
-        }
-        if (catalog_image_get(d->cat, id, &row, err) < 0)
-            return -1;
-        chain[k++] = id;
-        id = row.backing_id;
-    }
-    if (id != base_id) {
-        gvm_error_param(err, "base", "The image %s is not in the backing chain "
-                        "of %s.", bname ? bname : "?", tname);
-        return -1;
-    }
-
-    /* Where libvirt has the layers: consecutive, with indexes. */
-    if (disk_layers(d, u.domain, u.target, &lay, &nlay, err) < 0)
-        return -1;
-    for (t = 0; t < nlay && lay[t].id != top.row.id; t++)
-        ;
-    for (b = 0; b < nlay && lay[b].id != base_id; b++)
-        ;
-    if (t >= nlay || b >= nlay || b != t + k || !lay[b].index ||
-        (t > 0 && !lay[t].index)) {
-        gvm_error_set(err, GVM_ERR_UNSUPPORTED, "libvirt's view of disk %s of "
-                      "running domain %s does not list %s and the images down "
-                      "to %s as consecutive layers with indexes (its live XML "
-                      "lacks <backingStore> elements for them), so libvirt "
-                      "cannot commit them; define the domain with its full "
-                      "backing chain in the disk's XML.", u.target, u.domain,
-                      tname, bname ? bname : "the base");
-        return -1;
-    }
-    if (t > 0) {
-        child = lay[t - 1].id;
-        if (!child) {
-            gvm_error_set(err, GVM_ERR_UNSUPPORTED, "The image above %s in disk "
-                          "%s of domain %s is not catalogued; gvmd cannot keep "
-                          "its catalog in step with a commit under it (import "
-                          "it with domain-attach first).", tname, u.target,
-                          u.domain);
-            return -1;
-        }
-    }
-
-    /* Nothing outside the running chain may depend on what changes. */
-    if (chain_commit_only_child(d, base_id, chain[k - 1], RUNNING,
-                                "committing into it would change what that "
-                                "image reads.", err) < 0)
-        return -1;
-    for (size_t i = 0; i < k; i++) {
-        if (chain_commit_only_child(d, chain[i], i == 0 ? child : chain[i - 1],
-                                    RUNNING, "the commit removes it from the "
-                                    "chain.", err) < 0)
-            return -1;
-    }
-    /* Snapshots, domain disks and overlays the catalog does not know:
-     * refused before libvirt is asked for anything. */
-    if (chain_commit_check(d, top.row.id, base_id, chain, k, err) < 0)
-        return -1;
-    if (child) {
-        _cleanup_catimg_ struct catalog_image crow = { 0 };
-        if (catalog_image_get(d->cat, child, &crow, err) < 0)
-            return -1;
-        relative = is_relative(crow.backing_filename);
-    }
-    if (disk_idle(d, u.domain, u.target, err) < 0)
-        return -1;
-
-    removed = json_array();
-    images = json_array();
-    if (!removed || !images)
-        return gvm_error_oom(err);
-    if (chain_commit_plan_removed(d, chain, k, removed, images, locks,
-                                  &nlocks, err) < 0)
-        return -1;
-    json_array_append_new(images, json_integer(base_id));
-    locks[nlocks++] = (struct catalog_job_lock){ .image_id = base_id, .write = true };
-    if (child) {
-        json_array_append_new(images, json_integer(child));
-        locks[nlocks++] = (struct catalog_job_lock){ .image_id = child, .write = true };
-    }
-    {
-        _cleanup_catimg_ struct catalog_image brow = { 0 };
-        if (catalog_image_get(d->cat, base_id, &brow, err) < 0)
-            return -1;
-        for (id = brow.backing_id; id > 0;) {
-            _cleanup_catimg_ struct catalog_image row = { 0 };
-            if (nlocks >= GVM_ARRAY_SIZE(locks)) {
-                gvm_error_set(err, GVM_ERR_CORRUPT, "The catalogued chain below "
-                              "%s is deeper than %d images.", bname ? bname : "?",
-                              IMG_MAX_CHAIN_DEPTH);
-                return -1;
-            }
-            if (catalog_image_get(d->cat, id, &row, err) < 0)
-                return -1;
-            locks[nlocks++] = (struct catalog_job_lock){ .image_id = id, .write = false };
-            id = row.backing_id;
-        }
-    }
-    params = json_pack("{s:s, s:s, s:I, s:I, s:I, s:b, s:b, s:I, s:b, s:O}",
-                       "domain", u.domain, "disk", u.target,
-                       "top", (json_int_t)top.row.id,
-                       "base", (json_int_t)base_id,
-                       "child", (json_int_t)child,
-                       "active", t == 0, "pivot", req->pivot,
-                       "speed", (json_int_t)req->speed,
-                       "relative", relative, "removed", removed);
-    if (!params)
-        return gvm_error_oom(err);
-    log_info("block-commit of %s into %s: %s commit on disk %s of running "
-             "domain %s through libvirt.", tname, bname ? bname : "?",
-             t == 0 ? "active" : "intermediate", u.target, u.domain);
-    if (create_job(d, &live_commit_job, params, images, locks, nlocks,
-                   req->op_id, "commit", tname, result, err) < 0)
-        return -1;
-    return 1;
-}
-
-/* ---- block-pull: start ----------------------------------------------------------- */
-
-int live_pull_start(struct gvmd *d, const struct chain_pull_req *req,
-                    json_t **result, struct gvm_error *err)
-{
-    _cleanup_resolved_ struct resolved img = { 0 };
-    _cleanup_live_user_ struct live_user u = { 0 };
-    _cleanup_free_ struct layer *lay = NULL;
-    _cleanup_free_ char *iname = NULL;
-    _cleanup_json_ json_t *params = NULL, *images = NULL;
-    struct catalog_job_lock locks[IMG_MAX_CHAIN_DEPTH + 2];
-    bool has_base = req->base && !json_is_null(req->base);
-    int64_t base_id = 0, id;
-    size_t nlay = 0, nlocks = 0, b = 0;
-    bool found = !has_base;
-    int r;
-
-    if (!d->virt)
-        return 0;
-    if (resolve_catalogued(d, req->image, "image", &img, err) < 0)
-        return -1;
-    r = live_image_user(d, img.row.id, &u, err);
-    if (r <= 0)
-        return r;
-    iname = resolve_name(img.vol.name, img.path);
-    if (!iname)
-        return gvm_error_oom(err);
-    if (u.depth != 0) {
-        gvm_error_set(err, GVM_ERR_UNSUPPORTED, "The image %s is %d layer(s) "
-                      "below the active layer of disk %s of running domain %s; "
-                      "libvirt can pull only into a disk's active layer.",
-                      iname, u.depth, u.target, u.domain);
-        return -1;
-    }
-    if (strcmp(img.row.format, "qcow2") != 0) {
-        gvm_error_set(err, GVM_ERR_UNSUPPORTED, "The image %s is %s; only a "
-                      "qcow2 image has a backing chain to pull from.", iname,
-                      img.row.format);
-        return -1;
-    }
-    if (has_base) {
-        _cleanup_resolved_ struct resolved nb = { 0 };
-        if (resolve_catalogued(d, req->base, "base", &nb, err) < 0)
-            return -1;
-        base_id = nb.row.id;
-    }
-    images = json_array();
-    if (!images)
-        return gvm_error_oom(err);
-    locks[nlocks++] = (struct catalog_job_lock){ .image_id = img.row.id, .write = true };
-    json_array_append_new(images, json_integer(img.row.id));
-    for (id = img.row.backing_id; id > 0;) {
-        _cleanup_catimg_ struct catalog_image row = { 0 };
-        if (nlocks >= GVM_ARRAY_SIZE(locks)) {
-            gvm_error_set(err, GVM_ERR_CORRUPT, "The catalogued chain below %s "
-                          "is deeper than %d images.", iname, IMG_MAX_CHAIN_DEPTH);
-            return -1;
-        }
-        if (catalog_image_get(d->cat, id, &row, err) < 0)
-            return -1;
-        locks[nlocks++] = (struct catalog_job_lock){ .image_id = id, .write = false };
-        json_array_append_new(images, json_integer(id));
-        if (id == base_id)
-            found = true;
-        id = row.backing_id;
-    }
-    if (!found || base_id == img.row.id) {
-        _cleanup_free_ char *bn = resolve_image_name(d, base_id);
-        gvm_error_param(err, "base", "The image %s is not in the backing chain "
-                        "of %s.", bn ? bn : "?", iname);
-        return -1;
-    }
-    if (has_base) {
-        if (disk_layers(d, u.domain, u.target, &lay, &nlay, err) < 0)
-            return -1;
-        for (b = 0; b < nlay && lay[b].id != base_id; b++)
-            ;
-        if (b >= nlay || !lay[b].index) {
-            _cleanup_free_ char *bn = resolve_image_name(d, base_id);
-            gvm_error_set(err, GVM_ERR_UNSUPPORTED, "libvirt's view of disk %s "
-                          "of running domain %s does not list the base %s with "
-                          "an index (its live XML lacks <backingStore> elements "
-                          "for the chain), so libvirt cannot pull down to it; "
-                          "define the domain with its full backing chain.",
-                          u.target, u.domain, bn ? bn : "?");
-            return -1;
-        }
-    }
-    if (disk_idle(d, u.domain, u.target, err) < 0)
-        return -1;
-    params = json_pack("{s:s, s:s, s:I, s:I, s:b}",
-                       "domain", u.domain, "disk", u.target,
-                       "image", (json_int_t)img.row.id,
-                       "speed", (json_int_t)req->speed,
-                       "relative", has_base && is_relative(img.row.backing_filename));
-    if (!params)
-        return gvm_error_oom(err);
-    json_object_set_new(params, "base", has_base ? json_integer(base_id) : json_null());
-    json_object_set_new(params, "old-backing", img.row.backing_filename ?
-                        json_string(img.row.backing_filename) : json_null());
-    json_object_set_new(params, "old-backing-id", json_integer(img.row.backing_id));
-    log_info("block-pull into %s: on disk %s of running domain %s through "
-             "libvirt.", iname, u.target, u.domain);
-    if (create_job(d, &live_pull_job, params, images, locks, nlocks,
-                   req->op_id, "pull into", iname, result, err) < 0)
-        return -1;
-    return 1;
 }
 
 /* ---- the jobs ----------------------------------------------------------------------- */
@@ -626,26 +327,8 @@ static int landed(struct live *l, char **name, char **fmt, struct gvm_error *err
 /* Delete the removed images' files (missing is fine). */
 static int delete_files(struct live *l, struct gvm_error *err)
 {
-    size_t i;
-    json_t *e;
-
-    json_array_foreach(l->removed, i, e) {
-        struct gvm_store *st = NULL;
-        const char *path = json_string_value(json_object_get(e, "path"));
-        int r;
-
-        if (volumes_store_by_id(l->d->vols,
-                json_integer_value(json_object_get(e, "volume-id")), &st, err) < 0)
-            return -1;
-        r = st->ops->unlink(st, path);
-        if (r < 0 && r != -ENOENT) {
-            gvm_error_set_errno(err, gvm_error_class_from_errno(r), r,
-                                "The live commit into %s is complete, but "
-                                "deleting the file %s failed", l->base_name, path);
-            return -1;
-        }
-    }
-    return 0;
+    return chain_commit_delete_removed(l->d, l->removed, NULL, "live commit",
+                                       l->base_name, err);
 }
 
 /* The catalog follows what libvirt did (one transaction with the journal
@@ -721,7 +404,7 @@ static int commit_check_again(struct live *l, struct gvm_error *err)
 static int start_libvirt_job(struct live *l, struct journal_op *op,
                              struct gvm_error *err)
 {
-    _cleanup_free_ struct layer *lay = NULL;
+    _cleanup_free_ struct live_job_layer *lay = NULL;
     _cleanup_json_ json_t *payload = NULL;
     size_t n = 0, t, b = 0;
     bool refused = false;
@@ -729,13 +412,11 @@ static int start_libvirt_job(struct live *l, struct journal_op *op,
 
     if (commit_check_again(l, err) < 0)
         return -1;
-    if (disk_layers(l->d, l->domain, l->disk, &lay, &n, err) < 0)
+    if (live_job_disk_layers(l->d, l->domain, l->disk, &lay, &n, err) < 0)
         return -1;
-    for (t = 0; t < n && lay[t].id != l->top; t++)
-        ;
+    t = live_job_layer_find(lay, n, l->top);
     if (l->base)
-        for (b = 0; b < n && lay[b].id != l->base; b++)
-            ;
+        b = live_job_layer_find(lay, n, l->base);
     if (t >= n || (l->base && (b >= n || !lay[b].index))) {
         gvm_error_set(err, GVM_ERR_CONFLICT, "Disk %s of domain %s no longer "
                       "has %s and %s in its chain as libvirt lists it; nothing "
@@ -806,26 +487,169 @@ static int settle(struct live *l, struct journal_op *op, const char *what,
 
 static void close_record(struct live *l, struct journal_op *op)
 {
+    chain_job_abandon(op, "Job %" PRId64, job_id(l->job));
+}
+
+/* What live_run has seen of libvirt's job so far. */
+struct watch {
+    const char *verb;                 /* "commit" or "pull"                  */
+    bool started, aborted, trust_events;
+    bool pivot_failed, pivoted;
+    struct gvm_error pivot_err;
+    unsigned seen;                    /* EV_* since the job started          */
+    uint64_t down_since;              /* ms when libvirt stopped answering   */
+};
+
+/*
+ * libvirt did not answer about the job (e: why).  While the domain runs or
+ * libvirtd is unreachable, keep trying for UNREACHABLE_MS: 1 (go on).
+ * When the domain stopped or went away: settle from storage (0: the change
+ * had landed, catalog updated; -1 with err set).
+ */
+static int no_answer(struct live *l, struct watch *w, struct journal_op *op,
+                     const struct gvm_error *e, struct gvm_error *err)
+{
+    enum virt_dom_state st = virt_blockjob_domain_state(l->d->virt, l->domain);
+    int64_t id = job_id(l->job);
+    char what[400];
+
+    if (st == VIRT_DOM_UNREACHABLE || st == VIRT_DOM_RUNNING) {
+        uint64_t now = gvm_now_ms();
+
+        /* Events may be lost while the connection is down. */
+        w->trust_events = false;
+        if (!w->down_since) {
+            w->down_since = now;
+            log_warn("Job %" PRId64 ": %s; retrying for up to %d s.", id,
+                     e->message, UNREACHABLE_MS / 1000);
+        } else if (now - w->down_since > UNREACHABLE_MS) {
+            gvm_error_set(err, GVM_ERR_VIRT, "libvirt at %s did not answer for "
+                          "%d s during the live %s of %s (%s); its block job "
+                          "on disk %s of domain %s may still run, so the "
+                          "chain's state is unknown to gvmd: check it with "
+                          "chain-audit once libvirtd is back.",
+                          virt_uri(l->d->virt), UNREACHABLE_MS / 1000, w->verb,
+                          l->name, e->message, l->disk, l->domain);
+            return -1;
+        }
+        job_live_sleep(l->job, 4 * POLL_MS);
+        return 1;
+    }
+    snprintf(what, sizeof(what), "Domain %s %s during the live %s of %s "
+             "(disk %s)", l->domain, st == VIRT_DOM_GONE ? "went away"
+             : "stopped", w->verb, l->name, l->disk);
+    if (settle(l, op, what, err) < 0) {
+        close_record(l, op);
+        return -1;
+    }
+    log_info("Job %" PRId64 ": domain %s stopped, but the %s had completed; "
+             "catalog updated.", id, l->domain, w->verb);
+    return 0;
+}
+
+/*
+ * No libvirt job on the disk: finished (0), cancelled (JOB_STOPPED), ended
+ * short (-1, err set), or not started yet: start it (1: go on watching).
+ */
+static int no_job(struct live *l, struct watch *w, struct journal_op *op,
+                  struct gvm_error *err)
+{
+    _cleanup_free_ char *nm = NULL, *fm = NULL;
+    int r = landed(l, &nm, &fm, err);
+
+    if (r == 1)
+        return finish(l, op, nm, fm, err) < 0 ? -1 : 0;
+    if (r < 0) {
+        close_record(l, op);
+        return -1;
+    }
+    if (job_cancel_requested(l->job)) {
+        close_record(l, op);
+        return JOB_STOPPED;
+    }
+    if (w->started) {
+        char why[400];
+
+        unchanged(l, why, sizeof(why));
+        if (w->pivot_failed)
+            gvm_error_set(err, GVM_ERR_VIRT, "%s gvmd aborted the commit; %s.",
+                          w->pivot_err.message, why);
+        else
+            gvm_error_set(err, GVM_ERR_VIRT, "libvirt's %s job on disk %s of "
+                          "domain %s ended without completing%s; %s.", w->verb,
+                          l->disk, l->domain, w->seen & EV_FAILED ? " (it "
+                          "failed)" : w->seen & EV_CANCELED ? " (it was "
+                          "cancelled outside gvmd)" : "", why);
+        close_record(l, op);
+        return -1;
+    }
+    /* Events of an earlier job on the disk are not this one's; an event
+     * that comes during the call is kept for the next turn. */
+    job_live_events(l->job, true);
+    w->seen = 0;
+    if (start_libvirt_job(l, op, err) < 0) {
+        close_record(l, op);
+        return -1;
+    }
+    w->started = w->trust_events = true;
+    return 1;
+}
+
+/* An active commit is ready by all three signs (the event only when no
+ * event can have been missed: after a restart or reconnect, libvirt's XML
+ * is the record of the READY it got). */
+static bool mirror_ready(struct live *l, struct watch *w,
+                         const struct virt_bj_info *info, struct gvm_error *e)
+{
+    return l->commit && l->active && !w->aborted && !w->pivoted &&
+           info->end > 0 && info->cur == info->end &&
+           (!w->trust_events || (w->seen & EV_READY)) &&
+           virt_blockjob_mirror_ready(l->d->virt, l->domain, l->disk, e) == 1;
+}
+
+/* A job of ours runs (started here, or found again): pass on a cancel,
+ * pivot a ready active commit (or report it ready and wait for
+ * job-complete). */
+static void drive(struct live *l, struct watch *w, const struct virt_bj_info *info)
+{
     struct gvm_error e = { 0 };
 
-    if (op && journal_undone(op, &e) < 0)
-        log_error("Job %" PRId64 ": closing its journal record failed: %s",
-                  job_id(l->job), e.message);
+    w->started = true;
+    job_set_progress(l->job, info->cur, info->end);
+    if (job_cancel_requested(l->job) && !w->aborted) {
+        if (virt_blockjob_abort(l->d->virt, l->domain, l->disk, false, &e) < 0)
+            log_warn("Job %" PRId64 ": %s", job_id(l->job), e.message);
+        else
+            w->aborted = true;
+        return;
+    }
+    if (!mirror_ready(l, w, info, &e))
+        return;
+    if (!l->pivot && !job_complete_requested(l->job)) {
+        job_set_ready(l->job, true);
+    } else if (virt_blockjob_abort(l->d->virt, l->domain, l->disk, true, &e) == 0) {
+        /* libvirt returned after the switch: the next turn finds no job
+         * and the disk on base. */
+        w->pivoted = true;
+    } else if (!l->pivot) {
+        job_complete_failed(l->job, &e);
+    } else {
+        struct gvm_error e2 = { 0 };
+
+        w->pivot_failed = true;
+        w->pivot_err = e;
+        if (virt_blockjob_abort(l->d->virt, l->domain, l->disk, false, &e2) == 0)
+            w->aborted = true;
+    }
 }
 
 static int live_run(struct job *job, bool commit, struct gvm_error *err)
 {
     const struct job_type *type = commit ? &live_commit_job : &live_pull_job;
-    const char *verb = commit ? "commit" : "pull";
+    struct watch w = { .verb = commit ? "commit" : "pull" };
     struct live l;
     _cleanup_journal_op_ struct journal_op *op = NULL;
-    bool started = false, aborted = false, trust_events = false;
-    bool pivot_failed = false, pivoted = false;
-    struct gvm_error pivot_err = { 0 };
-    unsigned seen = 0;
-    uint64_t down_since = 0;
-    char what[400];
-    int ret = -1;
+    int ret = -1, r;
 
     if (live_init(&l, job, commit, err) < 0)
         goto out;
@@ -848,143 +672,35 @@ static int live_run(struct job *job, bool commit, struct gvm_error *err)
             ret = JOB_STOPPED;
             goto out;
         }
-        seen |= job_live_events(job, true);
+        w.seen |= job_live_events(job, true);
         if (virt_blockjob_info(l.d->virt, l.domain, l.disk, &info, &e) < 0) {
-            enum virt_dom_state st = virt_blockjob_domain_state(l.d->virt, l.domain);
-
-            if (st == VIRT_DOM_UNREACHABLE || st == VIRT_DOM_RUNNING) {
-                uint64_t now = gvm_now_ms();
-
-                /* Events may be lost while the connection is down. */
-                trust_events = false;
-                if (!down_since) {
-                    down_since = now;
-                    log_warn("Job %" PRId64 ": %s; retrying for up to %d s.",
-                             job_id(job), e.message, UNREACHABLE_MS / 1000);
-                } else if (now - down_since > UNREACHABLE_MS) {
-                    gvm_error_set(err, GVM_ERR_VIRT, "libvirt at %s did not "
-                                  "answer for %d s during the live %s of %s "
-                                  "(%s); its block job on disk %s of domain %s "
-                                  "may still run, so the chain's state is "
-                                  "unknown to gvmd: check it with chain-audit "
-                                  "once libvirtd is back.", virt_uri(l.d->virt),
-                                  UNREACHABLE_MS / 1000, verb, l.name, e.message,
-                                  l.disk, l.domain);
-                    goto out;
-                }
-                job_live_sleep(job, 4 * POLL_MS);
+            r = no_answer(&l, &w, op, &e, err);
+            if (r == 1)
                 continue;
-            }
-            snprintf(what, sizeof(what), "Domain %s %s during the live %s of %s "
-                     "(disk %s)", l.domain, st == VIRT_DOM_GONE ? "went away"
-                     : "stopped", verb, l.name, l.disk);
-            if (settle(&l, op, what, err) < 0) {
-                close_record(&l, op);
-                goto out;
-            }
-            log_info("Job %" PRId64 ": domain %s stopped, but the %s had "
-                     "completed; catalog updated.", job_id(job), l.domain, verb);
-            ret = 0;
+            ret = r;
             goto out;
         }
-        if (down_since) {
+        if (w.down_since) {
             log_info("Job %" PRId64 ": libvirt answers again.", job_id(job));
-            down_since = 0;
+            w.down_since = 0;
         }
         if (info.present && info.kind != l.kind) {
-            gvm_error_set(err, started ? GVM_ERR_CONFLICT : GVM_ERR_BUSY,
+            gvm_error_set(err, w.started ? GVM_ERR_CONFLICT : GVM_ERR_BUSY,
                           "Disk %s of domain %s has a libvirt block job of "
                           "another kind (%s) than this %s; nothing was "
                           "changed by gvmd.", l.disk, l.domain,
-                          virt_bj_kind_name(info.kind), verb);
+                          virt_bj_kind_name(info.kind), w.verb);
             close_record(&l, op);
             goto out;
         }
         if (!info.present) {
-            _cleanup_free_ char *nm = NULL, *fm = NULL;
-            int r = landed(&l, &nm, &fm, err);
-
-            if (r < 0) {
-                close_record(&l, op);
+            r = no_job(&l, &w, op, err);
+            if (r != 1) {
+                ret = r;
                 goto out;
             }
-            if (r == 1) {
-                if (finish(&l, op, nm, fm, err) < 0)
-                    goto out;
-                ret = 0;
-                goto out;
-            }
-            if (job_cancel_requested(job)) {
-                close_record(&l, op);
-                ret = JOB_STOPPED;
-                goto out;
-            }
-            if (started) {
-                char why[400];
-
-                unchanged(&l, why, sizeof(why));
-                if (pivot_failed)
-                    gvm_error_set(err, GVM_ERR_VIRT, "%s gvmd aborted the "
-                                  "commit; %s.", pivot_err.message, why);
-                else
-                    gvm_error_set(err, GVM_ERR_VIRT, "libvirt's %s job on disk "
-                                  "%s of domain %s ended without completing%s; "
-                                  "%s.", verb, l.disk, l.domain,
-                                  seen & EV_FAILED ? " (it failed)" :
-                                  seen & EV_CANCELED ? " (it was cancelled "
-                                  "outside gvmd)" : "", why);
-                close_record(&l, op);
-                goto out;
-            }
-            /* Events of an earlier job on the disk are not this one's; an
-             * event that comes during the call is kept for the next turn. */
-            job_live_events(job, true);
-            seen = 0;
-            if (start_libvirt_job(&l, op, err) < 0) {
-                close_record(&l, op);
-                goto out;
-            }
-            started = trust_events = true;
-            job_live_sleep(job, POLL_MS);
-            continue;
-        }
-
-        /* A job of ours runs (started here, or found again). */
-        started = true;
-        job_set_progress(job, info.cur, info.end);
-        if (job_cancel_requested(job) && !aborted) {
-            if (virt_blockjob_abort(l.d->virt, l.domain, l.disk, false, &e) < 0)
-                log_warn("Job %" PRId64 ": %s", job_id(job), e.message);
-            else
-                aborted = true;
-        } else if (l.commit && l.active && !aborted && !pivoted &&
-                   info.end > 0 && info.cur == info.end &&
-                   (!trust_events || (seen & EV_READY)) &&
-                   virt_blockjob_mirror_ready(l.d->virt, l.domain, l.disk, &e) == 1) {
-            /* Ready by all three signs (the event only when no event can
-             * have been missed: after a restart or reconnect, libvirt's
-             * XML is the record of the READY it got). */
-            if (l.pivot || job_complete_requested(job)) {
-                if (virt_blockjob_abort(l.d->virt, l.domain, l.disk, true, &e) == 0) {
-                    /* libvirt returned after the switch: the next turn
-                     * finds no job and the disk on base. */
-                    pivoted = true;
-                } else {
-                    if (!l.pivot) {
-                        job_complete_failed(job, &e);
-                    } else {
-                        struct gvm_error e2 = { 0 };
-
-                        pivot_failed = true;
-                        pivot_err = e;
-                        if (virt_blockjob_abort(l.d->virt, l.domain, l.disk,
-                                                false, &e2) == 0)
-                            aborted = true;
-                    }
-                }
-            } else {
-                job_set_ready(job, true);
-            }
+        } else {
+            drive(&l, &w, &info);
         }
         job_live_sleep(job, POLL_MS);
     }
@@ -993,40 +709,44 @@ out:
     return ret;
 }
 
+/* The catalog change was committed with step "switch" (pull) or "remove"
+ * (commit, whose files may be left: delete them). */
+static int live_forward(void *opaque, struct journal_op *op,
+                        const struct journal_entry *last, struct gvm_error *err)
+{
+    struct live *l = opaque;
+    struct job *job = l->job;
+
+    if (strcmp(last->kind, "switch") == 0)
+        return journal_done(op, err);
+    if (live_init(l, job, l->commit, err) < 0 || delete_files(l, err) < 0 ||
+        journal_done(op, err) < 0)
+        return -1;
+    log_info("Job %" PRId64 ": recovered after the catalog change; files "
+             "removed.", job_id(job));
+    return 0;
+}
+
 static int live_recover(struct job *job, struct journal_op *op,
                         const struct journal_entry *e, size_t n, bool commit,
                         struct gvm_error *err)
 {
-    const struct journal_entry *last = op ? journal_last_pending(e, n) : NULL;
+    /* Anything but a committed catalog change: run() finds the libvirt job
+     * again (or its outcome) under a new record; this one is closed as
+     * superseded. */
+    static const char *const forward[] = { "switch", "remove", NULL };
+    static const struct chain_job_recovery rec = {
+        .forward = forward,
+        .roll_forward = live_forward,
+        .run_settles_cancel = true,
+    };
     struct live l;
-    int ret = -1;
+    int ret;
 
     memset(&l, 0, sizeof(l));
-    if (last && strcmp(last->kind, "switch") == 0) {
-        /* The catalog change was committed with this step. */
-        ret = journal_done(op, err) < 0 ? -1 : JOB_RECOVERED_DONE;
-        goto out;
-    }
-    if (last && strcmp(last->kind, "remove") == 0) {
-        if (live_init(&l, job, commit, err) < 0 || delete_files(&l, err) < 0 ||
-            journal_done(op, err) < 0)
-            goto out;
-        log_info("Job %" PRId64 ": recovered after the catalog change; files "
-                 "removed.", job_id(job));
-        ret = JOB_RECOVERED_DONE;
-        goto out;
-    }
-    if (op && !last && n > 0 && !e[n - 1].undone) {
-        /* journal_done() ran: only the job's conclusion was lost. */
-        ret = JOB_RECOVERED_DONE;
-        goto out;
-    }
-    /* Anything else: run() finds the libvirt job again (or its outcome)
-     * under a new record; this one is closed as superseded. */
-    if (last && journal_undone(op, err) < 0)
-        goto out;
-    ret = JOB_RECOVERED_RESUME;
-out:
+    l.job = job;
+    l.commit = commit;
+    ret = chain_job_recover(job, op, e, n, &rec, &l, err);
     live_clear(&l);
     return ret;
 }
