@@ -36,16 +36,15 @@ struct chain_commit {
     bool planned;
 };
 
-/* ---- chain-commit.c ------------------------------------------------------------ */
+/* ---- chain-commit-copy.c ------------------------------------------------------- */
 
 /* Open catalogued image id through c's context.  0, or -1 with err set. */
-int chain_commit_copy_open_id(struct chain_commit *c, int64_t id, unsigned flags,
-                         struct img **out, struct gvm_error *err);
+int chain_commit_copy_open_id(struct chain_commit *c, int64_t id,
+                              unsigned flags, struct img **out, struct gvm_error *err);
 
 /* Repair leaks in base after an interrupted copy (best effort, logged). */
 void chain_commit_copy_repair_leaks(struct chain_commit *c);
 
-/* ---- chain-commit-copy.c ------------------------------------------------------- */
 
 /*
  * The storage preconditions, before the journal and the first write: the
