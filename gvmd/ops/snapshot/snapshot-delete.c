@@ -36,6 +36,7 @@
 #include "catalog-image.h"
 #include "catalog-snapshot.h"
 #include "chain-check.h"
+#include "chain-job.h"
 #include "chain-ops.h"
 #include "jsonutil.h"
 #include "live.h"
@@ -44,8 +45,6 @@
 #include "snapshot-tree.h"
 #include "virt-define.h"
 #include "volume.h"
-
-#define COPY_CHUNK (4u << 20)
 
 
 /* Does nothing but frozen image f depend on its backing P, so that f can
@@ -258,118 +257,18 @@ out:
     return ret;
 }
 
-/* Open a catalogued image (and its chain unless NOBACKING). */
-static int open_row(struct gvmd *d, struct resolve_ctx *ctx,
-                    const struct catalog_image *row, unsigned flags,
-                    struct img **out, struct gvm_error *err)
-{
-    struct gvm_store *st = NULL;
-    struct img_resolver res;
-    enum img_format fmt;
-    int r;
-
-    if (img_format_parse(row->format, &fmt) < 0) {
-        gvm_error_set(err, GVM_ERR_UNSUPPORTED, "Image %s:%s has format '%s'.",
-                      row->volume, row->path, row->format);
-        return -1;
-    }
-    if (volumes_store_by_id(d->vols, row->volume_id, &st, err) < 0)
-        return -1;
-    if (resolve_ctx_add(ctx, st, row->volume_id, row->volume) < 0)
-        return gvm_error_oom(err);
-    res = resolve_img_resolver(ctx);
-    r = img_open_hint(st, row->path, fmt, flags, &res, 0, row->backing_format,
-                      out, err);
-    if (r < 0) {
-        if (!gvm_error_isset(err))
-            gvm_error_set_errno(err, gvm_error_class_from_errno(r), r,
-                                "Opening %s:%s failed", row->volume, row->path);
-        return -1;
-    }
-    return 0;
-}
-
-/*
- * Copy into c every cluster it does not allocate itself where what it
- * reads now (through its backing F) differs from what it would read
- * through nb (F's backing, or nothing).  0, JOB_STOPPED or -errno.
- */
-static int pull_into(struct job *job, struct img *c, struct img *nb,
-                     uint32_t csize)
-{
-    uint64_t size = img_virtual_size(c), nbsize = nb ? img_virtual_size(nb) : 0;
-    _cleanup_free_ uint8_t *obuf = malloc(COPY_CHUNK);
-    _cleanup_free_ uint8_t *nbuf = malloc(COPY_CHUNK);
-
-    if (!obuf || !nbuf)
-        return -ENOMEM;
-    for (uint64_t off = 0; off < size;) {
-        uint64_t len = size - off < COPY_CHUNK ? size - off : COPY_CHUNK;
-        struct img_extent *ext = NULL;
-        size_t n = 0;
-        int r;
-
-        if (job_should_stop(job))
-            return JOB_STOPPED;
-        r = img_map(c, off, len, &ext, &n);
-        if (r < 0)
-            return r;
-        for (size_t i = 0; i < n && r == 0; i++) {
-            uint64_t eo = ext[i].start, el = ext[i].length;
-            if (ext[i].present && ext[i].depth == 0)
-                continue;
-            r = img_read(c, obuf, eo, (size_t)el);
-            if (r == 0) {
-                size_t have = eo >= nbsize ? 0 : (size_t)(nbsize - eo < el ? nbsize - eo : el);
-                if (have)
-                    r = img_read(nb, nbuf, eo, have);
-                memset(nbuf + have, 0, (size_t)el - have);
-            }
-            for (uint64_t j = 0; r == 0 && j < el;) {
-                uint64_t step = csize - ((eo + j) % csize);
-                if (step > el - j)
-                    step = el - j;
-                if (memcmp(obuf + j, nbuf + j, (size_t)step) != 0) {
-                    /* Zeros too are written as data: the new backing may
-                     * show something there, and a plain write is right
-                     * whatever the image version. */
-                    r = img_write(c, obuf + j, eo + j, (size_t)step);
-                }
-                j += step;
-            }
-        }
-        free(ext);
-        if (r < 0)
-            return r;
-        off += len;
-        job_add_progress(job, len);
-    }
-    return img_flush(c);
-}
-
+/* After an interrupted copy into catalogued image image_id. */
 static void repair_leaks(struct gvmd *d, int64_t image_id)
 {
     _cleanup_catimg_ struct catalog_image row = { 0 };
-    _cleanup_rctx_ struct resolve_ctx ctx;
     struct gvm_error e = { 0 };
-    struct img_check_result res;
-    struct img *img = NULL;
 
-    resolve_ctx_init(&ctx, d);
-    if (catalog_image_get(d->cat, image_id, &row, &e) < 0 ||
-        strcmp(row.format, "qcow2") != 0 ||
-        open_row(d, &ctx, &row, IMG_OPEN_RW | IMG_OPEN_NOBACKING, &img, &e) < 0) {
-        if (gvm_error_isset(&e))
-            log_warn("Leak check of image %" PRId64 " failed: %s", image_id, e.message);
+    if (catalog_image_get(d->cat, image_id, &row, &e) < 0) {
+        log_warn("Leak check of image %" PRId64 " failed: %s", image_id, e.message);
         return;
     }
-    if (img_check(img, IMG_REPAIR_LEAKS, &res, &e) < 0)
-        log_warn("Leak check of %s:%s failed: %s", row.volume, row.path, e.message);
-    else if (res.leaks)
-        log_info("%s:%s: %" PRIu64 " leaked clusters after the interrupted "
-                 "copy, %" PRIu64 " fixed.", row.volume, row.path, res.leaks,
-                 res.leaks_fixed);
-    img_close(img);
+    chain_job_repair_leaks(d, NULL, &row, NULL, "Snapshot delete into %s:%s",
+                           row.volume, row.path);
 }
 
 /* Make child c (catalogued) read through p (0: nothing) what it reads
@@ -384,7 +283,7 @@ static int move_child(struct job *job, struct journal_op *op, int64_t cid,
     _cleanup_free_ char *bname = NULL;
     _cleanup_json_ json_t *pl = NULL;
     struct img *ci = NULL, *pi = NULL;
-    struct img_info info = { 0 };
+    uint64_t fail_off = 0;
     int ret = -1, r;
 
     resolve_ctx_init(&ctx, d);
@@ -411,15 +310,15 @@ static int move_child(struct job *job, struct journal_op *op, int64_t cid,
         return gvm_error_oom(err);
     if (journal_step(op, "pull", pl, err) < 0)
         return -1;
-    if (open_row(d, &ctx, &c, IMG_OPEN_RW, &ci, err) < 0)
+    if (chain_job_open_row(d, &ctx, &c, IMG_OPEN_RW, &ci, err) < 0)
         goto out;
-    if (p.id > 0 && open_row(d, &ctx, &p, 0, &pi, err) < 0)
+    if (p.id > 0 && chain_job_open_row(d, &ctx, &p, 0, &pi, err) < 0)
         goto out;
-    if (img_get_info(ci, &info) < 0) {
-        gvm_error_oom(err);
-        goto out;
-    }
-    r = pull_into(job, ci, pi, info.cluster_size ? info.cluster_size : 65536);
+    /* Several children in one job: progress adds up; zeros are written as
+     * data (the new backing may show something there, and a plain write is
+     * right whatever the image version). */
+    r = chain_job_copy_if_differs(job, ci, pi, CHAIN_JOB_DIFF_ADD_PROGRESS |
+                                  CHAIN_JOB_DIFF_ZEROS_AS_DATA, NULL, &fail_off);
     if (r == JOB_STOPPED) {
         ret = JOB_STOPPED;
         goto out;
@@ -448,7 +347,6 @@ static int move_child(struct job *job, struct journal_op *op, int64_t cid,
         goto out;
     ret = 0;
 out:
-    img_info_clear(&info);
     if (pi)
         img_close(pi);
     if (ci)
@@ -719,7 +617,7 @@ static int delete_recover(struct job *job, struct journal_op *op,
 
             resolve_ctx_init(&ctx, d);
             if (catalog_image_get(d->cat, cid, &c, err) < 0 ||
-                open_row(d, &ctx, &c, IMG_OPEN_NOBACKING, &ci, err) < 0)
+                chain_job_open_row(d, &ctx, &c, IMG_OPEN_NOBACKING, &ci, err) < 0)
                 return -1;
             if (img_get_info(ci, &info) == 0 &&
                 gvm_streq0(info.backing_filename, nn) && gvm_streq0(info.backing_format, nf)) {
