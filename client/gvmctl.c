@@ -609,14 +609,11 @@ static int wait_job(struct conn *c, const char *sock, json_t **job, bool as_json
     return rc;
 }
 
-int main(int argc, char **argv)
+/* The global options before the command.  -1 with *next the command's
+ * index to go on, else the exit status (--help, --version). */
+static int parse_options(int argc, char **argv, struct opts *o, int *next)
 {
-    struct opts o = { 0 };
     int i;
-
-    o.socket = getenv("GVMCTL_SOCKET");
-    if (!o.socket || !*o.socket)
-        o.socket = GVM_DEFAULT_SOCKET;
 
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -631,20 +628,20 @@ int main(int argc, char **argv)
             printf("gvmctl %s (protocol %d)\n", GVMD_VERSION, GVM_PROTOCOL_VERSION);
             return 0;
         } else if (!strcmp(a, "--json")) {
-            o.json = true;
+            o->json = true;
         } else if (!strcmp(a, "--wait")) {
-            o.wait = true;
+            o->wait = true;
         } else if (!strcmp(a, "--socket") || !strcmp(a, "--params")) {
             if (i + 1 >= argc)
                 usage_error("%s needs a value.", a);
             if (a[2] == 's')
-                o.socket = argv[++i];
+                o->socket = argv[++i];
             else
-                o.params_json = argv[++i];
+                o->params_json = argv[++i];
         } else if (!strncmp(a, "--socket=", 9)) {
-            o.socket = a + 9;
+            o->socket = a + 9;
         } else if (!strncmp(a, "--params=", 9)) {
-            o.params_json = a + 9;
+            o->params_json = a + 9;
         } else if (!strcmp(a, "--")) {
             i++;
             break;
@@ -652,40 +649,41 @@ int main(int argc, char **argv)
             usage_error("unknown option '%s' (see gvmctl --help).", a);
         }
     }
-    if (i >= argc) {
-        print_usage(stderr);
-        return EXIT_USAGE;
-    }
+    *next = i;
+    return -1;
+}
 
-    const char *cmd = argv[i];
-    if (!strcmp(cmd, "help")) {
-        if (i + 1 >= argc) {
-            print_usage(stdout);
-            fputc('\n', stdout);
-            print_commands(stdout);
-            return 0;
-        }
-        const struct method *m = find_method(argv[i + 1]);
-        if (!m)
-            usage_error("unknown command '%s' (gvmctl help lists them).",
-                        argv[i + 1]);
-        print_command_help(stdout, m);
+/* "gvmctl help [COMMAND]"; argv[i] is "help". */
+static int help_command(int argc, char **argv, int i)
+{
+    if (i + 1 >= argc) {
+        print_usage(stdout);
+        fputc('\n', stdout);
+        print_commands(stdout);
         return 0;
     }
-
-    const struct method *m = find_method(cmd);
+    const struct method *m = find_method(argv[i + 1]);
     if (!m)
-        usage_error("unknown command '%s' (gvmctl help lists them).", cmd);
+        usage_error("unknown command '%s' (gvmctl help lists them).",
+                    argv[i + 1]);
+    print_command_help(stdout, m);
+    return 0;
+}
 
+/* The call's params: --params, then the command's own arguments (from
+ * argv[first]) over it.  NULL after a usage message. */
+static json_t *build_params(const struct method *m, int argc, char **argv,
+                            int first, struct opts *o)
+{
     json_t *cli = json_object();
-    if (parse_command_args(m, argc, argv, i + 1, &o, cli) < 0) {
+    if (parse_command_args(m, argc, argv, first, o, cli) < 0) {
         json_decref(cli);
-        return EXIT_USAGE;
+        return NULL;
     }
     json_t *params = json_object();
-    if (o.params_json) {
+    if (o->params_json) {
         json_error_t je;
-        json_t *p = json_loads(o.params_json, 0, &je);
+        json_t *p = json_loads(o->params_json, 0, &je);
         if (!json_is_object(p)) {
             bool parsed = p != NULL;
             json_decref(p);
@@ -693,19 +691,55 @@ int main(int argc, char **argv)
             json_decref(cli);
             usage_msg("--params: not a JSON object%s%s.", parsed ? "" : ": ",
                       parsed ? "" : je.text);
-            return EXIT_USAGE;
+            return NULL;
         }
         json_object_update(params, p);
         json_decref(p);
     }
     json_object_update(params, cli);      /* --name values win */
     json_decref(cli);
+    return params;
+}
 
-    struct conn *c = conn_open(o.socket);
+/* Print a reply's result (waiting for its job with --wait) or error;
+ * returns the exit status. */
+static int print_reply(struct conn *c, const struct method *m,
+                       const struct opts *o, json_t *reply)
+{
+    int rc = 0;
+    json_t *err = json_object_get(reply, "error");
+    if (err)
+        return print_rpc_error(err, o->json);
+    json_t *result = json_incref(json_object_get(reply, "result"));
+    if (o->wait && is_job(result)) {
+        rc = wait_job(c, o->socket, &result, o->json);
+        if (rc == 0) {
+            print_result(result, o->json);
+            json_t *jerr = json_object_get(result, "error");
+            if (jerr && !json_is_null(jerr)) {
+                if (!o->json)
+                    print_rpc_error(jerr, false);
+                rc = EXIT_RPC_ERROR;
+            }
+        }
+    } else {
+        print_result(result, o->json);
+        if (!strcmp(m->name, "job-cancel"))
+            note_cancel_too_late(result);
+    }
+    json_decref(result);
+    return rc;
+}
+
+/* Connect, call m with params (consumed) and print what comes back. */
+static int call_method(const struct method *m, const struct opts *o,
+                       json_t *params)
+{
+    struct conn *c = conn_open(o->socket);
     if (!c) {
         int e = errno;
         fprintf(stderr, "gvmctl: cannot connect to gvmd at %s: %s%s\n",
-                o.socket, strerror(e),
+                o->socket, strerror(e),
                 e == ENOENT || e == ECONNREFUSED ? " (is gvmd running?)" :
                 e == EACCES ? " (the read-write socket needs the gvm group; "
                               "read-only commands can use the -ro socket)" : "");
@@ -714,37 +748,46 @@ int main(int argc, char **argv)
     }
 
     json_t *reply = NULL;
-    int r = conn_call(c, m->name, params, &reply), rc = 0;
+    int r = conn_call(c, m->name, params, &reply), rc;
     json_decref(params);
     if (r < 0) {
-        rc = io_failure(o.socket, r);
+        rc = io_failure(o->socket, r);
         conn_close(c);
         return rc;
     }
-    json_t *err = json_object_get(reply, "error");
-    if (err) {
-        rc = print_rpc_error(err, o.json);
-    } else {
-        json_t *result = json_incref(json_object_get(reply, "result"));
-        if (o.wait && is_job(result)) {
-            rc = wait_job(c, o.socket, &result, o.json);
-            if (rc == 0) {
-                print_result(result, o.json);
-                json_t *jerr = json_object_get(result, "error");
-                if (jerr && !json_is_null(jerr)) {
-                    if (!o.json)
-                        print_rpc_error(jerr, false);
-                    rc = EXIT_RPC_ERROR;
-                }
-            }
-        } else {
-            print_result(result, o.json);
-            if (!strcmp(m->name, "job-cancel"))
-                note_cancel_too_late(result);
-        }
-        json_decref(result);
-    }
+    rc = print_reply(c, m, o, reply);
     json_decref(reply);
     conn_close(c);
     return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct opts o = { 0 };
+    int i, rc;
+
+    o.socket = getenv("GVMCTL_SOCKET");
+    if (!o.socket || !*o.socket)
+        o.socket = GVM_DEFAULT_SOCKET;
+
+    rc = parse_options(argc, argv, &o, &i);
+    if (rc >= 0)
+        return rc;
+    if (i >= argc) {
+        print_usage(stderr);
+        return EXIT_USAGE;
+    }
+
+    const char *cmd = argv[i];
+    if (!strcmp(cmd, "help"))
+        return help_command(argc, argv, i);
+
+    const struct method *m = find_method(cmd);
+    if (!m)
+        usage_error("unknown command '%s' (gvmctl help lists them).", cmd);
+
+    json_t *params = build_params(m, argc, argv, i + 1, &o);
+    if (!params)
+        return EXIT_USAGE;
+    return call_method(m, &o, params);
 }

@@ -10,4 +10,10 @@
 static inline void gvm_json_decrefp(json_t **j) { if (*j) json_decref(*j); }
 #define _cleanup_json_ _cleanup_(gvm_json_decrefp)
 
+/* A JSON string of s, or null when s is NULL. */
+static inline json_t *gvm_json_str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
 #endif

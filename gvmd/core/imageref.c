@@ -225,26 +225,24 @@ static int split_volume_path(const char *p, const char *param,
     return 0;
 }
 
-int imageref_parse_gluster_uri(const char *uri, const char *param,
-                               struct imageref *out, struct gvm_error *err)
+/* The scheme and its transport suffix; on success *rest points just past
+ * "://". */
+static int parse_scheme(const char *uri, const char *param,
+                        enum gvm_transport *tr, const char **rest,
+                        struct gvm_error *err)
 {
     static const char scheme[] = "gluster";
-    enum gvm_transport tr = GVM_TRANSPORT_TCP;
-    const char *p, *rest;
-    _cleanup_free_ char *path = NULL, *sock = NULL;
-    int r;
+    const char *p, *sep;
 
-    memset(out, 0, sizeof(*out));
-    if (!param)
-        param = "image";
     if (strncmp(uri, scheme, strlen(scheme)) != 0)
         return bad(err, param, "'%.64s' is not a gluster URI.", uri);
     p = uri + strlen(scheme);
-    rest = strstr(p, "://");
-    if (!rest)
+    sep = strstr(p, "://");
+    if (!sep)
         return bad(err, param, "the gluster URI lacks '://' after the scheme.");
-    if (p != rest) {
-        size_t tlen = (size_t)(rest - p);
+    *tr = GVM_TRANSPORT_TCP;
+    if (p != sep) {
+        size_t tlen = (size_t)(sep - p);
         bool known = (tlen == 4 && !strncmp(p, "+tcp", 4)) ||
                      (tlen == 5 && !strncmp(p, "+unix", 5)) ||
                      (tlen == 5 && !strncmp(p, "+rdma", 5));
@@ -253,76 +251,205 @@ int imageref_parse_gluster_uri(const char *uri, const char *param,
                        "'%.*s': use gluster://, gluster+tcp://, gluster+unix:// "
                        "or gluster+rdma://.", (int)(tlen > 32 ? 32 : tlen), p);
         if (p[1] == 'u')
-            tr = GVM_TRANSPORT_UNIX;
+            *tr = GVM_TRANSPORT_UNIX;
         else if (p[1] == 'r')
-            tr = GVM_TRANSPORT_RDMA;
+            *tr = GVM_TRANSPORT_RDMA;
     }
-    p = rest + 3;
+    *rest = sep + 3;
+    return 0;
+}
+
+/* The server part of a URI's authority; host stays NULL when it is empty. */
+struct authority {
+    const char *host;
+    size_t hlen;
+    bool has_port;
+    int port;
+};
+
+/* "[" ipv6 "]" [":" port] */
+static int parse_authority_ipv6(const char *auth, size_t alen,
+                                const char *param, struct authority *a,
+                                struct gvm_error *err)
+{
+    const char *auth_end = auth + alen;
+    const char *close = memchr(auth, ']', alen);
+
+    if (!close)
+        return bad(err, param, "the gluster URI has an unclosed '[' "
+                   "in its server address.");
+    a->host = auth + 1;
+    a->hlen = (size_t)(close - a->host);
+    if (!ipv6_valid(a->host, a->hlen))
+        return bad(err, param, "'%.*s' in brackets is not an IPv6 address.",
+                   (int)(a->hlen > 64 ? 64 : a->hlen), a->host);
+    const char *after = close + 1;
+    if (after < auth_end) {
+        if (*after != ':')
+            return bad(err, param, "the gluster URI has '%.*s' after the "
+                       "IPv6 address where ':PORT' or '/' should be.",
+                       (int)(auth_end - after > 32 ? 32 : auth_end - after),
+                       after);
+        a->has_port = true;
+        return parse_port(after + 1, (size_t)(auth_end - after - 1), param,
+                          err, &a->port);
+    }
+    return 0;
+}
+
+/* host [":" port], host a name or an IPv4 address, possibly empty */
+static int parse_authority_host(const char *auth, size_t alen,
+                                const char *param, struct authority *a,
+                                struct gvm_error *err)
+{
+    const char *auth_end = auth + alen;
+    const char *colon = memchr(auth, ':', alen);
+    int r;
+
+    a->host = auth;
+    a->hlen = colon ? (size_t)(colon - auth) : alen;
+    if (colon) {
+        if (memchr(colon + 1, ':', (size_t)(auth_end - colon - 1)) ||
+            memchr(auth, ']', alen))
+            return bad(err, param, "the gluster URI's server '%.*s' has "
+                       "more than one ':' (put an IPv6 address in "
+                       "brackets).", (int)(alen > 64 ? 64 : alen), auth);
+        a->has_port = true;
+        r = parse_port(colon + 1, (size_t)(auth_end - colon - 1), param,
+                       err, &a->port);
+        if (r < 0)
+            return r;
+    }
+    if (a->hlen > 0 && !hostname_valid(a->host, a->hlen))
+        return bad(err, param, "the server '%.*s' is not a valid host "
+                   "name or IPv4 address.", (int)(a->hlen > 64 ? 64 : a->hlen),
+                   a->host);
+    if (a->hlen == 0)
+        a->host = NULL;
+    return 0;
+}
+
+/* authority: [host | "[" ipv6 "]"] [":" port]; *p moves past it. */
+static int parse_authority(const char **p, const char *param,
+                           struct authority *a, struct gvm_error *err)
+{
+    const char *auth = *p;
+    size_t alen = strcspn(auth, "/?");
+    int r = 0;
+
+    memset(a, 0, sizeof(*a));
+    if (memchr(auth, '@', alen))
+        return bad(err, param, "the gluster URI has a user name ('user@'), "
+                   "which gluster does not use.");
+    if (alen > 0 && auth[0] == '[')
+        r = parse_authority_ipv6(auth, alen, param, a, err);
+    else if (alen > 0)
+        r = parse_authority_host(auth, alen, param, a, err);
+    if (r < 0)
+        return r;
+    *p = auth + alen;
+    return 0;
+}
+
+/* One "name=value" item of the query: only socket= is known, and only for
+ * unix. */
+static int parse_query_item(const char *q, size_t ilen, enum gvm_transport tr,
+                            const char *param, char **sock,
+                            struct gvm_error *err)
+{
+    const char *eq = memchr(q, '=', ilen);
+    size_t nlen = eq ? (size_t)(eq - q) : ilen;
+    const char *why;
+
+    _cleanup_free_ char *name = pct_decode(q, nlen, &why);
+    if (!name)
+        return why ? bad(err, param, "a query parameter name %s.", why)
+                   : -ENOMEM;
+    if (strcmp(name, "socket") != 0)
+        return bad(err, param, "the gluster URI has an unknown query "
+                   "parameter '%.32s' (only 'socket' is known).", name);
+    if (tr != GVM_TRANSPORT_UNIX)
+        return bad(err, param, "'socket=' is valid only with "
+                   "gluster+unix://; a %s URI names a server instead.",
+                   gvm_transport_name(tr));
+    if (*sock)
+        return bad(err, param, "the gluster URI gives 'socket' twice.");
+    if (!eq || ilen == nlen + 1)
+        return bad(err, param, "'socket=' has no value.");
+    *sock = pct_decode(eq + 1, ilen - nlen - 1, &why);
+    if (!*sock)
+        return why ? bad(err, param, "the socket value %s.", why) : -ENOMEM;
+    return check_socket_path(*sock, param, err);
+}
+
+/* The query after '?' (q points past it). */
+static int parse_query(const char *q, enum gvm_transport tr,
+                       const char *param, char **sock, struct gvm_error *err)
+{
+    while (*q) {
+        size_t ilen = strcspn(q, "&");
+        if (ilen == 0) {        /* "?&" or trailing '&' */
+            q += 1;
+            continue;
+        }
+        int r = parse_query_item(q, ilen, tr, param, sock, err);
+        if (r < 0)
+            return r;
+        q += ilen;
+        if (*q == '&')
+            q++;
+    }
+    return 0;
+}
+
+/* Fill out->servers with the one server the URI names. */
+static int set_server(struct imageref *out, enum gvm_transport tr,
+                      const struct authority *a, char **sock)
+{
+    out->servers = calloc(1, sizeof(*out->servers));
+    if (!out->servers)
+        return -ENOMEM;
+    out->nservers = 1;
+    out->servers[0].transport = tr;
+    if (tr == GVM_TRANSPORT_UNIX) {
+        out->servers[0].socket = steal_pointer(sock);
+    } else {
+        /* QEMU's block/gluster.c uses localhost when the server is left
+         * out; so do we, rather than refuse what QEMU accepts. */
+        out->servers[0].host = a->host ? strndup(a->host, a->hlen)
+                                       : strdup("localhost");
+        out->servers[0].port = a->port;
+        if (!out->servers[0].host)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+int imageref_parse_gluster_uri(const char *uri, const char *param,
+                               struct imageref *out, struct gvm_error *err)
+{
+    enum gvm_transport tr;
+    struct authority a;
+    const char *p = NULL;
+    _cleanup_free_ char *path = NULL, *sock = NULL;
+    int r;
+
+    memset(out, 0, sizeof(*out));
+    if (!param)
+        param = "image";
+    r = parse_scheme(uri, param, &tr, &p, err);
+    if (r < 0)
+        return r;
 
     if (strchr(p, '#'))
         return bad(err, param, "the gluster URI has a fragment ('#...'), "
                    "which means nothing for an image.");
 
-    /* authority: [host | "[" ipv6 "]"] [":" port] */
-    size_t alen = strcspn(p, "/?");
-    const char *auth = p, *auth_end = p + alen;
-    const char *host = NULL;
-    size_t hlen = 0;
-    bool has_port = false;
-    int port = 0;
+    r = parse_authority(&p, param, &a, err);
+    if (r < 0)
+        return r;
 
-    if (memchr(auth, '@', alen))
-        return bad(err, param, "the gluster URI has a user name ('user@'), "
-                   "which gluster does not use.");
-    if (alen > 0 && auth[0] == '[') {
-        const char *close = memchr(auth, ']', alen);
-        if (!close)
-            return bad(err, param, "the gluster URI has an unclosed '[' "
-                       "in its server address.");
-        host = auth + 1;
-        hlen = (size_t)(close - host);
-        if (!ipv6_valid(host, hlen))
-            return bad(err, param, "'%.*s' in brackets is not an IPv6 address.",
-                       (int)(hlen > 64 ? 64 : hlen), host);
-        const char *after = close + 1;
-        if (after < auth_end) {
-            if (*after != ':')
-                return bad(err, param, "the gluster URI has '%.*s' after the "
-                           "IPv6 address where ':PORT' or '/' should be.",
-                           (int)(auth_end - after > 32 ? 32 : auth_end - after),
-                           after);
-            has_port = true;
-            r = parse_port(after + 1, (size_t)(auth_end - after - 1), param,
-                           err, &port);
-            if (r < 0)
-                return r;
-        }
-    } else if (alen > 0) {
-        const char *colon = memchr(auth, ':', alen);
-        host = auth;
-        hlen = colon ? (size_t)(colon - auth) : alen;
-        if (colon) {
-            if (memchr(colon + 1, ':', (size_t)(auth_end - colon - 1)) ||
-                memchr(auth, ']', alen))
-                return bad(err, param, "the gluster URI's server '%.*s' has "
-                           "more than one ':' (put an IPv6 address in "
-                           "brackets).", (int)(alen > 64 ? 64 : alen), auth);
-            has_port = true;
-            r = parse_port(colon + 1, (size_t)(auth_end - colon - 1), param,
-                           err, &port);
-            if (r < 0)
-                return r;
-        }
-        if (hlen > 0 && !hostname_valid(host, hlen))
-            return bad(err, param, "the server '%.*s' is not a valid host "
-                       "name or IPv4 address.", (int)(hlen > 64 ? 64 : hlen),
-                       host);
-        if (hlen == 0)
-            host = NULL;
-    }
-    p = auth_end;
-
-    if (tr == GVM_TRANSPORT_UNIX && (host || has_port))
+    if (tr == GVM_TRANSPORT_UNIX && (a.host || a.has_port))
         return bad(err, param, "a gluster+unix URI takes no server or port "
                    "(write gluster+unix:///VOLUME/PATH?socket=SOCKET).");
 
@@ -343,54 +470,10 @@ int imageref_parse_gluster_uri(const char *uri, const char *param,
         goto fail;
     p += plen;
 
-    /* query: only socket= is known, and only for unix */
     if (*p == '?') {
-        const char *q = p + 1;
-        while (*q) {
-            size_t ilen = strcspn(q, "&");
-            const char *eq = memchr(q, '=', ilen);
-            size_t nlen = eq ? (size_t)(eq - q) : ilen;
-            if (ilen == 0) {        /* "?&" or trailing '&' */
-                q += 1;
-                continue;
-            }
-            _cleanup_free_ char *name = pct_decode(q, nlen, &why);
-            if (!name) {
-                r = why ? bad(err, param, "a query parameter name %s.", why)
-                        : -ENOMEM;
-                goto fail;
-            }
-            if (strcmp(name, "socket") != 0) {
-                r = bad(err, param, "the gluster URI has an unknown query "
-                        "parameter '%.32s' (only 'socket' is known).", name);
-                goto fail;
-            }
-            if (tr != GVM_TRANSPORT_UNIX) {
-                r = bad(err, param, "'socket=' is valid only with "
-                        "gluster+unix://; a %s URI names a server instead.",
-                        gvm_transport_name(tr));
-                goto fail;
-            }
-            if (sock) {
-                r = bad(err, param, "the gluster URI gives 'socket' twice.");
-                goto fail;
-            }
-            if (!eq || ilen == nlen + 1) {
-                r = bad(err, param, "'socket=' has no value.");
-                goto fail;
-            }
-            sock = pct_decode(eq + 1, ilen - nlen - 1, &why);
-            if (!sock) {
-                r = why ? bad(err, param, "the socket value %s.", why) : -ENOMEM;
-                goto fail;
-            }
-            r = check_socket_path(sock, param, err);
-            if (r < 0)
-                goto fail;
-            q += ilen;
-            if (*q == '&')
-                q++;
-        }
+        r = parse_query(p + 1, tr, param, &sock, err);
+        if (r < 0)
+            goto fail;
     }
     if (tr == GVM_TRANSPORT_UNIX && !sock) {
         r = bad(err, param, "a gluster+unix URI needs '?socket=PATH' naming "
@@ -398,25 +481,9 @@ int imageref_parse_gluster_uri(const char *uri, const char *param,
         goto fail;
     }
 
-    out->servers = calloc(1, sizeof(*out->servers));
-    if (!out->servers) {
-        r = -ENOMEM;
+    r = set_server(out, tr, &a, &sock);
+    if (r < 0)
         goto fail;
-    }
-    out->nservers = 1;
-    out->servers[0].transport = tr;
-    if (tr == GVM_TRANSPORT_UNIX) {
-        out->servers[0].socket = steal_pointer(&sock);
-    } else {
-        /* QEMU's block/gluster.c uses localhost when the server is left
-         * out; so do we, rather than refuse what QEMU accepts. */
-        out->servers[0].host = host ? strndup(host, hlen) : strdup("localhost");
-        out->servers[0].port = port;
-        if (!out->servers[0].host) {
-            r = -ENOMEM;
-            goto fail;
-        }
-    }
     out->kind = IMAGEREF_GLUSTER;
     return 0;
 

@@ -317,6 +317,141 @@ static int backing_stale(struct gvmd *d, const struct virt_disk *v,
     return v->nbacking > 0 && want > 0 ? 1 : 0;
 }
 
+/*
+ * libvirt's disks of dom, looked up by uuid, then by name.  1 with *key
+ * the name libvirt knows the domain by, 0 when there is nothing to check
+ * (unknown to libvirt, libvirt unreachable: logged), -1 with err.
+ */
+static int read_disks(struct gvmd *d, const struct catalog_domain *dom,
+                      const char **key, struct virt_disk **vd, size_t *nvd,
+                      bool *running, struct gvm_error *err)
+{
+    struct gvm_error e = { 0 };
+    int r = virt_domain_disks(d->virt, *key, vd, nvd, running, &e);
+
+    /* A domain attached with explicit disks has a uuid of gvmd's making:
+     * libvirt knows it by name (as chain-audit looks it up). */
+    if (r < 0 && e.cls == GVM_ERR_NOT_FOUND && *key != dom->name) {
+        gvm_error_clear(&e);
+        *key = dom->name;
+        r = virt_domain_disks(d->virt, *key, vd, nvd, running, &e);
+    }
+    if (r >= 0)
+        return 1;
+    if (e.cls == GVM_ERR_NOT_FOUND) {
+        log_info("Domain %s is not defined in libvirt: no definition to "
+                 "update.", dom->name);
+        return 0;
+    }
+    if (!virt_connected(d->virt)) {
+        log_info("libvirt is unreachable: the definition of domain %s "
+                 "is not checked now (%s).", dom->name, e.message);
+        return 0;
+    }
+    gvm_error_set(err, GVM_ERR_VIRT, "libvirt's definition of domain %s "
+                  "was not checked against the catalog: %s", dom->name,
+                  e.message);
+    return -1;
+}
+
+/*
+ * Whether catalog disk cd's libvirt disk v must be rewritten: 1 if it
+ * names another image than the catalog's, a chain that is not the
+ * catalog's or a file gvmd removed; 0 if it is in step or names an image
+ * gvmd did not put there (logged); -1 with err.
+ */
+static int disk_is_stale(struct gvmd *d, const struct catalog_domain *dom,
+                         const struct catalog_disk *cd,
+                         const struct virt_disk *v, struct gvm_error *err)
+{
+    int64_t id = 0;
+    int r = live_source_image(d, &v->src, &id, err);
+
+    if (r < 0)
+        return -1;
+    if (r == 1 && id == cd->image_id) {
+        r = backing_stale(d, v, id, err);
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            return 0;
+    }
+    if (r == 0) {
+        r = gone(d, &v->src, err);
+        if (r < 0)
+            return -1;
+        if (r == 0) {
+            _cleanup_free_ char *was = source_label(d, &v->src);
+
+            log_warn("Domain %s: libvirt's definition of disk %s names "
+                     "%s, which gvmd did not put there and which is not "
+                     "catalogued: left as it is (run chain-audit).",
+                     dom->name, cd->target, was ? was : "?");
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Fill st (dom->ndisks entries) with the stale disks; *nst counts them,
+ * also on failure (their `was` must be freed). */
+static int find_stale(struct gvmd *d, const struct catalog_domain *dom,
+                      const struct virt_disk *vd, size_t nvd,
+                      struct stale *st, size_t *nst, struct gvm_error *err)
+{
+    for (size_t i = 0; i < dom->ndisks; i++) {
+        const struct catalog_disk *cd = &dom->disks[i];
+        const struct virt_disk *v = NULL;
+        int r;
+
+        for (size_t k = 0; k < nvd && !v; k++)
+            if (vd[k].target && strcmp(vd[k].target, cd->target) == 0)
+                v = &vd[k];
+        if (!v) {
+            log_debug("Domain %s: libvirt's definition has no disk %s.",
+                      dom->name, cd->target);
+            continue;
+        }
+        r = disk_is_stale(d, dom, cd, v, err);
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            continue;
+        st[*nst].target = cd->target;
+        st[*nst].image_id = cd->image_id;
+        st[*nst].was = source_label(d, &v->src);
+        if (!st[(*nst)++].was)
+            return gvm_error_oom(err);
+    }
+    return 0;
+}
+
+/* Say how the redefinition went (rc as virt_define_sync returns it; e why
+ * it failed). */
+static void report_redefine(struct gvmd *d, const struct catalog_domain *dom,
+                            const struct stale *st, size_t nst, int rc,
+                            struct gvm_error *e, struct gvm_error *err)
+{
+    _cleanup_free_ char *list = stale_list(d, st, nst);
+    size_t ml = strlen(e->message);
+
+    /* e's sentence continues ours: no full stop of its own. */
+    while (ml > 0 && (e->message[ml - 1] == '.' || e->message[ml - 1] == ' '))
+        e->message[--ml] = '\0';
+    if (rc < 0)
+        gvm_error_set(err, GVM_ERR_VIRT, "libvirt's definition of domain "
+                      "%s was not updated and still names former images "
+                      "for disk(s) %s: %s. Do not start %s before it is "
+                      "repaired: gvmd tries again at its next start (or "
+                      "put domain-disk-xml's <disk> for the catalog's "
+                      "image into it with virsh edit).", dom->name,
+                      list ? list : "?", e->message, dom->name);
+    else if (rc > 0)
+        log_info("Redefined domain %s in libvirt: disk(s) %s now name "
+                 "the catalog's active images.", dom->name,
+                 list ? list : "?");
+}
+
 int virt_define_sync(struct gvmd *d, const struct catalog_domain *dom,
                      struct gvm_error *err)
 {
@@ -332,31 +467,9 @@ int virt_define_sync(struct gvmd *d, const struct catalog_domain *dom,
     /* libvirt-uri none: there is no definition to keep in step. */
     if (dom->ndisks == 0 || !virt_configured(d->virt))
         return 0;
-    int r = virt_domain_disks(d->virt, key, &vd, &nvd, &running, &e);
-
-    /* A domain attached with explicit disks has a uuid of gvmd's making:
-     * libvirt knows it by name (as chain-audit looks it up). */
-    if (r < 0 && e.cls == GVM_ERR_NOT_FOUND && key != dom->name) {
-        gvm_error_clear(&e);
-        key = dom->name;
-        r = virt_domain_disks(d->virt, key, &vd, &nvd, &running, &e);
-    }
-    if (r < 0) {
-        if (e.cls == GVM_ERR_NOT_FOUND) {
-            log_info("Domain %s is not defined in libvirt: no definition to "
-                     "update.", dom->name);
-            return 0;
-        }
-        if (!virt_connected(d->virt)) {
-            log_info("libvirt is unreachable: the definition of domain %s "
-                     "is not checked now (%s).", dom->name, e.message);
-            return 0;
-        }
-        gvm_error_set(err, GVM_ERR_VIRT, "libvirt's definition of domain %s "
-                      "was not checked against the catalog: %s", dom->name,
-                      e.message);
-        return -1;
-    }
+    int r = read_disks(d, dom, &key, &vd, &nvd, &running, err);
+    if (r <= 0)
+        return r;
     if (running) {
         rc = 0;         /* the live path keeps a running domain in step */
         goto out;
@@ -366,51 +479,8 @@ int virt_define_sync(struct gvmd *d, const struct catalog_domain *dom,
         gvm_error_oom(err);
         goto out;
     }
-    for (size_t i = 0; i < dom->ndisks; i++) {
-        const struct catalog_disk *cd = &dom->disks[i];
-        const struct virt_disk *v = NULL;
-        int64_t id = 0;
-
-        for (size_t k = 0; k < nvd && !v; k++)
-            if (vd[k].target && strcmp(vd[k].target, cd->target) == 0)
-                v = &vd[k];
-        if (!v) {
-            log_debug("Domain %s: libvirt's definition has no disk %s.",
-                      dom->name, cd->target);
-            continue;
-        }
-        r = live_source_image(d, &v->src, &id, err);
-        if (r < 0)
-            goto out;
-        if (r == 1 && id == cd->image_id) {
-            r = backing_stale(d, v, id, err);
-            if (r < 0)
-                goto out;
-            if (r == 0)
-                continue;
-        }
-        if (r == 0) {
-            r = gone(d, &v->src, err);
-            if (r < 0)
-                goto out;
-            if (r == 0) {
-                _cleanup_free_ char *was = source_label(d, &v->src);
-
-                log_warn("Domain %s: libvirt's definition of disk %s names "
-                         "%s, which gvmd did not put there and which is not "
-                         "catalogued: left as it is (run chain-audit).",
-                         dom->name, cd->target, was ? was : "?");
-                continue;
-            }
-        }
-        st[nst].target = cd->target;
-        st[nst].image_id = cd->image_id;
-        st[nst].was = source_label(d, &v->src);
-        if (!st[nst++].was) {
-            gvm_error_oom(err);
-            goto out;
-        }
-    }
+    if (find_stale(d, dom, vd, nvd, st, &nst, err) < 0)
+        goto out;
     if (nst == 0) {
         rc = 0;
         goto out;
@@ -421,26 +491,7 @@ int virt_define_sync(struct gvmd *d, const struct catalog_domain *dom,
     else {
         rc = redefine(d, dom, vdom, st, nst, &e);
     }
-    {
-        _cleanup_free_ char *list = stale_list(d, st, nst);
-        size_t ml = strlen(e.message);
-
-        /* e's sentence continues ours: no full stop of its own. */
-        while (ml > 0 && (e.message[ml - 1] == '.' || e.message[ml - 1] == ' '))
-            e.message[--ml] = '\0';
-        if (rc < 0)
-            gvm_error_set(err, GVM_ERR_VIRT, "libvirt's definition of domain "
-                          "%s was not updated and still names former images "
-                          "for disk(s) %s: %s. Do not start %s before it is "
-                          "repaired: gvmd tries again at its next start (or "
-                          "put domain-disk-xml's <disk> for the catalog's "
-                          "image into it with virsh edit).", dom->name,
-                          list ? list : "?", e.message, dom->name);
-        else if (rc > 0)
-            log_info("Redefined domain %s in libvirt: disk(s) %s now name "
-                     "the catalog's active images.", dom->name,
-                     list ? list : "?");
-    }
+    report_redefine(d, dom, st, nst, rc, &e, err);
 out:
     for (size_t i = 0; st && i < nst; i++)
         free(st[i].was);

@@ -92,37 +92,41 @@ static int check_opts(const char *path, const struct img_create_opts *o,
     return 0;
 }
 
-int qcow2_create(struct gvm_store *st, const char *path,
-                 const struct img_create_opts *o, uint64_t size,
-                 struct gvm_error *err)
-{
+/* Where the metadata clusters go, from the options and the size. */
+struct layout {
     unsigned cbits, rorder;
-    int version, r;
+    int version;
+    uint64_t size, cs;
+    uint64_t l1_entries, rb_entries;
+    uint64_t rt_clusters, rb_count;
+    uint64_t total;                 /* metadata clusters, header included */
+};
 
-    r = check_opts(path, o, &cbits, &rorder, &version, err);
-    if (r < 0)
-        return r;
-    size = (size + 511) & ~511ull;
-    uint64_t cs = 1ull << cbits;
+static int plan_layout(struct layout *lo, struct gvm_error *err)
+{
+    uint64_t cs = 1ull << lo->cbits;
     uint64_t l2_span = cs * (cs / 8);
-    uint64_t l1_entries = (size + l2_span - 1) / l2_span;
-    if (l1_entries * 8 > QCOW2_MAX_L1_BYTES || size > (1ull << 62)) {
+    uint64_t size = lo->size;
+
+    lo->cs = cs;
+    lo->l1_entries = (size + l2_span - 1) / l2_span;
+    if (lo->l1_entries * 8 > QCOW2_MAX_L1_BYTES || size > (1ull << 62)) {
         gvm_error_param(err, "size", "Virtual size %" PRIu64 " is too large for"
                         " cluster size %" PRIu64 " (the L1 table would exceed"
                         " 32 MiB).", size, cs);
         return -EINVAL;
     }
-    uint64_t l1_clusters = (l1_entries * 8 + cs - 1) / cs;
+    uint64_t l1_clusters = (lo->l1_entries * 8 + cs - 1) / cs;
     if (l1_clusters == 0)
         l1_clusters = 1;   /* like QEMU: an L1 cluster even for size 0 */
-    uint64_t rb_entries = cs * 8 / (1u << rorder);
+    lo->rb_entries = cs * 8 / (1u << lo->rorder);
 
     /* Metadata clusters: header + reftable + refblocks + L1, where the
      * refcount structures must cover themselves: iterate to a fixed point. */
     uint64_t rt_clusters = 1, rb_count = 1, total;
     for (;;) {
         total = 1 + rt_clusters + rb_count + l1_clusters;
-        uint64_t nrb = (total + rb_entries - 1) / rb_entries;
+        uint64_t nrb = (total + lo->rb_entries - 1) / lo->rb_entries;
         uint64_t nrt = (nrb * 8 + cs - 1) / cs;
         if (nrb == rb_count && nrt == rt_clusters)
             break;
@@ -134,6 +138,19 @@ int qcow2_create(struct gvm_store *st, const char *path,
                         " table above 8 MiB with these options.", size);
         return -EINVAL;
     }
+    lo->rt_clusters = rt_clusters;
+    lo->rb_count = rb_count;
+    lo->total = total;
+    return 0;
+}
+
+/* All metadata clusters in memory (*out): header, refcount table and
+ * blocks; the L1 table stays zero. */
+static int build_meta(const char *path, const struct img_create_opts *o,
+                      const struct layout *lo, uint8_t **out,
+                      struct gvm_error *err)
+{
+    uint64_t cs = lo->cs;
 
     /* The header, built by the same code that rewrites headers. */
     struct qcow2 q;
@@ -141,15 +158,16 @@ int qcow2_create(struct gvm_store *st, const char *path,
     q.path = (char *)path;
     q.cluster_size = (uint32_t)cs;
     q.hdr.magic = QCOW2_MAGIC;
-    q.hdr.version = (uint32_t)version;
-    q.hdr.cluster_bits = cbits;
-    q.hdr.size = size;
-    q.hdr.l1_size = (uint32_t)l1_entries;
+    q.hdr.version = (uint32_t)lo->version;
+    q.hdr.cluster_bits = lo->cbits;
+    q.hdr.size = lo->size;
+    q.hdr.l1_size = (uint32_t)lo->l1_entries;
     q.hdr.refcount_table_offset = cs;
-    q.hdr.refcount_table_clusters = (uint32_t)rt_clusters;
-    q.hdr.l1_table_offset = (1 + rt_clusters + rb_count) * cs;
-    q.hdr.refcount_order = rorder;
-    q.hdr.header_length = version == 2 ? QCOW2_V2_HEADER_LEN : CREATE_V3_HEADER_LEN;
+    q.hdr.refcount_table_clusters = (uint32_t)lo->rt_clusters;
+    q.hdr.l1_table_offset = (1 + lo->rt_clusters + lo->rb_count) * cs;
+    q.hdr.refcount_order = lo->rorder;
+    q.hdr.header_length = lo->version == 2 ? QCOW2_V2_HEADER_LEN
+                                           : CREATE_V3_HEADER_LEN;
     if (o->lazy_refcounts)
         q.hdr.compatible_features = QCOW2_COMPAT_LAZY_REFCOUNTS;
     q.backing_name = (char *)o->backing_name;
@@ -167,7 +185,7 @@ int qcow2_create(struct gvm_store *st, const char *path,
         memcpy(ftab + i * 48 + 2, feature_names[i].name, strlen(feature_names[i].name));
     }
     struct qcow2_ext fext = { QCOW2_EXT_FEATURE_TABLE, sizeof(ftab), ftab };
-    if (version >= 3) {
+    if (lo->version >= 3) {
         q.exts = &fext;
         q.nexts = 1;
         if (qcow2_header_size(&q, q.backing_name, q.backing_fmt) > cs)
@@ -180,26 +198,34 @@ int qcow2_create(struct gvm_store *st, const char *path,
         return -EINVAL;
     }
 
-    size_t meta_len = (size_t)(total * cs);
-    _cleanup_free_ uint8_t *meta = calloc(1, meta_len);
+    _cleanup_free_ uint8_t *meta = calloc(1, (size_t)(lo->total * cs));
     if (!meta) {
         gvm_error_set(err, GVM_ERR_INTERNAL, "Out of memory creating '%s'.", path);
         return -ENOMEM;
     }
-    r = qcow2_header_build(&q, meta);
+    int r = qcow2_header_build(&q, meta);
     if (r < 0) {
         gvm_error_set(err, GVM_ERR_INTERNAL, "Cannot build the header of '%s'.", path);
         return r;
     }
     uint8_t *rt = meta + cs;
-    uint8_t *rbs = meta + (1 + rt_clusters) * cs;
-    for (uint64_t i = 0; i < rb_count; i++)
-        qcow2_put64(rt + i * 8, (1 + rt_clusters + i) * cs);
-    for (uint64_t c = 0; c < total; c++)
-        rb_set(rbs + (c / rb_entries) * cs, c % rb_entries, rorder, 1);
+    uint8_t *rbs = meta + (1 + lo->rt_clusters) * cs;
+    for (uint64_t i = 0; i < lo->rb_count; i++)
+        qcow2_put64(rt + i * 8, (1 + lo->rt_clusters + i) * cs);
+    for (uint64_t c = 0; c < lo->total; c++)
+        rb_set(rbs + (c / lo->rb_entries) * cs, c % lo->rb_entries, lo->rorder, 1);
+    *out = steal_pointer(&meta);
+    return 0;
+}
 
+/* Create the file exclusively and write the metadata in one go; on a failed
+ * write the file is unlinked. */
+static int write_new_image(struct gvm_store *st, const char *path,
+                           const uint8_t *meta, size_t meta_len,
+                           struct gvm_error *err)
+{
     struct gvm_file *f;
-    r = st->ops->open(st, path, GVM_O_RDWR | GVM_O_CREAT | GVM_O_EXCL, &f);
+    int r = st->ops->open(st, path, GVM_O_RDWR | GVM_O_CREAT | GVM_O_EXCL, &f);
     if (r == -EEXIST) {
         gvm_error_set(err, GVM_ERR_ALREADY_EXISTS, "Image '%s' already exists.", path);
         return r;
@@ -225,4 +251,26 @@ int qcow2_create(struct gvm_store *st, const char *path,
         return r;
     }
     return 0;
+}
+
+int qcow2_create(struct gvm_store *st, const char *path,
+                 const struct img_create_opts *o, uint64_t size,
+                 struct gvm_error *err)
+{
+    struct layout lo;
+    int r;
+
+    memset(&lo, 0, sizeof(lo));
+    r = check_opts(path, o, &lo.cbits, &lo.rorder, &lo.version, err);
+    if (r < 0)
+        return r;
+    lo.size = (size + 511) & ~511ull;
+    r = plan_layout(&lo, err);
+    if (r < 0)
+        return r;
+    _cleanup_free_ uint8_t *meta = NULL;
+    r = build_meta(path, o, &lo, &meta, err);
+    if (r < 0)
+        return r;
+    return write_new_image(st, path, meta, (size_t)(lo.total * lo.cs), err);
 }

@@ -404,20 +404,12 @@ static int write_fresh_table(struct qcow2 *q, const struct chunk *c)
 #define BATCH_CLUSTERS 32768u
 #define BATCH_CHUNKS 256u
 
-/*
- * One batch of consecutive chunks: plan all, make shared tables private,
- * allocate (new L2 tables in one run, then data in guest order so it is
- * host-contiguous across tables), then the declared order: data, new
- * tables, refcounts, flush, L2 entries of existing tables and L1 entries
- * of new tables, and only if something is freed: flush, decrements.
- */
-static int write_batch(struct qcow2 *q, struct chunk *cv, unsigned nch,
-                       const struct wsrc *src)
+/* Plan every chunk of a batch; an existing table that may be shared is
+ * made private on the way (step 0).  Counts the chunks that need a new L2
+ * table and says whether any metadata changes at all. */
+static int plan_batch(struct qcow2 *q, struct chunk *cv, unsigned nch,
+                      const struct wsrc *src, unsigned *nfresh, bool *change)
 {
-    const uint32_t cb = q->hdr.cluster_bits;
-    const uint64_t cs = q->cluster_size;
-    unsigned nfresh = 0;
-    bool change = false, drops = false;
     int r;
 
     for (unsigned k = 0; k < nch; k++) {
@@ -427,9 +419,9 @@ static int write_batch(struct qcow2 *q, struct chunk *cv, unsigned nch,
             return r;
         if (!c->change)
             continue;
-        change = true;
+        *change = true;
         if (c->fresh) {
-            nfresh++;
+            (*nfresh)++;
             continue;
         }
         /* An existing table that may be shared: qcow2-cluster.c makes it
@@ -442,6 +434,17 @@ static int write_batch(struct qcow2 *q, struct chunk *cv, unsigned nch,
         if (r < 0)
             return r;
     }
+    return 0;
+}
+
+/* Allocate in the refcount cache: the new L2 tables in one run, then data
+ * clusters chunk by chunk in guest order (host-contiguous across tables).
+ * *drops says whether an old entry of an existing table is replaced, which
+ * means references to drop in step 5. */
+static int allocate_batch(struct qcow2 *q, struct chunk *cv, unsigned nch,
+                          unsigned nfresh, bool *drops)
+{
+    const uint64_t cs = q->cluster_size;
 
     if (nfresh) {
         int64_t t = qcow2_alloc_clusters_deferred(q, nfresh);
@@ -469,16 +472,25 @@ static int write_batch(struct qcow2 *q, struct chunk *cv, unsigned nch,
                 c->target[i] = (uint64_t)h;
                 h += (int64_t)cs;
                 if (!c->fresh)
-                    drops |= (c->ent[i] & QCOW2_OFLAG_COMPRESSED) ||
-                             (c->ent[i] & QCOW2_OFFSET_MASK);
+                    *drops |= (c->ent[i] & QCOW2_OFLAG_COMPRESSED) ||
+                              (c->ent[i] & QCOW2_OFFSET_MASK);
             } else {
                 c->target[i] = c->ent[i] & QCOW2_OFFSET_MASK;
             }
         }
     }
+    return 0;
+}
 
-    /* 1. data */
+/* Step 1: the guest data of every chunk, in host-contiguous runs. */
+static int write_batch_data(struct qcow2 *q, struct chunk *cv, unsigned nch,
+                            const struct wsrc *src)
+{
+    const uint32_t cb = q->hdr.cluster_bits;
+    const uint64_t cs = q->cluster_size;
     struct run w = { 0 };
+    int r;
+
     for (unsigned k = 0; k < nch; k++) {
         struct chunk *c = &cv[k];
         uint64_t end = c->off + c->len;
@@ -497,11 +509,15 @@ static int write_batch(struct qcow2 *q, struct chunk *cv, unsigned nch,
                 return r;
         }
     }
-    r = run_flush(q, src, &w);
-    if (r < 0 || !change)
-        return r;
+    return run_flush(q, src, &w);
+}
 
-    /* 2. new tables, whole */
+/* Steps 2 and 3: new tables whole, then refcounts; then everything so far
+ * is made durable at once. */
+static int write_batch_tables(struct qcow2 *q, struct chunk *cv, unsigned nch)
+{
+    int r;
+
     for (unsigned k = 0; k < nch; k++) {
         if (cv[k].change && cv[k].fresh) {
             r = write_fresh_table(q, &cv[k]);
@@ -509,16 +525,20 @@ static int write_batch(struct qcow2 *q, struct chunk *cv, unsigned nch,
                 return r;
         }
     }
-    /* 3. refcounts; then everything so far is made durable at once */
     r = qcow2_refcount_write(q);
     if (r < 0)
         return r;
-    r = q->st->ops->flush(q->file);
-    if (r < 0)
-        return r;
+    return q->st->ops->flush(q->file);
+}
 
-    /* 4. pointers: entries of existing tables, L1 entries of new ones */
+/* Step 4: pointers: entries of existing tables, L1 entries of new ones. */
+static int write_batch_pointers(struct qcow2 *q, struct chunk *cv,
+                                unsigned nch)
+{
+    const uint32_t cb = q->hdr.cluster_bits;
     _cleanup_free_ uint64_t *nent = NULL;
+    int r;
+
     for (unsigned k = 0; k < nch; k++) {
         struct chunk *c = &cv[k];
         if (!c->change)
@@ -540,12 +560,14 @@ static int write_batch(struct qcow2 *q, struct chunk *cv, unsigned nch,
         if (r < 0)
             return r;
     }
-    if (!drops)
-        return 0;
+    return 0;
+}
 
-    /* 5. drop what the old entries of existing tables pointed at, once
-     * the tables that stopped pointing there are durable */
-    r = q->st->ops->flush(q->file);
+/* Step 5: drop what the old entries of existing tables pointed at, once
+ * the tables that stopped pointing there are durable. */
+static int write_batch_drops(struct qcow2 *q, struct chunk *cv, unsigned nch)
+{
+    int r = q->st->ops->flush(q->file);
     if (r < 0)
         return r;
     for (unsigned k = 0; k < nch; k++) {
@@ -565,6 +587,40 @@ static int write_batch(struct qcow2 *q, struct chunk *cv, unsigned nch,
         }
     }
     return 0;
+}
+
+/*
+ * One batch of consecutive chunks: plan all, make shared tables private,
+ * allocate (new L2 tables in one run, then data in guest order so it is
+ * host-contiguous across tables), then the declared order: data, new
+ * tables, refcounts, flush, L2 entries of existing tables and L1 entries
+ * of new tables, and only if something is freed: flush, decrements.
+ */
+static int write_batch(struct qcow2 *q, struct chunk *cv, unsigned nch,
+                       const struct wsrc *src)
+{
+    unsigned nfresh = 0;
+    bool change = false, drops = false;
+    int r;
+
+    r = plan_batch(q, cv, nch, src, &nfresh, &change);
+    if (r < 0)
+        return r;
+    r = allocate_batch(q, cv, nch, nfresh, &drops);
+    if (r < 0)
+        return r;
+    r = write_batch_data(q, cv, nch, src);
+    if (r < 0 || !change)
+        return r;
+    r = write_batch_tables(q, cv, nch);
+    if (r < 0)
+        return r;
+    r = write_batch_pointers(q, cv, nch);
+    if (r < 0)
+        return r;
+    if (!drops)
+        return 0;
+    return write_batch_drops(q, cv, nch);
 }
 
 /* Write [off, off+len) from src in batches of consecutive L2-table chunks. */

@@ -4,8 +4,8 @@
  * fields, extensions, feature names, where the L1, refcount and snapshot
  * tables lie, the snapshot table; the entries of the L1 and refcount
  * tables when qcow2-table.c first reads them, or all of them on a
- * read-write open), rewrite cluster 0 preserving what we do not know,
- * feature-bit updates and the backing-file rewrite.
+ * read-write open), feature-bit updates and the backing-file rewrite
+ * (cluster 0 itself is rebuilt by qcow2-header.c).
  *
  * Validation is strict because the images come from anywhere: every offset
  * is checked for alignment, overflow and end of file before it is used, and
@@ -651,32 +651,25 @@ int qcow2_flush(struct qcow2 *q)
     return r < 0 ? r : r2;
 }
 
-int qcow2_open(struct gvm_store *st, const char *path, struct gvm_file *file,
-               bool rw, struct qcow2 **out, struct gvm_error *err)
+/* A parse step failed: out of memory is reported here, anything else was
+ * reported by the step. */
+static int open_failed(const char *path, int r, struct gvm_error *err)
 {
-    _cleanup_(qcow2_closep) struct qcow2 *q = calloc(1, sizeof(*q));
-    int r;
+    if (r == -ENOMEM)
+        gvm_error_set(err, GVM_ERR_INTERNAL, "Out of memory opening '%s'.", path);
+    return r;
+}
 
-    if (!q) {
-        st->ops->close(file);
-        return -ENOMEM;
-    }
-    q->st = st;
-    q->file = file;
-    q->writable = rw;
-    qcow2_table_init(&q->l1, QCOW2_TABLE_L1);
-    qcow2_table_init(&q->reftable, QCOW2_TABLE_REFCOUNT);
-    q->path = strdup(path);
-    if (!q->path)
-        return -ENOMEM;
-
-    r = st->ops->getsize(file, &q->file_size);
+/* The fixed header, and the geometry derived from it. */
+static int read_fixed_header(struct qcow2 *q, const char *path,
+                             struct gvm_error *err)
+{
+    int r = q->st->ops->getsize(q->file, &q->file_size);
     if (r < 0) {
         gvm_error_set_errno(err, GVM_ERR_STORAGE, r, "Cannot get the size of '%s'", path);
         return r;
     }
 
-    /* Fixed header first, then all of cluster 0 once its size is known. */
     uint8_t first[QCOW2_V3_HEADER_MIN + 8];   /* + the compression type */
     size_t have = q->file_size < sizeof(first) ? (size_t)q->file_size : sizeof(first);
     r = qcow2_pread(q, first, sizeof(first), 0);
@@ -687,7 +680,7 @@ int qcow2_open(struct gvm_store *st, const char *path, struct gvm_file *file,
     r = parse_fixed_header(q, first, have, err);
     if (r < 0)
         return r;
-    struct qcow2_header *h = &q->hdr;
+    const struct qcow2_header *h = &q->hdr;
     q->l2_bits = h->cluster_bits - 3;
     q->l2_entries = q->cluster_size / 8;
     q->refcount_bits = 1u << h->refcount_order;
@@ -695,9 +688,19 @@ int qcow2_open(struct gvm_store *st, const char *path, struct gvm_file *file,
     q->csize_shift = 62 - (h->cluster_bits - 8);
     q->csize_mask = (1ull << (h->cluster_bits - 8)) - 1;
     q->coffset_mask = (1ull << q->csize_shift) - 1;
+    return 0;
+}
 
+/* The rest of cluster 0: the raw header kept for rewrites, the header
+ * extensions and the backing file name. */
+static int read_cluster0(struct qcow2 *q, const char *path,
+                         struct gvm_error *err)
+{
+    struct qcow2_header *h = &q->hdr;
     size_t c0len = q->file_size < q->cluster_size ? (size_t)q->file_size : q->cluster_size;
     _cleanup_free_ uint8_t *c0 = calloc(1, q->cluster_size);
+    int r;
+
     if (!c0)
         return -ENOMEM;
     r = qcow2_pread(q, c0, c0len, 0);
@@ -721,7 +724,7 @@ int qcow2_open(struct gvm_store *st, const char *path, struct gvm_file *file,
     }
     r = parse_extensions(q, c0, c0len, err);
     if (r < 0)
-        goto fail;
+        return open_failed(path, r, err);
     if (h->backing_file_offset && h->backing_file_offset < q->header_end) {
         gvm_error_set(err, GVM_ERR_CORRUPT,
                       "Image '%s' is corrupt: backing file name at offset %" PRIu64
@@ -731,24 +734,21 @@ int qcow2_open(struct gvm_store *st, const char *path, struct gvm_file *file,
     }
     r = parse_backing_name(q, c0, c0len, err);
     if (r < 0)
-        goto fail;
+        return open_failed(path, r, err);
     if (h->backing_file_offset)
         q->header_end = h->backing_file_offset + h->backing_file_size;
-    r = check_features(q, rw, err);
-    if (r < 0)
-        return r;
-    r = check_sizes(q, err);
-    if (r < 0)
-        return r;
+    return 0;
+}
 
-    /* The L1 and refcount tables are read on demand (qcow2-table.c), their
-     * entries checked when first read. */
-    q->reftable_entries = (uint32_t)((uint64_t)h->refcount_table_clusters *
-                                     q->cluster_size / 8);
-    r = parse_snapshots(q, err);
+/* The snapshot table, which must not overlap the active tables. */
+static int read_snapshot_table(struct qcow2 *q, const char *path,
+                               struct gvm_error *err)
+{
+    const struct qcow2_header *h = &q->hdr;
+    int r = parse_snapshots(q, err);
     if (r < 0)
-        goto fail;
-    if (q->hdr.nb_snapshots &&
+        return open_failed(path, r, err);
+    if (h->nb_snapshots &&
         (ranges_overlap(h->snapshots_offset, q->snapshot_table_bytes,
                         h->l1_table_offset, (uint64_t)h->l1_size * 8) ||
          ranges_overlap(h->snapshots_offset, q->snapshot_table_bytes,
@@ -759,6 +759,88 @@ int qcow2_open(struct gvm_store *st, const char *path, struct gvm_file *file,
                       " overlaps the L1 or refcount table.", path, h->snapshots_offset);
         return -EUCLEAN;
     }
+    return 0;
+}
+
+/* A writer clears the autoclear bits and repairs a dirty image before its
+ * first write. */
+static int prepare_for_writing(struct qcow2 *q, const char *path,
+                               struct gvm_error *err)
+{
+    struct qcow2_header *h = &q->hdr;
+    bool rewrite = false;
+    int r;
+
+    if (h->autoclear_features) {
+        /* We keep none of the autoclear features consistent: the spec
+         * asks a writer to clear the bits it does not understand. */
+        h->autoclear_features = 0;
+        rewrite = true;
+    }
+    if (h->incompatible_features & QCOW2_INCOMPAT_DIRTY) {
+        struct img_check_result res;
+        memset(&res, 0, sizeof(res));
+        r = qcow2_check(q, IMG_REPAIR_ALL, &res, err);
+        if (r < 0) {
+            gvm_error_set_errno(err, GVM_ERR_CORRUPT, r,
+                                "Cannot repair the refcounts of dirty image '%s'",
+                                path);
+            return r;
+        }
+        h->incompatible_features &= ~QCOW2_INCOMPAT_DIRTY;
+        rewrite = true;
+    }
+    if (rewrite) {
+        r = qcow2_header_write(q);
+        if (r < 0) {
+            gvm_error_set_errno(err, GVM_ERR_STORAGE, r,
+                                "Cannot rewrite the header of '%s'", path);
+            return r;
+        }
+    }
+    return 0;
+}
+
+int qcow2_open(struct gvm_store *st, const char *path, struct gvm_file *file,
+               bool rw, struct qcow2 **out, struct gvm_error *err)
+{
+    _cleanup_(qcow2_closep) struct qcow2 *q = calloc(1, sizeof(*q));
+    int r;
+
+    if (!q) {
+        st->ops->close(file);
+        return -ENOMEM;
+    }
+    q->st = st;
+    q->file = file;
+    q->writable = rw;
+    qcow2_table_init(&q->l1, QCOW2_TABLE_L1);
+    qcow2_table_init(&q->reftable, QCOW2_TABLE_REFCOUNT);
+    q->path = strdup(path);
+    if (!q->path)
+        return -ENOMEM;
+
+    /* Fixed header first, then all of cluster 0 once its size is known. */
+    r = read_fixed_header(q, path, err);
+    if (r < 0)
+        return r;
+    r = read_cluster0(q, path, err);
+    if (r < 0)
+        return r;
+    r = check_features(q, rw, err);
+    if (r < 0)
+        return r;
+    r = check_sizes(q, err);
+    if (r < 0)
+        return r;
+
+    /* The L1 and refcount tables are read on demand (qcow2-table.c), their
+     * entries checked when first read. */
+    q->reftable_entries = (uint32_t)((uint64_t)q->hdr.refcount_table_clusters *
+                                     q->cluster_size / 8);
+    r = read_snapshot_table(q, path, err);
+    if (r < 0)
+        return r;
     if (rw) {
         /* A writer grows the file: an entry pointing past today's end of
          * file could point at a cluster allocated later by the time it is
@@ -779,142 +861,15 @@ int qcow2_open(struct gvm_store *st, const char *path, struct gvm_file *file,
     q->rc_ready = true;
 
     if (rw) {
-        bool rewrite = false;
-        if (h->autoclear_features) {
-            /* We keep none of the autoclear features consistent: the spec
-             * asks a writer to clear the bits it does not understand. */
-            h->autoclear_features = 0;
-            rewrite = true;
-        }
-        if (h->incompatible_features & QCOW2_INCOMPAT_DIRTY) {
-            struct img_check_result res;
-            memset(&res, 0, sizeof(res));
-            r = qcow2_check(q, IMG_REPAIR_ALL, &res, err);
-            if (r < 0) {
-                gvm_error_set_errno(err, GVM_ERR_CORRUPT, r,
-                                    "Cannot repair the refcounts of dirty image '%s'",
-                                    path);
-                return r;
-            }
-            h->incompatible_features &= ~QCOW2_INCOMPAT_DIRTY;
-            rewrite = true;
-        }
-        if (rewrite) {
-            r = qcow2_header_write(q);
-            if (r < 0) {
-                gvm_error_set_errno(err, GVM_ERR_STORAGE, r,
-                                    "Cannot rewrite the header of '%s'", path);
-                return r;
-            }
-        }
+        r = prepare_for_writing(q, path, err);
+        if (r < 0)
+            return r;
     }
     *out = steal_pointer(&q);
     return 0;
-
-fail:
-    if (r == -ENOMEM)
-        gvm_error_set(err, GVM_ERR_INTERNAL, "Out of memory opening '%s'.", path);
-    return r;
 }
 
-/* ---- header rewrite ------------------------------------------------------ */
-
-uint64_t qcow2_header_size(const struct qcow2 *q, const char *backing_name,
-                           const char *backing_fmt)
-{
-    uint64_t n = q->hdr.header_length;
-    if (backing_fmt)
-        n += 8 + ((strlen(backing_fmt) + 7) & ~(size_t)7);
-    for (size_t i = 0; i < q->nexts; i++)
-        n += 8 + (((uint64_t)q->exts[i].len + 7) & ~7ull);
-    n += 8;   /* end marker */
-    if (backing_name)
-        n += strlen(backing_name);
-    return n;
-}
-
-int qcow2_header_build(struct qcow2 *q, uint8_t *buf)
-{
-    const struct qcow2_header *h = &q->hdr;
-    uint64_t need = qcow2_header_size(q, q->backing_name, q->backing_fmt);
-
-    if (need > q->cluster_size)
-        return -ENOSPC;
-    memset(buf, 0, q->cluster_size);
-    memcpy(buf, q->hdr_raw, h->header_length);
-    qcow2_put32(buf, QCOW2_MAGIC);
-    qcow2_put32(buf + 4, h->version);
-    qcow2_put32(buf + 20, h->cluster_bits);
-    qcow2_put64(buf + 24, h->size);
-    qcow2_put32(buf + 32, h->crypt_method);
-    qcow2_put32(buf + 36, h->l1_size);
-    qcow2_put64(buf + 40, h->l1_table_offset);
-    qcow2_put64(buf + 48, h->refcount_table_offset);
-    qcow2_put32(buf + 56, h->refcount_table_clusters);
-    qcow2_put32(buf + 60, h->nb_snapshots);
-    qcow2_put64(buf + 64, h->snapshots_offset);
-    if (h->version >= 3) {
-        qcow2_put64(buf + 72, h->incompatible_features);
-        qcow2_put64(buf + 80, h->compatible_features);
-        qcow2_put64(buf + 88, h->autoclear_features);
-        qcow2_put32(buf + 96, h->refcount_order);
-        qcow2_put32(buf + 100, h->header_length);
-    }
-    uint64_t off = h->header_length;
-    if (q->backing_fmt) {
-        size_t l = strlen(q->backing_fmt);
-        qcow2_put32(buf + off, QCOW2_EXT_BACKING_FORMAT);
-        qcow2_put32(buf + off + 4, (uint32_t)l);
-        memcpy(buf + off + 8, q->backing_fmt, l);
-        off += 8 + ((l + 7) & ~(size_t)7);
-    }
-    for (size_t i = 0; i < q->nexts; i++) {
-        qcow2_put32(buf + off, q->exts[i].type);
-        qcow2_put32(buf + off + 4, q->exts[i].len);
-        memcpy(buf + off + 8, q->exts[i].data, q->exts[i].len);
-        off += 8 + (((uint64_t)q->exts[i].len + 7) & ~7ull);
-    }
-    off += 8;   /* end marker: already zero */
-    if (q->backing_name) {
-        size_t l = strlen(q->backing_name);
-        memcpy(buf + off, q->backing_name, l);
-        qcow2_put64(buf + 8, off);
-        qcow2_put32(buf + 16, (uint32_t)l);
-        q->hdr.backing_file_offset = off;
-        q->hdr.backing_file_size = (uint32_t)l;
-        off += l;
-    } else {
-        qcow2_put64(buf + 8, 0);
-        qcow2_put32(buf + 16, 0);
-        q->hdr.backing_file_offset = 0;
-        q->hdr.backing_file_size = 0;
-    }
-    q->header_end = off;
-    return 0;
-}
-
-int qcow2_header_write(struct qcow2 *q)
-{
-    if (!q->writable)
-        return -EROFS;
-    _cleanup_free_ uint8_t *buf = malloc(q->cluster_size);
-    if (!buf)
-        return -ENOMEM;
-    int r = qcow2_header_build(q, buf);
-    if (r < 0)
-        return r;
-    /* Never write past what the header needs when the file is shorter than
-     * a cluster (a 512-byte-cluster image is never that short, but be
-     * careful not to grow a file for no reason). */
-    size_t len = q->cluster_size;
-    r = q->st->ops->pwrite(q->file, buf, len, 0);
-    if (r < 0)
-        return r;
-    memcpy(q->hdr_raw, buf, q->hdr.header_length);
-    if (q->file_size < len)
-        q->file_size = len;
-    return q->st->ops->flush(q->file);
-}
+/* ---- feature bits and backing rewrite ----------------------------------- */
 
 int qcow2_set_incompat(struct qcow2 *q, uint64_t set, uint64_t clear)
 {

@@ -53,11 +53,6 @@ static bool opt_int(json_t *params, const char *name, json_int_t *out)
     return true;
 }
 
-static json_t *json_str_or_null(const char *s)
-{
-    return s ? json_string(s) : json_null();
-}
-
 /*
  * image-checksum, image-map and image-check without repair of a running
  * domain's active layer: QEMU and the guest cache writes, so what the read
@@ -137,8 +132,8 @@ static json_t *imageinfo(struct gvmd *d, const char *volume, const char *path,
         json_object_set_new(o, "actual-size", json_integer((json_int_t)info->actual_size));
         json_object_set_new(o, "cluster-size", info->cluster_size
                             ? json_integer(info->cluster_size) : json_null());
-        json_object_set_new(o, "backing-filename", json_str_or_null(info->backing_filename));
-        json_object_set_new(o, "backing-format", json_str_or_null(info->backing_format));
+        json_object_set_new(o, "backing-filename", gvm_json_str_or_null(info->backing_filename));
+        json_object_set_new(o, "backing-format", gvm_json_str_or_null(info->backing_format));
         json_object_set_new(o, "dirty", json_boolean(info->dirty));
         json_object_set_new(o, "corrupt", json_boolean(info->corrupt));
         if (info->format == IMG_FMT_QCOW2) {
@@ -153,8 +148,8 @@ static json_t *imageinfo(struct gvmd *d, const char *volume, const char *path,
         json_object_set_new(o, "actual-size", json_null());
         json_object_set_new(o, "cluster-size", row->cluster_size
                             ? json_integer(row->cluster_size) : json_null());
-        json_object_set_new(o, "backing-filename", json_str_or_null(row->backing_filename));
-        json_object_set_new(o, "backing-format", json_str_or_null(row->backing_format));
+        json_object_set_new(o, "backing-filename", gvm_json_str_or_null(row->backing_filename));
+        json_object_set_new(o, "backing-format", gvm_json_str_or_null(row->backing_format));
         json_object_set_new(o, "dirty", json_null());
         json_object_set_new(o, "corrupt", json_null());
     }

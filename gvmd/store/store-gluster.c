@@ -6,71 +6,26 @@
  * gfapi's set-up costs ~0.1 s but its tear-down (glfs_fini) ~9 s, which is
  * what makes every qemu-img call on gluster:// slow.
  *
- * Server order: gfapi tries volfile servers in the order they were given and
- * spends seconds on each dead one.  So before glfs_init every server is
- * probed in parallel with a short connect (PROBE_TIMEOUT_MS in all) and the
- * servers are handed to gfapi reachable first, then unknown (rdma, which a
- * TCP connect cannot probe), then the unreachable ones (kept: they may come
- * back, and gfapi fails over to them later).  If every server is known dead
- * we fail at once instead of letting gfapi time out on each.
- *
  * Reconnect policy: when an operation that names a path (open, stat,
  * unlink, rename, mkdir, statvfs) fails with a connection error (ENOTCONN
- * and the other socket errors of is_conn_error(); not EIO, which a replica
- * also returns for real data errors), the store makes a new glfs_t
- * (re-probing the servers) and retries that operation once.  Threads that
- * hit the error on the same connection together reconnect only once: the
- * connection carries a generation number, and a thread whose failing
- * generation is already replaced just retries.  Data operations on an open
+ * and the other socket errors of store_gluster_conn_is_error(); not EIO,
+ * which a replica also returns for real data errors), the store makes a
+ * new glfs_t (re-probing the servers) and retries that operation once.
+ * Threads that hit the error on the same connection together reconnect
+ * only once: the connection carries a generation number, and a thread
+ * whose failing generation is already replaced just retries.  Data operations on an open
  * file are not retried: the file belongs to the old connection; the caller
  * gets the error and reopens.  The old glfs_t is retired, not finalised,
  * because files opened on it may still be in use; retired connections are
  * finalised when the store is destroyed.
  *
- * Tear-down: ->destroy (a volume removed while the daemon runs) hands
- * glfs_fini to a detached thread so no caller — least of all the event
- * loop — waits ~9 s for it.  ->abandon (daemon exit) does not call glfs_fini
- * at all: the caller has closed every file, and glfs_close already flushed
- * each file's cached writes to the bricks; what glfs_fini would add is a
- * clean goodbye to the servers, which they also infer from the sockets
- * closing when the process exits.  A detached fini thread still running at
- * exit() would race the library's own destructors, so abandon is the one to
- * use at shutdown.
+ * Connections (one glfs_t per volume, the order servers are handed to
+ * gfapi, tear-down, the per-client options that keep gvmd's reads coherent
+ * with other clients) are store-gluster-conn.c's; probing the servers is
+ * store-gluster-probe.c's.
  *
  * Copies go through the client, pipelined (gl_copy_range): see there for
  * why gfapi's server-side copy is not trusted.
- *
- * Coherence with other clients.  gvmd is one gluster client among several:
- * QEMU (through its own libgfapi or a FUSE mount), qemu-img, FUSE readers,
- * other hosts.  Whatever another client wrote and closed must be what gvmd
- * reads next — a size, a header, an L1/L2/refcount table, data — or offline
- * surgery right after a guest stops would act on a stale refcount block.
- * gluster's client-side performance translators break that: md-cache
- * serves sizes and lookups for md-cache-timeout (1 s by default, 600 s with
- * cache invalidation), io-cache and quick-read serve file content from
- * memory until their timeout, read-ahead keeps pages per open file,
- * readdir-ahead and nl-cache keep directory contents and negative lookups,
- * open-behind defers opens so a read can be served from quick-read's
- * cache.  Volume options decide which of them the volfile loads, and a
- * client cannot unload them; but gfapi applies per-client xlator options
- * (glfs_set_xlator_option, before glfs_init) to the graph it builds, and
- * every one of these translators except quick-read has a "pass-through"
- * switch that replaces its fops by plain forwarding.  quick-read has none:
- * its max-file-size 0 makes it cache nothing.  So every read, stat and
- * lookup of gvmd's connection goes to the bricks (COHERENCE_OPTS).
- * write-behind stays on (it is what makes gvmd's writes fast) with two
- * changes: flush-behind off, so glfs_close returns only once the file's
- * writes reached the bricks (another client that opens the file after
- * gvmd closed it sees them), and resync-failed-syncs-after-fsync on, as
- * QEMU sets it, so a failed fsync keeps the failed writes for the retry
- * instead of dropping them.  gvmd's own reads see its own writes through
- * write-behind, which orders overlapping requests.
- * Cost: every metadata call is a network round trip to the replica (a few
- * hundred microseconds here): measured in tests/bench, it is small next to
- * the data path, which never used these caches (gvmd reads each cluster
- * once).  What another client still holds in its *own* caches (a running
- * QEMU's write-behind and qcow2 metadata cache) only it can flush; that is
- * the live path's business, not the store's.
  *
  * Confinement: gfapi resolves every path, symlinks included, inside the
  * volume's namespace (an absolute symlink target is taken from the volume
@@ -81,361 +36,22 @@
 #include <fcntl.h>
 #include <glusterfs/api/glfs.h>
 #include <limits.h>
-#include <netdb.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <sys/un.h>
 #include <unistd.h>
 
-#include "store.h"
+#include "store-gluster.h"
 
-/* The whole probe of all servers: a live server on loopback or a LAN
- * answers a connect in well under a millisecond to a few ms. */
-#define PROBE_TIMEOUT_MS 200
 #define GLUSTER_DEFAULT_LOGLEVEL 4
-
-struct retired {
-    glfs_t *fs;
-    struct retired *next;
-};
-
-struct gluster_store {
-    struct gvm_store pub;
-    char *volume;
-    struct gvm_server *servers;
-    size_t nservers;
-    int debug;
-    char *logfile;
-
-    pthread_mutex_t lock;     /* fs, gen, retired; held while reconnecting */
-    glfs_t *fs;
-    unsigned gen;
-    struct retired *retired;
-};
 
 struct gvm_file {
     glfs_fd_t *fd;
     struct gluster_store *gs;
     unsigned held[2];   /* ->lock: permission / unshared bits locked */
 };
-
-/* ---- probing ---------------------------------------------------------------- */
-
-struct probe {
-    const struct gvm_server *s;
-    struct addrinfo *ai_list, *ai;   /* tcp: addresses left to try */
-    int fd;
-    int reach;                        /* -2 pending, then 1 / 0 / -1 */
-    int err;
-};
-
-static void probe_fail(struct probe *p, int err)
-{
-    if (p->fd >= 0)
-        close(p->fd);
-    p->fd = -1;
-    p->reach = 0;
-    p->err = err;
-}
-
-/* Start a non-blocking connect to the next address; settles p->reach when
- * the outcome is already known. */
-static void probe_next(struct probe *p)
-{
-    while (p->ai) {
-        struct addrinfo *a = p->ai;
-        p->ai = a->ai_next;
-        if (p->fd >= 0)
-            close(p->fd);
-        p->fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                       a->ai_protocol);
-        if (p->fd < 0) {
-            p->err = errno;
-            continue;
-        }
-        if (connect(p->fd, a->ai_addr, a->ai_addrlen) == 0) {
-            close(p->fd);
-            p->fd = -1;
-            p->reach = 1;
-            return;
-        }
-        if (errno == EINPROGRESS || errno == EAGAIN)
-            return;     /* pending: poll */
-        p->err = errno;
-    }
-    probe_fail(p, p->err ? p->err : EHOSTUNREACH);
-}
-
-static void probe_start(struct probe *p)
-{
-    const struct gvm_server *s = p->s;
-    p->fd = -1;
-    p->reach = -2;
-    p->err = 0;
-
-    if (s->transport == GVM_TRANSPORT_RDMA) {
-        p->reach = -1;
-        return;
-    }
-    if (s->transport == GVM_TRANSPORT_UNIX) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        if (!s->socket || strlen(s->socket) >= sizeof sa.sun_path) {
-            probe_fail(p, ENAMETOOLONG);
-            return;
-        }
-        strcpy(sa.sun_path, s->socket);
-        p->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (p->fd < 0) {
-            probe_fail(p, errno);
-            return;
-        }
-        if (connect(p->fd, (struct sockaddr *)&sa, sizeof sa) == 0) {
-            close(p->fd);
-            p->fd = -1;
-            p->reach = 1;
-        } else if (errno != EINPROGRESS && errno != EAGAIN) {
-            probe_fail(p, errno);
-        }
-        return;
-    }
-    char port[16];
-    snprintf(port, sizeof port, "%d", s->port ? s->port : GVM_GLUSTER_PORT);
-    struct addrinfo hints = {
-        .ai_family = AF_UNSPEC,
-        .ai_socktype = SOCK_STREAM,
-        /* No AI_ADDRCONFIG: on a host with only loopback configured it hides
-         * the loopback addresses, and loopback is where tests run. */
-        .ai_flags = AI_NUMERICSERV,
-    };
-    int r = getaddrinfo(s->host, port, &hints, &p->ai_list);
-    if (r != 0) {
-        p->ai_list = NULL;
-        probe_fail(p, r == EAI_SYSTEM ? errno : EHOSTUNREACH);
-        return;
-    }
-    p->ai = p->ai_list;
-    probe_next(p);
-}
-
-void store_gluster_probe_all(const struct gvm_server *s, size_t n,
-                             int timeout_ms, int *reach, int *errnos)
-{
-    struct probe *p = calloc(n ? n : 1, sizeof *p);
-    if (!p) {
-        for (size_t i = 0; i < n; i++) {
-            reach[i] = -1;
-            if (errnos)
-                errnos[i] = ENOMEM;
-        }
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        p[i].s = &s[i];
-        probe_start(&p[i]);
-    }
-
-    uint64_t deadline = gvm_now_ms() + (uint64_t)timeout_ms;
-    _cleanup_free_ struct pollfd *pfd = calloc(n ? n : 1, sizeof *pfd);
-    _cleanup_free_ size_t *idx = calloc(n ? n : 1, sizeof *idx);
-    for (;;) {
-        size_t np = 0;
-        for (size_t i = 0; pfd && idx && i < n; i++) {
-            if (p[i].reach == -2) {
-                pfd[np] = (struct pollfd){ .fd = p[i].fd, .events = POLLOUT };
-                idx[np++] = i;
-            }
-        }
-        if (np == 0)
-            break;
-        uint64_t now = gvm_now_ms();
-        if (now >= deadline) {
-            for (size_t k = 0; k < np; k++)
-                probe_fail(&p[idx[k]], ETIMEDOUT);
-            break;
-        }
-        int r = poll(pfd, np, (int)(deadline - now));
-        if (r < 0 && errno != EINTR)
-            break;
-        for (size_t k = 0; r > 0 && k < np; k++) {
-            struct probe *q = &p[idx[k]];
-            if (!pfd[k].revents)
-                continue;
-            int soerr = 0;
-            socklen_t sl = sizeof soerr;
-            if (getsockopt(q->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
-                soerr = errno;
-            if (soerr == 0) {
-                close(q->fd);
-                q->fd = -1;
-                q->reach = 1;
-            } else {
-                q->err = soerr;
-                if (q->ai)
-                    probe_next(q);      /* try the host's next address */
-                else
-                    probe_fail(q, soerr);
-            }
-        }
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (p[i].reach == -2)
-            probe_fail(&p[i], ENOMEM);
-        if (p[i].fd >= 0)
-            close(p[i].fd);
-        if (p[i].ai_list)
-            freeaddrinfo(p[i].ai_list);
-        reach[i] = p[i].reach;
-        if (errnos)
-            errnos[i] = p[i].reach == 1 ? 0 : p[i].err;
-    }
-    free(p);
-}
-
-bool store_gluster_probe(const struct gvm_server *s, int timeout_ms)
-{
-    int reach;
-    store_gluster_probe_all(s, 1, timeout_ms, &reach, NULL);
-    return reach == 1;
-}
-
-/* ---- connecting ------------------------------------------------------------------ */
-
-/* Per-client options for gvmd's graph (see "Coherence" above).  The names
- * are patterns: the volfile calls the translators VOLUME-md-cache etc.  An
- * option for a translator the volume does not load is ignored. */
-static const struct {
-    const char *xlator, *key, *value;
-} COHERENCE_OPTS[] = {
-    { "*-md-cache",      "pass-through",  "true" },
-    { "*-io-cache",      "pass-through",  "true" },
-    { "*-read-ahead",    "pass-through",  "true" },
-    { "*-readdir-ahead", "pass-through",  "true" },
-    { "*-nl-cache",      "pass-through",  "true" },
-    { "*-open-behind",   "pass-through",  "true" },
-    { "*-quick-read",    "max-file-size", "0" },
-    { "*-write-behind",  "flush-behind",  "off" },
-    { "*-write-behind",  "resync-failed-syncs-after-fsync", "on" },
-};
-
-/* glfs_fini each retired connection of a list, then free it: run on a
- * detached thread (see the file comment). */
-static void *gluster_fini_thread(void *arg);
-
-static void describe_server(const struct gvm_server *s, char *buf, size_t len)
-{
-    if (s->transport == GVM_TRANSPORT_UNIX)
-        snprintf(buf, len, "unix %s", s->socket ? s->socket : "?");
-    else
-        snprintf(buf, len, "%s %s%s%s:%d", gvm_transport_name(s->transport),
-                 strchr(s->host ? s->host : "", ':') ? "[" : "",
-                 s->host ? s->host : "?",
-                 strchr(s->host ? s->host : "", ':') ? "]" : "",
-                 s->port ? s->port : GVM_GLUSTER_PORT);
-}
-
-/* Make and initialise a glfs_t for the store's servers.  On failure err is
- * a StorageError naming each server tried and why it failed. */
-static glfs_t *connect_fs(struct gluster_store *gs, struct gvm_error *err)
-{
-    size_t n = gs->nservers;
-    _cleanup_free_ int *reach = calloc(n ? n : 1, sizeof *reach);
-    _cleanup_free_ int *errs = calloc(n ? n : 1, sizeof *errs);
-    if (!reach || !errs) {
-        gvm_error_set(err, GVM_ERR_INTERNAL, "Out of memory.");
-        return NULL;
-    }
-    store_gluster_probe_all(gs->servers, n, PROBE_TIMEOUT_MS, reach, errs);
-
-    /* What was tried, for the error message. */
-    char tried[GVM_ERROR_MSG_MAX / 2] = "";
-    size_t tl = 0;
-    bool any_alive = false;
-    for (size_t i = 0; i < n; i++) {
-        char d[300];
-        describe_server(&gs->servers[i], d, sizeof d);
-        int w = snprintf(tried + tl, sizeof tried - tl, "%s%s (%s)",
-                         i ? ", " : "", d,
-                         reach[i] == 1 ? "reachable" :
-                         reach[i] == -1 ? "not probed" : strerror(errs[i]));
-        if (w > 0 && (size_t)w < sizeof tried - tl)
-            tl += (size_t)w;
-        if (reach[i] != 0)
-            any_alive = true;
-    }
-    if (!any_alive) {
-        gvm_error_set(err, GVM_ERR_STORAGE,
-                      "Cannot connect to gluster volume '%s': no server "
-                      "answers; tried %s.", gs->volume, tried);
-        return NULL;
-    }
-
-    glfs_t *fs = glfs_new(gs->volume);
-    if (!fs) {
-        gvm_error_set_errno(err, GVM_ERR_STORAGE, -errno,
-                            "Cannot create a gfapi instance for volume '%s'",
-                            gs->volume);
-        return NULL;
-    }
-    /* Reachable, then not probed, then dead: three passes keep the user's
-     * order within each group. */
-    static const int pass_reach[3] = { 1, -1, 0 };
-    for (int pass = 0; pass < 3; pass++) {
-        for (size_t i = 0; i < n; i++) {
-            const struct gvm_server *s = &gs->servers[i];
-            if (reach[i] != pass_reach[pass])
-                continue;
-            int r;
-            if (s->transport == GVM_TRANSPORT_UNIX)
-                r = glfs_set_volfile_server(fs, "unix", s->socket, 0);
-            else
-                r = glfs_set_volfile_server(fs, gvm_transport_name(s->transport),
-                                            s->host,
-                                            s->port ? s->port : GVM_GLUSTER_PORT);
-            if (r < 0) {
-                int e = errno;
-                char d[300];
-                describe_server(s, d, sizeof d);
-                gvm_error_set_errno(err, GVM_ERR_STORAGE, -e,
-                                    "gfapi refused the server %s of volume '%s'",
-                                    d, gs->volume);
-                glfs_fini(fs);
-                return NULL;
-            }
-        }
-    }
-    for (size_t i = 0; i < sizeof COHERENCE_OPTS / sizeof *COHERENCE_OPTS; i++) {
-        if (glfs_set_xlator_option(fs, COHERENCE_OPTS[i].xlator,
-                                   COHERENCE_OPTS[i].key,
-                                   COHERENCE_OPTS[i].value) < 0) {
-            gvm_error_set_errno(err, GVM_ERR_STORAGE, -(errno ? errno : ENOMEM),
-                                "gfapi refused the option %s.%s for volume '%s'",
-                                COHERENCE_OPTS[i].xlator, COHERENCE_OPTS[i].key,
-                                gs->volume);
-            glfs_fini(fs);
-            return NULL;
-        }
-    }
-    glfs_set_logging(fs, gs->logfile ? gs->logfile : "/dev/stderr", gs->debug);
-    if (glfs_init(fs) < 0) {
-        int e = errno ? errno : EIO;
-        gvm_error_set(err, GVM_ERR_STORAGE,
-                      "Cannot connect to gluster volume '%s': glfs_init "
-                      "failed: %s; tried %s.", gs->volume, strerror(e), tried);
-        /* The glfs_t whose init failed is deliberately leaked, not
-         * finalised: a gvmd that called glfs_fini on it (from a detached
-         * thread, right after the failure) died of SIGSEGV once in a test
-         * run, with gfapi's volfile callback for that instance still
-         * running.  A failed volume-add is rare and explicit; a few MB
-         * leaked per failure is the lesser evil next to a crashed daemon. */
-        return NULL;
-    }
-    return fs;
-}
 
 /* ---- the store ------------------------------------------------------------------- */
 
@@ -444,61 +60,17 @@ static struct gluster_store *to_gs(struct gvm_store *st)
     return (struct gluster_store *)st;
 }
 
-static bool is_conn_error(int neg)
-{
-    switch (-neg) {
-    case ENOTCONN: case ECONNABORTED: case ECONNRESET: case ECONNREFUSED:
-    case ETIMEDOUT: case ESHUTDOWN: case EHOSTDOWN: case EHOSTUNREACH:
-    case ENETDOWN: case ENETUNREACH: case EPIPE:
-        return true;
-    default:
-        return false;
-    }
-}
-
-static glfs_t *current_fs(struct gluster_store *gs, unsigned *gen)
-{
-    GVM_LOCK_GUARD(&gs->lock);
-    *gen = gs->gen;
-    return gs->fs;
-}
-
-/* Replace the connection of generation gen (unless another thread already
- * did).  0 if there is a newer connection to retry on. */
-static int reconnect(struct gluster_store *gs, unsigned gen)
-{
-    GVM_LOCK_GUARD(&gs->lock);
-    if (gs->gen != gen)
-        return 0;
-    struct gvm_error e = { 0 };
-    glfs_t *fs = connect_fs(gs, &e);
-    if (!fs) {
-        log_warn("Reconnecting to gluster volume '%s' failed: %s", gs->volume,
-                 e.message);
-        return -ENOTCONN;
-    }
-    struct retired *r = calloc(1, sizeof *r);
-    if (r) {
-        r->fs = gs->fs;
-        r->next = gs->retired;
-        gs->retired = r;
-    }   /* else: leak the old glfs_t rather than fini it under open files */
-    gs->fs = fs;
-    gs->gen++;
-    log_info("Reconnected to gluster volume '%s'.", gs->volume);
-    return 0;
-}
-
 /* Run STMT (which sets r from fs, 0 or -errno) with one reconnect-and-retry
  * on a connection error. */
 #define WITH_FS(gs, r, STMT)                                          \
     do {                                                              \
         for (int attempt_ = 0;; attempt_++) {                         \
             unsigned gen_;                                            \
-            glfs_t *fs = current_fs((gs), &gen_);                     \
+            glfs_t *fs = store_gluster_conn_get((gs), &gen_);         \
             STMT;                                                     \
-            if ((r) < 0 && attempt_ == 0 && is_conn_error(r) &&       \
-                reconnect((gs), gen_) == 0)                           \
+            if ((r) < 0 && attempt_ == 0 &&                           \
+                store_gluster_conn_is_error(r) &&                     \
+                store_gluster_conn_replace((gs), gen_) == 0)          \
                 continue;                                             \
             break;                                                    \
         }                                                             \
@@ -994,7 +566,7 @@ static int gl_volfile(struct gvm_store *st, char **out)
     *out = NULL;
     for (int attempt = 0; attempt < 4; attempt++) {
         unsigned gen;
-        glfs_t *fs = current_fs(gs, &gen);
+        glfs_t *fs = store_gluster_conn_get(gs, &gen);
         char none;
         ssize_t r = glfs_get_volfile(fs, &none, 0);
         if (r >= 0)
@@ -1014,19 +586,6 @@ static int gl_volfile(struct gvm_store *st, char **out)
     return -ENODATA;
 }
 
-static void *gluster_fini_thread(void *arg)
-{
-    struct retired *r = arg;
-    while (r) {
-        struct retired *next = r->next;
-        if (r->fs)
-            glfs_fini(r->fs);
-        free(r);
-        r = next;
-    }
-    return NULL;
-}
-
 static void free_gs(struct gluster_store *gs)
 {
     pthread_mutex_destroy(&gs->lock);
@@ -1039,35 +598,16 @@ static void free_gs(struct gluster_store *gs)
 static void gl_destroy(struct gvm_store *st)
 {
     struct gluster_store *gs = to_gs(st);
-    struct retired *list = gs->retired;
-    if (gs->fs) {
-        struct retired *cur = calloc(1, sizeof *cur);
-        if (cur) {
-            cur->fs = gs->fs;
-            cur->next = list;
-            list = cur;
-        }
-    }
-    gs->retired = NULL;
-    gs->fs = NULL;
-    if (list) {
-        pthread_t t;
-        if (pthread_create(&t, NULL, gluster_fini_thread, list) == 0)
-            pthread_detach(t);
-        /* else: leave them; a fini we cannot run off-thread is not worth
-         * blocking the caller for ~9 s each. */
-    }
+
+    store_gluster_conn_destroy(gs);
     free_gs(gs);
 }
 
 static void gl_abandon(struct gvm_store *st)
 {
     struct gluster_store *gs = to_gs(st);
-    /* See the file comment: no glfs_fini at daemon exit. */
-    for (struct retired *r = gs->retired, *next; r; r = next) {
-        next = r->next;
-        free(r);
-    }
+
+    store_gluster_conn_abandon(gs);
     free_gs(gs);
 }
 
@@ -1165,7 +705,7 @@ int store_gluster_new(const struct gvm_gluster_cfg *cfg, struct gvm_store **out,
         return -ENOMEM;
     }
     gs->nservers = cfg->nservers;
-    gs->fs = connect_fs(gs, err);
+    gs->fs = store_gluster_conn_new(gs, err);
     if (!gs->fs) {
         free_gs(gs);
         return -ENOTCONN;
