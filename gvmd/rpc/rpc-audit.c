@@ -11,30 +11,27 @@
 #include <string.h>
 
 #include "audit.h"
-#include "rpc-methods.h"
+#include "rpc-params.h"
 #include "jsonutil.h"
 #include "resolve.h"
 #include "rpc.h"
 
-int rpc_chain_audit(struct gvmd *d, struct rpc_call *call, json_t *params,
-                    json_t **result, struct gvm_error *err)
+int rpc_chain_audit(struct gvmd *d, struct rpc_call *call,
+                    const struct rpc_params_chain_audit *p, json_t **result,
+                    struct gvm_error *err)
 {
     _cleanup_resolved_ struct resolved r = { 0 };
-    json_t *image = json_object_get(params, "image");
-    json_t *domain = json_object_get(params, "domain");
-    json_t *fix = json_object_get(params, "fix");
     struct audit_scope s = { 0 };
 
-    if (image && domain) {
+    if (p->image && p->domain) {
         gvm_error_param(err, "domain", "Give chain-audit either 'image' or "
                         "'domain', not both (neither: audit everything).");
         return -1;
     }
-    if (fix) {
-        if (strcmp(json_string_value(fix), "adopt-storage") != 0) {
+    if (p->fix) {
+        if (strcmp(p->fix, "adopt-storage") != 0) {
             gvm_error_param(err, "fix", "The fix '%s' is not \"adopt-storage\", "
-                            "the only one chain-audit knows.",
-                            json_string_value(fix));
+                            "the only one chain-audit knows.", p->fix);
             return -1;
         }
         if (rpc_call_read_only(call)) {
@@ -47,16 +44,16 @@ int rpc_chain_audit(struct gvmd *d, struct rpc_call *call, json_t *params,
         }
         s.adopt_storage = true;
     }
-    if (domain) {
-        s.domain = json_string_value(domain);
-        if (!s.domain || !*s.domain) {
+    if (p->domain) {
+        s.domain = p->domain;
+        if (!*s.domain) {
             gvm_error_param(err, "domain", "Parameter 'domain' must be a "
                             "domain name or uuid.");
             return -1;
         }
     }
-    if (image) {
-        if (resolve_catalogued(d, image, "image", &r, err) < 0)
+    if (p->image) {
+        if (resolve_catalogued(d, p->image, "image", &r, err) < 0)
             return -1;
         s.image_id = r.row.id;
     }

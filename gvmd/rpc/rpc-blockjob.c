@@ -5,40 +5,40 @@
  * chain-pull.c) otherwise.
  */
 #include "chain-ops.h"
-#include "rpc-methods.h"
+#include "rpc-params.h"
 #include "jsonutil.h"
 #include "rpc.h"
 
-static int get_speed(json_t *params, uint64_t *out, struct gvm_error *err)
+/* The speed parameter (has: given) as a limit in bytes per second. */
+static int get_speed(bool has, int64_t speed, uint64_t *out,
+                     struct gvm_error *err)
 {
-    json_t *s = json_object_get(params, "speed");
-
     *out = 0;
-    if (!s)
+    if (!has)
         return 0;
-    if (json_integer_value(s) < 0) {
+    if (speed < 0) {
         gvm_error_param(err, "speed", "Parameter 'speed' must be a number of "
                         "bytes per second, 0 for no limit.");
         return -1;
     }
-    *out = (uint64_t)json_integer_value(s);
+    *out = (uint64_t)speed;
     return 0;
 }
 
-int rpc_block_commit(struct gvmd *d, struct rpc_call *call, json_t *params,
-                     json_t **result, struct gvm_error *err)
+int rpc_block_commit(struct gvmd *d, struct rpc_call *call,
+                     const struct rpc_params_block_commit *p, json_t **result,
+                     struct gvm_error *err)
 {
-    json_t *pivot = json_object_get(params, "pivot");
     struct chain_commit_req req = {
-        .top = json_object_get(params, "top"),
-        .base = json_object_get(params, "base"),
-        .pivot = pivot ? json_is_true(pivot) : true,
+        .top = p->top,
+        .base = p->base,
+        .pivot = p->has_pivot ? p->pivot : true,
         .op_id = rpc_call_op_id(call),
     };
 
     int r;
 
-    if (get_speed(params, &req.speed, err) < 0)
+    if (get_speed(p->has_speed, p->speed, &req.speed, err) < 0)
         return -1;
     r = live_commit_start(d, &req, result, err);
     if (r != 0)
@@ -46,18 +46,19 @@ int rpc_block_commit(struct gvmd *d, struct rpc_call *call, json_t *params,
     return chain_commit_start(d, &req, result, err);
 }
 
-int rpc_block_pull(struct gvmd *d, struct rpc_call *call, json_t *params,
-                   json_t **result, struct gvm_error *err)
+int rpc_block_pull(struct gvmd *d, struct rpc_call *call,
+                   const struct rpc_params_block_pull *p, json_t **result,
+                   struct gvm_error *err)
 {
     struct chain_pull_req req = {
-        .image = json_object_get(params, "image"),
-        .base = json_object_get(params, "base"),
+        .image = p->image,
+        .base = p->base,
         .op_id = rpc_call_op_id(call),
     };
 
     int r;
 
-    if (get_speed(params, &req.speed, err) < 0)
+    if (get_speed(p->has_speed, p->speed, &req.speed, err) < 0)
         return -1;
     r = live_pull_start(d, &req, result, err);
     if (r != 0)

@@ -6,17 +6,18 @@
 #include <string.h>
 
 #include "chain.h"
-#include "rpc-methods.h"
+#include "rpc-params.h"
 #include "jsonutil.h"
 #include "rpc.h"
 
-int rpc_image_rebase(struct gvmd *d, struct rpc_call *call, json_t *params,
-                     json_t **result, struct gvm_error *err)
+int rpc_image_rebase(struct gvmd *d, struct rpc_call *call,
+                     const struct rpc_params_image_rebase *p, json_t **result,
+                     struct gvm_error *err)
 {
-    const char *mode = json_string_value(json_object_get(params, "mode"));
+    const char *mode = p->mode;
     struct chain_rebase_req req = {
-        .image = json_object_get(params, "image"),
-        .backing = json_object_get(params, "backing"),
+        .image = p->image,
+        .backing = p->backing,
         .op_id = rpc_call_op_id(call),
     };
 

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rpc-methods.h"
+#include "rpc-params.h"
 #include "image.h"
 #include "jsonutil.h"
 #include "resolve.h"
@@ -48,13 +48,13 @@ static int probe_format(struct resolved *r, const char **format,
     return 0;
 }
 
-int rpc_domain_disk_xml(struct gvmd *d, struct rpc_call *call, json_t *params,
+int rpc_domain_disk_xml(struct gvmd *d, struct rpc_call *call,
+                        const struct rpc_params_domain_disk_xml *p,
                         json_t **result, struct gvm_error *err)
 {
     struct resolved r = { 0 };
-    const char *target = json_string_value(json_object_get(params, "target"));
-    json_t *jmode = json_object_get(params, "mode");
-    const char *mode = jmode ? json_string_value(jmode) : "native";
+    const char *target = p->target;
+    const char *mode = p->mode ? p->mode : "native";
     const char *format;
     _cleanup_free_ char *buf = NULL;
     int rc = -1;
@@ -70,7 +70,7 @@ int rpc_domain_disk_xml(struct gvmd *d, struct rpc_call *call, json_t *params,
                         "nor \"fuse\".", mode);
         return -1;
     }
-    if (resolve_param(d, params, "image", &r, err) < 0)
+    if (resolve_param(d, p->raw, "image", &r, err) < 0)
         goto out;
     if (r.catalogued) {
         format = r.row.format;

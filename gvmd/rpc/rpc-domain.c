@@ -11,7 +11,7 @@
 #include "catalog-domain.h"
 #include "catalog-image.h"
 #include "catalog-snapshot.h"
-#include "rpc-methods.h"
+#include "rpc-params.h"
 #include "jsonutil.h"
 #include "live.h"
 #include "resolve.h"
@@ -68,11 +68,12 @@ static json_t *domain_json(struct gvmd *d, const struct catalog_domain *dom,
     return o;
 }
 
-int rpc_domain_attach(struct gvmd *d, struct rpc_call *call, json_t *params,
-                      json_t **result, struct gvm_error *err)
+int rpc_domain_attach(struct gvmd *d, struct rpc_call *call,
+                      const struct rpc_params_domain_attach *p, json_t **result,
+                      struct gvm_error *err)
 {
-    const char *key = json_string_value(json_object_get(params, "domain"));
-    json_t *disks = json_object_get(params, "disks");
+    const char *key = p->domain;
+    json_t *disks = p->disks;
     struct catalog_domain dom = { 0 };
     size_t n = json_array_size(disks);
     _cleanup_free_ int64_t *ids = NULL;
@@ -80,7 +81,7 @@ int rpc_domain_attach(struct gvmd *d, struct rpc_call *call, json_t *params,
     int ret = -1;
 
     (void)call;
-    if (!key || !*key) {
+    if (!*key) {
         gvm_error_param(err, "domain", "Parameter 'domain' must be a domain "
                         "name or uuid.");
         return -1;
@@ -142,8 +143,9 @@ out:
     return ret;
 }
 
-int rpc_domain_list(struct gvmd *d, struct rpc_call *call, json_t *params,
-                    json_t **result, struct gvm_error *err)
+int rpc_domain_list(struct gvmd *d, struct rpc_call *call,
+                    const struct rpc_params_domain_list *p, json_t **result,
+                    struct gvm_error *err)
 {
     struct catalog_domain *v = NULL;
     struct virt_domain *run = NULL;
@@ -153,7 +155,7 @@ int rpc_domain_list(struct gvmd *d, struct rpc_call *call, json_t *params,
     int ret = -1;
 
     (void)call;
-    (void)params;
+    (void)p;
     if (!a)
         return gvm_error_oom(err);
     if (catalog_domain_list(d->cat, &v, &n, err) < 0)
@@ -181,15 +183,16 @@ out:
     return ret;
 }
 
-int rpc_domain_detach(struct gvmd *d, struct rpc_call *call, json_t *params,
-                      json_t **result, struct gvm_error *err)
+int rpc_domain_detach(struct gvmd *d, struct rpc_call *call,
+                      const struct rpc_params_domain_detach *p, json_t **result,
+                      struct gvm_error *err)
 {
-    const char *key = json_string_value(json_object_get(params, "domain"));
+    const char *key = p->domain;
     struct catalog_domain dom = { 0 };
     int r;
 
     (void)call;
-    if (!key || catalog_domain_find(d->cat, key, &dom, err) < 0)
+    if (catalog_domain_find(d->cat, key, &dom, err) < 0)
         return -1;
     r = catalog_domain_remove(d->cat, dom.id, err);
     if (r < 0 && err->cls == GVM_ERR_IN_USE) {

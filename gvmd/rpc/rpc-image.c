@@ -5,11 +5,12 @@
  * extension.
  *
  * Handlers run on worker threads (GVM_M_BLOCKING) after rpc.c checked the
- * params against methods.def.  They resolve IMAGE references through
- * resolve.c, use the image engine (image.h) for everything on storage and
- * catalog-image.c for rows.  Images are opened read-only unless the method
- * writes, so a hostile image is refused by the engine without a byte of it
- * changing.
+ * params against methods.def, and read them as the fields of their struct
+ * rpc_params_<method> (rpc-params.h, generated).  They resolve IMAGE
+ * references through resolve.c, use the image engine (image.h) for
+ * everything on storage and catalog-image.c for rows.  Images are opened
+ * read-only unless the method writes, so a hostile image is refused by the
+ * engine without a byte of it changing.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -18,7 +19,7 @@
 
 #include "catalog-image.h"
 #include "catalog.h"
-#include "rpc-methods.h"
+#include "rpc-params.h"
 #include "image.h"
 #include "image-catalogue.h"
 #include "image-create.h"
@@ -37,22 +38,6 @@
 
 /* ---- small helpers ---------------------------------------------------------- */
 
-
-static const char *opt_string(json_t *params, const char *name)
-{
-    json_t *v = json_object_get(params, name);
-    return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
-static bool opt_int(json_t *params, const char *name, json_int_t *out)
-{
-    json_t *v = json_object_get(params, name);
-    if (!json_is_integer(v))
-        return false;
-    *out = json_integer_value(v);
-    return true;
-}
-
 /*
  * image-checksum, image-map and image-check without repair of a running
  * domain's active layer: QEMU and the guest cache writes, so what the read
@@ -66,13 +51,13 @@ static bool opt_int(json_t *params, const char *name, json_int_t *out)
  * live_image_reader()).  Only catalogued images: the running domains'
  * chains are known through the catalog.
  */
-static int refuse_running_read(struct gvmd *d, json_t *params,
+static int refuse_running_read(struct gvmd *d, bool allow_running,
                                const struct resolved *r, const char *method,
                                struct gvm_error *err)
 {
     _cleanup_live_user_ struct live_user u = { 0 };
 
-    if (!r->catalogued || json_is_true(json_object_get(params, "allow-running")))
+    if (!r->catalogued || allow_running)
         return 0;
     int ret = live_image_reader(d, r->row.id, &u, err);
     if (ret <= 0 || u.depth != 0)
@@ -183,8 +168,9 @@ static json_t *chain_json(struct gvmd *d, struct image_layer *l, size_t n,
 
 /* ---- image-import ------------------------------------------------------------------ */
 
-int rpc_image_import(struct gvmd *d, struct rpc_call *call, json_t *params,
-                     json_t **result, struct gvm_error *err)
+int rpc_image_import(struct gvmd *d, struct rpc_call *call,
+                     const struct rpc_params_image_import *p, json_t **result,
+                     struct gvm_error *err)
 {
     _cleanup_resolved_ struct resolved r = { 0 };
     _cleanup_rctx_ struct resolve_ctx ctx;
@@ -193,10 +179,9 @@ int rpc_image_import(struct gvmd *d, struct rpc_call *call, json_t *params,
     size_t n = 0;
 
     resolve_ctx_init(&ctx, d);
-    if (resolve_param(d, params, "image", &r, err) < 0)
+    if (resolve_param(d, p->raw, "image", &r, err) < 0)
         return -1;
-    if (image_import(d, &r, opt_string(params, "format"),
-                     opt_string(params, "backing-format"), &ctx, &img, &l, &n,
+    if (image_import(d, &r, p->format, p->backing_format, &ctx, &img, &l, &n,
                      err) < 0)
         return -1;
 
@@ -215,17 +200,17 @@ int rpc_image_import(struct gvmd *d, struct rpc_call *call, json_t *params,
 
 /* ---- image-info ---------------------------------------------------------------------- */
 
-int rpc_image_info(struct gvmd *d, struct rpc_call *call, json_t *params,
-                   json_t **result, struct gvm_error *err)
+int rpc_image_info(struct gvmd *d, struct rpc_call *call,
+                   const struct rpc_params_image_info *p, json_t **result,
+                   struct gvm_error *err)
 {
     _cleanup_resolved_ struct resolved r = { 0 };
     _cleanup_rctx_ struct resolve_ctx ctx;
     _cleanup_img_ struct img *img = NULL;
-    json_t *bc = json_object_get(params, "backing-chain");
-    bool want_chain = json_is_true(bc);
+    bool want_chain = p->backing_chain;
 
     resolve_ctx_init(&ctx, d);
-    if (resolve_param(d, params, "image", &r, err) < 0)
+    if (resolve_param(d, p->raw, "image", &r, err) < 0)
         return -1;
     if (image_open(&r, NULL, NULL, want_chain ? 0 : IMG_OPEN_NOBACKING, &ctx, &img,
                    err) < 0) {
@@ -262,10 +247,11 @@ int rpc_image_info(struct gvmd *d, struct rpc_call *call, json_t *params,
 
 /* ---- image-list ------------------------------------------------------------------------- */
 
-int rpc_image_list(struct gvmd *d, struct rpc_call *call, json_t *params,
-                   json_t **result, struct gvm_error *err)
+int rpc_image_list(struct gvmd *d, struct rpc_call *call,
+                   const struct rpc_params_image_list *p, json_t **result,
+                   struct gvm_error *err)
 {
-    const char *volume = opt_string(params, "volume");
+    const char *volume = p->volume;
     int64_t vid = 0;
     struct catalog_image *imgs = NULL;
     size_t n = 0;
@@ -299,28 +285,30 @@ int rpc_image_list(struct gvmd *d, struct rpc_call *call, json_t *params,
 
 /* ---- image-map ----------------------------------------------------------------------------- */
 
-int rpc_image_map(struct gvmd *d, struct rpc_call *call, json_t *params,
-                  json_t **result, struct gvm_error *err)
+int rpc_image_map(struct gvmd *d, struct rpc_call *call,
+                  const struct rpc_params_image_map *p, json_t **result,
+                  struct gvm_error *err)
 {
     _cleanup_resolved_ struct resolved r = { 0 };
     _cleanup_rctx_ struct resolve_ctx ctx;
     _cleanup_img_ struct img *img = NULL;
     _cleanup_free_ struct img_extent *ext = NULL;
     size_t n = 0;
-    json_int_t off = 0, len = -1;
+    int64_t off = p->has_offset ? p->offset : 0;
+    int64_t len = p->has_length ? p->length : -1;
 
     resolve_ctx_init(&ctx, d);
-    if (opt_int(params, "offset", &off) && off < 0) {
+    if (off < 0) {
         gvm_error_param(err, "offset", "The offset %lld is negative.", (long long)off);
         return -1;
     }
-    if (opt_int(params, "length", &len) && len < 0) {
+    if (p->has_length && len < 0) {
         gvm_error_param(err, "length", "The length %lld is negative.", (long long)len);
         return -1;
     }
-    if (resolve_param(d, params, "image", &r, err) < 0)
+    if (resolve_param(d, p->raw, "image", &r, err) < 0)
         return -1;
-    if (refuse_running_read(d, params, &r, "image-map", err) < 0)
+    if (refuse_running_read(d, p->allow_running, &r, "image-map", err) < 0)
         return -1;
     if (image_open(&r, NULL, NULL, 0, &ctx, &img, err) < 0)
         return -1;
@@ -362,13 +350,14 @@ int rpc_image_map(struct gvmd *d, struct rpc_call *call, json_t *params,
 
 /* ---- image-check ------------------------------------------------------------------------------ */
 
-int rpc_image_check(struct gvmd *d, struct rpc_call *call, json_t *params,
-                    json_t **result, struct gvm_error *err)
+int rpc_image_check(struct gvmd *d, struct rpc_call *call,
+                    const struct rpc_params_image_check *p, json_t **result,
+                    struct gvm_error *err)
 {
     _cleanup_resolved_ struct resolved r = { 0 };
     _cleanup_rctx_ struct resolve_ctx ctx;
     _cleanup_img_ struct img *img = NULL;
-    const char *repair = opt_string(params, "repair");
+    const char *repair = p->repair;
     unsigned flags = 0;
     struct img_check_result res = { 0 };
 
@@ -384,12 +373,13 @@ int rpc_image_check(struct gvmd *d, struct rpc_call *call, json_t *params,
             return -1;
         }
     }
-    if (resolve_param(d, params, "image", &r, err) < 0)
+    if (resolve_param(d, p->raw, "image", &r, err) < 0)
         return -1;
     /* Repairs write metadata: never under a running guest. */
     if (flags && r.catalogued && live_refuse_running(d, r.row.id, "repair", err) < 0)
         return -1;
-    if (!flags && refuse_running_read(d, params, &r, "image-check", err) < 0)
+    if (!flags && refuse_running_read(d, p->allow_running, &r, "image-check",
+                                      err) < 0)
         return -1;
     /* Nor under anyone else who holds it (image-lock.c); taken here to
      * name the image as the caller does, held until the image is closed. */
@@ -420,7 +410,8 @@ int rpc_image_check(struct gvmd *d, struct rpc_call *call, json_t *params,
 
 /* ---- image-checksum --------------------------------------------------------------------------- */
 
-int rpc_image_checksum(struct gvmd *d, struct rpc_call *call, json_t *params,
+int rpc_image_checksum(struct gvmd *d, struct rpc_call *call,
+                       const struct rpc_params_image_checksum *p,
                        json_t **result, struct gvm_error *err)
 {
     _cleanup_resolved_ struct resolved r = { 0 };
@@ -432,9 +423,9 @@ int rpc_image_checksum(struct gvmd *d, struct rpc_call *call, json_t *params,
     char hex[SHA256_HEX_SIZE];
 
     resolve_ctx_init(&ctx, d);
-    if (resolve_param(d, params, "image", &r, err) < 0)
+    if (resolve_param(d, p->raw, "image", &r, err) < 0)
         return -1;
-    if (refuse_running_read(d, params, &r, "image-checksum", err) < 0)
+    if (refuse_running_read(d, p->allow_running, &r, "image-checksum", err) < 0)
         return -1;
     if (image_open(&r, NULL, NULL, 0, &ctx, &img, err) < 0)
         return -1;
@@ -476,12 +467,13 @@ int rpc_image_checksum(struct gvmd *d, struct rpc_call *call, json_t *params,
 
 /* ---- image-delete ------------------------------------------------------------------------------- */
 
-int rpc_image_delete(struct gvmd *d, struct rpc_call *call, json_t *params,
-                     json_t **result, struct gvm_error *err)
+int rpc_image_delete(struct gvmd *d, struct rpc_call *call,
+                     const struct rpc_params_image_delete *p, json_t **result,
+                     struct gvm_error *err)
 {
     _cleanup_resolved_ struct resolved r = { 0 };
 
-    if (resolve_param(d, params, "image", &r, err) < 0 ||
+    if (resolve_param(d, p->raw, "image", &r, err) < 0 ||
         image_delete(d, &r, err) < 0)
         return -1;
     *result = json_object();
@@ -493,24 +485,20 @@ int rpc_image_delete(struct gvmd *d, struct rpc_call *call, json_t *params,
 static bool is_pow2(uint64_t v) { return v && !(v & (v - 1)); }
 
 /* image-create's params into req (borrowing their strings); -1 with err
- * naming the parameter that is wrong. */
-static int create_req(json_t *params, struct image_create_req *req,
-                      struct gvm_error *err)
+ * naming the parameter that is wrong.  volume, path and format are there:
+ * the spec requires them. */
+static int create_req(const struct rpc_params_image_create *p,
+                      struct image_create_req *req, struct gvm_error *err)
 {
     struct img_create_opts *o = &req->opts;
-    const char *format = opt_string(params, "format");
-    const char *compat = opt_string(params, "compat");
-    json_int_t v;
+    const char *format = p->format;
+    const char *compat = p->compat;
+    int64_t v;
 
-    req->volume = opt_string(params, "volume");
-    req->path = opt_string(params, "path");
-    req->backing_format = opt_string(params, "backing-format");
-    req->backing = json_object_get(params, "backing");
-    if (!req->volume || !req->path || !format) {
-        const char *miss = !req->volume ? "volume" : !req->path ? "path" : "format";
-        gvm_error_param(err, miss, "The parameter '%s' is missing.", miss);
-        return -1;
-    }
+    req->volume = p->volume;
+    req->path = p->path;
+    req->backing_format = p->backing_format;
+    req->backing = p->backing;
     if (path_check(req->path, "path", err) < 0)
         return -1;
     if (img_format_parse(format, &o->format) < 0) {
@@ -518,7 +506,8 @@ static int create_req(json_t *params, struct image_create_req *req,
                         "\"qcow2\" and \"raw\".", format);
         return -1;
     }
-    if (opt_int(params, "size", &v)) {
+    if (p->has_size) {
+        v = p->size;
         if (v <= 0 || (uint64_t)v > (UINT64_C(1) << 55)) {
             gvm_error_param(err, "size", "The size %lld is not between 1 byte "
                             "and 32 PiB.", (long long)v);
@@ -526,7 +515,8 @@ static int create_req(json_t *params, struct image_create_req *req,
         }
         o->size = (uint64_t)v;
     }
-    if (opt_int(params, "cluster-size", &v)) {
+    if (p->has_cluster_size) {
+        v = p->cluster_size;
         if (v < 512 || v > (2 << 20) || !is_pow2((uint64_t)v)) {
             gvm_error_param(err, "cluster-size", "The cluster size %lld is not "
                             "a power of two between 512 and 2097152.", (long long)v);
@@ -534,7 +524,8 @@ static int create_req(json_t *params, struct image_create_req *req,
         }
         o->cluster_size = (uint32_t)v;
     }
-    if (opt_int(params, "refcount-bits", &v)) {
+    if (p->has_refcount_bits) {
+        v = p->refcount_bits;
         if (v < 1 || v > 64 || !is_pow2((uint64_t)v)) {
             gvm_error_param(err, "refcount-bits", "refcount-bits %lld is not a "
                             "power of two between 1 and 64.", (long long)v);
@@ -553,7 +544,7 @@ static int create_req(json_t *params, struct image_create_req *req,
             return -1;
         }
     }
-    o->lazy_refcounts = json_is_true(json_object_get(params, "lazy-refcounts"));
+    o->lazy_refcounts = p->lazy_refcounts;
     if (o->qcow2_version == 2 && (o->lazy_refcounts ||
                                   (o->refcount_bits && o->refcount_bits != 16))) {
         gvm_error_param(err, o->lazy_refcounts ? "lazy-refcounts" : "refcount-bits",
@@ -575,13 +566,14 @@ static int create_req(json_t *params, struct image_create_req *req,
     return 0;
 }
 
-int rpc_image_create(struct gvmd *d, struct rpc_call *call, json_t *params,
-                     json_t **result, struct gvm_error *err)
+int rpc_image_create(struct gvmd *d, struct rpc_call *call,
+                     const struct rpc_params_image_create *p, json_t **result,
+                     struct gvm_error *err)
 {
     struct image_create_req req = { 0 };
     _cleanup_(image_created_clear) struct image_created out = { 0 };
 
-    if (create_req(params, &req, err) < 0 || image_create(d, &req, &out, err) < 0)
+    if (create_req(p, &req, err) < 0 || image_create(d, &req, &out, err) < 0)
         return -1;
     *result = imageinfo(d, out.row.volume, out.row.path, &out.row, &out.info, err);
     return *result ? 0 : -1;

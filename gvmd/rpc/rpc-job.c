@@ -14,17 +14,13 @@
  */
 #include <math.h>
 
-#include "rpc-methods.h"
+#include "rpc-params.h"
 #include "job.h"
 #include "jsonutil.h"
 
-static int64_t param_id(json_t *params)
-{
-    return json_integer_value(json_object_get(params, "id"));
-}
-
-int rpc_query_jobs(struct gvmd *d, struct rpc_call *call, json_t *params,
-                   json_t **result, struct gvm_error *err)
+int rpc_query_jobs(struct gvmd *d, struct rpc_call *call,
+                   const struct rpc_params_query_jobs *p, json_t **result,
+                   struct gvm_error *err)
 {
     *result = jobs_list_json(d->jobs);
     if (!*result) {
@@ -34,25 +30,28 @@ int rpc_query_jobs(struct gvmd *d, struct rpc_call *call, json_t *params,
     return 0;
 }
 
-int rpc_job_cancel(struct gvmd *d, struct rpc_call *call, json_t *params,
-                   json_t **result, struct gvm_error *err)
+int rpc_job_cancel(struct gvmd *d, struct rpc_call *call,
+                   const struct rpc_params_job_cancel *p, json_t **result,
+                   struct gvm_error *err)
 {
-    return jobs_cancel(d->jobs, param_id(params), result, err);
+    return jobs_cancel(d->jobs, p->id, result, err);
 }
 
-int rpc_job_dismiss(struct gvmd *d, struct rpc_call *call, json_t *params,
-                    json_t **result, struct gvm_error *err)
+int rpc_job_dismiss(struct gvmd *d, struct rpc_call *call,
+                    const struct rpc_params_job_dismiss *p, json_t **result,
+                    struct gvm_error *err)
 {
-    if (jobs_dismiss(d->jobs, param_id(params), err) < 0)
+    if (jobs_dismiss(d->jobs, p->id, err) < 0)
         return -1;
     *result = json_object();
     return 0;
 }
 
-int rpc_job_wait(struct gvmd *d, struct rpc_call *call, json_t *params,
-                 json_t **result, struct gvm_error *err)
+int rpc_job_wait(struct gvmd *d, struct rpc_call *call,
+                 const struct rpc_params_job_wait *p, json_t **result,
+                 struct gvm_error *err)
 {
-    json_t *t = json_object_get(params, "timeout");
+    json_t *t = p->timeout;
     int64_t timeout_ms = -1;
 
     if (t && !json_is_null(t)) {
@@ -65,11 +64,12 @@ int rpc_job_wait(struct gvmd *d, struct rpc_call *call, json_t *params,
         }
         timeout_ms = (int64_t)(s * 1000.0);
     }
-    return jobs_wait(d->jobs, param_id(params), timeout_ms, result, err);
+    return jobs_wait(d->jobs, p->id, timeout_ms, result, err);
 }
 
-int rpc_job_complete(struct gvmd *d, struct rpc_call *call, json_t *params,
-                     json_t **result, struct gvm_error *err)
+int rpc_job_complete(struct gvmd *d, struct rpc_call *call,
+                     const struct rpc_params_job_complete *p, json_t **result,
+                     struct gvm_error *err)
 {
-    return jobs_complete(d->jobs, param_id(params), result, err);
+    return jobs_complete(d->jobs, p->id, result, err);
 }

@@ -5,14 +5,15 @@
 #include "control.h"
 #include "jsonutil.h"
 #include "rpc.h"
-#include "rpc-methods.h"
+#include "rpc-params.h"
 
-int rpc_query_version(struct gvmd *d, struct rpc_call *call, json_t *params,
-                      json_t **result, struct gvm_error *err)
+int rpc_query_version(struct gvmd *d, struct rpc_call *call,
+                      const struct rpc_params_query_version *p, json_t **result,
+                      struct gvm_error *err)
 {
     (void)d;
     (void)call;
-    (void)params;
+    (void)p;
     *result = json_pack("{s:s, s:i}", "version", GVMD_VERSION,
                         "protocol", GVM_PROTOCOL_VERSION);
     if (!*result) {
@@ -46,14 +47,14 @@ static json_t *qcow2_capabilities(void)
 }
 
 int rpc_query_capabilities(struct gvmd *d, struct rpc_call *call,
-                           json_t *params, json_t **result,
-                           struct gvm_error *err)
+                           const struct rpc_params_query_capabilities *p,
+                           json_t **result, struct gvm_error *err)
 {
     json_t *qcow2 = qcow2_capabilities();
 
     (void)d;
     (void)call;
-    (void)params;
+    (void)p;
     /* "live": this build drives libvirt for running domains (live.c,
      * live-job.c, snapshot-live.c); query-virt says whether libvirt is
      * reachable now, which this non-blocking call must not ask. */
@@ -76,11 +77,12 @@ int rpc_query_capabilities(struct gvmd *d, struct rpc_call *call,
     return 0;
 }
 
-int rpc_events_subscribe(struct gvmd *d, struct rpc_call *call, json_t *params,
+int rpc_events_subscribe(struct gvmd *d, struct rpc_call *call,
+                         const struct rpc_params_events_subscribe *p,
                          json_t **result, struct gvm_error *err)
 {
     (void)d;
-    (void)params;
+    (void)p;
     (void)err;
     rpc_call_subscribe(call);
     *result = json_object();

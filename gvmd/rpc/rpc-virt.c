@@ -4,20 +4,21 @@
  * connects (or reconnects) if needed, so it also tells whether gvmd can
  * reach libvirt right now; not reaching it is a result, not an error.
  */
-#include "rpc-methods.h"
+#include "rpc-params.h"
 #include "jsonutil.h"
 #include "rpc.h"
 #include "virt.h"
 
-int rpc_query_virt(struct gvmd *d, struct rpc_call *call, json_t *params,
-                   json_t **result, struct gvm_error *err)
+int rpc_query_virt(struct gvmd *d, struct rpc_call *call,
+                   const struct rpc_params_query_virt *p, json_t **result,
+                   struct gvm_error *err)
 {
     struct gvm_error verr;
     int ndomains = 0;
     json_t *o;
 
     (void)call;
-    (void)params;
+    (void)p;
     gvm_error_clear(&verr);
     /* configured false (libvirt-uri none) tells "this host has no libvirt,
      * by choice" from "libvirt is down" (configured, not connected). */

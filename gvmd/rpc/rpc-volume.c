@@ -3,7 +3,8 @@
  * rpc-volume.c — volume-add, volume-list, volume-info, volume-remove.
  *
  * The RPC layer has already checked the top-level params against the spec in
- * methods.def (types, required, unknown names); here the contents are
+ * methods.def (types, required, unknown names) and hands them over as
+ * struct rpc_params_<method> (rpc-params.h); here the contents are
  * validated: names, backends, each server object (its keys included), the
  * debug range, the dir path.
  *
@@ -15,7 +16,7 @@
 #include <string.h>
 #include <sys/un.h>
 
-#include "rpc-methods.h"
+#include "rpc-params.h"
 #include "gluster-volfile.h"
 #include "jsonutil.h"
 #include "volume.h"
@@ -130,61 +131,55 @@ static int parse_server(json_t *j, size_t i, struct gvm_server *s,
     return s->host ? 0 : -1;
 }
 
-int rpc_volume_add(struct gvmd *d, struct rpc_call *call, json_t *params,
-                   json_t **result, struct gvm_error *err)
+int rpc_volume_add(struct gvmd *d, struct rpc_call *call,
+                   const struct rpc_params_volume_add *p, json_t **result,
+                   struct gvm_error *err)
 {
     struct catalog_volume vol = { .debug = VOLUME_DEFAULT_DEBUG };
     int ret = -1;
-    const char *name = json_string_value(json_object_get(params, "name"));
-    const char *backend = json_string_value(json_object_get(params, "backend"));
-    json_t *jvolume = json_object_get(params, "volume");
-    json_t *jservers = json_object_get(params, "servers");
-    json_t *jdebug = json_object_get(params, "debug");
-    json_t *jpath = json_object_get(params, "path");
 
-    if (!volumes_name_valid(name)) {
+    if (!volumes_name_valid(p->name)) {
         gvm_error_param(err, "name", "The volume name '%s' is not valid: use "
                         "1 to 64 of the characters A-Z a-z 0-9 . _ -.",
-                        name ? name : "");
+                        p->name);
         goto out;
     }
-    if (!backend || catalog_backend_parse(backend, &vol.backend) < 0) {
+    if (catalog_backend_parse(p->backend, &vol.backend) < 0) {
         gvm_error_param(err, "backend", "The backend '%s' is not known: use "
-                        "\"gluster\" or \"dir\".", backend ? backend : "");
+                        "\"gluster\" or \"dir\".", p->backend);
         goto out;
     }
-    if (jdebug) {
-        json_int_t dl = json_integer_value(jdebug);
-        if (dl < 0 || dl > 9) {
+    if (p->has_debug) {
+        if (p->debug < 0 || p->debug > 9) {
             gvm_error_param(err, "debug", "The debug level %lld is not in "
-                            "0..9.", (long long)dl);
+                            "0..9.", (long long)p->debug);
             goto out;
         }
-        vol.debug = (int)dl;
+        vol.debug = (int)p->debug;
     }
-    if (!(vol.name = strdup(name)))
+    if (!(vol.name = strdup(p->name)))
         goto oom;
 
     if (vol.backend == CATALOG_BACKEND_DIR) {
-        if (jvolume || jservers) {
-            gvm_error_param(err, jvolume ? "volume" : "servers",
+        if (p->volume || p->servers) {
+            gvm_error_param(err, p->volume ? "volume" : "servers",
                             "'%s' is only for gluster volumes.",
-                            jvolume ? "volume" : "servers");
+                            p->volume ? "volume" : "servers");
             goto out;
         }
-        if (!jpath) {
+        if (!p->path) {
             gvm_error_param(err, "path", "A dir volume needs 'path', the "
                             "absolute path of its root directory.");
             goto out;
         }
-        if (!(vol.root_path = strdup(json_string_value(jpath))))
+        if (!(vol.root_path = strdup(p->path)))
             goto oom;
     } else {
-        if (jpath) {
+        if (p->path) {
             gvm_error_param(err, "path", "'path' is only for dir volumes.");
             goto out;
         }
-        const char *gv = json_string_value(jvolume);
+        const char *gv = p->volume;
         if (!gv || !*gv) {
             gvm_error_param(err, "volume", "A gluster volume needs 'volume', "
                             "the gluster volume name.");
@@ -195,19 +190,19 @@ int rpc_volume_add(struct gvmd *d, struct rpc_call *call, json_t *params,
                             "not contain '/'.", gv);
             goto out;
         }
-        if (!json_is_array(jservers) || json_array_size(jservers) == 0) {
+        if (!p->servers || json_array_size(p->servers) == 0) {
             gvm_error_param(err, "servers", "A gluster volume needs 'servers', "
                             "a list of at least one server.");
             goto out;
         }
         if (!(vol.gluster_volume = strdup(gv)))
             goto oom;
-        size_t n = json_array_size(jservers);
+        size_t n = json_array_size(p->servers);
         if (!(vol.servers = calloc(n, sizeof *vol.servers)))
             goto oom;
         for (size_t i = 0; i < n; i++) {
             vol.nservers = i + 1;
-            if (parse_server(json_array_get(jservers, i), i, &vol.servers[i],
+            if (parse_server(json_array_get(p->servers, i), i, &vol.servers[i],
                              err) < 0) {
                 if (!gvm_error_isset(err))
                     goto oom;
@@ -235,8 +230,9 @@ out:
     return ret;
 }
 
-int rpc_volume_list(struct gvmd *d, struct rpc_call *call, json_t *params,
-                    json_t **result, struct gvm_error *err)
+int rpc_volume_list(struct gvmd *d, struct rpc_call *call,
+                    const struct rpc_params_volume_list *p, json_t **result,
+                    struct gvm_error *err)
 {
     struct catalog_volume *vols = NULL;
     size_t n = 0;
@@ -277,12 +273,12 @@ static json_t *vm_options_json(struct gvm_store *st)
                : json_null();
 }
 
-int rpc_volume_info(struct gvmd *d, struct rpc_call *call, json_t *params,
-                    json_t **result, struct gvm_error *err)
+int rpc_volume_info(struct gvmd *d, struct rpc_call *call,
+                    const struct rpc_params_volume_info *p, json_t **result,
+                    struct gvm_error *err)
 {
-    const char *name = json_string_value(json_object_get(params, "name"));
     struct catalog_volume vol;
-    if (volumes_get(d->vols, name, &vol, err) < 0)
+    if (volumes_get(d->vols, p->name, &vol, err) < 0)
         return -1;
     _cleanup_json_ json_t *o = volume_json(&vol);
     if (!o) {
@@ -349,11 +345,11 @@ int rpc_volume_info(struct gvmd *d, struct rpc_call *call, json_t *params,
     return 0;
 }
 
-int rpc_volume_remove(struct gvmd *d, struct rpc_call *call, json_t *params,
-                      json_t **result, struct gvm_error *err)
+int rpc_volume_remove(struct gvmd *d, struct rpc_call *call,
+                      const struct rpc_params_volume_remove *p, json_t **result,
+                      struct gvm_error *err)
 {
-    const char *name = json_string_value(json_object_get(params, "name"));
-    if (volumes_remove(d->vols, name, err) < 0)
+    if (volumes_remove(d->vols, p->name, err) < 0)
         return -1;
     *result = json_object();
     return 0;
