@@ -47,11 +47,13 @@ def objects(lib):
 def source_name(folder, member):
     """meson names a member after its path with '/' as '_'."""
     base = re.sub(r"\.o$", "", os.path.basename(member))
+    generated = base.startswith("meson-generated_")
+    base = re.sub(r"^meson-generated_(\.\._)*", "", base)
     prefix = folder.replace("/", "_") + "_"
     if folder != "." and base.startswith(prefix):
         base = base[len(prefix):]
-    if "schema.c" in base:
-        return "schema.c (generated)"
+    if generated:
+        base += " (generated)"
     return os.path.join(folder, base) if folder != "." else base
 
 
