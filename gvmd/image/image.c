@@ -69,9 +69,9 @@ int img_probe(struct gvm_store *st, const char *path, enum img_format *out)
     return 0;
 }
 
-const char *img_path(const struct img *img) { assert(img); return img->path; }
-struct gvm_store *img_store(const struct img *img) { assert(img); return img->st; }
-struct img *img_backing(struct img *img) { assert(img); return img->backing; }
+const char *img_path(const struct img *img) { return img->path; }
+struct gvm_store *img_store(const struct img *img) { return img->st; }
+struct img *img_backing(struct img *img) { return img->backing; }
 
 uint64_t img_virtual_size(const struct img *img)
 {
@@ -684,11 +684,11 @@ int img_create(struct gvm_store *st, const char *path,
                const struct img_create_opts *o, const struct img_resolver *res,
                struct gvm_error *err)
 {
-    int r;
-
     assert(st && path && o);
     assert(o->format == IMG_FMT_RAW || o->format == IMG_FMT_QCOW2);
     uint64_t size = o->size;
+    int r;
+
     if (o->format == IMG_FMT_RAW) {
         if (o->backing_name) {
             gvm_error_param(err, "backing", "A raw image cannot have a backing file.");
