@@ -4,6 +4,7 @@
  * takes the catalog lock for its own statements; catalog_domain_add writes
  * the domain and all its disks in one transaction.
  */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +24,7 @@ void catalog_domain_clear(struct catalog_domain *d)
 
 void catalog_domains_free(struct catalog_domain *d, size_t n)
 {
+    assert(d || n == 0);
     for (size_t i = 0; i < n; i++)
         catalog_domain_clear(&d[i]);
     free(d);
@@ -118,6 +120,7 @@ static int add_txn(struct catalog *cat, void *opaque, struct gvm_error *err)
 int catalog_domain_add(struct catalog *cat, struct catalog_domain *d,
                        struct gvm_error *err)
 {
+    assert(cat && d && d->name);
     return catalog_txn(cat, add_txn, d, err);
 }
 
@@ -159,6 +162,7 @@ static int find_by(struct catalog *cat, const char *sql, const char *key,
 int catalog_domain_find(struct catalog *cat, const char *key,
                         struct catalog_domain *out, struct gvm_error *err)
 {
+    assert(cat && key && out);
     int r = find_by(cat, DOMAIN_COLUMNS "WHERE uuid = ?", key, 0, out, err);
 
     if (r == 0)
@@ -176,6 +180,7 @@ int catalog_domain_find(struct catalog *cat, const char *key,
 int catalog_domain_get(struct catalog *cat, int64_t id,
                        struct catalog_domain *out, struct gvm_error *err)
 {
+    assert(cat && out);
     int r = find_by(cat, DOMAIN_COLUMNS "WHERE id = ?", NULL, id, out, err);
 
     if (r == 0) {
@@ -198,6 +203,7 @@ static void free_domains(void *v, size_t n) { catalog_domains_free(v, n); }
 int catalog_domain_list(struct catalog *cat, struct catalog_domain **out,
                         size_t *n, struct gvm_error *err)
 {
+    assert(cat && out && n);
     CATALOG_LOCK_GUARD(cat);
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
 
@@ -210,6 +216,8 @@ int catalog_domain_list(struct catalog *cat, struct catalog_domain **out,
 int catalog_domain_remove(struct catalog *cat, int64_t id,
                           struct gvm_error *err)
 {
+    /* The id of a row the caller just read (rpc-domain.c). */
+    assert(cat && id > 0);
     CATALOG_LOCK_GUARD(cat);
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
     int64_t c;
@@ -248,6 +256,7 @@ int catalog_domain_remove(struct catalog *cat, int64_t id,
 int catalog_domain_move_disks(struct catalog *cat, int64_t from, int64_t to,
                               struct gvm_error *err)
 {
+    assert(cat && from > 0 && to > 0);
     CATALOG_LOCK_GUARD(cat);
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
 
@@ -267,6 +276,7 @@ int catalog_domain_set_disk(struct catalog *cat, int64_t domain_id,
                             const char *target, int64_t image_id,
                             struct gvm_error *err)
 {
+    assert(cat && domain_id > 0 && target && image_id > 0);
     CATALOG_LOCK_GUARD(cat);
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
 
@@ -295,6 +305,7 @@ int catalog_domain_of_image(struct catalog *cat, int64_t image_id,
                             int64_t *domain_id, char **target,
                             struct gvm_error *err)
 {
+    assert(cat && domain_id);   /* target may be NULL */
     CATALOG_LOCK_GUARD(cat);
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
     int rc;

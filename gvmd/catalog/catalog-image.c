@@ -5,6 +5,7 @@
  * own statements; callers that need several to be atomic wrap them in
  * catalog_begin()/catalog_commit() (the lock is recursive).
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,7 @@ void catalog_image_clear(struct catalog_image *img)
 
 void catalog_images_free(struct catalog_image *imgs, size_t n)
 {
+    assert(imgs || n == 0);
     for (size_t i = 0; i < n; i++)
         catalog_image_clear(&imgs[i]);
     free(imgs);
@@ -58,6 +60,7 @@ static void row_to_image(sqlite3_stmt *st, struct catalog_image *out)
 int catalog_image_add(struct catalog *cat, struct catalog_image *img,
                       struct gvm_error *err)
 {
+    assert(cat && img && img->path && img->format);
     CATALOG_LOCK_GUARD(cat);
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
     int64_t now = catalog_now();
@@ -110,6 +113,8 @@ int catalog_image_add(struct catalog *cat, struct catalog_image *img,
 int catalog_image_restore(struct catalog *cat, const struct catalog_image *img,
                           struct gvm_error *err)
 {
+    /* Puts back a row that was read out of the catalog: it had an id. */
+    assert(cat && img && img->id > 0 && img->path && img->format);
     CATALOG_LOCK_GUARD(cat);
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
 
@@ -160,6 +165,7 @@ int catalog_image_restore(struct catalog *cat, const struct catalog_image *img,
 int catalog_image_get(struct catalog *cat, int64_t id,
                       struct catalog_image *out, struct gvm_error *err)
 {
+    assert(cat && out);
     CATALOG_LOCK_GUARD(cat);
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
 
@@ -184,6 +190,7 @@ int catalog_image_find(struct catalog *cat, int64_t volume_id,
                        const char *path, struct catalog_image *out,
                        struct gvm_error *err)
 {
+    assert(cat && path && out);
     CATALOG_LOCK_GUARD(cat);
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
 
@@ -216,6 +223,7 @@ int catalog_image_list(struct catalog *cat, int64_t volume_id,
                        struct catalog_image **out, size_t *n,
                        struct gvm_error *err)
 {
+    assert(cat && out && n);
     CATALOG_LOCK_GUARD(cat);
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
 
@@ -232,6 +240,7 @@ int catalog_image_list(struct catalog *cat, int64_t volume_id,
 int catalog_image_children(struct catalog *cat, int64_t id, int64_t **ids,
                            size_t *n, struct gvm_error *err)
 {
+    assert(cat && ids && n);
     CATALOG_LOCK_GUARD(cat);
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
     _cleanup_free_ int64_t *v = NULL;
@@ -284,6 +293,8 @@ int catalog_image_set_backing(struct catalog *cat, int64_t id,
                               const char *backing_format,
                               struct gvm_error *err)
 {
+    /* id is a row's (backing_id 0 or less: no backing image). */
+    assert(cat && id > 0);
     CATALOG_LOCK_GUARD(cat);
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
 
@@ -305,6 +316,7 @@ int catalog_image_set_header(struct catalog *cat, int64_t id,
                              const char *format, uint64_t virtual_size,
                              uint32_t cluster_size, struct gvm_error *err)
 {
+    assert(cat && id > 0 && format);
     CATALOG_LOCK_GUARD(cat);
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
 
@@ -324,6 +336,7 @@ int catalog_image_set_header(struct catalog *cat, int64_t id,
 int catalog_image_set_state(struct catalog *cat, int64_t id,
                             const char *state, struct gvm_error *err)
 {
+    assert(cat && id > 0 && state);
     CATALOG_LOCK_GUARD(cat);
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
 
@@ -387,6 +400,7 @@ out:
 int catalog_image_delete(struct catalog *cat, int64_t id,
                          struct gvm_error *err)
 {
+    assert(cat && id > 0);
     /* Who keeps an image, named as a user can look them up, and what to
      * do about it. */
     static const struct {

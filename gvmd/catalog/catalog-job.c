@@ -8,6 +8,7 @@
  * therefore survive a restart together with the unfinished job that holds
  * them, and recovery releases them when it concludes the job.
  */
+#include <assert.h>
 #include <errno.h>
 #include <string.h>
 
@@ -31,6 +32,7 @@ void catalog_job_clear(struct catalog_job *j)
 
 void catalog_jobs_free(struct catalog_job *j, size_t n)
 {
+    assert(j || n == 0);
     for (size_t i = 0; j && i < n; i++)
         catalog_job_clear(&j[i]);
     free(j);
@@ -183,6 +185,7 @@ int catalog_job_add(struct catalog *cat, struct catalog_job *j,
                     const struct catalog_job_lock *locks, size_t nlocks,
                     int64_t *holder, struct gvm_error *err)
 {
+    assert(cat && j && j->type && (locks || nlocks == 0));
     if (catalog_begin(cat, err) < 0)
         return -1;
     for (size_t i = 0; i < nlocks; i++) {
@@ -237,6 +240,8 @@ static int get_where(struct catalog *cat, const char *sql,
 int catalog_job_get(struct catalog *cat, int64_t id, struct catalog_job *out,
                     struct gvm_error *err)
 {
+    /* id may be a client's (job-get, job-remove): NotFound, not a contract. */
+    assert(cat && out);
     int r = get_where(cat, "SELECT " JOB_COLUMNS " FROM jobs WHERE id = ?",
                       id, NULL, NULL, out, err);
     if (r == 0) {
@@ -251,6 +256,7 @@ int catalog_job_find_opid(struct catalog *cat, const char *type,
                           const char *op_id, struct catalog_job *out,
                           struct gvm_error *err)
 {
+    assert(cat && type && op_id && out);
     return get_where(cat, "SELECT " JOB_COLUMNS " FROM jobs "
                      "WHERE type = ? AND op_id = ? ORDER BY id LIMIT 1",
                      0, type, op_id, out, err);
@@ -267,6 +273,7 @@ static void free_jobs(void *v, size_t n) { catalog_jobs_free(v, n); }
 int catalog_job_list(struct catalog *cat, struct catalog_job **out, size_t *n,
                      struct gvm_error *err)
 {
+    assert(cat && out && n);
     CATALOG_LOCK_GUARD(cat);
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
 
@@ -280,6 +287,8 @@ int catalog_job_list(struct catalog *cat, struct catalog_job **out, size_t *n,
 int catalog_job_update(struct catalog *cat, const struct catalog_job *j,
                        struct gvm_error *err)
 {
+    /* Updates a row catalog_job_add created (it set j->id). */
+    assert(cat && j && j->id > 0);
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
     CATALOG_LOCK_GUARD(cat);
 
@@ -326,6 +335,7 @@ static int exec_id(struct catalog *cat, const char *sql, int64_t id,
 
 int catalog_job_unlock(struct catalog *cat, int64_t id, struct gvm_error *err)
 {
+    assert(cat);
     return exec_id(cat, "DELETE FROM job_images WHERE job_id = ?", id,
                    "image lock release", err);
 }
@@ -333,6 +343,7 @@ int catalog_job_unlock(struct catalog *cat, int64_t id, struct gvm_error *err)
 int catalog_job_unlock_image(struct catalog *cat, int64_t id, int64_t image_id,
                              struct gvm_error *err)
 {
+    assert(cat);
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
     CATALOG_LOCK_GUARD(cat);
 
@@ -350,6 +361,7 @@ int catalog_job_unlock_image(struct catalog *cat, int64_t id, int64_t image_id,
 
 int catalog_job_delete(struct catalog *cat, int64_t id, struct gvm_error *err)
 {
+    assert(cat);
     if (catalog_begin(cat, err) < 0)
         return -1;
     if (exec_id(cat, "DELETE FROM journal WHERE job_id = ?", id,
@@ -365,6 +377,7 @@ int catalog_job_delete(struct catalog *cat, int64_t id, struct gvm_error *err)
 int64_t catalog_job_lock_holder(struct catalog *cat, int64_t image_id,
                                 struct gvm_error *err)
 {
+    assert(cat);
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
     CATALOG_LOCK_GUARD(cat);
     int rc;

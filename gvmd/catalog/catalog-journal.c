@@ -3,6 +3,7 @@
  * catalog-journal.c — rows of the operation journal (see journal.c for
  * what they mean and when they are written).
  */
+#include <assert.h>
 #include <errno.h>
 #include <string.h>
 
@@ -19,6 +20,7 @@ void catalog_journal_entry_clear(struct catalog_journal_entry *e)
 
 void catalog_journal_entries_free(struct catalog_journal_entry *e, size_t n)
 {
+    assert(e || n == 0);
     for (size_t i = 0; e && i < n; i++)
         catalog_journal_entry_clear(&e[i]);
     free(e);
@@ -28,6 +30,7 @@ int catalog_journal_add(struct catalog *cat, const char *op_id, int64_t job_id,
                         int step, const char *kind, const char *payload,
                         struct gvm_error *err)
 {
+    assert(cat && op_id && kind && step >= 0);
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
     CATALOG_LOCK_GUARD(cat);
     int64_t now = catalog_now();
@@ -58,6 +61,7 @@ int catalog_journal_settle(struct catalog *cat, const char *op_id, int below,
                            const char *state, bool all_rows,
                            struct gvm_error *err)
 {
+    assert(cat && op_id && state);
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
     CATALOG_LOCK_GUARD(cat);
 
@@ -80,6 +84,7 @@ int catalog_journal_settle(struct catalog *cat, const char *op_id, int below,
 int catalog_journal_forget(struct catalog *cat, const char *op_id,
                            struct gvm_error *err)
 {
+    assert(cat && op_id);
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
     CATALOG_LOCK_GUARD(cat);
 
@@ -101,6 +106,7 @@ int catalog_journal_list_op(struct catalog *cat, const char *op_id,
                             struct catalog_journal_entry **out, size_t *n,
                             struct gvm_error *err)
 {
+    assert(cat && op_id && out && n);
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
     CATALOG_LOCK_GUARD(cat);
     struct catalog_journal_entry *v = NULL;
@@ -155,6 +161,7 @@ oom:
 int catalog_journal_ops(struct catalog *cat, int64_t job_id, bool pending_only,
                         char ***op_ids, size_t *n, struct gvm_error *err)
 {
+    assert(cat && op_ids && n);
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
     CATALOG_LOCK_GUARD(cat);
     char **v = NULL;

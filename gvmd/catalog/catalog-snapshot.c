@@ -4,6 +4,7 @@
  * Every function takes the catalog lock for its own statements; callers
  * that need several changes to be atomic wrap them in a transaction.
  */
+#include <assert.h>
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@ void catalog_snapshot_clear(struct catalog_snapshot *s)
 
 void catalog_snapshots_free(struct catalog_snapshot *s, size_t n)
 {
+    assert(s || n == 0);
     for (size_t i = 0; i < n; i++)
         catalog_snapshot_clear(&s[i]);
     free(s);
@@ -93,6 +95,7 @@ static int row_to_snap(struct catalog *cat, sqlite3_stmt *st,
 int catalog_snapshot_add(struct catalog *cat, struct catalog_snapshot *s,
                          struct gvm_error *err)
 {
+    assert(cat && s && s->name);
     CATALOG_LOCK_GUARD(cat);
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
 
@@ -179,6 +182,7 @@ static int get_by(struct catalog *cat, const char *sql, const char *key,
 int catalog_snapshot_find(struct catalog *cat, const char *key,
                           struct catalog_snapshot *out, struct gvm_error *err)
 {
+    assert(cat && key && out);
     int r = get_by(cat, SNAP_COLUMNS "WHERE name = ?", key, 0, out, err);
     bool digits = *key != '\0';
 
@@ -197,6 +201,7 @@ int catalog_snapshot_find(struct catalog *cat, const char *key,
 int catalog_snapshot_get(struct catalog *cat, int64_t id,
                          struct catalog_snapshot *out, struct gvm_error *err)
 {
+    assert(cat && out);
     int r = get_by(cat, SNAP_COLUMNS "WHERE id = ?", NULL, id, out, err);
 
     if (r == 0) {
@@ -218,6 +223,7 @@ static void free_snapshots(void *v, size_t n) { catalog_snapshots_free(v, n); }
 int catalog_snapshot_list(struct catalog *cat, struct catalog_snapshot **out,
                           size_t *n, struct gvm_error *err)
 {
+    assert(cat && out && n);
     CATALOG_LOCK_GUARD(cat);
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
 
@@ -251,6 +257,7 @@ static int one_id(struct catalog *cat, const char *sql, int64_t key,
 int catalog_snapshot_frozen_by(struct catalog *cat, int64_t image_id,
                                int64_t *id, struct gvm_error *err)
 {
+    assert(cat && id);
     return one_id(cat, "SELECT snapshot_id FROM snapshot_disks WHERE "
                   "image_id = ? ORDER BY snapshot_id DESC LIMIT 1",
                   image_id, id, err);
@@ -259,6 +266,7 @@ int catalog_snapshot_frozen_by(struct catalog *cat, int64_t image_id,
 int catalog_snapshot_overlay_of(struct catalog *cat, int64_t image_id,
                                 int64_t *id, struct gvm_error *err)
 {
+    assert(cat && id);
     return one_id(cat, "SELECT snapshot_id FROM snapshot_disks WHERE "
                   "overlay_image_id = ? ORDER BY snapshot_id DESC LIMIT 1",
                   image_id, id, err);
@@ -281,6 +289,7 @@ static int exec2(struct catalog *cat, const char *sql, int64_t a, int64_t b,
 int catalog_snapshot_delete(struct catalog *cat, int64_t id,
                             struct gvm_error *err)
 {
+    assert(cat && id > 0);
     struct catalog_snapshot s = { 0 };
     int ret = -1;
 
@@ -306,6 +315,7 @@ out:
 int catalog_snapshot_replace_overlay(struct catalog *cat, int64_t old_id,
                                      int64_t new_id, struct gvm_error *err)
 {
+    assert(cat && old_id > 0 && new_id > 0);
     return exec2(cat, "UPDATE snapshot_disks SET overlay_image_id = ? WHERE "
                  "overlay_image_id = ?", new_id, old_id,
                  "recording a snapshot's overlay", err);
@@ -314,6 +324,7 @@ int catalog_snapshot_replace_overlay(struct catalog *cat, int64_t old_id,
 int catalog_snapshot_drop_image(struct catalog *cat, int64_t job_id,
                                 int64_t image_id, struct gvm_error *err)
 {
+    assert(cat && image_id > 0);
     int r;
 
     if (catalog_begin(cat, err) < 0)

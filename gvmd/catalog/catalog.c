@@ -14,6 +14,7 @@
  * COMMIT survives a kill -9 or power loss; the journal table (see
  * 0001-init.sql) builds crash safety of multi-step storage changes on that.
  */
+#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -44,6 +45,7 @@ void catalog_unlock(struct catalog *cat) { pthread_mutex_unlock(&cat->lock); }
 void catalog_sql_error(struct catalog *cat, struct gvm_error *err,
                        const char *what)
 {
+    assert(cat && what);
     gvm_error_set(err, GVM_ERR_INTERNAL, "Catalog %s failed: %s.", what,
                   sqlite3_errmsg(cat->db));
 }
@@ -51,6 +53,7 @@ void catalog_sql_error(struct catalog *cat, struct gvm_error *err,
 int catalog_prepare(struct catalog *cat, const char *sql, sqlite3_stmt **out,
                     struct gvm_error *err)
 {
+    assert(cat && sql && out);
     if (sqlite3_prepare_v2(cat->db, sql, -1, out, NULL) != SQLITE_OK) {
         *out = NULL;
         catalog_sql_error(cat, err, "query preparation");
@@ -61,6 +64,7 @@ int catalog_prepare(struct catalog *cat, const char *sql, sqlite3_stmt **out,
 
 int catalog_bind_text(sqlite3_stmt *st, int idx, const char *s)
 {
+    assert(st && idx > 0);
     if (!s)
         return sqlite3_bind_null(st, idx);
     return sqlite3_bind_text(st, idx, s, -1, SQLITE_TRANSIENT);
@@ -68,6 +72,7 @@ int catalog_bind_text(sqlite3_stmt *st, int idx, const char *s)
 
 char *catalog_column_strdup(sqlite3_stmt *st, int col)
 {
+    assert(st && col >= 0);
     const unsigned char *s = sqlite3_column_text(st, col);
     return s ? strdup((const char *)s) : NULL;
 }
@@ -110,6 +115,7 @@ static int pragma_int(struct catalog *cat, const char *sql, int64_t *out,
 
 int catalog_begin(struct catalog *cat, struct gvm_error *err)
 {
+    assert(cat);
     char sql[64];
     catalog_lock(cat);
     if (cat->depth == 0)
@@ -126,6 +132,8 @@ int catalog_begin(struct catalog *cat, struct gvm_error *err)
 
 int catalog_commit(struct catalog *cat, struct gvm_error *err)
 {
+    /* Pairs with a catalog_begin() (which holds the lock until here). */
+    assert(cat && cat->depth > 0);
     char sql[64];
     int r = 0;
 
@@ -152,6 +160,7 @@ int catalog_commit(struct catalog *cat, struct gvm_error *err)
 
 void catalog_rollback(struct catalog *cat)
 {
+    assert(cat && cat->depth > 0);
     char sql[96];
     cat->depth--;
     if (cat->depth == 0)
@@ -168,6 +177,7 @@ int catalog_txn(struct catalog *cat,
                 int (*fn)(struct catalog *cat, void *opaque, struct gvm_error *err),
                 void *opaque, struct gvm_error *err)
 {
+    assert(cat && fn);
     if (catalog_begin(cat, err) < 0)
         return -1;
     int r = fn(cat, opaque, err);
@@ -284,6 +294,7 @@ fail:
 
 int catalog_open(const char *path, struct catalog **out, struct gvm_error *err)
 {
+    assert(path && out);
     *out = NULL;
     struct catalog *cat = calloc(1, sizeof *cat);
     if (!cat || !(cat->path = strdup(path))) {
@@ -401,11 +412,14 @@ void catalog_close(struct catalog *cat)
 
 const char *catalog_backend_name(enum catalog_backend b)
 {
+    assert(b == CATALOG_BACKEND_DIR || b == CATALOG_BACKEND_GLUSTER);
     return b == CATALOG_BACKEND_GLUSTER ? "gluster" : "dir";
 }
 
 int catalog_backend_parse(const char *name, enum catalog_backend *out)
 {
+    /* name is a checked string parameter or a column the schema makes NOT NULL. */
+    assert(name && out);
     if (strcmp(name, "dir") == 0)
         *out = CATALOG_BACKEND_DIR;
     else if (strcmp(name, "gluster") == 0)
@@ -490,6 +504,7 @@ static int insert_volume(struct catalog *cat, void *opaque, struct gvm_error *er
 int catalog_volume_add(struct catalog *cat, struct catalog_volume *v,
                        struct gvm_error *err)
 {
+    assert(cat && v && v->name);
     return catalog_txn(cat, insert_volume, v, err) < 0 ? -1 : 0;
 }
 
@@ -594,12 +609,14 @@ static int volume_get_where(struct catalog *cat, const char *where,
 int catalog_volume_get(struct catalog *cat, const char *name,
                        struct catalog_volume *out, struct gvm_error *err)
 {
+    assert(cat && name && out);
     return volume_get_where(cat, "name = ?", name, 0, out, err);
 }
 
 int catalog_volume_get_by_id(struct catalog *cat, int64_t id,
                              struct catalog_volume *out, struct gvm_error *err)
 {
+    assert(cat && out);
     return volume_get_where(cat, "id = ?", NULL, id, out, err);
 }
 
@@ -608,6 +625,7 @@ int catalog_collect(struct catalog *cat, sqlite3_stmt *st, size_t size,
                     const char *what, void **out, size_t *n,
                     struct gvm_error *err)
 {
+    assert(cat && st && size > 0 && fill && free_all && out && n);
     char *v = NULL;
     size_t len = 0, cap = 0;
     int rc;
@@ -658,6 +676,7 @@ static void free_volumes(void *v, size_t n) { catalog_volumes_free(v, n); }
 int catalog_volume_list(struct catalog *cat, struct catalog_volume **out,
                         size_t *n, struct gvm_error *err)
 {
+    assert(cat && out && n);
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
     CATALOG_LOCK_GUARD(cat);
 
@@ -671,6 +690,7 @@ int catalog_volume_list(struct catalog *cat, struct catalog_volume **out,
 int64_t catalog_volume_image_count(struct catalog *cat, int64_t volume_id,
                                    struct gvm_error *err)
 {
+    assert(cat);
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
     CATALOG_LOCK_GUARD(cat);
 
@@ -725,6 +745,7 @@ static int remove_volume(struct catalog *cat, void *opaque, struct gvm_error *er
 int catalog_volume_remove(struct catalog *cat, const char *name,
                           struct gvm_error *err)
 {
+    assert(cat && name);
     return catalog_txn(cat, remove_volume, (void *)name, err) < 0 ? -1 : 0;
 }
 
@@ -733,6 +754,7 @@ int catalog_volume_remove(struct catalog *cat, const char *name,
 int catalog_opid_lookup(struct catalog *cat, const char *method,
                         const char *op_id, char **result, struct gvm_error *err)
 {
+    assert(cat && method && op_id && result);
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
     CATALOG_LOCK_GUARD(cat);
 
@@ -761,6 +783,7 @@ int catalog_opid_record(struct catalog *cat, const char *method,
                         const char *op_id, const char *result,
                         struct gvm_error *err)
 {
+    assert(cat && method && op_id && result);
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
     CATALOG_LOCK_GUARD(cat);
 

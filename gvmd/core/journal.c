@@ -8,6 +8,7 @@
  * order (storage first, journal after) would leave a window where storage
  * changed and nothing says so — exactly what a crash finds.
  */
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -22,6 +23,7 @@
 
 void journal_entries_free(struct journal_entry *e, size_t n)
 {
+    assert(e || n == 0);
     for (size_t i = 0; e && i < n; i++) {
         free(e[i].kind);
         json_decref(e[i].payload);
@@ -72,6 +74,8 @@ int journal_begin(struct catalog *cat, const char *type, int64_t job_id,
                   json_t *params, struct journal_op **out,
                   struct gvm_error *err)
 {
+    /* job_id 0: an operation outside jobs; never a negative id. */
+    assert(cat && type && out && job_id >= 0);
     struct journal_op *op = calloc(1, sizeof(*op));
     _cleanup_free_ char *text = NULL;
     int r;
@@ -103,6 +107,7 @@ int journal_begin(struct catalog *cat, const char *type, int64_t job_id,
 int journal_step(struct journal_op *op, const char *name, json_t *payload,
                  struct gvm_error *err)
 {
+    assert(op && op->cat && name);
     _cleanup_free_ char *text = dump(payload);
     int r;
 
@@ -135,17 +140,20 @@ int journal_step(struct journal_op *op, const char *name, json_t *payload,
 
 int journal_done(struct journal_op *op, struct gvm_error *err)
 {
+    assert(op && op->cat);
     return catalog_journal_settle(op->cat, op->op_id, INT32_MAX, "done", false, err);
 }
 
 int journal_undone(struct journal_op *op, struct gvm_error *err)
 {
+    assert(op && op->cat);
     /* Rolled back as a whole: the steps that had completed are undone too. */
     return catalog_journal_settle(op->cat, op->op_id, INT32_MAX, "undone", true, err);
 }
 
 int journal_forget(struct journal_op *op, struct gvm_error *err)
 {
+    assert(op && op->cat);
     return catalog_journal_forget(op->cat, op->op_id, err);
 }
 
@@ -153,6 +161,8 @@ int journal_load(struct catalog *cat, const char *op_id,
                  struct journal_op **opp, struct journal_entry **entries,
                  size_t *np, struct gvm_error *err)
 {
+    /* Either output may be NULL (not wanted); entries come with their count. */
+    assert(cat && op_id && (!entries || np));
     struct catalog_journal_entry *rows = NULL;
     struct journal_entry *v = NULL;
     size_t n = 0;
@@ -218,12 +228,14 @@ oom:
 int journal_ops(struct catalog *cat, int64_t job_id, bool pending_only,
                 char ***op_ids, size_t *n, struct gvm_error *err)
 {
+    assert(cat && op_ids && n && job_id >= 0);
     return catalog_journal_ops(cat, job_id, pending_only, op_ids, n, err);
 }
 
 const struct journal_entry *journal_last_pending(const struct journal_entry *e,
                                                  size_t n)
 {
+    assert(e || n == 0);
     for (size_t i = n; i-- > 0;) {
         if (e[i].pending)
             return &e[i];
@@ -234,6 +246,10 @@ const struct journal_entry *journal_last_pending(const struct journal_entry *e,
 int journal_replay(struct catalog *cat, const struct journal_type *types,
                    size_t ntypes, void *opaque)
 {
+    /* Each type names an operation and says how to recover it. */
+    assert(cat && (types || ntypes == 0));
+    for (size_t i = 0; i < ntypes; i++)
+        assert(types[i].name && types[i].recover);
     char **ids = NULL;
     size_t nids = 0;
     int left = 0;
@@ -296,6 +312,7 @@ int journal_replay(struct catalog *cat, const struct journal_type *types,
 #ifdef GVMD_FAULT_INJECTION
 int journal_fault_point(const char *name)
 {
+    assert(name);
     const char *spec = getenv("GVMD_FAULT");
     size_t nlen = strlen(name);
 

@@ -29,6 +29,7 @@
  * process in the kernel's (or the bricks') lock table, whichever volume
  * or daemon structure asked.
  */
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -113,6 +114,7 @@ int img_lock_take(struct gvm_store *st, const char *path, bool write,
                   const char *name, struct img_lock **out,
                   struct gvm_error *err)
 {
+    assert(st && path && out);
     _cleanup_free_ char *quoted = NULL;
     struct lock_file *lf;
     struct img_lock *lk;

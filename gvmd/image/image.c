@@ -5,6 +5,7 @@
  * loops, over-deep chains and unrecorded formats — formats are never
  * probed), chain reads and the extents `qemu-img map` prints.
  */
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -29,11 +30,14 @@ struct img {
 
 const char *img_format_name(enum img_format f)
 {
+    assert(f == IMG_FMT_RAW || f == IMG_FMT_QCOW2);
     return f == IMG_FMT_QCOW2 ? "qcow2" : "raw";
 }
 
 int img_format_parse(const char *name, enum img_format *out)
 {
+    /* name may be NULL (a missing parameter: -EINVAL); out may not. */
+    assert(out);
     if (!name)
         return -EINVAL;
     if (strcmp(name, "raw") == 0) {
@@ -52,6 +56,7 @@ int img_probe(struct gvm_store *st, const char *path, enum img_format *out)
     struct gvm_file *f = NULL;
     unsigned char magic[4] = { 0 };
     ssize_t n;
+    assert(st && path && out);
     int r = st->ops->open(st, path, GVM_O_RDONLY, &f);
 
     if (r < 0)
@@ -70,6 +75,7 @@ struct img *img_backing(struct img *img) { return img->backing; }
 
 uint64_t img_virtual_size(const struct img *img)
 {
+    assert(img);
     return img->fmt == IMG_FMT_QCOW2 ? img->q->hdr.size : img->raw_size;
 }
 
@@ -203,6 +209,11 @@ int img_open_hint(struct gvm_store *st, const char *path, enum img_format fmt,
     _cleanup_img_ struct img *top = NULL;
     int r;
 
+    /* The format is the catalogue's or the caller's, parsed already
+     * (img_format_parse): never a value from a client or an image. */
+    assert(st && path && out);
+    assert(fmt == IMG_FMT_RAW || fmt == IMG_FMT_QCOW2);
+    assert((flags & ~(unsigned)(IMG_OPEN_RW | IMG_OPEN_NOBACKING)) == 0);
     if (max_depth == 0)
         max_depth = IMG_MAX_CHAIN_DEPTH;
     r = open_one(st, path, fmt, flags & IMG_OPEN_RW, &top, err);
@@ -281,6 +292,7 @@ int img_open(struct gvm_store *st, const char *path, enum img_format fmt,
 
 int img_get_info(struct img *img, struct img_info *info)
 {
+    assert(img && info);
     memset(info, 0, sizeof(*info));
     info->format = img->fmt;
     if (img->q) {
@@ -302,6 +314,7 @@ int img_get_info(struct img *img, struct img_info *info)
 
 void img_info_clear(struct img_info *info)
 {
+    assert(info);
     free(info->backing_filename);
     free(info->backing_format);
     info->backing_filename = info->backing_format = NULL;
@@ -311,6 +324,9 @@ void img_info_clear(struct img_info *info)
 
 int img_read(struct img *img, void *buf, uint64_t off, size_t len)
 {
+    /* off and len may come from a client (checked below: -EINVAL); the
+     * buffer is ours. */
+    assert(img && (buf || len == 0));
     uint64_t size = img_virtual_size(img);
     if (off > size || len > size - off)
         return -EINVAL;
@@ -323,6 +339,7 @@ int img_read(struct img *img, void *buf, uint64_t off, size_t len)
 
 int img_write(struct img *img, const void *buf, uint64_t off, size_t len)
 {
+    assert(img && (buf || len == 0));
     uint64_t size = img_virtual_size(img);
     if (!img->rw)
         return -EROFS;
@@ -338,6 +355,7 @@ int img_write(struct img *img, const void *buf, uint64_t off, size_t len)
 int img_write_copy(struct img *img, uint64_t off, uint64_t len,
                    struct img *src, uint64_t src_off)
 {
+    assert(img && src);
     uint64_t size = img_virtual_size(img);
     if (!img->rw)
         return -EROFS;
@@ -355,6 +373,7 @@ int img_write_copy(struct img *img, uint64_t off, uint64_t len,
 
 int img_write_zeroes(struct img *img, uint64_t off, uint64_t len)
 {
+    assert(img);
     uint64_t size = img_virtual_size(img);
     if (!img->rw)
         return -EROFS;
@@ -384,6 +403,7 @@ int img_write_zeroes(struct img *img, uint64_t off, uint64_t len)
 
 int img_flush(struct img *img)
 {
+    assert(img);
     if (!img->rw)
         return 0;
     if (img->q)
@@ -395,6 +415,7 @@ int img_resize(struct img *img, uint64_t new_size)
 {
     int r;
 
+    assert(img);
     if (!img->rw)
         return -EROFS;
     if (img->q)
@@ -570,6 +591,7 @@ int img_map(struct img *img, uint64_t off, uint64_t len,
     size_t nv = 0, cap = 0;
     int r;
 
+    assert(img && exts && n);
     *exts = NULL;
     *n = 0;
     if (off > size)
@@ -643,6 +665,8 @@ int img_map(struct img *img, uint64_t off, uint64_t len,
 int img_set_backing(struct img *img, const char *name, const char *fmt,
                     struct gvm_error *err)
 {
+    /* name and fmt are a client's (rebase): qcow2_set_backing checks them. */
+    assert(img);
     if (!img->q) {
         gvm_error_set(err, GVM_ERR_UNSUPPORTED,
                       "Image '%s' is raw and cannot have a backing file.", img->path);
@@ -660,6 +684,8 @@ int img_create(struct gvm_store *st, const char *path,
                const struct img_create_opts *o, const struct img_resolver *res,
                struct gvm_error *err)
 {
+    assert(st && path && o);
+    assert(o->format == IMG_FMT_RAW || o->format == IMG_FMT_QCOW2);
     uint64_t size = o->size;
     int r;
 
@@ -706,6 +732,9 @@ int img_create(struct gvm_store *st, const char *path,
 int img_check(struct img *img, unsigned repair, struct img_check_result *res,
               struct gvm_error *err)
 {
+    /* IMG_REPAIR_ALL includes the leaks (rpc-image.c passes both). */
+    assert(img && res);
+    assert((repair & ~(unsigned)(IMG_REPAIR_LEAKS | IMG_REPAIR_ALL)) == 0);
     memset(res, 0, sizeof(*res));
     if (!img->q)
         return 0;

@@ -25,6 +25,7 @@
  * a cluster that is in use but stored as free: it is told to allocate only
  * past every referenced cluster (qcow2_refcount_set_alloc_floor).
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -531,6 +532,8 @@ static int check_once(struct qcow2 *q, unsigned repair,
 int qcow2_check(struct qcow2 *q, unsigned repair,
                 struct img_check_result *res, struct gvm_error *err)
 {
+    assert(q && res);
+    assert((repair & ~(unsigned)(IMG_REPAIR_LEAKS | IMG_REPAIR_ALL)) == 0);
     int r;
 
     if (repair && !q->writable) {

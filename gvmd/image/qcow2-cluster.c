@@ -14,6 +14,7 @@
  * disk), written and flushed before the L1 entry pointing at it; the
  * refcount of a table it replaces drops only after the L1 entry is written.
  */
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <string.h>
@@ -64,6 +65,7 @@ static int check_l2_pointer(struct qcow2 *q, uint64_t l2_off)
 
 int qcow2_l2_get(struct qcow2 *q, uint64_t l2_off, uint64_t **table)
 {
+    assert(q && table);
     struct qcow2_l2_slot *s = cache_find(q, l2_off);
     if (!s) {
         int r = check_l2_pointer(q, l2_off);
@@ -90,6 +92,7 @@ int qcow2_l2_get(struct qcow2 *q, uint64_t l2_off, uint64_t **table)
 
 void qcow2_l2_forget(struct qcow2 *q, uint64_t l2_off)
 {
+    assert(q);
     struct qcow2_l2_slot *s = cache_find(q, l2_off);
     if (s)
         s->offset = 0;
@@ -165,6 +168,7 @@ static int classify(struct qcow2 *q, uint64_t e, uint64_t guest,
 int qcow2_cluster_get(struct qcow2 *q, uint64_t guest, uint64_t bytes,
                       struct qcow2_mapping *m)
 {
+    assert(q && m);
     uint32_t cb = q->hdr.cluster_bits;
     uint64_t in_cluster = guest & (q->cluster_size - 1);
     uint64_t l1i = guest >> (cb + q->l2_bits);
@@ -228,6 +232,7 @@ int qcow2_cluster_get(struct qcow2 *q, uint64_t guest, uint64_t bytes,
 int qcow2_block_status(struct qcow2 *q, uint64_t off, uint64_t bytes,
                        struct qcow2_mapping *m)
 {
+    assert(q && m);
     return qcow2_cluster_get(q, off, bytes, m);
 }
 
@@ -324,6 +329,10 @@ static int pending_add(struct qcow2 *q, struct pending *p, enum pkind kind,
 
 int qcow2_read(struct qcow2 *q, void *buf, uint64_t off, size_t len)
 {
+    /* img_read checked the range against the virtual size; a guest offset
+     * past it here is our arithmetic's fault, not the image's. */
+    assert(q && (buf || len == 0));
+    assert(off <= q->hdr.size && len <= q->hdr.size - off);
     uint8_t *b = buf;
     struct pending p = { .kind = P_NONE };
     int r;
@@ -376,6 +385,7 @@ int qcow2_read(struct qcow2 *q, void *buf, uint64_t off, size_t len)
 
 int qcow2_cluster_prepare_l2(struct qcow2 *q, uint64_t guest, uint64_t *l2_off)
 {
+    assert(q && l2_off);
     uint64_t l1i = guest >> (q->hdr.cluster_bits + q->l2_bits);
     int r;
 
@@ -447,10 +457,13 @@ int qcow2_cluster_prepare_l2(struct qcow2 *q, uint64_t guest, uint64_t *l2_off)
 int qcow2_cluster_set_entries(struct qcow2 *q, uint64_t guest, unsigned n,
                               const uint64_t *new_entries, uint64_t *old_entries)
 {
+    assert(q && new_entries);
     uint64_t l1i = guest >> (q->hdr.cluster_bits + q->l2_bits);
     unsigned idx = (unsigned)((guest >> q->hdr.cluster_bits) & (q->l2_entries - 1));
     int r;
 
+    /* The writer cuts its runs at the table's end (qcow2_l2_remaining). */
+    assert(n > 0 && idx + n <= q->l2_entries);
     if (!q->writable)
         return -EROFS;
     if (l1i >= q->hdr.l1_size || n == 0 || idx + n > q->l2_entries)

@@ -8,6 +8,7 @@
  * in memory and written with one pwrite into a file created exclusively;
  * on any failure the file is unlinked, so no half-written image remains.
  */
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -257,6 +258,8 @@ int qcow2_create(struct gvm_store *st, const char *path,
                  const struct img_create_opts *o, uint64_t size,
                  struct gvm_error *err)
 {
+    /* img_create sent raw images to raw_create. */
+    assert(st && path && o && o->format == IMG_FMT_QCOW2);
     struct layout lo;
     int r;
 

@@ -6,6 +6,7 @@
  * validating side is qcow2.c; qcow2-create.c builds new images with the
  * same code.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 uint64_t qcow2_header_size(const struct qcow2 *q, const char *backing_name,
                            const char *backing_fmt)
 {
+    assert(q);
     uint64_t n = q->hdr.header_length;
     if (backing_fmt)
         n += 8 + ((strlen(backing_fmt) + 7) & ~(size_t)7);
@@ -28,6 +30,8 @@ uint64_t qcow2_header_size(const struct qcow2 *q, const char *backing_name,
 
 int qcow2_header_build(struct qcow2 *q, uint8_t *buf)
 {
+    /* hdr_raw holds the header_length bytes the fields are laid over. */
+    assert(q && buf && q->hdr_raw);
     const struct qcow2_header *h = &q->hdr;
     uint64_t need = qcow2_header_size(q, q->backing_name, q->backing_fmt);
 
@@ -88,6 +92,7 @@ int qcow2_header_build(struct qcow2 *q, uint8_t *buf)
 
 int qcow2_header_write(struct qcow2 *q)
 {
+    assert(q);
     if (!q->writable)
         return -EROFS;
     _cleanup_free_ uint8_t *buf = malloc(q->cluster_size);

@@ -26,6 +26,7 @@
  *    it elsewhere, flushes, switches the header, and only then frees the
  *    old table.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,6 +194,7 @@ static int block_offset(struct qcow2 *q, uint64_t ti, uint64_t *off)
 
 int qcow2_refcount_init(struct qcow2 *q)
 {
+    assert(q && !q->rc);
     struct rc_state *rc = calloc(1, sizeof *rc);
     if (!rc)
         return -ENOMEM;
@@ -202,6 +204,7 @@ int qcow2_refcount_init(struct qcow2 *q)
 
 void qcow2_refcount_fini(struct qcow2 *q)
 {
+    assert(q);
     struct rc_state *rc = q->rc;
     if (!rc)
         return;
@@ -213,6 +216,7 @@ void qcow2_refcount_fini(struct qcow2 *q)
 
 void qcow2_refcount_set_alloc_floor(struct qcow2 *q, uint64_t cluster_index)
 {
+    assert(q && q->rc);
     rcs(q)->floor = cluster_index;
 }
 
@@ -251,12 +255,14 @@ static int writeback(struct qcow2 *q, bool *wrote_out)
 
 int qcow2_refcount_write(struct qcow2 *q)
 {
+    assert(q);
     bool wrote;
     return writeback(q, &wrote);
 }
 
 int qcow2_refcount_flush(struct qcow2 *q)
 {
+    assert(q);
     bool wrote;
     int r = writeback(q, &wrote);
     if (r < 0 || !wrote)
@@ -286,6 +292,7 @@ static int get_cluster(struct qcow2 *q, uint64_t ci, uint64_t *out)
 
 int qcow2_refcount_get(struct qcow2 *q, uint64_t off, uint64_t *rc)
 {
+    assert(q && rc);
     return get_cluster(q, cluster_of(q, off), rc);
 }
 
@@ -320,6 +327,9 @@ static int set_cluster(struct qcow2 *q, uint64_t ci, uint64_t v)
 
 int qcow2_refcount_set(struct qcow2 *q, uint64_t off, uint64_t value)
 {
+    /* Changing refcounts is a write: img_* refused a read-only image with
+     * -EROFS before getting here. */
+    assert(q && q->writable);
     if (value > qcow2_refcount_max(q))
         return -ERANGE;
     return set_cluster(q, cluster_of(q, off), value);
@@ -328,6 +338,8 @@ int qcow2_refcount_set(struct qcow2 *q, uint64_t off, uint64_t value)
 int qcow2_refcount_update(struct qcow2 *q, uint64_t off, uint64_t len,
                           int delta)
 {
+    assert(q && q->writable);
+    assert(delta != 0);
     if (len == 0)
         return 0;
     uint64_t first = cluster_of(q, off);
@@ -451,6 +463,7 @@ static int grow_reftable(struct qcow2 *q, uint64_t need_ti);
  */
 int64_t qcow2_alloc_clusters_deferred(struct qcow2 *q, uint64_t n)
 {
+    assert(q && q->writable);
     const uint64_t rbe = q->rb_entries;
     uint64_t k = 0;   /* blocks to make room for */
 
@@ -547,6 +560,7 @@ static int ensure_block(struct qcow2 *q, uint64_t ti)
 
 int64_t qcow2_alloc_clusters(struct qcow2 *q, uint64_t n)
 {
+    assert(q && q->writable);
     int64_t off = qcow2_alloc_clusters_deferred(q, n);
     if (off < 0)
         return off;

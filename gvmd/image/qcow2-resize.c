@@ -33,6 +33,7 @@
  * clusters of steps 1 and 4 can leak on a crash; leak repair (image-check)
  * reclaims them.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 
@@ -137,6 +138,7 @@ static int mapped_past(struct qcow2 *q, uint64_t from, uint64_t to, bool *any)
 
 int qcow2_resize(struct qcow2 *q, uint64_t new_size)
 {
+    assert(q);
     const uint64_t cs = q->cluster_size;
     uint64_t old_size = q->hdr.size;
     uint64_t old_l1_off = q->hdr.l1_table_offset;

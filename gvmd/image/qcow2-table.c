@@ -40,6 +40,7 @@
  *    block): when every slot is dirty the cache grows past its bound until
  *    the next writeback, which trims it again.
  */
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -148,6 +149,7 @@ static int entry_check(struct qcow2 *q, const struct qcow2_table *t,
 int qcow2_table_read(struct qcow2 *q, uint64_t off, uint64_t first, uint32_t n,
                      uint64_t *out)
 {
+    assert(q && (out || n == 0));
     int r = qcow2_pread(q, out, (size_t)n * 8, off + first * 8);
     if (r < 0)
         return r;
@@ -160,6 +162,8 @@ int qcow2_table_check_all(struct qcow2 *q, enum qcow2_table_kind kind,
                           uint64_t off, uint64_t n, const char *what,
                           struct gvm_error *err)
 {
+    assert(q && what);
+    assert(kind == QCOW2_TABLE_L1 || kind == QCOW2_TABLE_REFCOUNT);
     _cleanup_free_ uint64_t *buf = NULL;
     char msg[GVM_ERROR_MSG_MAX];
 
@@ -194,12 +198,15 @@ int qcow2_table_check_all(struct qcow2 *q, enum qcow2_table_kind kind,
 
 void qcow2_table_init(struct qcow2_table *t, enum qcow2_table_kind kind)
 {
+    assert(t);
+    assert(kind == QCOW2_TABLE_L1 || kind == QCOW2_TABLE_REFCOUNT);
     memset(t, 0, sizeof(*t));
     t->kind = kind;
 }
 
 void qcow2_table_fini(struct qcow2_table *t)
 {
+    assert(t);
     for (unsigned i = 0; i < t->nslots; i++)
         free(t->slots[i].e);
     free(t->slots);
@@ -354,18 +361,23 @@ static int entry_get(struct qcow2 *q, struct qcow2_table *t, uint64_t i,
 int qcow2_table_get_slow(struct qcow2 *q, struct qcow2_table *t, uint64_t i,
                          uint64_t *e)
 {
+    assert(q && t && e);
     return entry_get(q, t, i, e, true);
 }
 
 int qcow2_table_peek(struct qcow2 *q, struct qcow2_table *t, uint64_t i,
                      uint64_t *e)
 {
+    assert(q && t && e);
     return entry_get(q, t, i, e, false);
 }
 
 int qcow2_table_write(struct qcow2 *q, struct qcow2_table *t, uint64_t i,
                       uint64_t e)
 {
+    /* Written through: only the L1 table (refcount-table entries wait for
+     * their blocks to be durable: qcow2_table_set). */
+    assert(q && t && t->kind == QCOW2_TABLE_L1);
     uint64_t off, n;
     uint8_t be[8];
 
@@ -390,6 +402,9 @@ int qcow2_table_write(struct qcow2 *q, struct qcow2_table *t, uint64_t i,
 int qcow2_table_set(struct qcow2 *q, struct qcow2_table *t, uint64_t i,
                     uint64_t e)
 {
+    /* Written back later: only the refcount table (an L1 entry must reach
+     * the disk before the refcount drop that follows it). */
+    assert(q && t && t->kind == QCOW2_TABLE_REFCOUNT);
     uint64_t off, n;
     struct qcow2_table_slot *s;
 
@@ -416,6 +431,7 @@ int qcow2_table_set(struct qcow2 *q, struct qcow2_table *t, uint64_t i,
 
 bool qcow2_table_dirty(const struct qcow2_table *t)
 {
+    assert(t);
     for (unsigned k = 0; k < t->nslots; k++)
         if (slot_dirty(&t->slots[k]))
             return true;
@@ -439,6 +455,7 @@ static void trim(struct qcow2_table *t)
 
 int qcow2_table_writeback(struct qcow2 *q, struct qcow2_table *t)
 {
+    assert(q && t);
     uint64_t off, n;
     uint8_t buf[QCOW2_TABLE_CHUNK * 8];
 
@@ -462,6 +479,7 @@ int qcow2_table_writeback(struct qcow2 *q, struct qcow2_table *t)
 
 void qcow2_table_forget(struct qcow2_table *t)
 {
+    assert(t);
     for (unsigned k = 0; k < t->nslots; k++) {
         t->slots[k].n = 0;
         t->slots[k].dirty_lo = t->slots[k].dirty_hi = 0;
@@ -472,6 +490,7 @@ void qcow2_table_forget(struct qcow2_table *t)
 int qcow2_table_copy(struct qcow2 *q, struct qcow2_table *t, uint64_t dst,
                      uint64_t entries)
 {
+    assert(q && t);
     uint64_t off, n;
     _cleanup_free_ uint64_t *e = malloc(QCOW2_TABLE_CHUNK * 8);
     _cleanup_free_ uint8_t *buf = malloc(QCOW2_TABLE_CHUNK * 8);

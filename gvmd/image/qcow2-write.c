@@ -48,6 +48,7 @@
  * simpler, and such an image is consistent at every flush point like any
  * other.  (A dirty image is repaired when opened for writing, qcow2.c.)
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -673,6 +674,9 @@ static int write_from(struct qcow2 *q, const struct wsrc *src, uint64_t off,
 
 int qcow2_write(struct qcow2 *q, const void *buf, uint64_t off, size_t len)
 {
+    /* img_write checked the image is writable and the range inside it. */
+    assert(q && q->writable && (buf || len == 0));
+    assert(off <= q->hdr.size && len <= q->hdr.size - off);
     struct wsrc src = { .g0 = off, .buf = buf };
     return write_from(q, &src, off, len);
 }
@@ -680,6 +684,9 @@ int qcow2_write(struct qcow2 *q, const void *buf, uint64_t off, size_t len)
 int qcow2_write_copy(struct qcow2 *q, struct gvm_file *file, uint64_t src_off,
                      uint64_t off, uint64_t len)
 {
+    /* img_write_copy checked likewise, and that file is on q's store. */
+    assert(q && q->writable && file);
+    assert(off <= q->hdr.size && len <= q->hdr.size - off);
     struct wsrc src = { .g0 = off, .file = file, .base = src_off };
     return write_from(q, &src, off, len);
 }
@@ -816,6 +823,7 @@ static int zero_clusters(struct qcow2 *q, uint64_t first, unsigned nc)
 
 int qcow2_write_zeroes(struct qcow2 *q, uint64_t off, uint64_t len)
 {
+    assert(q);
     const uint64_t cs = q->cluster_size;
     const uint32_t cb = q->hdr.cluster_bits;
     int r;
@@ -867,6 +875,7 @@ int qcow2_write_zeroes(struct qcow2 *q, uint64_t off, uint64_t len)
 
 int qcow2_l1_grow(struct qcow2 *q, uint64_t min_entries)
 {
+    assert(q);
     const uint64_t cs = q->cluster_size;
     uint64_t old_size = q->hdr.l1_size;
     uint64_t old_off = q->hdr.l1_table_offset;

@@ -11,6 +11,7 @@
  * is checked for alignment, overflow and end of file before it is used, and
  * the message names the image, the field and the value.
  */
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -25,6 +26,7 @@
 
 int qcow2_pread(struct qcow2 *q, void *buf, size_t len, uint64_t off)
 {
+    assert(q && (buf || len == 0));
     uint8_t *p = buf;
 
     while (len > 0) {
@@ -44,6 +46,7 @@ int qcow2_pread(struct qcow2 *q, void *buf, size_t len, uint64_t off)
 
 int qcow2_corrupt(struct qcow2 *q, const char *fmt, ...)
 {
+    assert(q && fmt);
     if (q->corrupt_msg[0] == '\0') {
         va_list ap;
         va_start(ap, fmt);
@@ -60,6 +63,7 @@ static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 
 bool qcow2_overlaps_metadata(const struct qcow2 *q, uint64_t off, uint64_t len)
 {
+    assert(q);
     if (ranges_overlap(off, len, 0, q->cluster_size))
         return true;
     if (ranges_overlap(off, len, q->hdr.l1_table_offset,
@@ -586,6 +590,7 @@ static int parse_snapshots(struct qcow2 *q, struct gvm_error *err)
 
 int qcow2_check_tables(struct qcow2 *q, struct gvm_error *err)
 {
+    assert(q);
     int r = qcow2_table_check_all(q, QCOW2_TABLE_REFCOUNT,
                                   q->hdr.refcount_table_offset,
                                   q->reftable_entries, "refcount table", err);
@@ -642,6 +647,7 @@ static void qcow2_closep(struct qcow2 **q) { qcow2_close(*q); }
 
 int qcow2_flush(struct qcow2 *q)
 {
+    assert(q);
     int r = 0;
     if (!q->writable)
         return 0;
@@ -804,6 +810,7 @@ static int prepare_for_writing(struct qcow2 *q, const char *path,
 int qcow2_open(struct gvm_store *st, const char *path, struct gvm_file *file,
                bool rw, struct qcow2 **out, struct gvm_error *err)
 {
+    assert(st && path && file && out);
     _cleanup_(qcow2_closep) struct qcow2 *q = calloc(1, sizeof(*q));
     int r;
 
@@ -873,6 +880,10 @@ int qcow2_open(struct gvm_store *st, const char *path, struct gvm_file *file,
 
 int qcow2_set_incompat(struct qcow2 *q, uint64_t set, uint64_t clear)
 {
+    /* Only the bits gvmd manages (dirty, corrupt): any other incompatible
+     * bit would make the image unreadable to QEMU, or to us. */
+    assert(q && q->writable);
+    assert(((set | clear) & ~QCOW2_INCOMPAT_KNOWN) == 0);
     if (q->hdr.version < 3)
         return 0;
     uint64_t v = (q->hdr.incompatible_features | set) & ~clear;
@@ -889,6 +900,8 @@ int qcow2_set_incompat(struct qcow2 *q, uint64_t set, uint64_t clear)
 int qcow2_set_backing(struct qcow2 *q, const char *name, const char *fmt,
                       struct gvm_error *err)
 {
+    /* name and fmt come from a client (rebase) and are checked below. */
+    assert(q);
     if (!q->writable) {
         gvm_error_set(err, GVM_ERR_INTERNAL,
                       "Image '%s' was not opened for writing.", q->path);
@@ -943,6 +956,7 @@ int qcow2_set_backing(struct qcow2 *q, const char *name, const char *fmt,
 
 void qcow2_get_info(struct qcow2 *q, struct img_info *info)
 {
+    assert(q && info);
     info->format = IMG_FMT_QCOW2;
     info->virtual_size = q->hdr.size;
     info->cluster_size = q->cluster_size;

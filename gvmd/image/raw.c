@@ -4,6 +4,7 @@
  * the file return zeros, so a file truncated behind our back cannot make a
  * read fail half way; creation makes a sparse file of the asked size.
  */
+#include <assert.h>
 #include <errno.h>
 #include <string.h>
 
@@ -12,6 +13,7 @@
 int raw_read(struct gvm_store *st, struct gvm_file *f, void *buf, uint64_t off,
              size_t len)
 {
+    assert(st && f && (buf || len == 0));
     uint8_t *p = buf;
 
     while (len > 0) {
@@ -32,6 +34,7 @@ int raw_read(struct gvm_store *st, struct gvm_file *f, void *buf, uint64_t off,
 int raw_create(struct gvm_store *st, const char *path, uint64_t size,
                struct gvm_error *err)
 {
+    assert(st && path);
     struct gvm_file *f;
     int r = st->ops->open(st, path, GVM_O_RDWR | GVM_O_CREAT | GVM_O_EXCL, &f);
     if (r == -EEXIST) {
@@ -62,6 +65,7 @@ int raw_create(struct gvm_store *st, const char *path, uint64_t size,
 int raw_resize(struct gvm_store *st, struct gvm_file *f, uint64_t cur,
                uint64_t new_size)
 {
+    assert(st && f);
     int r;
 
     if (new_size < cur)

@@ -4,6 +4,7 @@
  * transport names, the generic copy (server-side where the backend can,
  * pread/pwrite otherwise) and mkdir -p over the function table.
  */
+#include <assert.h>
 #include <errno.h>
 #include <string.h>
 #include <strings.h>
@@ -30,6 +31,8 @@ const char *gvm_transport_name(enum gvm_transport t)
 
 int gvm_transport_parse(const char *name, enum gvm_transport *out)
 {
+    /* name may be NULL (a missing field: -EINVAL); out may not. */
+    assert(out);
     for (size_t i = 0; i < GVM_ARRAY_SIZE(transport_names); i++) {
         if (name && strcmp(name, transport_names[i]) == 0) {
             *out = (enum gvm_transport)i;
@@ -60,6 +63,7 @@ void gvm_servers_free(struct gvm_server *s, size_t n)
 int gvm_servers_copy(const struct gvm_server *src, size_t n,
                      struct gvm_server **out)
 {
+    assert(out && (src || n == 0));
     *out = NULL;
     if (n == 0)
         return 0;
@@ -81,6 +85,7 @@ int gvm_servers_copy(const struct gvm_server *src, size_t n,
 
 bool gvm_server_equal(const struct gvm_server *a, const struct gvm_server *b)
 {
+    assert(a && b);
     if (a->transport != b->transport)
         return false;
     if (a->transport == GVM_TRANSPORT_UNIX)
@@ -118,6 +123,9 @@ static int copy_by_hand(struct gvm_store *st, struct gvm_file *in,
 int store_copy(struct gvm_store *st, struct gvm_file *in, uint64_t off_in,
                struct gvm_file *out, uint64_t off_out, uint64_t len)
 {
+    /* Both files are open on st: a copy across stores goes through a
+     * buffer in the caller (img_write_copy answers -EXDEV). */
+    assert(st && in && out);
     while (len > 0 && st->ops->copy_range) {
         /* Keep each server-side request bounded so a job can report
          * progress and notice cancellation between calls. */
@@ -140,6 +148,7 @@ int store_copy(struct gvm_store *st, struct gvm_file *in, uint64_t off_in,
 
 int store_mkdir_parents(struct gvm_store *st, const char *path)
 {
+    assert(st && path);
     _cleanup_free_ char *p = strdup(path);
     if (!p)
         return -ENOMEM;
@@ -184,6 +193,9 @@ static int lock_bytes_set(const struct store_lock_bytes *b, unsigned held[2],
 int store_lock_apply(const struct store_lock_bytes *b, unsigned held[2],
                      unsigned perm, unsigned unshared, unsigned *conflict)
 {
+    assert(b && b->set && b->test && held);
+    /* Only the permission bits QEMU's lock bytes stand for. */
+    assert((perm & ~(unsigned)GVM_PERM_ALL) == 0 && (unshared & ~(unsigned)GVM_PERM_ALL) == 0);
     const unsigned old[2] = { held[0], held[1] };
     int r;
 
