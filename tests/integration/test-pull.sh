@@ -19,16 +19,7 @@ proto() {
     P=$(lpath "$SUB/proto")
     [ -d "$P" ] && return 0
     mkdir -p "$P"
-    qimg create -q -f qcow2 "$P/base.qcow2" 8M
-    qimg create -q -f qcow2 -b base.qcow2 -F qcow2 "$P/sn1.qcow2" 8M
-    qimg create -q -f qcow2 -b sn1.qcow2 -F qcow2 "$P/sn2.qcow2" 6M
-    qimg create -q -f qcow2 -b sn2.qcow2 -F qcow2 "$P/sn3.qcow2" 6M
-    qimg create -q -f qcow2 -b sn3.qcow2 -F qcow2 "$P/active.qcow2" 8M
-    qio "$P/base.qcow2" "write -P 0x11 0 8M"
-    qio "$P/sn1.qcow2" "write -P 0x21 1M 1M" "write -z 3M 512k" "write -P 0x22 7M 512k"
-    qio "$P/sn2.qcow2" "write -P 0x31 1536k 1M" "write -z 5M 256k" "write -P 0x32 0 64k"
-    qio "$P/sn3.qcow2" "write -P 0x41 2M 128k" "write -z 1M 64k" "write -P 0x42 4M 1M"
-    qio "$P/active.qcow2" "write -P 0x51 64k 64k" "write -P 0x52 7M 64k" "write -z 4608k 64k"
+    mk_chain5 "$P"
     for i in base sn1 sn2 sn3 active; do
         qemu-img convert -O raw "$P/$i.qcow2" "$TEST_TMP/$BACKEND-$i.raw" || fail "flat $i"
     done
