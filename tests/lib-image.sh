@@ -96,6 +96,20 @@ mk_chain5() {
     qio "$1/active.qcow2" "write -P 0x51 64k 64k" "write -P 0x52 7M 64k" "write -z 4608k 64k"
 }
 
+# chain_agree CASE TOP EXPECTED...: the backing chain of $SUB/CASE/TOP.qcow2
+# as qemu-img reads it and as image-info --backing-chain reports it are both
+# TOP EXPECTED... (file names without .qcow2 or .img).
+chain_agree() {
+    c=$1; top=$2; shift 2
+    want=$(echo "$top" "$@")
+    got=$(qemu-img info --backing-chain --output=json "$(lpath "$SUB/$c/$top.qcow2")" |
+          jq -r '.[].filename' | xargs -n1 basename | sed 's/\.qcow2$//; s/\.img$//' | xargs)
+    assert_eq "$want" "$got" "$c: qemu-img backing chain of $top"
+    got=$(rpc image-info "{\"image\":$(vref "$SUB/$c/$top.qcow2"),\"backing-chain\":true}" |
+          jq -r '.chain[].path' | xargs -n1 basename | sed 's/\.qcow2$//; s/\.img$//' | xargs)
+    assert_eq "$want" "$got" "$c: image-info backing chain of $top"
+}
+
 # The local file of a volume path, and a gluster URI of it (gluster only).
 lpath() { printf '%s/%s' "$ROOT" "$1"; }
 guri() { printf 'gluster://%s/%s/%s' "$GLUSTER_HOST" "$GLUSTER_VOLUME" "$1"; }
