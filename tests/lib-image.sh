@@ -78,6 +78,38 @@ mk_local() {
         fail "image-create $1 failed"
 }
 
+# mk_chain5 DIR: the chain the commit and pull tests copy for every case,
+#   base(8M) <- sn1(8M) <- sn2(6M) <- sn3(6M) <- active(8M)
+# made with qemu-img in the existing directory DIR (local path), backing
+# names relative so that copies stand alone; patterns in overlapping ranges
+# and zero writes in every layer, intermediates shorter than the top.
+mk_chain5() {
+    qimg create -q -f qcow2 "$1/base.qcow2" 8M
+    qimg create -q -f qcow2 -b base.qcow2 -F qcow2 "$1/sn1.qcow2" 8M
+    qimg create -q -f qcow2 -b sn1.qcow2 -F qcow2 "$1/sn2.qcow2" 6M
+    qimg create -q -f qcow2 -b sn2.qcow2 -F qcow2 "$1/sn3.qcow2" 6M
+    qimg create -q -f qcow2 -b sn3.qcow2 -F qcow2 "$1/active.qcow2" 8M
+    qio "$1/base.qcow2" "write -P 0x11 0 8M"
+    qio "$1/sn1.qcow2" "write -P 0x21 1M 1M" "write -z 3M 512k" "write -P 0x22 7M 512k"
+    qio "$1/sn2.qcow2" "write -P 0x31 1536k 1M" "write -z 5M 256k" "write -P 0x32 0 64k"
+    qio "$1/sn3.qcow2" "write -P 0x41 2M 128k" "write -z 1M 64k" "write -P 0x42 4M 1M"
+    qio "$1/active.qcow2" "write -P 0x51 64k 64k" "write -P 0x52 7M 64k" "write -z 4608k 64k"
+}
+
+# chain_agree CASE TOP EXPECTED...: the backing chain of $SUB/CASE/TOP.qcow2
+# as qemu-img reads it and as image-info --backing-chain reports it are both
+# TOP EXPECTED... (file names without .qcow2 or .img).
+chain_agree() {
+    c=$1; top=$2; shift 2
+    want=$(echo "$top" "$@")
+    got=$(qemu-img info --backing-chain --output=json "$(lpath "$SUB/$c/$top.qcow2")" |
+          jq -r '.[].filename' | xargs -n1 basename | sed 's/\.qcow2$//; s/\.img$//' | xargs)
+    assert_eq "$want" "$got" "$c: qemu-img backing chain of $top"
+    got=$(rpc image-info "{\"image\":$(vref "$SUB/$c/$top.qcow2"),\"backing-chain\":true}" |
+          jq -r '.chain[].path' | xargs -n1 basename | sed 's/\.qcow2$//; s/\.img$//' | xargs)
+    assert_eq "$want" "$got" "$c: image-info backing chain of $top"
+}
+
 # The local file of a volume path, and a gluster URI of it (gluster only).
 lpath() { printf '%s/%s' "$ROOT" "$1"; }
 guri() { printf 'gluster://%s/%s/%s' "$GLUSTER_HOST" "$GLUSTER_VOLUME" "$1"; }

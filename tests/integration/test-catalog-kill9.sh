@@ -8,15 +8,9 @@
 # user_version) and a file that is not a database are refused with a clear
 # error, and left untouched.
 . "$GVM_TESTDIR/lib.sh"
+. "$GVM_TESTDIR/lib-crash.sh"
 need jq
 
-# sql DB STATEMENT: the sqlite3 shell if installed, else python's module.
-sql() {
-    if command -v sqlite3 >/dev/null 2>&1; then sqlite3 "$1" "$2"
-    else python3 -c 'import sqlite3,sys
-c=sqlite3.connect(sys.argv[1]); r=c.execute(sys.argv[2]).fetchall(); c.commit()
-for row in r: print("|".join(str(x) for x in row))' "$1" "$2"; fi
-}
 command -v sqlite3 >/dev/null 2>&1 || command -v python3 >/dev/null 2>&1 ||
     skip "neither sqlite3 nor python3 is installed"
 
@@ -45,8 +39,7 @@ EOJ
 fi
 before=$(rpc volume-list '{}') || fail "volume-list"
 
-kill9_gvmd
-start_gvmd
+crash_kill9_restart
 after=$(rpc volume-list '{}') || fail "volume-list after kill -9"
 assert_eq "$before" "$after" "volume-list before and after kill -9"
 if [ $have_gluster = 1 ]; then
@@ -83,8 +76,8 @@ note "$acked volume-adds were answered before kill -9"
 
 # integrity before the daemon touches it again (WAL replay is sqlite's job)
 cat_db=$GVM_CATALOG
-assert_eq ok "$(sql "$cat_db" 'PRAGMA integrity_check')" "integrity_check after kill -9"
-assert_eq "" "$(sql "$cat_db" 'PRAGMA foreign_key_check')" "foreign_key_check after kill -9"
+assert_eq ok "$(crash_sql "$cat_db" 'PRAGMA integrity_check')" "integrity_check after kill -9"
+assert_eq "" "$(crash_sql "$cat_db" 'PRAGMA foreign_key_check')" "foreign_key_check after kill -9"
 
 start_gvmd
 after=$(rpc volume-list '{}') || fail "volume-list after the second kill -9"
@@ -105,7 +98,7 @@ stop_gvmd
 # ---- a catalogued gluster volume whose servers are all dead --------------------------------
 # (a catalog moved to another host, servers renumbered...): volume-info still
 # describes it, fast, saying it cannot connect; volume-remove still works.
-sql "$cat_db" "INSERT INTO volumes (name, backend, gluster_volume, debug) VALUES ('gone', 'gluster', 'x', 4);
+crash_sql "$cat_db" "INSERT INTO volumes (name, backend, gluster_volume, debug) VALUES ('gone', 'gluster', 'x', 4);
 INSERT INTO volume_servers (volume_id, position, transport, host, port)
     SELECT id, 0, 'tcp', '127.0.0.1', 24099 FROM volumes WHERE name = 'gone';
 INSERT INTO volume_servers (volume_id, position, transport, socket)
@@ -124,17 +117,17 @@ rpc volume-remove '{"name":"gone"}' >/dev/null || check_fail "volume-remove of a
 stop_gvmd
 
 # ---- a catalog from a newer gvmd ---------------------------------------------------------
-v=$(sql "$cat_db" 'PRAGMA user_version')
+v=$(crash_sql "$cat_db" 'PRAGMA user_version')
 assert_match '^[1-9][0-9]*$' "$v" "user_version of a current catalog"
 newer=$((v + 1))
-sql "$cat_db" "PRAGMA user_version = $newer" >/dev/null
+crash_sql "$cat_db" "PRAGMA user_version = $newer" >/dev/null
 sum=$(sha256sum <"$cat_db")
 timeout 20 "$GVMD" --foreground --socket "$GVMD_DIR/n.sock" --ro-socket "$GVMD_DIR/n-ro.sock" \
     --catalog "$cat_db" --state-dir "$GVMD_DIR/state" >"$TEST_TMP/newer.log" 2>&1
 rc=$?
 [ $rc -ne 0 ] && [ $rc -ne 124 ] || check_fail "gvmd started (or hung, rc $rc) on a catalog with user_version $newer"
 assert_match "schema version $newer.*newer" "$(cat "$TEST_TMP/newer.log")" "the refusal says why"
-assert_eq "$newer" "$(sql "$cat_db" 'PRAGMA user_version')" "the newer catalog is left alone"
+assert_eq "$newer" "$(crash_sql "$cat_db" 'PRAGMA user_version')" "the newer catalog is left alone"
 assert_eq "$sum" "$(sha256sum <"$cat_db")" "the newer catalog's bytes are unchanged"
 [ -S "$GVMD_DIR/n.sock" ] && check_fail "gvmd left its socket behind after refusing to start"
 
@@ -150,6 +143,6 @@ assert_match "garbage.db" "$(cat "$TEST_TMP/garbage.log")" "the refusal names th
 GVM_CATALOG=$TEST_TMP/new/deeper/catalog.db
 start_gvmd
 [ -f "$TEST_TMP/new/deeper/catalog.db" ] || check_fail "catalog (and its directories) not created"
-assert_eq wal "$(sql "$GVM_CATALOG" 'PRAGMA journal_mode')" "journal mode"
+assert_eq wal "$(crash_sql "$GVM_CATALOG" 'PRAGMA journal_mode')" "journal mode"
 stop_gvmd
 exit 0

@@ -24,6 +24,7 @@
 . "$GVM_TESTDIR/lib.sh"
 need_fault_injection
 . "$GVM_TESTDIR/lib-image.sh"
+. "$GVM_TESTDIR/lib-crash.sh"
 
 ROOT=$GVMD_DIR/state/images
 mkdir -p "$ROOT"
@@ -124,10 +125,7 @@ grow_invariants() {
 crash() {
     n=$((n+1)); p=c$n; w="$1 $2"
     if [ "$1" = grow ]; then cp -r "$P2" "$ROOT/$p"; else cp -r "$P" "$ROOT/$p"; fi
-    GVMD_FAULT=$2
-    export GVMD_FAULT
-    start_gvmd
-    unset GVMD_FAULT
+    crash_start "$2"
     if [ "$1" = grow ]; then
         rpc image-import "{\"image\":\"local:$p/leaf.qcow2\"}" >/dev/null || fail "$w: import"
         rpc block-commit "{\"top\":\"local:$p/mid.qcow2\",\"base\":\"local:$p/small.qcow2\",\"op-id\":\"$p\"}" >/dev/null 2>&1
@@ -138,17 +136,11 @@ crash() {
         rpc image-import "{\"image\":\"local:$p/active.qcow2\"}" >/dev/null || fail "$w: import"
         rpc block-pull "{\"image\":\"local:$p/active.qcow2\",\"base\":\"local:$p/sn1.qcow2\",\"op-id\":\"$p\"}" >/dev/null 2>&1
     fi
-    wait_death || { check_fail "$w: gvmd did not die"; kill9_gvmd; }
-    grep -q "GVMD_FAULT: killed" "$GVMD_DIR/gvmd.log" || check_fail "$w: killed by something else"
-    mv "$GVMD_DIR/gvmd.log" "$TEST_TMP/gvmd-$p.log"
-    start_gvmd
-    id=$(rpc query-jobs '{}' | jq -r --arg op "$p" '.[] | select(."op-id" == $op) | .id')
-    if [ -z "$id" ]; then check_fail "$w: the job is gone after the restart"; stop_gvmd; return; fi
-    j=$(rpc job-wait "{\"id\":$id,\"timeout\":60}")
-    assert_eq concluded "$(jq -r .status <<<"$j")" "$w: job status after recovery"
-    assert_eq null "$(jq -c .error <<<"$j")" "$w: job error after recovery"
+    crash_restart "$w" $p
+    crash_job $p "$w" || return
+    crash_job_recovered "$w"
     "${1}_invariants" $p "$w"
-    note "$w: $(grep -E 'recovered|rolled|rolling|switching|complete' "$GVMD_DIR/gvmd.log" | sed 's/^.*: info: //' | tr '\n' ' ')"
+    note "$w: $(crash_log_lines 'recovered|rolled|rolling|switching|complete')"
     stop_gvmd
 }
 
@@ -176,9 +168,7 @@ for spec in $pull_specs; do crash pull "$spec"; done
 # ---- a failing write: the job fails, the chain is unchanged ------------------------
 n=$((n+1)); p=c$n
 cp -r "$P" "$ROOT/$p"
-export GVMD_FAULT=write:3:fail
-start_gvmd
-unset GVMD_FAULT
+crash_start write:3:fail
 rpc image-import "{\"image\":\"local:$p/active.qcow2\"}" >/dev/null || fail "import"
 j=$(rpc block-commit "{\"top\":\"local:$p/sn3.qcow2\",\"base\":\"local:$p/base.qcow2\"}") || fail "commit refused"
 j=$(rpc job-wait "{\"id\":$(jq .id <<<"$j"),\"timeout\":60}")

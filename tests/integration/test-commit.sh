@@ -27,16 +27,7 @@ proto() {
     P=$(lpath "$SUB/proto")
     [ -d "$P" ] && return 0
     mkdir -p "$P"
-    qimg create -q -f qcow2 "$P/base.qcow2" 8M
-    qimg create -q -f qcow2 -b base.qcow2 -F qcow2 "$P/sn1.qcow2" 8M
-    qimg create -q -f qcow2 -b sn1.qcow2 -F qcow2 "$P/sn2.qcow2" 6M
-    qimg create -q -f qcow2 -b sn2.qcow2 -F qcow2 "$P/sn3.qcow2" 6M
-    qimg create -q -f qcow2 -b sn3.qcow2 -F qcow2 "$P/active.qcow2" 8M
-    qio "$P/base.qcow2" "write -P 0x11 0 8M"
-    qio "$P/sn1.qcow2" "write -P 0x21 1M 1M" "write -z 3M 512k" "write -P 0x22 7M 512k"
-    qio "$P/sn2.qcow2" "write -P 0x31 1536k 1M" "write -z 5M 256k" "write -P 0x32 0 64k"
-    qio "$P/sn3.qcow2" "write -P 0x41 2M 128k" "write -z 1M 64k" "write -P 0x42 4M 1M"
-    qio "$P/active.qcow2" "write -P 0x51 64k 64k" "write -P 0x52 7M 64k" "write -z 4608k 64k"
+    mk_chain5 "$P"
 }
 
 # setup CASE: a fresh copy of the chain in $SUB/CASE, catalogued; flat
@@ -103,40 +94,29 @@ gone() {
         assert_eq NotFound "$(err_class "$e")" "$c: catalog row of $i"
     done
 }
-# chain CASE TOP EXPECTED...: qemu-img's chain and gvmd's agree.
-chain() {
-    c=$1; top=$2; shift 2
-    want=$(echo "$top" "$@")
-    got=$(qemu-img info --backing-chain --output=json "$(lpath "$SUB/$c/$top.qcow2")" |
-          jq -r '.[].filename' | xargs -n1 basename | sed 's/\.qcow2$//; s/\.img$//' | xargs)
-    assert_eq "$want" "$got" "$c: qemu-img backing chain of $top"
-    got=$(rpc image-info "{\"image\":$(vref "$SUB/$c/$top.qcow2"),\"backing-chain\":true}" |
-          jq -r '.chain[].path' | xargs -n1 basename | sed 's/\.qcow2$//; s/\.img$//' | xargs)
-    assert_eq "$want" "$got" "$c: image-info backing chain of $top"
-}
 
 run() {
     # sn1..sn3 into base
     setup a; commit a sn3 base
-    same a active; merged a base sn3; chain a active base; gone a sn1 sn2 sn3
+    same a active; merged a base sn3; chain_agree a active base; gone a sn1 sn2 sn3
     # sn1..sn2 into base: sn3 keeps reading zeros past sn2's end
     setup b; commit b sn2 base
-    same b active; same b sn3; merged b base sn2; chain b active sn3 base; gone b sn1 sn2
+    same b active; same b sn3; merged b base sn2; chain_agree b active sn3 base; gone b sn1 sn2
     # sn1 into base (base omitted: top's backing)
     setup c; commit c sn1 -
-    same c active; same c sn3; same c sn2; merged c base sn1; chain c active sn3 sn2 base; gone c sn1
+    same c active; same c sn3; same c sn2; merged c base sn1; chain_agree c active sn3 sn2 base; gone c sn1
     # sn2 into sn1: sn1 past sn2's end must read zeros for sn3
     setup d; commit d sn2 sn1
-    same d active; same d sn3; same d base; merged d sn1 sn2; chain d active sn3 sn1 base; gone d sn2
+    same d active; same d sn3; same d base; merged d sn1 sn2; chain_agree d active sn3 sn1 base; gone d sn2
     # sn3 into sn2
     setup e; commit e sn3 sn2
-    same e active; same e base; merged e sn2 sn3; chain e active sn2 sn1 base; gone e sn3
+    same e active; same e base; merged e sn2 sn3; chain_agree e active sn2 sn1 base; gone e sn3
     # sn2..sn3 into sn1
     setup f; commit f sn3 sn1
-    same f active; same f base; merged f sn1 sn3; chain f active sn1 base; gone f sn2 sn3
+    same f active; same f base; merged f sn1 sn3; chain_agree f active sn1 base; gone f sn2 sn3
     # offline active commit: active..sn2 into sn1; sn1 becomes the active layer
     setup g; commit g active sn1
-    same g base; merged g sn1 active; chain g sn1 base; gone g sn2 sn3 active
+    same g base; merged g sn1 active; chain_agree g sn1 base; gone g sn2 sn3 active
     assert_eq "[]" "$(rpc image-info "{\"image\":$(vref "$SUB/g/sn1.qcow2")}" | jq -c .children)" "g: sn1 children"
 
     # a top with two overlays: both repointed
@@ -146,7 +126,7 @@ run() {
     rpc image-import "{\"image\":$(vref "$SUB/h/active2.qcow2")}" >/dev/null || fail "h: import active2"
     qemu-img convert -O raw "$(lpath "$SUB/h/active2.qcow2")" "$TEST_TMP/h-active2.raw"
     commit h sn3 sn2
-    same h active; same h active2; chain h active sn2 sn1 base; chain h active2 sn2 sn1 base; gone h sn3
+    same h active; same h active2; chain_agree h active sn2 sn1 base; chain_agree h active2 sn2 sn1 base; gone h sn3
 
     # raw base smaller than top: grows
     R=$(lpath "$SUB/raw"); mkdir -p "$R"
@@ -167,12 +147,12 @@ run() {
 
     # qcow2 base smaller than top: active (8M) into sn3 (6M) grows sn3
     setup s; commit s active sn3
-    same s base; merged s sn3 active; chain s sn3 sn2 sn1 base; gone s active
+    same s base; merged s sn3 active; chain_agree s sn3 sn2 sn1 base; gone s active
     grown s sn3
     # ... and into sn2 (6M) whose backing sn1 (8M) has data past 6M: the
     # grown range must read zeros (as active read there), not sn1's bytes
     setup t; commit t active sn2
-    same t base; same t sn1; merged t sn2 active; chain t sn2 sn1 base; gone t sn3 active
+    same t base; same t sn1; merged t sn2 active; chain_agree t sn2 sn1 base; gone t sn3 active
     grown t sn2
     # a grown base below a kept child, over a longer backing file:
     # under(8M) <- small(4M) <- mid(8M) <- leaf(8M), mid into small; leaf
@@ -190,7 +170,7 @@ run() {
     rpc image-import "{\"image\":$(vref "$SUB/u/leaf.qcow2")}" >/dev/null || fail "u: import"
     for i in under mid leaf; do qemu-img convert -O raw "$U/$i.qcow2" "$TEST_TMP/u-$i.raw"; done
     commit u mid small
-    same u leaf; same u under; merged u small mid; chain u leaf small under; gone u mid
+    same u leaf; same u under; merged u small mid; chain_agree u leaf small under; gone u mid
     grown u small
 
     # a cancelled commit: the chain reads as before and is unchanged
@@ -205,7 +185,7 @@ run() {
     rpc job-cancel "{\"id\":$id}" >/dev/null || check_fail "x: job-cancel"
     j=$(rpc job-wait "{\"id\":$id,\"timeout\":60}")
     assert_eq true "$(jq -r .cancelled <<<"$j")" "x: cancelled"
-    same x active; chain x active sn3 sn2 sn1 base
+    same x active; chain_agree x active sn3 sn2 sn1 base
     rpc job-dismiss "{\"id\":$id}" >/dev/null
 
     # refusals

@@ -18,6 +18,7 @@
 . "$GVM_TESTDIR/lib.sh"
 need_fault_injection
 . "$GVM_TESTDIR/lib-image.sh"
+. "$GVM_TESTDIR/lib-crash.sh"
 need jq qemu-img
 
 ROOT=$GVMD_DIR/state/images
@@ -50,12 +51,9 @@ crash() {
     start_gvmd
     id=$(setup $p) || fail "$1: import"
     stop_gvmd
-    GVMD_FAULT=$1 start_gvmd
+    crash_start "$1"
     rpc image-delete "{\"image\":\"local:$p/top.qcow2\"}" >/dev/null 2>&1
-    wait_death || { check_fail "$1: gvmd did not die"; kill9_gvmd; }
-    grep -q "GVMD_FAULT: killed" "$GVMD_DIR/gvmd.log" || check_fail "$1: killed by something else"
-    mv "$GVMD_DIR/gvmd.log" "$TEST_TMP/gvmd-$p.log"
-    start_gvmd
+    crash_restart "$1" $p
     row=$(rpc image-list '{}' | jq -r --arg p "$p/top.qcow2" '.[] | select(.path == $p) | .id')
     if [ "$2" = kept ]; then
         assert_eq "$id" "$row" "$1: the row (same id)"
@@ -92,7 +90,7 @@ crash write:1:kill gone
 start_gvmd
 id=$(setup f) || fail "import f"
 stop_gvmd
-GVMD_FAULT=write:1:fail start_gvmd
+crash_start write:1:fail
 e=$(rpc_err image-delete '{"image":"local:f/top.qcow2"}')
 note "failed unlink: $(err_msg "$e")"
 assert_eq StorageError "$(err_class "$e")" "failed unlink: class"

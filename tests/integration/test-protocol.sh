@@ -25,6 +25,22 @@ expect_error() {
         .jsonrpc, (.error.message|type)] | map(tostring) | join(" ")' 2>/dev/null)
     assert_eq "$3 $4 ${5:-null} 2.0 string" "$got" "$1: code class id jsonrpc message ($2)"
 }
+# expect_errors: a table on stdin, one request a line, fields separated by
+# tabs ("-" for none; lines starting with # are comments):
+#   WHAT  REQUEST  CODE  CLASS  ID  PARAM  MESSAGE
+# REQUEST is sent alone (ask); its reply is the error CODE CLASS answering
+# ID (JSON, null for none), as expect_error checks; PARAM is the JSON of
+# error.data.param; MESSAGE an extended regex the error message matches.
+expect_errors() {
+    local what req code cls id param msg r
+    while IFS=$'\t' read -r what req code cls id param msg; do
+        case $what in ''|'#'*) continue;; esac
+        r=$(ask "$req")
+        expect_error "$what" "$r" "$code" "$cls" "$id"
+        [ "$param" = - ] || assert_eq "$param" "$(field .error.data.param "$r")" "$what: data.param"
+        [ "$msg" = - ] || assert_match "$msg" "$(field .error.message "$r")" "$what: message"
+    done
+}
 # alive: the daemon still answers a fresh client.
 alive() {
     r=$(ask '{"jsonrpc":"2.0","method":"query-version","id":"alive"}')
@@ -74,99 +90,62 @@ fi
 
 note "at ${SECONDS}s"
 # ---- parse errors -----------------------------------------------------------
-r=$(ask '{bad')
-expect_error "truncated JSON" "$r" -32700 ParseError
-r=$(ask '{"jsonrpc":"2.0","method":"query-version","id":1} trailing')
-expect_error "trailing garbage" "$r" -32700 ParseError
-r=$(ask '{"jsonrpc":"2.0","method":"query-version","method":"query-version","id":1}')
-expect_error "duplicate key" "$r" -32700 ParseError
-assert_match 'duplicate' "$(field .error.message "$r")" "duplicate key message"
+expect_errors <<'EOT'
+truncated JSON	{bad	-32700	ParseError	null	-	-
+trailing garbage	{"jsonrpc":"2.0","method":"query-version","id":1} trailing	-32700	ParseError	null	-	-
+duplicate key	{"jsonrpc":"2.0","method":"query-version","method":"query-version","id":1}	-32700	ParseError	null	-	duplicate
+NUL in a string	{"jsonrpc":"2.0","method":"query-version","id":1,"params":{"x":"a\u0000b"}}	-32700	ParseError	null	-	-
+EOT
 r=$(printf '{"jsonrpc":"2.0","method":"query-version","id":1,"params":{"x":"\xff\xfe"}}\n' |
     raw --expect 1 --timeout-ms 10000)
 expect_error "invalid UTF-8" "$r" -32700 ParseError
 r=$(printf '{"jsonrpc":"2.0","method":"query-\xc3(version","id":1}\n' | raw --expect 1 --timeout-ms 10000)
 expect_error "invalid UTF-8 in method" "$r" -32700 ParseError
-r=$(ask '{"jsonrpc":"2.0","method":"query-version","id":1,"params":{"x":"a\u0000b"}}')
-expect_error "NUL in a string" "$r" -32700 ParseError
 
 note "at ${SECONDS}s"
 # ---- invalid requests ---------------------------------------------------------
-r=$(ask '{"jsonrpc":"1.0","method":"query-version","id":7}')
-expect_error "jsonrpc 1.0" "$r" -32600 InvalidRequest 7
-r=$(ask '{"method":"query-version","id":8}')
-expect_error "no jsonrpc member" "$r" -32600 InvalidRequest 8
-r=$(ask '{"jsonrpc":2.0,"method":"query-version","id":9}')
-expect_error "jsonrpc as a number" "$r" -32600 InvalidRequest 9
-r=$(ask '{"jsonrpc":"2.0","method":"query-version","id":{"a":1}}')
-expect_error "object id" "$r" -32600 InvalidRequest
-r=$(ask '{"jsonrpc":"2.0","method":"query-version","id":[1]}')
-expect_error "array id" "$r" -32600 InvalidRequest
-r=$(ask '{"jsonrpc":"2.0","method":"query-version","id":true}')
-expect_error "boolean id" "$r" -32600 InvalidRequest
-r=$(ask '[]')
-expect_error "empty batch" "$r" -32600 InvalidRequest
-r=$(ask '42')
-expect_error "a number as request" "$r" -32600 InvalidRequest
-r=$(ask '"query-version"')
-expect_error "a string as request" "$r" -32600 InvalidRequest
-r=$(ask '{"jsonrpc":"2.0","method":5,"id":10}')
-expect_error "numeric method" "$r" -32600 InvalidRequest 10
-r=$(ask '{"jsonrpc":"2.0","id":11}')
-expect_error "no method" "$r" -32600 InvalidRequest 11
-r=$(ask '{"jsonrpc":"2.0","method":"query-version","params":"x","id":12}')
-expect_error "string params" "$r" -32600 InvalidRequest 12
-r=$(ask '{"jsonrpc":"2.0","method":"query-version","id":13,"extra":1}')
-expect_error "unknown request member" "$r" -32600 InvalidRequest 13
+expect_errors <<'EOT'
+jsonrpc 1.0	{"jsonrpc":"1.0","method":"query-version","id":7}	-32600	InvalidRequest	7	-	-
+no jsonrpc member	{"method":"query-version","id":8}	-32600	InvalidRequest	8	-	-
+jsonrpc as a number	{"jsonrpc":2.0,"method":"query-version","id":9}	-32600	InvalidRequest	9	-	-
+object id	{"jsonrpc":"2.0","method":"query-version","id":{"a":1}}	-32600	InvalidRequest	null	-	-
+array id	{"jsonrpc":"2.0","method":"query-version","id":[1]}	-32600	InvalidRequest	null	-	-
+boolean id	{"jsonrpc":"2.0","method":"query-version","id":true}	-32600	InvalidRequest	null	-	-
+empty batch	[]	-32600	InvalidRequest	null	-	-
+a number as request	42	-32600	InvalidRequest	null	-	-
+a string as request	"query-version"	-32600	InvalidRequest	null	-	-
+numeric method	{"jsonrpc":"2.0","method":5,"id":10}	-32600	InvalidRequest	10	-	-
+no method	{"jsonrpc":"2.0","id":11}	-32600	InvalidRequest	11	-	-
+string params	{"jsonrpc":"2.0","method":"query-version","params":"x","id":12}	-32600	InvalidRequest	12	-	-
+unknown request member	{"jsonrpc":"2.0","method":"query-version","id":13,"extra":1}	-32600	InvalidRequest	13	-	-
 # an invalid request without an id is still answered (id null), as
 # JSON-RPC 2.0 prescribes
-r=$(ask '{"jsonrpc":"2.0","method":1,"params":"bar"}')
-expect_error "invalid request without id" "$r" -32600 InvalidRequest
+invalid request without id	{"jsonrpc":"2.0","method":1,"params":"bar"}	-32600	InvalidRequest	null	-	-
+EOT
 
 note "at ${SECONDS}s"
 # ---- methods and parameters ------------------------------------------------
-r=$(ask '{"jsonrpc":"2.0","method":"no-such-method","id":20}')
-expect_error "unknown method" "$r" -32601 MethodNotFound 20
-assert_match 'no-such-method' "$(field .error.message "$r")" "unknown method named"
-r=$(ask '{"jsonrpc":"2.0","method":"query-version","params":{"bogus":1},"id":21}')
-expect_error "unknown param" "$r" -32602 InvalidParams 21
-assert_eq '"bogus"' "$(field .error.data.param "$r")" "unknown param data.param"
-assert_match "'bogus'" "$(field .error.message "$r")" "unknown param named in message"
-r=$(ask '{"jsonrpc":"2.0","method":"volume-info","params":{"name":5},"id":22}')
-expect_error "mistyped param" "$r" -32602 InvalidParams 22
-assert_eq '"name"' "$(field .error.data.param "$r")" "mistyped param data.param"
-assert_match "'name'.*must be a string, not an integer" "$(field .error.message "$r")" "mistyped param message"
-r=$(ask '{"jsonrpc":"2.0","method":"volume-info","params":{"name":null},"id":23}')
-expect_error "null for a string param" "$r" -32602 InvalidParams 23
-r=$(ask '{"jsonrpc":"2.0","method":"volume-info","params":{},"id":24}')
-expect_error "missing required param" "$r" -32602 InvalidParams 24
-assert_eq '"name"' "$(field .error.data.param "$r")" "missing param data.param"
-assert_match "required parameter 'name'" "$(field .error.message "$r")" "missing param message"
-r=$(ask '{"jsonrpc":"2.0","method":"volume-add","params":{"name":"x","backend":"dir","debug":"9"},"id":25}')
-expect_error "string for an integer param" "$r" -32602 InvalidParams 25
-assert_eq '"debug"' "$(field .error.data.param "$r")" "mistyped integer param"
-assert_match "must be an integer, not a string" "$(field .error.message "$r")" "mistyped integer message"
-r=$(ask '{"jsonrpc":"2.0","method":"volume-add","params":{"name":"x","backend":"dir","servers":{}},"id":26}')
-expect_error "object for an array param" "$r" -32602 InvalidParams 26
-assert_match "must be an array, not an object" "$(field .error.message "$r")" "mistyped array message"
-r=$(ask '{"jsonrpc":"2.0","method":"query-version","params":[1,2],"id":27}')
-expect_error "positional params" "$r" -32602 InvalidParams 27
+expect_errors <<'EOT'
+unknown method	{"jsonrpc":"2.0","method":"no-such-method","id":20}	-32601	MethodNotFound	20	-	no-such-method
+unknown param	{"jsonrpc":"2.0","method":"query-version","params":{"bogus":1},"id":21}	-32602	InvalidParams	21	"bogus"	'bogus'
+mistyped param	{"jsonrpc":"2.0","method":"volume-info","params":{"name":5},"id":22}	-32602	InvalidParams	22	"name"	'name'.*must be a string, not an integer
+null for a string param	{"jsonrpc":"2.0","method":"volume-info","params":{"name":null},"id":23}	-32602	InvalidParams	23	-	-
+missing required param	{"jsonrpc":"2.0","method":"volume-info","params":{},"id":24}	-32602	InvalidParams	24	"name"	required parameter 'name'
+string for an integer param	{"jsonrpc":"2.0","method":"volume-add","params":{"name":"x","backend":"dir","debug":"9"},"id":25}	-32602	InvalidParams	25	"debug"	must be an integer, not a string
+object for an array param	{"jsonrpc":"2.0","method":"volume-add","params":{"name":"x","backend":"dir","servers":{}},"id":26}	-32602	InvalidParams	26	-	must be an array, not an object
+positional params	{"jsonrpc":"2.0","method":"query-version","params":[1,2],"id":27}	-32602	InvalidParams	27	-	-
 # op-id belongs to mutating methods only, and must be a string
-r=$(ask '{"jsonrpc":"2.0","method":"query-version","params":{"op-id":"a"},"id":28}')
-expect_error "op-id on a query" "$r" -32602 InvalidParams 28
-assert_eq '"op-id"' "$(field .error.data.param "$r")" "op-id on a query names op-id"
-r=$(ask '{"jsonrpc":"2.0","method":"volume-remove","params":{"name":"zz","op-id":7},"id":29}')
-expect_error "numeric op-id" "$r" -32602 InvalidParams 29
-assert_eq '"op-id"' "$(field .error.data.param "$r")" "numeric op-id named"
+op-id on a query	{"jsonrpc":"2.0","method":"query-version","params":{"op-id":"a"},"id":28}	-32602	InvalidParams	28	"op-id"	-
+numeric op-id	{"jsonrpc":"2.0","method":"volume-remove","params":{"name":"zz","op-id":7},"id":29}	-32602	InvalidParams	29	"op-id"	-
 # a blocking method's own error comes back through the worker
-r=$(ask '{"jsonrpc":"2.0","method":"volume-info","params":{"name":"no-such-volume"},"id":30}')
-expect_error "volume-info of a missing volume" "$r" -32000 NotFound 30
+volume-info of a missing volume	{"jsonrpc":"2.0","method":"volume-info","params":{"name":"no-such-volume"},"id":30}	-32000	NotFound	30	-	-
+EOT
 # an IMAGE reference is checked at the edge, when the table has such methods
 if grep -q '"image-info"' "$GVM_SRCDIR/proto/methods.def"; then
-    r=$(ask '{"jsonrpc":"2.0","method":"image-info","params":{"image":"gluster+unix://host/vol/img"},"id":31}')
-    expect_error "malformed gluster URI" "$r" -32602 InvalidParams 31
-    assert_eq '"image"' "$(field .error.data.param "$r")" "malformed gluster URI names the param"
-    r=$(ask '{"jsonrpc":"2.0","method":"image-info","params":{"image":true},"id":32}')
-    expect_error "boolean IMAGE" "$r" -32602 InvalidParams 32
+    expect_errors <<'EOT'
+malformed gluster URI	{"jsonrpc":"2.0","method":"image-info","params":{"image":"gluster+unix://host/vol/img"},"id":31}	-32602	InvalidParams	31	"image"	-
+boolean IMAGE	{"jsonrpc":"2.0","method":"image-info","params":{"image":true},"id":32}	-32602	InvalidParams	32	-	-
+EOT
 fi
 
 note "at ${SECONDS}s"

@@ -15,6 +15,7 @@
 . "$GVM_TESTDIR/lib.sh"
 need_fault_injection
 . "$GVM_TESTDIR/lib-image.sh"
+. "$GVM_TESTDIR/lib-crash.sh"
 
 # Where scenario files go: ROOT (local view) is volume path PFX of VOL.
 VOL=local PFX= ROOT=$GVMD_DIR/state/images
@@ -60,26 +61,17 @@ invariants() {
 crash() {
     n=$((n+1)); p=c$n
     chain $p
-    GVMD_FAULT=$1
-    export GVMD_FAULT
-    start_gvmd
-    unset GVMD_FAULT
+    crash_start "$1"
     rpc image-import "{\"image\":\"$VOL:$PFX$p/top.qcow2\"}" >/dev/null || fail "$1: import"
     rpc image-rebase "{\"image\":\"$VOL:$PFX$p/top.qcow2\",\"backing\":\"$VOL:$PFX$p/base.qcow2\",\"mode\":\"safe\",\"op-id\":\"$p\"}" \
         >/dev/null 2>&1
-    wait_death || { check_fail "$1: gvmd did not die"; kill9_gvmd; }
-    grep -q "GVMD_FAULT: killed" "$GVMD_DIR/gvmd.log" || check_fail "$1: killed by something else"
-    mv "$GVMD_DIR/gvmd.log" "$TEST_TMP/gvmd-$p.log"
-    start_gvmd
-    id=$(rpc query-jobs '{}' | jq -r --arg op "$p" '.[] | select(."op-id" == $op) | .id')
-    [ -n "$id" ] || { check_fail "$1: the job is gone after the restart"; stop_gvmd; return; }
-    j=$(rpc job-wait "{\"id\":$id,\"timeout\":60}")
-    assert_eq concluded "$(jq -r .status <<<"$j")" "$1: job status after recovery"
-    assert_eq null "$(jq -c .error <<<"$j")" "$1: job error after recovery"
+    crash_restart "$1" $p
+    crash_job $p "$1" || return
+    crash_job_recovered "$1"
     assert_eq base.qcow2 "$(qemu-img info --output=json "$ROOT/$p/top.qcow2" | jq -r '."backing-filename"')" \
         "$1: backing file after recovery"
     invariants $p "$1"
-    note "$1: $(grep -E 'recovering|rolled|header|leaked' "$GVMD_DIR/gvmd.log" | sed 's/^.*: info: //' | tr '\n' ' ')"
+    note "$1: $(crash_log_lines 'recovering|rolled|header|leaked')"
     stop_gvmd
 }
 
@@ -116,9 +108,7 @@ fi
 # ---- a failing write: the job fails, nothing guest-visible changed ------------------
 n=$((n+1)); p=c$n
 chain $p
-export GVMD_FAULT=write:4:fail
-start_gvmd
-unset GVMD_FAULT
+crash_start write:4:fail
 rpc image-import "{\"image\":\"$VOL:$PFX$p/top.qcow2\"}" >/dev/null || fail "import"
 j=$(rpc image-rebase "{\"image\":\"$VOL:$PFX$p/top.qcow2\",\"backing\":\"$VOL:$PFX$p/base.qcow2\",\"mode\":\"safe\"}") ||
     fail "rebase refused"

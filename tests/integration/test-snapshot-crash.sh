@@ -21,6 +21,7 @@
 . "$GVM_TESTDIR/lib.sh"
 need_fault_injection
 . "$GVM_TESTDIR/lib-image.sh"
+. "$GVM_TESTDIR/lib-crash.sh"
 
 ROOT=$GVMD_DIR/state/images
 VOL=local
@@ -62,18 +63,6 @@ setup() {
         >/dev/null || fail "domain-attach"
 }
 
-start_faulty() {
-    GVMD_FAULT=$1
-    export GVMD_FAULT
-    start_gvmd
-    unset GVMD_FAULT
-}
-after_death() {
-    wait_death 15 || { check_fail "$1: gvmd did not die"; kill9_gvmd; }
-    grep -q "GVMD_FAULT: killed" "$GVMD_DIR/gvmd.log" || check_fail "$1: killed by something else"
-    mv "$GVMD_DIR/gvmd.log" "$TEST_TMP/gvmd-$n.log"
-    start_gvmd
-}
 job_of_type() { rpc query-jobs '{}' | jq -c --arg t "$1" '[.[] | select(.type == $t)] | last'; }
 
 # ---- snapshot-create --------------------------------------------------------------------
@@ -82,11 +71,11 @@ crash_create() {
     spec=$1 committed=$2
     n=$((n+1)); p=c$n; dom=d$n
     # Nothing before snapshot-create reaches a journal step.
-    start_faulty "$spec"
+    crash_start "$spec"
     setup $p $dom
     [ -s "$TEST_TMP/before-create" ] || sums $p >"$TEST_TMP/before-create"
     rpc snapshot-create "{\"name\":\"s$n\",\"domain\":\"$dom\"}" >/dev/null 2>&1
-    after_death "$spec"
+    crash_restart "$spec" $n 15
     j=$(job_of_type snapshot-create)
     assert_eq concluded "$(jq -r .status <<<"$j")" "$spec: job concluded after recovery"
     if [ "$committed" = 1 ]; then
@@ -137,13 +126,11 @@ crash_delete() {
     done
     [ -s "$TEST_TMP/before-delete" ] || sums $p >"$TEST_TMP/before-delete"
     stop_gvmd
-    start_faulty "$spec"
+    crash_start "$spec"
     rpc snapshot-delete "{\"snapshot\":\"b$n\",\"op-id\":\"del$n\"}" >/dev/null 2>&1
-    after_death "$spec"
-    id=$(rpc query-jobs '{}' | jq -r --arg op "del$n" '.[] | select(."op-id" == $op) | .id')
-    [ -n "$id" ] || { check_fail "$spec: the job is gone after the restart"; stop_gvmd; return; }
-    j=$(rpc job-wait "{\"id\":$id,\"timeout\":60}")
-    assert_eq "concluded null" "$(jq -r -c '"\(.status) \(.error)"' <<<"$j")" "$spec: job after recovery"
+    crash_restart "$spec" $n 15
+    crash_job del$n "$spec" || return
+    assert_eq "concluded null" "$(jq -r -c '"\(.status) \(.error)"' <<<"$CRASH_JOB")" "$spec: job after recovery"
     rpc_err snapshot-info "{\"snapshot\":\"b$n\"}" >/dev/null || check_fail "$spec: snapshot still there"
     for f in base data; do
         [ -e "$ROOT/$p/$f.a.qcow2" ] && check_fail "$spec: freed $f.a.qcow2 still there"
@@ -151,7 +138,7 @@ crash_delete() {
     assert_eq "base.b.qcow2 base.qcow2" "$(qchain "$ROOT/$p/base.b.qcow2")" "$spec: chain of base.b"
     invariants $p $dom "$spec"
     sums $p | diff <(grep -v "\.a\.qcow2 " "$TEST_TMP/before-delete") - >&2 || check_fail "$spec: guest content changed"
-    note "$spec: $(grep -hE 'recover|header|leak|rolled' "$GVMD_DIR/gvmd.log" | sed 's/^.*: info: //' | head -3 | tr '\n' ' ')"
+    note "$spec: $(crash_log_lines 'recover|header|leak|rolled' 3)"
     stop_gvmd
 }
 
@@ -181,13 +168,11 @@ crash_commit() {
         for i in d1 o1 o2; do qemu-img convert -O raw "$ROOT/$p/$i.qcow2" "$TEST_TMP/cc-$i.raw"; done
     fi
     stop_gvmd
-    start_faulty "$spec"
+    crash_start "$spec"
     rpc snapshot-delete "{\"snapshot\":\"s$n\",\"op-id\":\"del$n\"}" >/dev/null 2>&1
-    after_death "$spec"
-    id=$(rpc query-jobs '{}' | jq -r --arg op "del$n" '.[] | select(."op-id" == $op) | .id')
-    [ -n "$id" ] || { check_fail "$spec: the job is gone after the restart"; stop_gvmd; return; }
-    j=$(rpc job-wait "{\"id\":$id,\"timeout\":60}")
-    assert_eq "concluded null" "$(jq -r -c '"\(.status) \(.error)"' <<<"$j")" "$spec: job after recovery"
+    crash_restart "$spec" $n 15
+    crash_job del$n "$spec" || return
+    assert_eq "concluded null" "$(jq -r -c '"\(.status) \(.error)"' <<<"$CRASH_JOB")" "$spec: job after recovery"
     rpc_err snapshot-info "{\"snapshot\":\"s$n\"}" >/dev/null || check_fail "$spec: snapshot still there"
     [ -e "$ROOT/$p/d1.qcow2" ] && check_fail "$spec: freed d1.qcow2 still there"
     for i in o1 o2; do
@@ -205,7 +190,7 @@ crash_commit() {
     done
     grep -q "committing local:$p/d1.qcow2 into its backing" "$GVMD_DIR/gvmd.log" "$TEST_TMP/gvmd-$n.log" ||
         check_fail "$spec: the delete did not commit into the parent"
-    note "$spec: $(grep -hE 'recover|grew|rolled|switching|Commit' "$GVMD_DIR/gvmd.log" | sed 's/^.*: info: //' | head -3 | tr '\n' ' ')"
+    note "$spec: $(crash_log_lines 'recover|grew|rolled|switching|Commit' 3)"
     stop_gvmd
 }
 
