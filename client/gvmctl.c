@@ -2,12 +2,13 @@
 /*
  * gvmctl.c — the command line client of gvmd.
  *
- *   gvmctl [--socket PATH] [--json] [--params JSON] [--wait] COMMAND [--param value ...]
+ *   gvmctl [--socket PATH] [--json|--bytes] [--params JSON] [--wait] COMMAND [--param value ...]
  *   gvmctl help [COMMAND] | --help | --version
  *
  * COMMAND is any method of proto/methods.def: the table below is built from
  * that file, so a new method needs no change here.  Each method's parameter
  * spec (see gvm-proto.h) says how `--name value` is turned into JSON.
+ * Results are printed for a person (format*.c, print.c) unless --json.
  *
  * Exit status: 0 success, 1 gvmd answered with an error (or a waited-for
  * job failed), 2 usage error, 3 cannot connect.
@@ -49,6 +50,7 @@ struct param {
 struct opts {
     const char *socket;
     bool json;
+    bool bytes;
     bool wait;
     const char *params_json;
 };
@@ -196,11 +198,17 @@ static void print_usage(FILE *f)
 "\n"
 "  --socket PATH   gvmd's socket (default $GVMCTL_SOCKET, else %s)\n"
 "  --json          print the raw JSON result; errors as JSON on stderr\n"
+"  --bytes         print sizes as exact byte counts, not 1.0 GiB\n"
 "  --params JSON   the whole params object (--PARAM values are merged in)\n"
 "  --wait          if the result is a job, wait for it to conclude, with a\n"
 "                  progress bar when stderr is a terminal\n"
 "  --help          print this help and the command list, then exit\n"
 "  --version       print the version and exit\n"
+"\n"
+"Results are printed for a person: sizes in KiB/MiB/GiB (powers of 1024),\n"
+"times as local ISO 8601, and tables made to fit 80 columns, for which\n"
+"long image names and paths are shortened in the middle with '…'\n"
+"(--json prints them whole).\n"
 "\n"
 "Exit status: 0 success, 1 gvmd returned an error, 2 usage error,\n"
 "3 cannot connect to the socket.\n",
@@ -402,6 +410,7 @@ static int parse_command_args(const struct method *m, int argc, char **argv,
         if (!p) {
             /* global options may follow the command too */
             if (!strcmp(name, "json") && !val) { o->json = true; continue; }
+            if (!strcmp(name, "bytes") && !val) { o->bytes = true; continue; }
             if (!strcmp(name, "wait") && !val) { o->wait = true; continue; }
             if (!strcmp(name, "socket") || !strcmp(name, "params")) {
                 if (!val) {
@@ -452,40 +461,28 @@ static int parse_command_args(const struct method *m, int argc, char **argv,
 
 static int print_rpc_error(const json_t *error, bool as_json)
 {
-    if (as_json) {
-        char *s = json_dumps(error, JSON_COMPACT | JSON_ENCODE_ANY);
-        fprintf(stderr, "%s\n", s ? s : "{}");
-        free(s);
-        return EXIT_RPC_ERROR;
-    }
-    const char *msg = json_string_value(json_object_get(error, "message"));
-    const char *cls = json_string_value(
-        json_object_get(json_object_get(error, "data"), "class"));
-    if (!cls) {
-        switch (json_integer_value(json_object_get(error, "code"))) {
-        case GVM_RPC_PARSE_ERROR:      cls = "ParseError"; break;
-        case GVM_RPC_INVALID_REQUEST:  cls = "InvalidRequest"; break;
-        case GVM_RPC_METHOD_NOT_FOUND: cls = "MethodNotFound"; break;
-        case GVM_RPC_INVALID_PARAMS:   cls = "InvalidParams"; break;
-        default:                       cls = "Internal"; break;
-        }
-    }
-    fprintf(stderr, "gvmctl: error: %s (%s)\n", msg ? msg : "(no message)", cls);
+    char *s = as_json ? json_dumps(error, JSON_COMPACT | JSON_ENCODE_ANY)
+                      : format_error(error);
+
+    fprintf(stderr, as_json ? "%s\n" : "gvmctl: error: %s\n",
+            s ? s : as_json ? "{}" : "(no message)");
+    free(s);
     return EXIT_RPC_ERROR;
 }
 
-static void print_result(const json_t *result, bool as_json)
+/* The result as JSON, or in m's designed format, or the generic one. */
+static void print_result(const struct method *m, const json_t *result,
+                         bool as_json, struct print_opts *po)
 {
     if (as_json) {
         char *s = json_dumps(result, JSON_INDENT(2) | JSON_ENCODE_ANY);
         printf("%s\n", s ? s : "null");
         free(s);
-    } else {
-        print_human(stdout, result);
+    } else if (!format_result(stdout, m->name, result, po)) {
+        print_human(stdout, result, po);
     }
     fflush(stdout);
 }
-
 static int io_failure(const char *sock, int r)
 {
     if (r == -EPROTO)
@@ -499,25 +496,6 @@ static int io_failure(const char *sock, int r)
     else
         fprintf(stderr, "gvmctl: %s: %s.\n", sock, strerror(-r));
     return EXIT_RPC_ERROR;
-}
-
-static bool is_job(const json_t *v)
-{
-    return json_is_object(v) && json_object_get(v, "id") &&
-           json_is_string(json_object_get(v, "status")) &&
-           json_object_get(v, "type");
-}
-
-static void human_bytes(char *buf, size_t len, double b)
-{
-    static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-    size_t u = 0;
-
-    while (b >= 1024 && u + 1 < ARRAY_SIZE(units)) {
-        b /= 1024;
-        u++;
-    }
-    snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", b, units[u]);
 }
 
 static void draw_progress(const json_t *job)
@@ -535,8 +513,8 @@ static void draw_progress(const json_t *job)
     memset(bar, '#', fill);
     memset(bar + fill, '.', 40 - fill);
     bar[40] = '\0';
-    human_bytes(a, sizeof(a), cur);
-    human_bytes(b, sizeof(b), tot);
+    human_size(a, sizeof(a), (long long)cur, false);
+    human_size(b, sizeof(b), (long long)tot, false);
     fprintf(stderr, "\r[%s] %3.0f%%  %s / %s  %-10s", bar, frac * 100, a, b,
             status ? status : "");
     fflush(stderr);
@@ -595,7 +573,7 @@ static int wait_job(struct conn *c, const char *sock, json_t **job, bool as_json
             return rc;
         }
         json_t *res = json_object_get(reply, "result");
-        if (is_job(res)) {
+        if (format_is_job(res)) {
             json_decref(*job);
             *job = json_incref(res);
         }
@@ -629,6 +607,8 @@ static int parse_options(int argc, char **argv, struct opts *o, int *next)
             return 0;
         } else if (!strcmp(a, "--json")) {
             o->json = true;
+        } else if (!strcmp(a, "--bytes")) {
+            o->bytes = true;
         } else if (!strcmp(a, "--wait")) {
             o->wait = true;
         } else if (!strcmp(a, "--socket") || !strcmp(a, "--params")) {
@@ -706,15 +686,18 @@ static json_t *build_params(const struct method *m, int argc, char **argv,
 static int print_reply(struct conn *c, const struct method *m,
                        const struct opts *o, json_t *reply)
 {
+    struct print_opts po = { .bytes = o->bytes, .conn = c };
     int rc = 0;
     json_t *err = json_object_get(reply, "error");
     if (err)
         return print_rpc_error(err, o->json);
     json_t *result = json_incref(json_object_get(reply, "result"));
-    if (o->wait && is_job(result)) {
+    if (o->wait && format_is_job(result)) {
         rc = wait_job(c, o->socket, &result, o->json);
         if (rc == 0) {
-            print_result(result, o->json);
+            /* A failed job's error is the command's: said once, on stderr. */
+            po.job_error_on_stderr = true;
+            print_result(m, result, o->json, &po);
             json_t *jerr = json_object_get(result, "error");
             if (jerr && !json_is_null(jerr)) {
                 if (!o->json)
@@ -723,11 +706,12 @@ static int print_reply(struct conn *c, const struct method *m,
             }
         }
     } else {
-        print_result(result, o->json);
+        print_result(m, result, o->json, &po);
         if (!strcmp(m->name, "job-cancel"))
             note_cancel_too_late(result);
     }
     json_decref(result);
+    json_decref(po.names);
     return rc;
 }
 

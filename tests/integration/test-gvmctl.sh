@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
-# test-gvmctl.sh — gvmctl's command line contract: help built from
-# proto/methods.def, table and --json output, parameter conversion, and the
-# exit codes (1 RPC error, 2 usage, 3 cannot connect).
+# test-gvmctl.sh — gvmctl's command line contract: help and bash completion
+# built from proto/methods.def, human (--bytes) and --json output, parameter
+# conversion, and the exit codes (1 RPC error, 2 usage, 3 cannot connect).
+# tests/integration/test-transcript.sh checks the human output whole.
 . "$GVM_TESTDIR/lib.sh"
 need jq qemu-img
 
@@ -57,6 +58,23 @@ if command -v man >/dev/null 2>&1; then
         [ -z "$w" ] || check_fail "man $page renders with warnings: $w"
     done
 fi
+
+# the bash completion is generated from the same table: every command, and
+# each command's parameters
+comp=$GVM_BUILDDIR/contrib/bash-completion/gvmctl
+if [ -f "$comp" ]; then
+    bash -n "$comp" || check_fail "the bash completion is not valid bash"
+    for m in $methods; do
+        grep -Eq "^ +$m\) params=" "$comp" || check_fail "the bash completion lacks $m"
+    done
+    words=$(bash -c '. "$1"; COMP_WORDS=(gvmctl image-create --ba); COMP_CWORD=2; _gvmctl; echo "${COMPREPLY[*]}"' _ "$comp")
+    assert_eq "--backing --backing-format" "$words" "completion of image-create --ba"
+else
+    check_fail "no bash completion was built at $comp"
+fi
+run_rc 0 --help
+grep -q -- '--bytes' "$out" || check_fail "--help does not mention --bytes"
+grep -q '…' "$out" || check_fail "--help does not say long names are elided with …"
 
 # usage errors (no connection is attempted: the socket does not exist)
 nosock=$TEST_TMP/nothing-here.sock
@@ -178,8 +196,17 @@ run_rc 2 --socket "$GVM_SOCK" image-info --image local:ctl-top.qcow2 --backing-c
 assert_match "is not a boolean" "$(cat "$err")" "boolean conversion"
 # human output of an object with a nested table
 run_rc 0 --socket "$GVM_SOCK" image-info --image local:ctl-top.qcow2 --backing-chain
-grep -Eq '^chain:$' "$out" || check_fail "image-info: no 'chain:' line: $(cat "$out")"
-grep -Eq '^  ID +VOLUME +PATH ' "$out" || check_fail "image-info: chain is not an indented table: $(cat "$out")"
+grep -Eq '^backing chain \(top to base\):$' "$out" || check_fail "image-info: no chain heading: $(cat "$out")"
+grep -Eq '^  IMAGE +FORMAT +VIRTUAL +ALLOCATED +BACKING$' "$out" ||
+    check_fail "image-info: the chain is not a table of one line per layer: $(cat "$out")"
+grep -Eq '^  local:ctl-base.qcow2 +qcow2 +1.0 MiB ' "$out" || check_fail "image-info: the base's line: $(cat "$out")"
+grep -q '[{}]' "$out" && check_fail "image-info: JSON in the human output: $(cat "$out")"
+# sizes: binary units by default, exact bytes with --bytes
+assert_match '^virtual size: +1.0 MiB$' "$(grep '^virtual size:' "$out")" "image-info: human size"
+run_rc 0 --socket "$GVM_SOCK" --bytes image-info --image local:ctl-top.qcow2
+assert_match '^virtual size: +1048576$' "$(grep '^virtual size:' "$out")" "image-info --bytes"
+run_rc 0 --socket "$GVM_SOCK" image-info --image local:ctl-top.qcow2 --bytes
+assert_match '^virtual size: +1048576$' "$(grep '^virtual size:' "$out")" "--bytes after the command"
 
 # --wait: the job returned by image-rebase is waited for (job-wait) and the
 # concluded job printed; --backing none is JSON null (IMAGE|none)
