@@ -95,6 +95,25 @@ void gvm_error_set_errno(struct gvm_error *err, enum gvm_error_class cls,
     err->errnum = e;
 }
 
+void gvm_error_prepend(struct gvm_error *err, const char *fmt, ...)
+{
+    char cause[GVM_ERROR_MSG_MAX], text[GVM_ERROR_MSG_MAX];
+    va_list ap;
+
+    if (!err)
+        return;
+    /* Copied first: the message is rewritten from itself. */
+    memcpy(cause, err->message, sizeof(cause));
+    cause[sizeof(cause) - 1] = '\0';
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    err->cls = gvm_error_isset(err) ? err->cls : GVM_ERR_INTERNAL;
+    snprintf(err->message, sizeof(err->message), "%s%s", text, cause);
+    err->param[0] = '\0';
+    err->errnum = 0;
+}
+
 void gvm_error_param(struct gvm_error *err, const char *param,
                      const char *fmt, ...)
 {

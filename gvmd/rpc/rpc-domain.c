@@ -114,12 +114,8 @@ int rpc_domain_attach(struct gvmd *d, struct rpc_call *call, json_t *params,
             goto out;
         }
         if (resolve_catalogued(d, iref, "disks", &r, err) < 0) {
-            if (err->cls == GVM_ERR_NOT_FOUND) {
-                struct gvm_error e2 = { 0 };
-                gvm_error_set(&e2, GVM_ERR_NOT_FOUND, "Disk %s: %s", target,
-                              err->message);
-                *err = e2;
-            }
+            if (err->cls == GVM_ERR_NOT_FOUND)
+                gvm_error_prepend(err, "Disk %s: ", target);
             resolved_clear(&r);
             goto out;
         }
@@ -192,12 +188,8 @@ int rpc_domain_detach(struct gvmd *d, struct rpc_call *call, json_t *params,
     if (!key || catalog_domain_find(d->cat, key, &dom, err) < 0)
         return -1;
     r = catalog_domain_remove(d->cat, dom.id, err);
-    if (r < 0 && err->cls == GVM_ERR_IN_USE) {
-        struct gvm_error e2 = { 0 };
-        gvm_error_set(&e2, GVM_ERR_IN_USE, "Cannot detach domain %s. %s",
-                      dom.name, err->message);
-        *err = e2;
-    }
+    if (r < 0 && err->cls == GVM_ERR_IN_USE)
+        gvm_error_prepend(err, "Cannot detach domain %s. ", dom.name);
     catalog_domain_clear(&dom);
     if (r < 0)
         return -1;

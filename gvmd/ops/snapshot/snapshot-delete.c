@@ -242,12 +242,8 @@ int snapshot_delete_start(struct gvmd *d, json_t *params, const char *op_id,
     }
     if (jobs_create(d->jobs, &snapshot_delete_job, jp, images, locks, nlocks,
                     op_id, &job, err) < 0) {
-        if (err->cls == GVM_ERR_IN_USE) {
-            struct gvm_error e2 = { 0 };
-            gvm_error_set(&e2, GVM_ERR_IN_USE, "Cannot delete snapshot %s now. "
-                          "%s", s.name, err->message);
-            *err = e2;
-        }
+        if (err->cls == GVM_ERR_IN_USE)
+            gvm_error_prepend(err, "Cannot delete snapshot %s now. ", s.name);
         goto out;
     }
     *result = job_to_json(job);
@@ -571,12 +567,11 @@ undo:
     {
         /* Every child moved so far reads as before, and the catalog says
          * where it points: consistent, whatever step failed. */
-        struct gvm_error e2 = { 0 }, e3 = { 0 };
+        struct gvm_error e2 = { 0 };
         journal_undone(op, &e2);
-        gvm_error_set(&e3, err->cls, "Deleting snapshot %s failed; every "
-                      "image still reads as before and the snapshot is kept: "
-                      "%s", name, err->message);
-        *err = e3;
+        gvm_error_prepend(err, "Deleting snapshot %s failed; every image "
+                          "still reads as before and the snapshot is kept: ",
+                          name);
     }
     return -1;
 }

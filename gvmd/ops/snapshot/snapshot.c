@@ -214,10 +214,8 @@ int snapshot_revert(struct gvmd *d, json_t *params, json_t **result,
         if (!cp)
             return gvm_error_oom(err);
         if (snapshot_create(d, cp, result, err) < 0) {
-            struct gvm_error e3 = { 0 };
-            gvm_error_set(&e3, err->cls, "Reverted to %s, but recording the "
-                          "branch %s failed: %s", s.name, branch, err->message);
-            *err = e3;
+            gvm_error_prepend(err, "Reverted to %s, but recording the branch "
+                              "%s failed: ", s.name, branch);
             return -1;
         }
         return 0;
@@ -266,13 +264,10 @@ undo:
             log_error("Snapshot %s: closing its journal record failed: %s",
                       name, e2.message);
     }
-    if (gvm_error_isset(err)) {
-        struct gvm_error e3 = { 0 };
-        gvm_error_set(&e3, err->cls, "%s %s failed; every overlay it had "
-                      "created was removed and nothing was recorded: %s",
-                      create ? "Snapshot" : "Revert to", name, err->message);
-        *err = e3;
-    }
+    if (gvm_error_isset(err))
+        gvm_error_prepend(err, "%s %s failed; every overlay it had created "
+                          "was removed and nothing was recorded: ",
+                          create ? "Snapshot" : "Revert to", name);
     return -1;
 }
 
