@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 
+#include "jsonutil.h"
 #include "util.h"
 
 static const struct {
@@ -159,10 +160,13 @@ json_t *gvm_error_to_json(const struct gvm_error *err)
 
     if (!data)
         return NULL;
-    if (err->param[0])
-        json_object_set_new(data, "param", json_string(err->param));
-    if (err->errnum)
-        json_object_set_new(data, "errno", json_integer(err->errnum));
+    if ((err->param[0] &&
+         gvm_json_set(data, "param", json_string(err->param)) < 0) ||
+        (err->errnum &&
+         gvm_json_set(data, "errno", json_integer(err->errnum)) < 0)) {
+        json_decref(data);
+        return NULL;
+    }
     return json_pack("{s:i, s:s, s:o}", "code", gvm_error_class_code(cls),
                      "message",
                      gvm_error_isset(err) ? err->message

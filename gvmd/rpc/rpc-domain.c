@@ -39,11 +39,16 @@ static json_t *domain_json(struct gvmd *d, const struct catalog_domain *dom,
             return NULL;
         }
         char *name = resolve_name(row.volume, row.path);
-        json_array_append_new(disks, json_pack("{s:s, s:I, s:s?}", "target",
-                                               dom->disks[i].target, "image",
-                                               (json_int_t)row.id, "image-name", name));
+        int bad = gvm_json_append(disks, json_pack("{s:s, s:I, s:s?}", "target",
+                                                   dom->disks[i].target, "image",
+                                                   (json_int_t)row.id, "image-name", name));
         free(name);
         catalog_image_clear(&row);
+        if (bad) {
+            json_decref(disks);
+            gvm_error_oom(err);
+            return NULL;
+        }
     }
     cur = snapshot_tree_current(d, dom->id, err);
     if (cur < 0) {
@@ -167,7 +172,10 @@ int rpc_domain_list(struct gvmd *d, struct rpc_call *call, json_t *params,
         json_t *o = domain_json(d, &v[i], live, err);
         if (!o)
             goto out;
-        json_array_append_new(a, o);
+        if (gvm_json_append(a, o) < 0) {
+            gvm_error_oom(err);
+            goto out;
+        }
     }
     *result = steal_pointer(&a);
     ret = 0;

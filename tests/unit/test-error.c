@@ -2,7 +2,8 @@
 /*
  * test-error.c — gvm_error_prepend() gives exactly what the hand copy it
  * replaced gave (gvm_error_set on a fresh error with the text and the old
- * message, then *err = copy): class, message, truncation, param and errno.
+ * message, then *err = copy): class, message, truncation, param and errno;
+ * and the checked JSON setters of jsonutil.h fail on a NULL value.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "jsonutil.h"
 #include "util.h"
 
 /* The hand copy, as the call sites wrote it before gvm_error_prepend. */
@@ -82,11 +84,27 @@ static void test_prepend_truncates(void **state)
     check(&e, big);
 }
 
+static void test_json_setters(void **state)
+{
+    _cleanup_json_ json_t *o = json_object(), *a = json_array();
+    (void)state;
+
+    assert_int_equal(gvm_json_set(o, "k", json_integer(1)), 0);
+    assert_int_equal(gvm_json_set(o, "n", NULL), -1);
+    assert_int_equal(gvm_json_set(NULL, "k", json_integer(2)), -1);
+    assert_int_equal(gvm_json_append(a, json_string("x")), 0);
+    assert_int_equal(gvm_json_append(a, NULL), -1);
+    assert_int_equal(gvm_json_append(NULL, json_string("y")), -1);
+    assert_int_equal(json_object_size(o), 1);
+    assert_int_equal(json_array_size(a), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_prepend),
         cmocka_unit_test(test_prepend_truncates),
+        cmocka_unit_test(test_json_setters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

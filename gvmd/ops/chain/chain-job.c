@@ -126,7 +126,7 @@ int chain_job_start(struct gvmd *d, const struct job_type *type,
         _cleanup_json_ json_t *hold = json_array();
 
         for (size_t i = 0; hold && i < nids; i++)
-            if (json_array_append_new(hold, json_integer(ids[i])) < 0)
+            if (gvm_json_append(hold, json_integer(ids[i])) < 0)
                 return gvm_error_oom(err);
         if (!hold || json_object_set(params, "hold", hold) < 0)
             return gvm_error_oom(err);
