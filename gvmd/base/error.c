@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 
+#include "jsonutil.h"
 #include "util.h"
 
 static const struct {
@@ -95,6 +96,25 @@ void gvm_error_set_errno(struct gvm_error *err, enum gvm_error_class cls,
     err->errnum = e;
 }
 
+void gvm_error_prepend(struct gvm_error *err, const char *fmt, ...)
+{
+    char cause[GVM_ERROR_MSG_MAX], text[GVM_ERROR_MSG_MAX];
+    va_list ap;
+
+    if (!err)
+        return;
+    /* Copied first: the message is rewritten from itself. */
+    memcpy(cause, err->message, sizeof(cause));
+    cause[sizeof(cause) - 1] = '\0';
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    err->cls = gvm_error_isset(err) ? err->cls : GVM_ERR_INTERNAL;
+    snprintf(err->message, sizeof(err->message), "%s%s", text, cause);
+    err->param[0] = '\0';
+    err->errnum = 0;
+}
+
 void gvm_error_param(struct gvm_error *err, const char *param,
                      const char *fmt, ...)
 {
@@ -140,10 +160,13 @@ json_t *gvm_error_to_json(const struct gvm_error *err)
 
     if (!data)
         return NULL;
-    if (err->param[0])
-        json_object_set_new(data, "param", json_string(err->param));
-    if (err->errnum)
-        json_object_set_new(data, "errno", json_integer(err->errnum));
+    if ((err->param[0] &&
+         gvm_json_set(data, "param", json_string(err->param)) < 0) ||
+        (err->errnum &&
+         gvm_json_set(data, "errno", json_integer(err->errnum)) < 0)) {
+        json_decref(data);
+        return NULL;
+    }
     return json_pack("{s:i, s:s, s:o}", "code", gvm_error_class_code(cls),
                      "message",
                      gvm_error_isset(err) ? err->message

@@ -16,4 +16,20 @@ static inline json_t *gvm_json_str_or_null(const char *s)
     return s ? json_string(s) : json_null();
 }
 
+/* Checked setters.  jansson's *_new functions take v and free it when they
+ * fail, and a NULL v (its own allocation failed) makes them fail: a caller
+ * that ignores the result silently drops a member of a reply, hence
+ * warn_unused_result.  Both return 0, or -1 on either failure. */
+static inline __attribute__((warn_unused_result))
+int gvm_json_set(json_t *o, const char *key, json_t *v)
+{
+    return v && json_object_set_new(o, key, v) == 0 ? 0 : -1;
+}
+
+static inline __attribute__((warn_unused_result))
+int gvm_json_append(json_t *a, json_t *v)
+{
+    return v && json_array_append_new(a, v) == 0 ? 0 : -1;
+}
+
 #endif

@@ -66,6 +66,14 @@ void gvm_error_set(struct gvm_error *err, enum gvm_error_class cls,
 /* Same, appending ": strerror(-neg_errno)" and recording the errno. */
 void gvm_error_set_errno(struct gvm_error *err, enum gvm_error_class cls,
                          int neg_errno, const char *fmt, ...) GVM_PRINTF(4, 5);
+/* Put the formatted text before err's message, keeping its class: context
+ * added by an outer layer ("Cannot delete snapshot s1 now. " + the cause).
+ * The result is what gvm_error_set(cls, text + message) on a fresh error
+ * would give, the same truncation included: param and errno are dropped, as
+ * the sentence is now about the outer operation.  An unset err becomes
+ * INTERNAL with the text alone. */
+void gvm_error_prepend(struct gvm_error *err, const char *fmt, ...)
+    GVM_PRINTF(2, 3);
 /* INVALID_PARAMS naming the parameter. */
 void gvm_error_param(struct gvm_error *err, const char *param,
                      const char *fmt, ...) GVM_PRINTF(3, 4);

@@ -227,7 +227,7 @@ static int scan_dir(struct gvmd *d, struct resolve_ctx *ctx,
                                       "path", cpath,
                                       "backing", t[hit].name,
                                       "backing-id", (json_int_t)t[hit].id) : NULL;
-        if (!o || json_array_append_new(found, o) < 0) {
+        if (gvm_json_append(found, o) < 0) {
             gvm_error_oom(err);
             goto out;
         }

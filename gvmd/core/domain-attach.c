@@ -222,12 +222,9 @@ static int disk_image(struct gvmd *d, const char *domain,
         return -1;
     }
     r = import_image(d, vol.name, path, src->format, id, err);
-    if (r < 0) {
-        struct gvm_error e2 = { 0 };
-        gvm_error_set(&e2, err->cls, "Cataloguing the image of disk %s of "
-                      "domain %s failed: %s", target, domain, err->message);
-        *err = e2;
-    }
+    if (r < 0)
+        gvm_error_prepend(err, "Cataloguing the image of disk %s of domain %s "
+                          "failed: ", target, domain);
     catalog_volume_clear(&vol);
     return r;
 }

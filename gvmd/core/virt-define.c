@@ -26,6 +26,7 @@
 #include "catalog-image.h"
 #include "catalog-job.h"
 #include "image.h"
+#include "jsonutil.h"
 #include "live.h"
 #include "resolve.h"
 #include "virt-diskxml.h"
@@ -530,10 +531,17 @@ char *virt_define_sync_id(struct gvmd *d, int64_t domain_id)
     return w;
 }
 
-void virt_define_warn(json_t *result, const char *warning)
+int virt_define_warn(json_t **result, const char *warning,
+                     struct gvm_error *err)
 {
-    if (result && warning)
-        json_object_set_new(result, "warning", json_string(warning));
+    if (!*result)
+        return -1;
+    if (warning && gvm_json_set(*result, "warning", json_string(warning)) < 0) {
+        json_decref(*result);
+        *result = NULL;
+        return gvm_error_oom(err);
+    }
+    return 0;
 }
 
 /* 1 if image_id is in the catalogued chain of one of dom's disks. */

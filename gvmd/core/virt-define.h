@@ -60,9 +60,11 @@ int virt_define_sync_domain(struct gvmd *d, int64_t domain_id,
  */
 char *virt_define_sync_id(struct gvmd *d, int64_t domain_id);
 
-/* Set result's "warning" member to warning (if not NULL; result may be
- * NULL: nothing happens). */
-void virt_define_warn(json_t *result, const char *warning);
+/* Set *result's "warning" member to warning (if not NULL).  -1 when
+ * *result is NULL (its builder failed and set err) or on ENOMEM (then
+ * *result is dropped and err set); else 0. */
+int virt_define_warn(json_t **result, const char *warning,
+                     struct gvm_error *err);
 
 /*
  * For a job that changed the chain at image_id (made it a disk's active

@@ -24,10 +24,12 @@ json_t *job_event_json_locked(struct job *job)
                           "live", job->live);
     if (!j)
         return NULL;
-    if (gvm_error_isset(&job->error))
-        json_object_set_new(j, "error", gvm_error_to_json(&job->error));
-    if (job->op_id)
-        json_object_set_new(j, "op-id", json_string(job->op_id));
+    if ((gvm_error_isset(&job->error) &&
+         gvm_json_set(j, "error", gvm_error_to_json(&job->error)) < 0) ||
+        (job->op_id && gvm_json_set(j, "op-id", json_string(job->op_id)) < 0)) {
+        json_decref(j);
+        return NULL;
+    }
     return j;
 }
 
@@ -42,8 +44,12 @@ json_t *jobs_list_json(struct jobs *jobs)
     json_t *arr = json_array();
     GVM_LOCK_GUARD(&jobs->lock);
 
-    for (size_t i = 0; arr && i < jobs->nall; i++)
-        json_array_append_new(arr, job_event_json_locked(jobs->all[i]));
+    for (size_t i = 0; arr && i < jobs->nall; i++) {
+        if (gvm_json_append(arr, job_event_json_locked(jobs->all[i])) < 0) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
     return arr;
 }
 

@@ -39,11 +39,16 @@ static json_t *domain_json(struct gvmd *d, const struct catalog_domain *dom,
             return NULL;
         }
         char *name = resolve_name(row.volume, row.path);
-        json_array_append_new(disks, json_pack("{s:s, s:I, s:s?}", "target",
-                                               dom->disks[i].target, "image",
-                                               (json_int_t)row.id, "image-name", name));
+        int bad = gvm_json_append(disks, json_pack("{s:s, s:I, s:s?}", "target",
+                                                   dom->disks[i].target, "image",
+                                                   (json_int_t)row.id, "image-name", name));
         free(name);
         catalog_image_clear(&row);
+        if (bad) {
+            json_decref(disks);
+            gvm_error_oom(err);
+            return NULL;
+        }
     }
     cur = snapshot_tree_current(d, dom->id, err);
     if (cur < 0) {
@@ -115,12 +120,8 @@ int rpc_domain_attach(struct gvmd *d, struct rpc_call *call,
             goto out;
         }
         if (resolve_catalogued(d, iref, "disks", &r, err) < 0) {
-            if (err->cls == GVM_ERR_NOT_FOUND) {
-                struct gvm_error e2 = { 0 };
-                gvm_error_set(&e2, GVM_ERR_NOT_FOUND, "Disk %s: %s", target,
-                              err->message);
-                *err = e2;
-            }
+            if (err->cls == GVM_ERR_NOT_FOUND)
+                gvm_error_prepend(err, "Disk %s: ", target);
             resolved_clear(&r);
             goto out;
         }
@@ -173,7 +174,10 @@ int rpc_domain_list(struct gvmd *d, struct rpc_call *call,
         json_t *o = domain_json(d, &v[i], live, err);
         if (!o)
             goto out;
-        json_array_append_new(a, o);
+        if (gvm_json_append(a, o) < 0) {
+            gvm_error_oom(err);
+            goto out;
+        }
     }
     *result = steal_pointer(&a);
     ret = 0;
@@ -195,12 +199,8 @@ int rpc_domain_detach(struct gvmd *d, struct rpc_call *call,
     if (catalog_domain_find(d->cat, key, &dom, err) < 0)
         return -1;
     r = catalog_domain_remove(d->cat, dom.id, err);
-    if (r < 0 && err->cls == GVM_ERR_IN_USE) {
-        struct gvm_error e2 = { 0 };
-        gvm_error_set(&e2, GVM_ERR_IN_USE, "Cannot detach domain %s. %s",
-                      dom.name, err->message);
-        *err = e2;
-    }
+    if (r < 0 && err->cls == GVM_ERR_IN_USE)
+        gvm_error_prepend(err, "Cannot detach domain %s. ", dom.name);
     catalog_domain_clear(&dom);
     if (r < 0)
         return -1;

@@ -77,15 +77,22 @@ static json_t *children_json(struct gvmd *d, int64_t id, struct gvm_error *err)
     _cleanup_free_ int64_t *ids = NULL;
     size_t n = 0;
     json_t *a = json_array();
-    if (!a)
+    if (!a) {
+        gvm_error_oom(err);
         return NULL;
+    }
     if (id > 0) {
         if (catalog_image_children(d->cat, id, &ids, &n, err) < 0) {
             json_decref(a);
             return NULL;
         }
-        for (size_t i = 0; i < n; i++)
-            json_array_append_new(a, json_integer(ids[i]));
+        for (size_t i = 0; i < n; i++) {
+            if (gvm_json_append(a, json_integer(ids[i])) < 0) {
+                json_decref(a);
+                gvm_error_oom(err);
+                return NULL;
+            }
+        }
     }
     return a;
 }
@@ -105,46 +112,51 @@ static json_t *imageinfo(struct gvmd *d, const char *volume, const char *path,
         return NULL;
     }
     json_t *children = children_json(d, row ? row->id : 0, err);
+    int bad = 0;
     if (!children)
         return NULL;
 
-    json_object_set_new(o, "id", row ? json_integer(row->id) : json_null());
-    json_object_set_new(o, "volume", json_string(volume));
-    json_object_set_new(o, "path", json_string(path));
+    bad |= gvm_json_set(o, "id", row ? json_integer(row->id) : json_null());
+    bad |= gvm_json_set(o, "volume", json_string(volume));
+    bad |= gvm_json_set(o, "path", json_string(path));
     if (info) {
-        json_object_set_new(o, "format", json_string(img_format_name(info->format)));
-        json_object_set_new(o, "virtual-size", json_integer((json_int_t)info->virtual_size));
-        json_object_set_new(o, "actual-size", json_integer((json_int_t)info->actual_size));
-        json_object_set_new(o, "cluster-size", info->cluster_size
+        bad |= gvm_json_set(o, "format", json_string(img_format_name(info->format)));
+        bad |= gvm_json_set(o, "virtual-size", json_integer((json_int_t)info->virtual_size));
+        bad |= gvm_json_set(o, "actual-size", json_integer((json_int_t)info->actual_size));
+        bad |= gvm_json_set(o, "cluster-size", info->cluster_size
                             ? json_integer(info->cluster_size) : json_null());
-        json_object_set_new(o, "backing-filename", gvm_json_str_or_null(info->backing_filename));
-        json_object_set_new(o, "backing-format", gvm_json_str_or_null(info->backing_format));
-        json_object_set_new(o, "dirty", json_boolean(info->dirty));
-        json_object_set_new(o, "corrupt", json_boolean(info->corrupt));
+        bad |= gvm_json_set(o, "backing-filename", gvm_json_str_or_null(info->backing_filename));
+        bad |= gvm_json_set(o, "backing-format", gvm_json_str_or_null(info->backing_format));
+        bad |= gvm_json_set(o, "dirty", json_boolean(info->dirty));
+        bad |= gvm_json_set(o, "corrupt", json_boolean(info->corrupt));
         if (info->format == IMG_FMT_QCOW2) {
-            json_object_set_new(o, "compat", json_string(info->qcow2_version >= 3 ? "1.1" : "0.10"));
-            json_object_set_new(o, "refcount-bits", json_integer(info->refcount_bits));
-            json_object_set_new(o, "lazy-refcounts", json_boolean(info->lazy_refcounts));
-            json_object_set_new(o, "snapshots", json_integer(info->nb_snapshots));
+            bad |= gvm_json_set(o, "compat", json_string(info->qcow2_version >= 3 ? "1.1" : "0.10"));
+            bad |= gvm_json_set(o, "refcount-bits", json_integer(info->refcount_bits));
+            bad |= gvm_json_set(o, "lazy-refcounts", json_boolean(info->lazy_refcounts));
+            bad |= gvm_json_set(o, "snapshots", json_integer(info->nb_snapshots));
         }
     } else {
-        json_object_set_new(o, "format", json_string(row->format));
-        json_object_set_new(o, "virtual-size", json_integer((json_int_t)row->virtual_size));
-        json_object_set_new(o, "actual-size", json_null());
-        json_object_set_new(o, "cluster-size", row->cluster_size
+        bad |= gvm_json_set(o, "format", json_string(row->format));
+        bad |= gvm_json_set(o, "virtual-size", json_integer((json_int_t)row->virtual_size));
+        bad |= gvm_json_set(o, "actual-size", json_null());
+        bad |= gvm_json_set(o, "cluster-size", row->cluster_size
                             ? json_integer(row->cluster_size) : json_null());
-        json_object_set_new(o, "backing-filename", gvm_json_str_or_null(row->backing_filename));
-        json_object_set_new(o, "backing-format", gvm_json_str_or_null(row->backing_format));
-        json_object_set_new(o, "dirty", json_null());
-        json_object_set_new(o, "corrupt", json_null());
+        bad |= gvm_json_set(o, "backing-filename", gvm_json_str_or_null(row->backing_filename));
+        bad |= gvm_json_set(o, "backing-format", gvm_json_str_or_null(row->backing_format));
+        bad |= gvm_json_set(o, "dirty", json_null());
+        bad |= gvm_json_set(o, "corrupt", json_null());
     }
-    json_object_set_new(o, "backing", row && row->backing_id > 0
+    bad |= gvm_json_set(o, "backing", row && row->backing_id > 0
                         ? json_integer(row->backing_id) : json_null());
-    json_object_set_new(o, "children", children);
-    json_object_set_new(o, "domain", json_null());
-    json_object_set_new(o, "disk", json_null());
+    bad |= gvm_json_set(o, "children", children);
+    bad |= gvm_json_set(o, "domain", json_null());
+    bad |= gvm_json_set(o, "disk", json_null());
     if (row && row->state && strcmp(row->state, "ready") != 0)
-        json_object_set_new(o, "state", json_string(row->state));
+        bad |= gvm_json_set(o, "state", json_string(row->state));
+    if (bad) {
+        gvm_error_oom(err);
+        return NULL;
+    }
     return steal_pointer(&o);
 }
 
@@ -161,7 +173,10 @@ static json_t *chain_json(struct gvmd *d, struct image_layer *l, size_t n,
                               l[k].catalogued ? &l[k].row : NULL, &l[k].info, err);
         if (!e)
             return NULL;
-        json_array_append_new(a, e);
+        if (gvm_json_append(a, e) < 0) {
+            gvm_error_oom(err);
+            return NULL;
+        }
     }
     return steal_pointer(&a);
 }
@@ -193,7 +208,10 @@ int rpc_image_import(struct gvmd *d, struct rpc_call *call,
         json_decref(o);
         return -1;
     }
-    json_object_set_new(o, "chain", chain);
+    if (gvm_json_set(o, "chain", chain) < 0) {
+        json_decref(o);
+        return gvm_error_oom(err);
+    }
     *result = o;
     return 0;
 }
@@ -231,11 +249,10 @@ int rpc_image_info(struct gvmd *d, struct rpc_call *call,
                           &l[0].info, err);
     if (o && want_chain) {
         json_t *chain = chain_json(d, l, n, err);
-        if (!chain) {
+        if (!chain || gvm_json_set(o, "chain", chain) < 0) {
+            gvm_error_oom(err);
             json_decref(o);
             o = NULL;
-        } else {
-            json_object_set_new(o, "chain", chain);
         }
     }
     image_layers_free(l, n);
@@ -276,7 +293,10 @@ int rpc_image_list(struct gvmd *d, struct rpc_call *call,
             catalog_images_free(imgs, n);
             return -1;
         }
-        json_array_append_new(a, o);
+        if (gvm_json_append(a, o) < 0) {
+            catalog_images_free(imgs, n);
+            return gvm_error_oom(err);
+        }
     }
     catalog_images_free(imgs, n);
     *result = steal_pointer(&a);
@@ -332,18 +352,25 @@ int rpc_image_map(struct gvmd *d, struct rpc_call *call,
         return gvm_error_oom(err);
     for (size_t i = 0; i < n; i++) {
         json_t *e = json_object();
+        int bad = 0;
         if (!e)
             return gvm_error_oom(err);
-        json_object_set_new(e, "start", json_integer((json_int_t)ext[i].start));
-        json_object_set_new(e, "length", json_integer((json_int_t)ext[i].length));
-        json_object_set_new(e, "depth", json_integer(ext[i].depth));
-        json_object_set_new(e, "present", json_boolean(ext[i].present));
-        json_object_set_new(e, "zero", json_boolean(ext[i].zero));
-        json_object_set_new(e, "data", json_boolean(ext[i].data));
+        bad |= gvm_json_set(e, "start", json_integer((json_int_t)ext[i].start));
+        bad |= gvm_json_set(e, "length", json_integer((json_int_t)ext[i].length));
+        bad |= gvm_json_set(e, "depth", json_integer(ext[i].depth));
+        bad |= gvm_json_set(e, "present", json_boolean(ext[i].present));
+        bad |= gvm_json_set(e, "zero", json_boolean(ext[i].zero));
+        bad |= gvm_json_set(e, "data", json_boolean(ext[i].data));
         if (ext[i].has_offset)
-            json_object_set_new(e, "offset", json_integer((json_int_t)ext[i].offset));
-        json_array_append_new(a, e);
+            bad |= gvm_json_set(e, "offset", json_integer((json_int_t)ext[i].offset));
+        if (bad) {
+            json_decref(e);
+            return gvm_error_oom(err);
+        }
+        if (gvm_json_append(a, e) < 0)
+            return gvm_error_oom(err);
     }
+
     *result = steal_pointer(&a);
     return 0;
 }

@@ -42,14 +42,20 @@ static json_t *volume_json(const struct catalog_volume *v)
                           "id", (json_int_t)v->id, "name", v->name,
                           "backend", catalog_backend_name(v->backend),
                           "servers", servers, "debug", v->debug);
+    int bad = 0;
+
     if (!o)
         return NULL;
     for (size_t i = 0; i < v->nservers; i++)
-        json_array_append_new(servers, server_json(&v->servers[i]));
+        bad |= gvm_json_append(servers, server_json(&v->servers[i]));
     if (v->backend == CATALOG_BACKEND_GLUSTER)
-        json_object_set_new(o, "volume", json_string(v->gluster_volume));
+        bad |= gvm_json_set(o, "volume", json_string(v->gluster_volume));
     else
-        json_object_set_new(o, "path", json_string(v->root_path));
+        bad |= gvm_json_set(o, "path", json_string(v->root_path));
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
     return o;
 }
 
@@ -239,8 +245,12 @@ int rpc_volume_list(struct gvmd *d, struct rpc_call *call,
     if (volumes_list(d->vols, &vols, &n, err) < 0)
         return -1;
     json_t *arr = json_array();
-    for (size_t i = 0; arr && i < n; i++)
-        json_array_append_new(arr, volume_json(&vols[i]));
+    for (size_t i = 0; arr && i < n; i++) {
+        if (gvm_json_append(arr, volume_json(&vols[i])) < 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
     catalog_volumes_free(vols, n);
     if (!arr) {
         gvm_error_set(err, GVM_ERR_INTERNAL, "Out of memory.");
@@ -252,25 +262,32 @@ int rpc_volume_list(struct gvmd *d, struct rpc_call *call,
 
 /* {"safe": bool, "missing": [{option, want, why}]}: the volume's options
  * against gluster's `virt` group, read from the client volfile; null when
- * the servers gave no volfile. */
+ * the servers gave no volfile; NULL on ENOMEM. */
 static json_t *vm_options_json(struct gvm_store *st)
 {
     _cleanup_free_ char *text = NULL;
     size_t max = gluster_volfile_vm_checks();
     _cleanup_free_ struct gluster_vm_option *miss = calloc(max, sizeof *miss);
-    if (!miss || st->ops->volfile(st, &text) < 0)
+    if (!miss)
+        return NULL;
+    if (st->ops->volfile(st, &text) < 0)
         return json_null();
     int n = gluster_volfile_vm_check(text, miss, max);
     if (n < 0)
         return json_null();
     json_t *arr = json_array();
-    for (int i = 0; arr && i < n; i++)
-        json_array_append_new(arr, json_pack("{s:s, s:s, s:s}",
-                                             "option", miss[i].option,
-                                             "want", miss[i].want,
-                                             "why", miss[i].why));
-    return arr ? json_pack("{s:b, s:o}", "safe", n == 0, "missing", arr)
-               : json_null();
+    if (!arr)
+        return NULL;
+    for (int i = 0; i < n; i++) {
+        if (gvm_json_append(arr, json_pack("{s:s, s:s, s:s}",
+                                           "option", miss[i].option,
+                                           "want", miss[i].want,
+                                           "why", miss[i].why)) < 0) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    return json_pack("{s:b, s:o}", "safe", n == 0, "missing", arr);
 }
 
 int rpc_volume_info(struct gvmd *d, struct rpc_call *call,
@@ -282,12 +299,15 @@ int rpc_volume_info(struct gvmd *d, struct rpc_call *call,
         return -1;
     _cleanup_json_ json_t *o = volume_json(&vol);
     if (!o) {
+
         catalog_volume_clear(&vol);
         gvm_error_set(err, GVM_ERR_INTERNAL, "Out of memory.");
         return -1;
     }
+    int bad = 0;
 
     /* Reachability: all servers at once, within one short budget, so two
+
      * dead servers cost no more than one. */
     if (vol.nservers > 0) {
         _cleanup_free_ int *reach = calloc(vol.nservers, sizeof *reach);
@@ -299,11 +319,11 @@ int rpc_volume_info(struct gvmd *d, struct rpc_call *call,
             for (size_t i = 0; i < vol.nservers; i++) {
                 json_t *s = json_array_get(servers, i);
                 if (reach[i] < 0) {
-                    json_object_set_new(s, "reachable", json_null());
+                    bad |= gvm_json_set(s, "reachable", json_null());
                 } else {
-                    json_object_set_new(s, "reachable", json_boolean(reach[i]));
+                    bad |= gvm_json_set(s, "reachable", json_boolean(reach[i]));
                     if (!reach[i])
-                        json_object_set_new(s, "error",
+                        bad |= gvm_json_set(s, "error",
                                             json_string(strerror(errs[i])));
                 }
             }
@@ -325,22 +345,24 @@ int rpc_volume_info(struct gvmd *d, struct rpc_call *call,
                                 vol.name);
     }
     if (r == 0 && st->ops->volfile)
-        json_object_set_new(o, "vm-options", vm_options_json(st));
+        bad |= gvm_json_set(o, "vm-options", vm_options_json(st));
     if (r == 0) {
-        json_object_set_new(o, "free-bytes", json_integer((json_int_t)free_b));
-        json_object_set_new(o, "total-bytes", json_integer((json_int_t)total_b));
-        json_object_set_new(o, "connected", json_true());
+        bad |= gvm_json_set(o, "free-bytes", json_integer((json_int_t)free_b));
+        bad |= gvm_json_set(o, "total-bytes", json_integer((json_int_t)total_b));
+        bad |= gvm_json_set(o, "connected", json_true());
     } else {
-        json_object_set_new(o, "free-bytes", json_null());
-        json_object_set_new(o, "total-bytes", json_null());
-        json_object_set_new(o, "connected", json_false());
-        json_object_set_new(o, "storage-error", json_string(serr.message));
+        bad |= gvm_json_set(o, "free-bytes", json_null());
+        bad |= gvm_json_set(o, "total-bytes", json_null());
+        bad |= gvm_json_set(o, "connected", json_false());
+        bad |= gvm_json_set(o, "storage-error", json_string(serr.message));
     }
     json_int_t images = catalog_volume_image_count(d->cat, vol.id, err);
     catalog_volume_clear(&vol);
     if (images < 0)
         return -1;
-    json_object_set_new(o, "images", json_integer(images));
+    bad |= gvm_json_set(o, "images", json_integer(images));
+    if (bad)
+        return gvm_error_oom(err);
     *result = steal_pointer(&o);
     return 0;
 }

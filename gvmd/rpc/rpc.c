@@ -149,12 +149,13 @@ static json_t *reply_object(json_t *id, json_t *result, const struct gvm_error *
 
     if (!r)
         return NULL;
-    json_object_set_new(r, "jsonrpc", json_string("2.0"));
-    json_object_set(r, "id", id ? id : json_null());
-    if (err)
-        json_object_set_new(r, "error", gvm_error_to_json(err));
-    else
-        json_object_set(r, "result", result ? result : json_null());
+    if (gvm_json_set(r, "jsonrpc", json_string("2.0")) < 0 ||
+        json_object_set(r, "id", id ? id : json_null()) < 0 ||
+        (err ? gvm_json_set(r, "error", gvm_error_to_json(err))
+             : json_object_set(r, "result", result ? result : json_null())) < 0) {
+        json_decref(r);
+        return NULL;
+    }
     return r;
 }
 
@@ -243,14 +244,14 @@ static void replay_remember(struct rpc *rpc, const char *key, json_t *result)
     keys = json_object_get(rpc->order, uid);
     if (!keys) {
         keys = json_array();
-        if (!keys || json_object_set_new(rpc->order, uid, keys) < 0)
+        if (gvm_json_set(rpc->order, uid, keys) < 0)
             return;
     }
     if (json_array_size(keys) >= RPC_REPLAY_MAX) {
         json_object_del(rpc->replay, json_string_value(json_array_get(keys, 0)));
         json_array_remove(keys, 0);
     }
-    if (json_array_append_new(keys, json_string(key)) < 0)
+    if (gvm_json_append(keys, json_string(key)) < 0)
         return;
     json_object_set(rpc->replay, key, result ? result : json_null());
 }
@@ -680,7 +681,11 @@ static int replay_check(struct rpc *rpc, struct rpc_call *call)
         replay_forget_key(call);
         return -1;
     }
-    json_object_set_new(rpc->inflight, call->replay_key, json_true());
+    if (gvm_json_set(rpc->inflight, call->replay_key, json_true()) < 0) {
+        gvm_error_set(&call->err, GVM_ERR_INTERNAL, "Out of memory.");
+        replay_forget_key(call);
+        return -1;
+    }
     return 0;
 }
 

@@ -83,8 +83,12 @@ static json_t *xml_chain(struct audit *a, const struct virt_disk *vd,
             gvm_error_oom(err);
             return NULL;
         }
-        json_array_append_new(arr, json_string(name));
+        int bad = gvm_json_append(arr, json_string(name));
         free(name);
+        if (bad) {
+            gvm_error_oom(err);
+            return NULL;
+        }
     }
     return steal_pointer(&arr);
 }
@@ -131,9 +135,8 @@ int audit_domain_visit(struct audit *a, const struct catalog_domain *dom,
                            "uuid", dom->uuid, "libvirt", state,
                            "error", r < 0 && a->d->virt ? json_string(ve.message)
                                                         : json_null());
-    if (!dj)
+    if (gvm_json_append(a->domains, dj) < 0)
         return gvm_error_oom(err);
-    json_array_append_new(a->domains, dj);
     if (r < 0)
         return 0;
     for (size_t j = first; j < a->ndisks; j++)
@@ -189,8 +192,12 @@ static json_t *catalog_chain(const struct audit *a, size_t x)
     json_t *arr = json_array();
     size_t steps = 0;
     for (size_t j = a->l[x].cbidx; arr && j != NONE && steps <= a->n;
-         j = a->l[j].cbidx, steps++)
-        json_array_append_new(arr, json_string(a->l[j].name));
+         j = a->l[j].cbidx, steps++) {
+        if (gvm_json_append(arr, json_string(a->l[j].name)) < 0) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
     return arr;
 }
 

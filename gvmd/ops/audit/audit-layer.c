@@ -50,15 +50,21 @@ int audit_layer_diff(json_t *list, const char *what, json_t *image,
         json_decref(domain);
         return gvm_error_oom(err);
     }
-    json_object_set_new(o, "what", json_string(what));
-    json_object_set_new(o, "image", image ? image : json_null());
-    json_object_set_new(o, "disk", disk ? disk : json_null());
-    json_object_set_new(o, "catalog", catalog ? catalog : json_null());
-    json_object_set_new(o, "storage", storage ? storage : json_null());
-    json_object_set_new(o, "domain", domain ? domain : json_null());
-    json_object_set_new(o, "message", json_string(msg));
+    /* Every set runs, so each member is owned by o or freed. */
+    int bad = gvm_json_set(o, "what", json_string(what));
+    bad |= gvm_json_set(o, "image", image ? image : json_null());
+    bad |= gvm_json_set(o, "disk", disk ? disk : json_null());
+    bad |= gvm_json_set(o, "catalog", catalog ? catalog : json_null());
+    bad |= gvm_json_set(o, "storage", storage ? storage : json_null());
+    bad |= gvm_json_set(o, "domain", domain ? domain : json_null());
+    bad |= gvm_json_set(o, "message", json_string(msg));
     free(msg);
-    json_array_append_new(list, o);
+    if (bad) {
+        json_decref(o);
+        return gvm_error_oom(err);
+    }
+    if (gvm_json_append(list, o) < 0)
+        return gvm_error_oom(err);
     return 0;
 }
 
@@ -76,9 +82,8 @@ int audit_layer_action(json_t *list, const char *what, json_t *image,
                                          "action", msg);
     if (r >= 0)
         free(msg);
-    if (!o)
+    if (gvm_json_append(list, o) < 0)
         return gvm_error_oom(err);
-    json_array_append_new(list, o);
     return 0;
 }
 

@@ -290,8 +290,12 @@ static int compare_backing(struct audit *a, struct layer *L,
                  L->bresolve_error ? L->bresolve_error : "unresolved");
     json_t *st = backing_json(a, L->bidx, in->backing_filename,
                               in->backing_format);
-    if (st && L->bresolve_error)
-        json_object_set_new(st, "error", json_string(L->bresolve_error));
+    if (st && L->bresolve_error &&
+        gvm_json_set(st, "error", json_string(L->bresolve_error)) < 0) {
+        json_decref(st);
+        return gvm_error_oom(err);
+    }
+
     char cat_side[1024], st_side[1024];
     if (row->backing_id > 0 || row->backing_filename)
         snprintf(cat_side, sizeof(cat_side), "on backing %s (file '%s', "

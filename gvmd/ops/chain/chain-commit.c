@@ -243,10 +243,12 @@ int chain_commit_start(struct gvmd *d, const struct chain_commit_req *req,
     if (chain_commit_plan_removed(d, chain, k, removed, images, locks,
                                   &nlocks, err) < 0)
         return -1;
-    json_array_append_new(images, json_integer(base_id));
+    if (gvm_json_append(images, json_integer(base_id)) < 0)
+        return gvm_error_oom(err);
     locks[nlocks++] = (struct catalog_job_lock){ .image_id = base_id, .write = true };
     for (size_t i = 0; i < nkids; i++) {
-        json_array_append_new(children, json_integer(kids[i]));
+        if (gvm_json_append(children, json_integer(kids[i])) < 0)
+            return gvm_error_oom(err);
         locks[nlocks++] = (struct catalog_job_lock){ .image_id = kids[i], .write = true };
     }
     /* Below base: read only, must not change under the copy. */
@@ -384,11 +386,11 @@ int chain_commit_plan_removed(struct gvmd *d, const int64_t *chain, size_t k,
 
         if (catalog_image_get(d->cat, chain[i], &row, err) < 0)
             return -1;
-        if (json_array_append_new(removed, json_pack("{s:I, s:I, s:s, s:s}",
-                                  "id", (json_int_t)row.id,
-                                  "volume-id", (json_int_t)row.volume_id,
-                                  "volume", row.volume, "path", row.path)) < 0 ||
-            json_array_append_new(images, json_integer(row.id)) < 0)
+        if (gvm_json_append(removed, json_pack("{s:I, s:I, s:s, s:s}",
+                            "id", (json_int_t)row.id,
+                            "volume-id", (json_int_t)row.volume_id,
+                            "volume", row.volume, "path", row.path)) < 0 ||
+            gvm_json_append(images, json_integer(row.id)) < 0)
             return gvm_error_oom(err);
         locks[(*nlocks)++] = (struct catalog_job_lock){ .image_id = row.id,
                                                         .write = true };
@@ -561,7 +563,8 @@ static int copy_and_plan(struct chain_commit *c, struct journal_op *op, json_t *
         json_t *s = child_switch(c, json_integer_value(e), err);
         if (!s)
             return -1;
-        json_array_append_new(list, s);
+        if (gvm_json_append(list, s) < 0)
+            return gvm_error_oom(err);
     }
     payload = json_pack("{s:O}", "children", list);
     if (!payload)
@@ -728,7 +731,9 @@ int chain_commit_merge(struct job *job, struct journal_op *op, int64_t top_id,
     if (!children)
         return gvm_error_oom(err);
     for (size_t i = 0; i < nk; i++)
-        json_array_append_new(children, json_integer(kids[i]));
+        if (gvm_json_append(children, json_integer(kids[i])) < 0)
+            return gvm_error_oom(err);
+
     params = json_pack("{s:I, s:I, s:I, s:[{s:I, s:I, s:s, s:s}], s:O}",
                        "top", (json_int_t)top_id,
                        "base", (json_int_t)top.backing_id, "speed", (json_int_t)0,

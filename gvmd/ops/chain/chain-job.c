@@ -88,12 +88,8 @@ int chain_job_create(struct gvmd *d, const struct job_type *type,
 
     if (jobs_create(d->jobs, type, params, images, locks, nlocks, op_id,
                     &job, err) < 0) {
-        if (err->cls == GVM_ERR_IN_USE) {
-            struct gvm_error e2 = { 0 };
-            gvm_error_set(&e2, GVM_ERR_IN_USE, "Cannot %s %s now. %s", what,
-                          name, err->message);
-            *err = e2;
-        }
+        if (err->cls == GVM_ERR_IN_USE)
+            gvm_error_prepend(err, "Cannot %s %s now. ", what, name);
         return -1;
     }
     *result = job_to_json(job);
@@ -130,7 +126,7 @@ int chain_job_start(struct gvmd *d, const struct job_type *type,
         _cleanup_json_ json_t *hold = json_array();
 
         for (size_t i = 0; hold && i < nids; i++)
-            if (json_array_append_new(hold, json_integer(ids[i])) < 0)
+            if (gvm_json_append(hold, json_integer(ids[i])) < 0)
                 return gvm_error_oom(err);
         if (!hold || json_object_set(params, "hold", hold) < 0)
             return gvm_error_oom(err);
@@ -266,11 +262,9 @@ int chain_job_backing_record(struct gvmd *d, const struct chain_job_backing *b,
 {
     if (catalog_image_set_backing(d->cat, b->id, b->new_id, b->new_name,
                                   b->new_fmt, err) < 0) {
-        struct gvm_error e2 = { 0 };
-        gvm_error_set(&e2, err->cls, "The header of %s now names the backing "
-                      "file %s, but recording that in the catalog failed: %s",
-                      b->name, gvm_str_or_none(b->new_name), err->message);
-        *err = e2;
+        gvm_error_prepend(err, "The header of %s now names the backing file "
+                          "%s, but recording that in the catalog failed: ",
+                          b->name, gvm_str_or_none(b->new_name));
         return -1;
     }
     return 0;

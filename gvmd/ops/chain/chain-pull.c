@@ -63,7 +63,8 @@ int chain_pull_start(struct gvmd *d, const struct chain_pull_req *req,
     images = json_array();
     if (!images)
         return gvm_error_oom(err);
-    json_array_append_new(images, json_integer(top.row.id));
+    if (gvm_json_append(images, json_integer(top.row.id)) < 0)
+        return gvm_error_oom(err);
     for (id = top.row.backing_id; id > 0;) {
         _cleanup_catimg_ struct catalog_image row = { 0 };
         if (nlocks >= GVM_ARRAY_SIZE(locks)) {
@@ -75,7 +76,8 @@ int chain_pull_start(struct gvmd *d, const struct chain_pull_req *req,
         if (catalog_image_get(d->cat, id, &row, err) < 0)
             return -1;
         locks[nlocks++] = (struct catalog_job_lock){ .image_id = id, .write = false };
-        json_array_append_new(images, json_integer(id));
+        if (gvm_json_append(images, json_integer(id)) < 0)
+            return gvm_error_oom(err);
         if (has_base && id == nb.row.id)
             found = true;
         id = row.backing_id;
@@ -96,10 +98,11 @@ int chain_pull_start(struct gvmd *d, const struct chain_pull_req *req,
                        "base-name", bname,
                        "base-format", has_base ? nb.row.format : NULL,
                        "speed", (json_int_t)req->speed);
-    if (!params)
+    if (!params ||
+        gvm_json_set(params, "base",
+                     has_base ? json_integer(nb.row.id) : json_null()) < 0)
         return gvm_error_oom(err);
-    json_object_set_new(params, "base",
-                        has_base ? json_integer(nb.row.id) : json_null());
+
     return chain_job_start(d, &chain_pull_job, params, images, locks, nlocks, req->op_id,
                            "pull into", &top, result, err);
 }

@@ -140,15 +140,15 @@ int chain_rebase_start(struct gvmd *d, const struct chain_rebase_req *req,
                        "mode", req->safe ? "safe" : "unsafe",
                        "backing-name", bname,
                        "backing-format", has_new ? nb.row.format : NULL);
-    if (!images || !params)
+    if (!images || !params ||
+        gvm_json_set(params, "backing",
+                     has_new ? json_integer(nb.row.id) : json_null()) < 0 ||
+        gvm_json_append(images, json_integer(top.row.id)) < 0 ||
+        (top.row.backing_id > 0 &&
+         gvm_json_append(images, json_integer(top.row.backing_id)) < 0) ||
+        (has_new && nb.row.id != top.row.backing_id &&
+         gvm_json_append(images, json_integer(nb.row.id)) < 0))
         return gvm_error_oom(err);
-    json_object_set_new(params, "backing",
-                        has_new ? json_integer(nb.row.id) : json_null());
-    json_array_append_new(images, json_integer(top.row.id));
-    if (top.row.backing_id > 0)
-        json_array_append_new(images, json_integer(top.row.backing_id));
-    if (has_new && nb.row.id != top.row.backing_id)
-        json_array_append_new(images, json_integer(nb.row.id));
 
     return chain_job_start(d, &chain_rebase_job, params, images, locks, nlocks, req->op_id,
                            "rebase", &top, result, err);

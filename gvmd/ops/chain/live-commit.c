@@ -132,12 +132,13 @@ int live_commit_start(struct gvmd *d, const struct chain_commit_req *req,
     if (chain_commit_plan_removed(d, chain, k, removed, images, locks,
                                   &nlocks, err) < 0)
         return -1;
-    json_array_append_new(images, json_integer(base_id));
+    if (gvm_json_append(images, json_integer(base_id)) < 0 ||
+        (child && gvm_json_append(images, json_integer(child)) < 0))
+        return gvm_error_oom(err);
     locks[nlocks++] = (struct catalog_job_lock){ .image_id = base_id, .write = true };
-    if (child) {
-        json_array_append_new(images, json_integer(child));
+    if (child)
         locks[nlocks++] = (struct catalog_job_lock){ .image_id = child, .write = true };
-    }
+
     if (chain_commit_lock_below(d, base_id, bname ? bname : "?", locks, &nlocks,
                                 GVM_ARRAY_SIZE(locks), err) < 0)
         return -1;

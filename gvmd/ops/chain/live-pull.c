@@ -63,7 +63,8 @@ int live_pull_start(struct gvmd *d, const struct chain_pull_req *req,
     if (!images)
         return gvm_error_oom(err);
     locks[nlocks++] = (struct catalog_job_lock){ .image_id = img.row.id, .write = true };
-    json_array_append_new(images, json_integer(img.row.id));
+    if (gvm_json_append(images, json_integer(img.row.id)) < 0)
+        return gvm_error_oom(err);
     for (id = img.row.backing_id; id > 0;) {
         _cleanup_catimg_ struct catalog_image row = { 0 };
         if (nlocks >= GVM_ARRAY_SIZE(locks)) {
@@ -74,7 +75,8 @@ int live_pull_start(struct gvmd *d, const struct chain_pull_req *req,
         if (catalog_image_get(d->cat, id, &row, err) < 0)
             return -1;
         locks[nlocks++] = (struct catalog_job_lock){ .image_id = id, .write = false };
-        json_array_append_new(images, json_integer(id));
+        if (gvm_json_append(images, json_integer(id)) < 0)
+            return gvm_error_oom(err);
         if (id == base_id)
             found = true;
         id = row.backing_id;
@@ -108,12 +110,13 @@ int live_pull_start(struct gvmd *d, const struct chain_pull_req *req,
                        "speed", (json_int_t)req->speed,
                        "relative", has_base &&
                        live_job_is_relative(img.row.backing_filename));
-    if (!params)
+    if (!params ||
+        gvm_json_set(params, "base", has_base ? json_integer(base_id) : json_null()) < 0 ||
+        gvm_json_set(params, "old-backing", img.row.backing_filename ?
+                     json_string(img.row.backing_filename) : json_null()) < 0 ||
+        gvm_json_set(params, "old-backing-id", json_integer(img.row.backing_id)) < 0)
         return gvm_error_oom(err);
-    json_object_set_new(params, "base", has_base ? json_integer(base_id) : json_null());
-    json_object_set_new(params, "old-backing", img.row.backing_filename ?
-                        json_string(img.row.backing_filename) : json_null());
-    json_object_set_new(params, "old-backing-id", json_integer(img.row.backing_id));
+
     log_info("block-pull into %s: on disk %s of running domain %s through "
              "libvirt.", iname, u.target, u.domain);
     if (chain_job_create(d, &live_pull_job, params, images, locks, nlocks,

@@ -185,10 +185,14 @@ int snapshot_delete_start(struct gvmd *d, json_t *params, const char *op_id,
         locks = nl;
         max += nk + 2;
         locks[nlocks++] = (struct catalog_job_lock){ .image_id = f.id, .write = true };
-        json_array_append_new(images, json_integer(f.id));
+        int bad = gvm_json_append(images, json_integer(f.id));
         for (size_t c = 0; c < nk; c++) {
             locks[nlocks++] = (struct catalog_job_lock){ .image_id = kids[c], .write = true };
-            json_array_append_new(images, json_integer(kids[c]));
+            bad |= gvm_json_append(images, json_integer(kids[c]));
+        }
+        if (bad) {
+            gvm_error_oom(err);
+            goto out;
         }
         if (f.backing_id > 0) {
             /* Read, or write when f is to be committed into it. */
@@ -196,8 +200,10 @@ int snapshot_delete_start(struct gvmd *d, json_t *params, const char *op_id,
             bool dup = false;
             if (priv < 0)
                 goto out;
-            if (priv)
-                json_array_append_new(commits, json_integer(f.id));
+            if (priv && gvm_json_append(commits, json_integer(f.id)) < 0) {
+                gvm_error_oom(err);
+                goto out;
+            }
             for (size_t j = 0; j < nlocks; j++) {
                 if (locks[j].image_id == f.backing_id) {
                     dup = true;
@@ -242,12 +248,8 @@ int snapshot_delete_start(struct gvmd *d, json_t *params, const char *op_id,
     }
     if (jobs_create(d->jobs, &snapshot_delete_job, jp, images, locks, nlocks,
                     op_id, &job, err) < 0) {
-        if (err->cls == GVM_ERR_IN_USE) {
-            struct gvm_error e2 = { 0 };
-            gvm_error_set(&e2, GVM_ERR_IN_USE, "Cannot delete snapshot %s now. "
-                          "%s", s.name, err->message);
-            *err = e2;
-        }
+        if (err->cls == GVM_ERR_IN_USE)
+            gvm_error_prepend(err, "Cannot delete snapshot %s now. ", s.name);
         goto out;
     }
     *result = job_to_json(job);
@@ -536,10 +538,14 @@ static int delete_run(struct job *job, struct gvm_error *err)
         if (!gone)
             continue;
         freed[nfreed++] = f.id;
-        json_array_append_new(files, json_pack("{s:I, s:s}", "volume",
-                                               (json_int_t)f.volume_id,
-                                               "path", f.path));
+        if (gvm_json_append(files, json_pack("{s:I, s:s}", "volume",
+                                             (json_int_t)f.volume_id,
+                                             "path", f.path)) < 0) {
+            gvm_error_oom(err);
+            goto undo;
+        }
     }
+
     {
         _cleanup_json_ json_t *pl = json_pack("{s:O}", "files", files);
         struct forget fg = { .job = job, .op = op, .s = &s, .freed = freed,
@@ -571,12 +577,11 @@ undo:
     {
         /* Every child moved so far reads as before, and the catalog says
          * where it points: consistent, whatever step failed. */
-        struct gvm_error e2 = { 0 }, e3 = { 0 };
+        struct gvm_error e2 = { 0 };
         journal_undone(op, &e2);
-        gvm_error_set(&e3, err->cls, "Deleting snapshot %s failed; every "
-                      "image still reads as before and the snapshot is kept: "
-                      "%s", name, err->message);
-        *err = e3;
+        gvm_error_prepend(err, "Deleting snapshot %s failed; every image "
+                          "still reads as before and the snapshot is kept: ",
+                          name);
     }
     return -1;
 }

@@ -357,13 +357,10 @@ int snapshot_live_run(struct job *job, struct gvm_error *err)
 undo:
     snapshot_overlays_remove(d, v, made);
     close_undone(op, name);
-    if (gvm_error_isset(err)) {
-        struct gvm_error e3 = { 0 };
-        gvm_error_set(&e3, err->cls, "Snapshot %s of running domain %s failed; "
-                      "every overlay it had created was removed and nothing "
-                      "was recorded: %s", name, domain, err->message);
-        *err = e3;
-    }
+    if (gvm_error_isset(err))
+        gvm_error_prepend(err, "Snapshot %s of running domain %s failed; "
+                          "every overlay it had created was removed and "
+                          "nothing was recorded: ", name, domain);
     return -1;
 }
 

@@ -327,7 +327,7 @@ json_t *snapshot_plan_json(struct gvmd *d, const struct snapshot_plan *p)
                                       "size", (json_int_t)pd->active.virtual_size)
                           : NULL;
         free(bname);
-        if (!o || json_array_append_new(a, o) < 0) {
+        if (gvm_json_append(a, o) < 0) {
             json_decref(a);
             return NULL;
         }
@@ -347,7 +347,9 @@ int snapshot_plan_run(struct gvmd *d, const struct job_type *type,
     for (size_t i = 0; i < p->n; i++) {
         locks[i] = (struct catalog_job_lock){ .image_id = p->v[i].active.id,
                                               .write = true };
-        json_array_append_new(images, json_integer(p->v[i].active.id));
+        if (gvm_json_append(images, json_integer(p->v[i].active.id)) < 0)
+            return gvm_error_oom(err);
     }
+
     return snapshot_run_job(d, type, params, images, locks, p->n, err);
 }

@@ -107,6 +107,7 @@ static json_t *snap_json(struct gvmd *d, const struct catalog_snapshot *s,
     _cleanup_json_ json_t *o = json_object();
     json_t *children = json_array(), *disks = json_array();
     bool current = false;
+    int bad;
 
     if (!o || !children || !disks) {
         json_decref(children);
@@ -114,34 +115,39 @@ static json_t *snap_json(struct gvmd *d, const struct catalog_snapshot *s,
         gvm_error_oom(err);
         return NULL;
     }
-    json_object_set_new(o, "children", children);
-    json_object_set_new(o, "disks", disks);
-    json_object_set_new(o, "id", json_integer(s->id));
-    json_object_set_new(o, "name", json_string(s->name));
-    json_object_set_new(o, "description", s->description
+    /* o owns them now, or they are freed: not used after a failure. */
+    bad = gvm_json_set(o, "children", children);
+    bad |= gvm_json_set(o, "disks", disks);
+    if (bad) {
+        gvm_error_oom(err);
+        return NULL;
+    }
+    bad |= gvm_json_set(o, "id", json_integer(s->id));
+    bad |= gvm_json_set(o, "name", json_string(s->name));
+    bad |= gvm_json_set(o, "description", s->description
                         ? json_string(s->description) : json_null());
-    json_object_set_new(o, "state", json_string(s->state));
-    json_object_set_new(o, "created", json_integer(s->created));
-    json_object_set_new(o, "parent", json_null());
+    bad |= gvm_json_set(o, "state", json_string(s->state));
+    bad |= gvm_json_set(o, "created", json_integer(s->created));
+    bad |= gvm_json_set(o, "parent", json_null());
     for (size_t i = 0; i < nall; i++) {
         if (all[i].id == s->parent_id)
-            json_object_set_new(o, "parent", json_string(all[i].name));
+            bad |= gvm_json_set(o, "parent", json_string(all[i].name));
         if (all[i].parent_id == s->id)
-            json_array_append_new(children, json_string(all[i].name));
+            bad |= gvm_json_append(children, json_string(all[i].name));
     }
     if (s->domain_id > 0) {
         _cleanup_catdom_ struct catalog_domain dom = { 0 };
         if (catalog_domain_get(d->cat, s->domain_id, &dom, err) < 0)
             return NULL;
-        json_object_set_new(o, "domain", json_string(dom.name));
-        json_object_set_new(o, "domain-uuid", json_string(dom.uuid));
+        bad |= gvm_json_set(o, "domain", json_string(dom.name));
+        bad |= gvm_json_set(o, "domain-uuid", json_string(dom.uuid));
         int64_t cur = snapshot_tree_current(d, s->domain_id, err);
         if (cur < 0)
             return NULL;
         current = cur == s->id;
     } else {
         /* Bare images: current while its overlays are still the tops. */
-        json_object_set_new(o, "domain", json_null());
+        bad |= gvm_json_set(o, "domain", json_null());
         current = s->ndisks > 0;
         for (size_t i = 0; i < s->ndisks && current; i++) {
             _cleanup_free_ int64_t *ids = NULL;
@@ -156,7 +162,7 @@ static json_t *snap_json(struct gvmd *d, const struct catalog_snapshot *s,
             current = n == 0;
         }
     }
-    json_object_set_new(o, "current", json_boolean(current));
+    bad |= gvm_json_set(o, "current", json_boolean(current));
     for (size_t i = 0; i < s->ndisks; i++) {
         const struct catalog_snapshot_disk *k = &s->disks[i];
         json_t *dj = json_pack("{s:s, s:I, s:o, s:o, s:o}",
@@ -166,11 +172,14 @@ static json_t *snap_json(struct gvmd *d, const struct catalog_snapshot *s,
                                "overlay", k->overlay_id > 0
                                    ? json_integer(k->overlay_id) : json_null(),
                                "overlay-name", image_ref_json(d, k->overlay_id));
-        if (!dj) {
+        if (gvm_json_append(disks, dj) < 0) {
             gvm_error_oom(err);
             return NULL;
         }
-        json_array_append_new(disks, dj);
+    }
+    if (bad) {
+        gvm_error_oom(err);
+        return NULL;
     }
     return steal_pointer(&o);
 }
@@ -282,8 +291,12 @@ int snapshot_tree_list(struct gvmd *d, json_t *params, json_t **result,
         json_t *o = snap_json(d, &all[i], all, n, err);
         if (!o)
             goto out;
-        json_array_append_new(a, o);
+        if (gvm_json_append(a, o) < 0) {
+            gvm_error_oom(err);
+            goto out;
+        }
     }
+
     *result = steal_pointer(&a);
     ret = 0;
 out:

@@ -122,11 +122,12 @@ int snapshot_create(struct gvmd *d, json_t *params, json_t **result,
     if (!jp)
         return gvm_error_oom(err);
     if (live) {
-        if (json_object_set_new(jp, "live", json_string(live)) < 0 ||
-            json_object_set_new(jp, "atomic", json_boolean(
+        if (gvm_json_set(jp, "live", json_string(live)) < 0 ||
+            gvm_json_set(jp, "atomic", json_boolean(
                 !json_is_false(json_object_get(params, "atomic")))) < 0 ||
-            json_object_set_new(jp, "quiesce", json_boolean(
+            gvm_json_set(jp, "quiesce", json_boolean(
                 json_is_true(json_object_get(params, "quiesce")))) < 0)
+
             return gvm_error_oom(err);
     } else {
         /* The offline path never writes under a running guest. */
@@ -146,8 +147,7 @@ int snapshot_create(struct gvmd *d, json_t *params, json_t **result,
         return -1;
     *result = snapshot_tree_json_by_id(d, existing.id, err);
     catalog_snapshot_clear(&existing);
-    virt_define_warn(*result, warn);
-    return *result ? 0 : -1;
+    return virt_define_warn(result, warn, err);
 }
 
 int snapshot_revert(struct gvmd *d, json_t *params, json_t **result,
@@ -214,17 +214,14 @@ int snapshot_revert(struct gvmd *d, json_t *params, json_t **result,
         if (!cp)
             return gvm_error_oom(err);
         if (snapshot_create(d, cp, result, err) < 0) {
-            struct gvm_error e3 = { 0 };
-            gvm_error_set(&e3, err->cls, "Reverted to %s, but recording the "
-                          "branch %s failed: %s", s.name, branch, err->message);
-            *err = e3;
+            gvm_error_prepend(err, "Reverted to %s, but recording the branch "
+                              "%s failed: ", s.name, branch);
             return -1;
         }
         return 0;
     }
     *result = snapshot_tree_json_by_id(d, s.id, err);
-    virt_define_warn(*result, warn);
-    return *result ? 0 : -1;
+    return virt_define_warn(result, warn, err);
 }
 
 /* ---- the overlay job (create and revert) ------------------------------------------------ */
@@ -266,13 +263,10 @@ undo:
             log_error("Snapshot %s: closing its journal record failed: %s",
                       name, e2.message);
     }
-    if (gvm_error_isset(err)) {
-        struct gvm_error e3 = { 0 };
-        gvm_error_set(&e3, err->cls, "%s %s failed; every overlay it had "
-                      "created was removed and nothing was recorded: %s",
-                      create ? "Snapshot" : "Revert to", name, err->message);
-        *err = e3;
-    }
+    if (gvm_error_isset(err))
+        gvm_error_prepend(err, "%s %s failed; every overlay it had created "
+                          "was removed and nothing was recorded: ",
+                          create ? "Snapshot" : "Revert to", name);
     return -1;
 }
 
