@@ -500,9 +500,13 @@ struct watch {
     uint64_t down_since;              /* ms when libvirt stopped answering   */
 };
 
+/* "Go on watching" from a step of live_run's loop: not 1, which is
+ * JOB_STOPPED (a cancelled job). */
+#define LIVE_WATCH 2
+
 /*
  * libvirt did not answer about the job (e: why).  While the domain runs or
- * libvirtd is unreachable, keep trying for UNREACHABLE_MS: 1 (go on).
+ * libvirtd is unreachable, keep trying for UNREACHABLE_MS: LIVE_WATCH.
  * When the domain stopped or went away: settle from storage (0: the change
  * had landed, catalog updated; -1 with err set).
  */
@@ -533,7 +537,7 @@ static int no_answer(struct live *l, struct watch *w, struct journal_op *op,
             return -1;
         }
         job_live_sleep(l->job, 4 * POLL_MS);
-        return 1;
+        return LIVE_WATCH;
     }
     snprintf(what, sizeof(what), "Domain %s %s during the live %s of %s "
              "(disk %s)", l->domain, st == VIRT_DOM_GONE ? "went away"
@@ -549,7 +553,7 @@ static int no_answer(struct live *l, struct watch *w, struct journal_op *op,
 
 /*
  * No libvirt job on the disk: finished (0), cancelled (JOB_STOPPED), ended
- * short (-1, err set), or not started yet: start it (1: go on watching).
+ * short (-1, err set), or not started yet: start it (LIVE_WATCH).
  */
 static int no_job(struct live *l, struct watch *w, struct journal_op *op,
                   struct gvm_error *err)
@@ -592,7 +596,7 @@ static int no_job(struct live *l, struct watch *w, struct journal_op *op,
         return -1;
     }
     w->started = w->trust_events = true;
-    return 1;
+    return LIVE_WATCH;
 }
 
 /* An active commit is ready by all three signs (the event only when no
@@ -675,7 +679,7 @@ static int live_run(struct job *job, bool commit, struct gvm_error *err)
         w.seen |= job_live_events(job, true);
         if (virt_blockjob_info(l.d->virt, l.domain, l.disk, &info, &e) < 0) {
             r = no_answer(&l, &w, op, &e, err);
-            if (r == 1)
+            if (r == LIVE_WATCH)
                 continue;
             ret = r;
             goto out;
@@ -695,7 +699,7 @@ static int live_run(struct job *job, bool commit, struct gvm_error *err)
         }
         if (!info.present) {
             r = no_job(&l, &w, op, err);
-            if (r != 1) {
+            if (r != LIVE_WATCH) {
                 ret = r;
                 goto out;
             }
