@@ -124,37 +124,28 @@ int catalog_domain_add(struct catalog *cat, struct catalog_domain *d,
     return catalog_txn(cat, add_txn, d, err);
 }
 
+static int fill_domain(struct catalog *cat, sqlite3_stmt *st, void *elem,
+                       struct gvm_error *err)
+{
+    struct catalog_domain *out = elem;
+
+    row_to_domain(st, out);
+    if (!out->name || !out->uuid)
+        return gvm_error_oom(err);
+    return load_disks(cat, out, err);
+}
+
+static void clear_domain(void *elem)
+{
+    catalog_domain_clear(elem);
+}
+
 static int find_by(struct catalog *cat, const char *sql, const char *key,
                    int64_t id, struct catalog_domain *out,
                    struct gvm_error *err)
 {
-    CATALOG_LOCK_GUARD(cat);
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
-    int rc;
-
-    if (catalog_prepare(cat, sql, &st, err) < 0)
-        return -1;
-    if (key)
-        catalog_bind_text(st, 1, key);
-    else
-        sqlite3_bind_int64(st, 1, id);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE)
-        return 0;
-    if (rc != SQLITE_ROW) {
-        catalog_sql_error(cat, err, "looking up a domain");
-        return -1;
-    }
-    row_to_domain(st, out);
-    if (!out->name || !out->uuid) {
-        catalog_domain_clear(out);
-        return gvm_error_oom(err);
-    }
-    if (load_disks(cat, out, err) < 0) {
-        catalog_domain_clear(out);
-        return -1;
-    }
-    return 1;
+    return catalog_row(cat, sql, key, id, fill_domain, clear_domain,
+                       "looking up a domain", out, err);
 }
 
 #define DOMAIN_COLUMNS "SELECT id, name, uuid, created FROM domains "

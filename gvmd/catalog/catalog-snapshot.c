@@ -151,32 +151,23 @@ fail:
     return -1;
 }
 
+static int fill_snapshot(struct catalog *cat, sqlite3_stmt *st, void *elem,
+                         struct gvm_error *err)
+{
+    return row_to_snap(cat, st, elem, err);
+}
+
+static void clear_snapshot(void *elem)
+{
+    catalog_snapshot_clear(elem);
+}
+
 static int get_by(struct catalog *cat, const char *sql, const char *key,
                   int64_t id, struct catalog_snapshot *out,
                   struct gvm_error *err)
 {
-    CATALOG_LOCK_GUARD(cat);
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
-    int rc;
-
-    if (catalog_prepare(cat, sql, &st, err) < 0)
-        return -1;
-    if (key)
-        catalog_bind_text(st, 1, key);
-    else
-        sqlite3_bind_int64(st, 1, id);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE)
-        return 0;
-    if (rc != SQLITE_ROW) {
-        catalog_sql_error(cat, err, "looking up a snapshot");
-        return -1;
-    }
-    if (row_to_snap(cat, st, out, err) < 0) {
-        catalog_snapshot_clear(out);
-        return -1;
-    }
-    return 1;
+    return catalog_row(cat, sql, key, id, fill_snapshot, clear_snapshot,
+                       "looking up a snapshot", out, err);
 }
 
 int catalog_snapshot_find(struct catalog *cat, const char *key,
@@ -212,12 +203,6 @@ int catalog_snapshot_get(struct catalog *cat, int64_t id,
     return r < 0 ? -1 : 0;
 }
 
-static int fill_snapshots(struct catalog *cat, sqlite3_stmt *st, void *elem,
-                          struct gvm_error *err)
-{
-    return row_to_snap(cat, st, elem, err);
-}
-
 static void free_snapshots(void *v, size_t n) { catalog_snapshots_free(v, n); }
 
 int catalog_snapshot_list(struct catalog *cat, struct catalog_snapshot **out,
@@ -229,7 +214,7 @@ int catalog_snapshot_list(struct catalog *cat, struct catalog_snapshot **out,
 
     if (catalog_prepare(cat, SNAP_COLUMNS "ORDER BY id", &st, err) < 0)
         return -1;
-    return catalog_collect(cat, st, sizeof(**out), fill_snapshots, free_snapshots,
+    return catalog_collect(cat, st, sizeof(**out), fill_snapshot, free_snapshots,
                            "snapshots", (void **)out, n, err);
 }
 

@@ -620,6 +620,35 @@ int catalog_volume_get_by_id(struct catalog *cat, int64_t id,
     return volume_get_where(cat, "id = ?", NULL, id, out, err);
 }
 
+int catalog_row(struct catalog *cat, const char *sql, const char *key,
+                int64_t id, catalog_fill_fn fill, void (*clear)(void *),
+                const char *what, void *out, struct gvm_error *err)
+{
+    CATALOG_LOCK_GUARD(cat);
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int rc;
+
+    assert(cat && sql && fill && clear && out);
+    if (catalog_prepare(cat, sql, &st, err) < 0)
+        return -1;
+    if (key)
+        catalog_bind_text(st, 1, key);
+    else
+        sqlite3_bind_int64(st, 1, id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+        return 0;
+    if (rc != SQLITE_ROW) {
+        catalog_sql_error(cat, err, what);
+        return -1;
+    }
+    if (fill(cat, st, out, err) < 0) {
+        clear(out);
+        return -1;
+    }
+    return 1;
+}
+
 int catalog_collect(struct catalog *cat, sqlite3_stmt *st, size_t size,
                     catalog_fill_fn fill, catalog_free_fn free_all,
                     const char *what, void **out, size_t *n,

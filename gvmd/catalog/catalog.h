@@ -163,6 +163,16 @@ int catalog_collect(struct catalog *cat, sqlite3_stmt *st, size_t size,
                     catalog_fill_fn fill, catalog_free_fn free_all,
                     const char *what, void **out, size_t *n,
                     struct gvm_error *err);
+/*
+ * The one row sql (with one parameter: key as text, or id when key is
+ * NULL) selects, filled into out by fill() (lock taken here); on a fill
+ * failure out is released with clear().  1 found, 0 none, -1 with err set
+ * (what, e.g. "looking up a domain", names a sqlite error).  Every single-row lookup of the
+ * catalog is this with its own row reader.
+ */
+int catalog_row(struct catalog *cat, const char *sql, const char *key,
+                int64_t id, catalog_fill_fn fill, void (*clear)(void *),
+                const char *what, void *out, struct gvm_error *err);
 /* Seconds since the epoch (for created/updated columns). */
 int64_t catalog_now(void);
 

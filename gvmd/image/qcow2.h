@@ -11,9 +11,10 @@
  *                              and snapshot tables lie, the snapshot table
  *                              (on RW open also every entry of the L1,
  *                              refcount and snapshot L1 tables, streaming);
- *                              header rewrite (qcow2_header_write),
  *                              feature-bit updates, backing rewrite,
  *                              dirty handling on RW open (calls qcow2_check).
+ *   qcow2-header.c   [qcow2r]  cluster 0 rebuilt from the fields: size,
+ *                              build, write (qcow2_header_*).
  *   qcow2-table.c    [qcow2r]  the active L1 and the refcount table, read
  *                              on demand in 4 KiB chunks through a bounded
  *                              cache per table; entries checked when first
@@ -303,6 +304,9 @@ int qcow2_open(struct gvm_store *st, const char *path, struct gvm_file *file,
 /* Flush if writable, free everything. */
 void qcow2_close(struct qcow2 *q);
 int qcow2_flush(struct qcow2 *q);
+
+/* ---- qcow2-header.c [qcow2r] ----------------------------------------- */
+
 /* Rebuild cluster 0 (header, extensions in order, backing format, backing
  * name) from q->hdr / q->exts / q->backing_* and write it with one pwrite,
  * then flush.  -ENOSPC if it does not fit in one cluster. */
@@ -316,6 +320,9 @@ int qcow2_header_build(struct qcow2 *q, uint8_t *buf);
 /* Size of the header area that qcow2_header_write would produce. */
 uint64_t qcow2_header_size(const struct qcow2 *q, const char *backing_name,
                            const char *backing_fmt);
+
+/* ---- qcow2.c [qcow2r], continued -------------------------------------- */
+
 /* Set/clear incompatible feature bits (dirty, corrupt) and write the
  * header (v3 only; a v2 image has no feature fields: returns 0). */
 int qcow2_set_incompat(struct qcow2 *q, uint64_t set, uint64_t clear);
