@@ -43,6 +43,8 @@ int conn_call(struct conn *c, const char *method, json_t *params,
 
 /* How every printer spells "nothing": null, missing, empty. */
 #define HUMAN_NONE "-"
+/* The widest a size prints as without --bytes ("1023.9 KiB"). */
+#define HUMAN_SIZE_WIDTH 10
 /* The width human output is made to fit: an 80-column terminal. */
 #define TABLE_WIDTH 80
 
@@ -66,6 +68,10 @@ struct table *table_new_array(size_t ncols, const char *const *headers);
 void table_free(struct table *t);
 /* Column col may be shrunk with "…" in the middle of its cells to fit. */
 void table_elide(struct table *t, size_t col);
+/* Column col is never narrower than width: a column of sizes gets the
+ * widest a size can print as, so the room left for elided columns (and so
+ * what they show) does not depend on the sizes of the moment. */
+void table_min_width(struct table *t, size_t col, size_t width);
 /* Append a row: table_row with ncols strings (NULL is HUMAN_NONE), or
  * table_add for a row of HUMAN_NONE filled in with table_set, which takes
  * cell (malloc'd; NULL is HUMAN_NONE) for column col of the last row. */

@@ -104,6 +104,8 @@ static void chain(FILE *f, const json_t *layers, const struct print_opts *po)
 
     table_elide(t, 0);
     table_elide(t, 4);
+    table_min_width(t, 2, HUMAN_SIZE_WIDTH);
+    table_min_width(t, 3, HUMAN_SIZE_WIDTH);
     json_array_foreach(layers, i, l) {
         table_add(t);
         table_set(t, 0, image_name(l));

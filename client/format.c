@@ -123,11 +123,12 @@ static char *location(const json_t *vol)
     const char *path = json_string_value(json_object_get(vol, "path"));
     const char *gv = json_string_value(json_object_get(vol, "volume"));
     json_t *servers = json_object_get(vol, "servers"), *s;
-    char *out = NULL, *hosts = strdup("");
+    char *out = NULL, *hosts;
     size_t i;
 
     if (path && *path)
         return strdup(path);
+    hosts = strdup("");
     json_array_foreach(servers, i, s) {
         const char *h = json_string_value(json_object_get(s, "host"));
         char *n = NULL;

@@ -21,6 +21,7 @@ struct table {
     size_t ncols, nrows, cap;
     char **cells;               /* (nrows + 1) * ncols; row 0 the headers */
     bool *elide;
+    size_t *min;
 };
 
 struct table *table_new_array(size_t ncols, const char *const *headers)
@@ -33,6 +34,7 @@ struct table *table_new_array(size_t ncols, const char *const *headers)
     t->cap = 8;
     t->cells = calloc(t->cap * (ncols ? ncols : 1), sizeof(*t->cells));
     t->elide = calloc(ncols ? ncols : 1, sizeof(*t->elide));
+    t->min = calloc(ncols ? ncols : 1, sizeof(*t->min));
     if (!t->cells || !t->elide) {
         table_free(t);
         return NULL;
@@ -64,6 +66,7 @@ void table_free(struct table *t)
         free(t->cells[i]);
     free(t->cells);
     free(t->elide);
+    free(t->min);
     free(t);
 }
 
@@ -71,6 +74,12 @@ void table_elide(struct table *t, size_t col)
 {
     if (t && col < t->ncols)
         t->elide[col] = true;
+}
+
+void table_min_width(struct table *t, size_t col, size_t width)
+{
+    if (t && t->min && col < t->ncols)
+        t->min[col] = width;
 }
 
 /* Room for one more row; false on allocation failure. */
@@ -130,7 +139,7 @@ static void fit(const struct table *t, size_t *w, size_t limit)
     size_t total = 0;
 
     for (size_t j = 0; j < t->ncols; j++) {
-        w[j] = 0;
+        w[j] = t->min ? t->min[j] : 0;
         for (size_t i = 0; i <= t->nrows; i++) {
             size_t cw = human_width(t->cells[i * t->ncols + j]);
             if (cw > w[j])
