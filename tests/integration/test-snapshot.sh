@@ -8,7 +8,9 @@
 # step promises, and gvmd's image-info / snapshot-list / domain-list must
 # agree with storage.
 #   create sn1, sn2, sn3 (writes between them) -> linear tree
-#   atomicity: a taken overlay path -> nothing created, nothing recorded
+#   atomicity: a taken given overlay path -> nothing created, nothing recorded
+#   overlay names BASE.SNAP.qcow2 (revert: BASE.SNAP-revert.qcow2), "-2".. when
+#   taken, the snapshot names gvmd added left out of BASE; the results' "active"
 #   revert to sn1 -> new overlay on sn1's frozen image, old branch untouched
 #   sn4 on the new branch; revert to sn2 with a branch name
 #   delete the middle snapshot sn2 (two children: data pulled into both),
@@ -71,6 +73,8 @@ scenario() {
     # ---- sn1, sn2, sn3 ------------------------------------------------------------------
     r=$(rpc snapshot-create "{\"name\":\"sn1-$B\",\"domain\":\"$DOM\",\"description\":\"first\"}") || fail "sn1"
     assert_eq "null true 2 first" "$(jq -r '"\(.parent) \(.current) \(.disks|length) \(.description)"' <<<"$r")" "sn1 result"
+    assert_eq "vda=$VOL:$S/base.sn1-$B.qcow2 vdb=$VOL:$S/data.sn1-$B.qcow2" \
+        "$(jq -r '[.active[] | .target + "=" + ."image-name"] | join(" ")' <<<"$r")" "sn1 result: the new active images"
     assert_eq "$S/base.sn1-$B.qcow2" "$(active vda)" "sn1: vda active overlay"
     assert_eq "$S/data.sn1-$B.qcow2" "$(active vdb)" "sn1: vdb active overlay"
     hdr=$(qemu-img info --output=json "$(lpath $S/base.sn1-$B.qcow2)")
@@ -96,9 +100,9 @@ scenario() {
         "snapshot-info sn2: frozen image and overlay of vda"
     check_clean sn3
 
-    # ---- atomicity: vdb's overlay path is taken ---------------------------------------
+    # ---- atomicity: vdb's given overlay path is taken -----------------------------------
     echo keep >"$(lpath $S/data.bad-$B.qcow2)"
-    e=$(rpc_err snapshot-create "{\"name\":\"bad-$B\",\"domain\":\"$DOM\"}") || check_fail "bad: not refused"
+    e=$(rpc_err snapshot-create "{\"name\":\"bad-$B\",\"domain\":\"$DOM\",\"disks\":[{\"target\":\"vda\"},{\"target\":\"vdb\",\"overlay\":\"$S/data.bad-$B.qcow2\"}]}") || check_fail "bad: not refused"
     assert_eq AlreadyExists "$(err_class "$e")" "bad: error class"
     [ -e "$(lpath $S/base.bad-$B.qcow2)" ] && check_fail "bad: vda overlay left behind"
     assert_eq keep "$(cat "$(lpath $S/data.bad-$B.qcow2)")" "bad: the existing file is untouched"
@@ -112,21 +116,23 @@ scenario() {
     rm -rf "$TEST_TMP/copy-$B"; cp -r "$ROOT/$S" "$TEST_TMP/copy-$B"
     r=$(rpc snapshot-revert "{\"snapshot\":\"sn1-$B\"}") || fail "revert sn1"
     assert_eq "sn1-$B true" "$(jq -r '"\(.name) \(.current)"' <<<"$r")" "revert: sn1 is current"
-    assert_eq "$S/base.sn1-$B-r1.qcow2" "$(active vda)" "revert: vda active"
-    check_chain revert $S/base.sn1-$B-r1.qcow2 "base.sn1-$B-r1.qcow2 base.qcow2"
-    check_chain revert $S/data.sn1-$B-r1.qcow2 "data.sn1-$B-r1.qcow2 data.qcow2"
-    qemu-img compare -q "$(lpath $S/base.sn1-$B-r1.qcow2)" "$(lpath $S/base.qcow2)" || check_fail "revert: vda does not read as at sn1"
+    assert_eq "vda=$VOL:$S/base.sn1-$B-revert.qcow2 vdb=$VOL:$S/data.sn1-$B-revert.qcow2" \
+        "$(jq -r '[.active[] | .target + "=" + ."image-name"] | join(" ")' <<<"$r")" "revert result: the new active images"
+    assert_eq "$S/base.sn1-$B-revert.qcow2" "$(active vda)" "revert: vda active"
+    check_chain revert $S/base.sn1-$B-revert.qcow2 "base.sn1-$B-revert.qcow2 base.qcow2"
+    check_chain revert $S/data.sn1-$B-revert.qcow2 "data.sn1-$B-revert.qcow2 data.qcow2"
+    qemu-img compare -q "$(lpath $S/base.sn1-$B-revert.qcow2)" "$(lpath $S/base.qcow2)" || check_fail "revert: vda does not read as at sn1"
     for f in "$TEST_TMP/copy-$B"/*.qcow2; do
         qemu-img compare -q "$(lpath $S/$(basename "$f"))" "$f" || check_fail "revert: $(basename "$f") of the old branch changed"
         cmp -s "$(lpath $S/$(basename "$f"))" "$f" || check_fail "revert: $(basename "$f") file bytes changed"
     done
-    qio "$(lpath $S/base.sn1-$B-r1.qcow2)" "write -P 0x16 0 64k"
+    qio "$(lpath $S/base.sn1-$B-revert.qcow2)" "write -P 0x16 0 64k"
     r=$(rpc snapshot-create "{\"name\":\"sn4-$B\",\"domain\":\"$DOM\"}") || fail "sn4"
     assert_eq "sn1-$B" "$(jq -r .parent <<<"$r")" "sn4: parent is the reverted snapshot"
     r=$(rpc snapshot-revert "{\"snapshot\":\"sn2-$B\",\"branch\":\"br-$B\"}") || fail "revert sn2 branch"
     assert_eq "br-$B sn2-$B true" "$(jq -r '"\(.name) \(.parent) \(.current)"' <<<"$r")" "branch: node"
     check_chain branch $S/base.br-$B.qcow2 \
-        "base.br-$B.qcow2 base.sn2-$B-r1.qcow2 base.sn1-$B.qcow2 base.qcow2"
+        "base.br-$B.qcow2 base.sn2-$B-revert.qcow2 base.sn1-$B.qcow2 base.qcow2"
     qio "$(lpath $S/base.br-$B.qcow2)" "write -P 0x17 3M 64k"
     json_eq "tree after revert" "[{\"n\":\"br-$B\",\"p\":\"sn2-$B\",\"c\":[],\"cur\":true},{\"n\":\"sn1-$B\",\"p\":null,\"c\":[\"sn2-$B\",\"sn4-$B\"],\"cur\":false},{\"n\":\"sn2-$B\",\"p\":\"sn1-$B\",\"c\":[\"br-$B\",\"sn3-$B\"],\"cur\":false},{\"n\":\"sn3-$B\",\"p\":\"sn2-$B\",\"c\":[],\"cur\":false},{\"n\":\"sn4-$B\",\"p\":\"sn1-$B\",\"c\":[],\"cur\":false}]" "$(tree)"
     check_clean revert
@@ -143,7 +149,7 @@ scenario() {
     grep -v "\.sn1-$B\.qcow2 " "$TEST_TMP/before-$B" | diff - "$TEST_TMP/after-$B" >&2 ||
         check_fail "delete sn2: guest content of a remaining image changed"
     check_chain "delete sn2" $S/base.sn3-$B.qcow2 "base.sn3-$B.qcow2 base.sn2-$B.qcow2 base.qcow2"
-    check_chain "delete sn2" $S/base.br-$B.qcow2 "base.br-$B.qcow2 base.sn2-$B-r1.qcow2 base.qcow2"
+    check_chain "delete sn2" $S/base.br-$B.qcow2 "base.br-$B.qcow2 base.sn2-$B-revert.qcow2 base.qcow2"
     json_eq "tree after delete sn2" "[{\"n\":\"br-$B\",\"p\":\"sn1-$B\",\"c\":[],\"cur\":true},{\"n\":\"sn1-$B\",\"p\":null,\"c\":[\"br-$B\",\"sn3-$B\",\"sn4-$B\"],\"cur\":false},{\"n\":\"sn3-$B\",\"p\":\"sn1-$B\",\"c\":[],\"cur\":false},{\"n\":\"sn4-$B\",\"p\":\"sn1-$B\",\"c\":[],\"cur\":false}]" "$(tree)"
     assert_eq "$S/base.sn2-$B.qcow2" "$(rpc snapshot-info "{\"snapshot\":\"sn1-$B\"}" | jq -r '.disks[] | select(.target=="vda") | ."overlay-name"' | sed 's/^[^:]*://')" \
         "delete sn2: sn1's overlay is now the child that took the freed image's place"
@@ -166,13 +172,13 @@ scenario() {
         j=$(rpc job-wait "{\"id\":$(jq .id <<<"$j"),\"timeout\":120}")
         assert_eq "concluded null" "$(jq -c -r '"\(.status) \(.error)"' <<<"$j")" "delete $s: job"
     done
-    for f in base.qcow2 data.qcow2 base.sn1-$B-r1.qcow2 data.sn1-$B-r1.qcow2; do
+    for f in base.qcow2 data.qcow2 base.sn1-$B-revert.qcow2 data.sn1-$B-revert.qcow2; do
         [ -e "$(lpath $S/$f)" ] && check_fail "delete sn4/sn1: the freed $f is still there"
     done
     sums >"$TEST_TMP/after-$B"
-    grep -v -E "^(base|data)(\.sn1-$B-r1)?\.qcow2 " "$TEST_TMP/before-$B" | diff - "$TEST_TMP/after-$B" >&2 ||
+    grep -v -E "^(base|data)(\.sn1-$B-revert)?\.qcow2 " "$TEST_TMP/before-$B" | diff - "$TEST_TMP/after-$B" >&2 ||
         check_fail "delete sn4/sn1: guest content of a remaining image changed"
-    check_chain "delete sn1" $S/base.br-$B.qcow2 "base.br-$B.qcow2 base.sn2-$B-r1.qcow2"
+    check_chain "delete sn1" $S/base.br-$B.qcow2 "base.br-$B.qcow2 base.sn2-$B-revert.qcow2"
     check_chain "delete sn1" $S/base.sn4-$B.qcow2 "base.sn4-$B.qcow2"
     json_eq "tree at the end" "[{\"n\":\"br-$B\",\"p\":null,\"c\":[],\"cur\":true}]" "$(tree)"
     check_clean "delete sn1"
@@ -283,6 +289,34 @@ e=$(rpc_err snapshot-create '{"name":"b1","disks":[{"image":"local:bare/top.qcow
 assert_eq AlreadyExists "$(err_class "$e")" "duplicate snapshot name"
 e=$(rpc_err snapshot-revert '{"snapshot":"b1"}') || check_fail "revert of a bare snapshot"
 assert_eq Unsupported "$(err_class "$e")" "revert of a bare snapshot"
+
+# ---- overlay names: BASE.SNAPNAME.qcow2, never growing; "-2" when taken ------------------
+echo keep >"$ROOT/bare/m.n1.qcow2"
+qimg create -q -f qcow2 "$ROOT/bare/m.qcow2" 1M
+rpc image-import '{"image":"local:bare/m.qcow2"}' >/dev/null || fail "import m"
+rpc domain-attach '{"domain":"vm-names","disks":[{"target":"vda","image":"local:bare/m.qcow2"}]}' >/dev/null ||
+    fail "attach vm-names"
+r=$(rpc snapshot-create '{"name":"n1","domain":"vm-names"}') || fail "names n1"
+assert_eq "vda=local:bare/m.n1-2.qcow2" "$(jq -r '[.active[] | .target + "=" + ."image-name"] | join(" ")' <<<"$r")" \
+    "a taken default overlay name gets -2"
+assert_eq keep "$(cat "$ROOT/bare/m.n1.qcow2")" "the file that took the name is untouched"
+j=$(rpc block-pull '{"image":"local:bare/m.n1-2.qcow2","base":null}') || fail "names: flatten"
+j=$(rpc job-wait "{\"id\":$(jq .id <<<"$j"),\"timeout\":60}")
+assert_eq "concluded null" "$(jq -c -r '"\(.status) \(.error)"' <<<"$j")" "names: flatten"
+r=$(rpc snapshot-create '{"name":"n2","domain":"vm-names"}') || fail "names n2"
+assert_eq "vda=local:bare/m.n2.qcow2" "$(jq -r '[.active[] | .target + "=" + ."image-name"] | join(" ")' <<<"$r")" \
+    "the base name leaves out the snapshot names gvmd added"
+r=$(rpc snapshot-revert '{"snapshot":"n2"}') || fail "names: revert n2"
+assert_eq "vda=local:bare/m.n2-revert.qcow2" "$(jq -r '[.active[] | .target + "=" + ."image-name"] | join(" ")' <<<"$r")" \
+    "revert overlay name"
+r=$(rpc snapshot-revert '{"snapshot":"n2"}') || fail "names: revert n2 again"
+assert_eq "vda=local:bare/m.n2-revert-2.qcow2" "$(jq -r '[.active[] | .target + "=" + ."image-name"] | join(" ")' <<<"$r")" \
+    "a second revert overlay name"
+qimg create -q -f qcow2 "$ROOT/bare/u.n1.qcow2" 1M
+rpc image-import '{"image":"local:bare/u.n1.qcow2"}' >/dev/null || fail "import u.n1"
+r=$(rpc snapshot-create '{"name":"u1","disks":[{"image":"local:bare/u.n1.qcow2"}]}') || fail "names u1"
+assert_eq "disk0=local:bare/u.n1.u1.qcow2" "$(jq -r '[.active[] | .target + "=" + ."image-name"] | join(" ")' <<<"$r")" \
+    "a user's dotted name stays whole (n1 is not a snapshot of that chain)"
 
 stop_gvmd
 exit $_test_failed

@@ -4,8 +4,14 @@
  * (snapshot-plan.h).  Nothing here writes: a plan is checked whole before
  * the overlay job starts, so a refused snapshot changes nothing.
  *
- * Overlay paths default to "<dir of the active image>/<stem of the chain's
- * bottom image>.<snapshot>.qcow2" (revert: ".<snapshot>-rN").  A snapshot
+ * Overlay paths default to "<dir of the active image>/<BASE>.<snapshot>.qcow2"
+ * (revert: "<BASE>.<snapshot>-revert.qcow2"), where BASE is the file name of
+ * the chain's bottom image without its extension and without the
+ * ".<snapshot>" parts an earlier default name added (names of the chain's or
+ * its domain's snapshots only: a user's dotted name is kept), so names do not
+ * grow with each snapshot.  A name taken (on storage, in the catalog or by
+ * another disk of the plan) gets "-2", "-3".. before ".qcow2"; a path the
+ * caller gives is refused when taken.  A snapshot
  * without a domain freezes bare catalogued images (targets "disk0".. unless
  * given) that no domain uses and no snapshot froze.
  */
@@ -65,32 +71,106 @@ static struct snapshot_plan_disk *plan_add(struct snapshot_plan *p)
     return &n[p->n++];
 }
 
-/* "<dir>/<stem>.<tag>.qcow2": stem of the bottom image of the chain. */
-static char *default_overlay(struct gvmd *d, const struct catalog_image *active,
-                             const char *tag, struct gvm_error *err)
+/* Does tail (not NUL-terminated, len bytes) read "<name>", "<name>-revert",
+ * or either with "-N" after it: a name this file gave? */
+static bool tail_is_ours(const char *tail, size_t len, const char *name)
+{
+    size_t nl = strlen(name);
+
+    if (len < nl || memcmp(tail, name, nl) != 0)
+        return false;
+    tail += nl;
+    len -= nl;
+    if (len >= 7 && memcmp(tail, "-revert", 7) == 0) {
+        tail += 7;
+        len -= 7;
+    }
+    if (len == 0)
+        return true;
+    if (len < 2 || tail[0] != '-')
+        return false;
+    for (size_t i = 1; i < len; i++)
+        if (!isdigit((unsigned char)tail[i]))
+            return false;
+    return true;
+}
+
+/* Is snapshot s one of the chain's (ids[0..n)) or of its domain dom_id? */
+static bool snapshot_of_chain(const struct catalog_snapshot *s, int64_t dom_id,
+                              const int64_t *ids, size_t n)
+{
+    if (dom_id > 0 && s->domain_id == dom_id)
+        return true;
+    for (size_t k = 0; k < s->ndisks; k++)
+        for (size_t i = 0; i < n; i++)
+            if (s->disks[k].image_id == ids[i] || s->disks[k].overlay_id == ids[i])
+                return true;
+    return false;
+}
+
+/* Cut from stem every ".<snapshot>" (with its "-revert" and "-N") that an
+ * earlier overlay name added, so that names do not grow with each snapshot:
+ * only names of the chain's snapshots count, a user's dotted name stays. */
+static int strip_snapshot_names(struct gvmd *d, char *stem, int64_t dom_id,
+                                const int64_t *ids, size_t nids,
+                                struct gvm_error *err)
+{
+    struct catalog_snapshot *all = NULL;
+    size_t nall = 0;
+    bool cut = true;
+
+    if (catalog_snapshot_list(d->cat, &all, &nall, err) < 0)
+        return -1;
+    while (cut) {
+        cut = false;
+        size_t len = strlen(stem);
+        for (char *dot = strrchr(stem, '.'); dot && dot > stem && !cut;) {
+            for (size_t j = 0; j < nall && !cut; j++) {
+                if (tail_is_ours(dot + 1, len - (size_t)(dot + 1 - stem), all[j].name) &&
+                    snapshot_of_chain(&all[j], dom_id, ids, nids)) {
+                    *dot = '\0';
+                    cut = true;
+                }
+            }
+            /* The previous dot, for snapshot names that hold one. */
+            while (!cut && --dot > stem && *dot != '.')
+                ;
+        }
+    }
+    catalog_snapshots_free(all, nall);
+    return 0;
+}
+
+/* The stem overlay names start with: the chain's bottom image's file name
+ * without its extension and without the snapshot names gvmd added. */
+static char *overlay_stem(struct gvmd *d, const struct catalog_image *active,
+                          int64_t dom_id, struct gvm_error *err)
 {
     _cleanup_catimg_ struct catalog_image bottom = { 0 };
+    int64_t ids[IMG_MAX_CHAIN_DEPTH + 1];
+    size_t nids = 0;
     int64_t id = active->id;
-    char *out = NULL;
 
-    for (unsigned depth = 0; id > 0 && depth <= IMG_MAX_CHAIN_DEPTH; depth++) {
+    for (; id > 0 && nids <= IMG_MAX_CHAIN_DEPTH; nids++) {
         catalog_image_clear(&bottom);
         if (catalog_image_get(d->cat, id, &bottom, err) < 0)
             return NULL;
+        ids[nids] = id;
         id = bottom.backing_id;
     }
-    const char *slash = strrchr(active->path, '/');
     const char *base = strrchr(bottom.path, '/');
     base = base ? base + 1 : bottom.path;
     const char *dot = strrchr(base, '.');
-    int stemlen = dot && dot != base ? (int)(dot - base) : (int)strlen(base);
-    int dirlen = slash ? (int)(slash - active->path) + 1 : 0;
-    if (asprintf(&out, "%.*s%.*s.%s.qcow2", dirlen, active->path, stemlen,
-                 base, tag) < 0) {
+    char *stem = strndup(base, dot && dot != base ? (size_t)(dot - base) : strlen(base));
+    if (!stem) {
         gvm_error_oom(err);
         return NULL;
     }
-    return out;
+    if (strip_snapshot_names(d, stem, dom_id, ids, nids, err) < 0) {
+        free(stem);
+        return NULL;
+    }
+    return stem;
 }
 
 static int path_taken(struct gvmd *d, const struct catalog_volume *vol,
@@ -116,11 +196,60 @@ static int path_taken(struct gvmd *d, const struct catalog_volume *vol,
     return 0;
 }
 
-/* Fill a plan disk's active image, volume and overlay path. */
-static int plan_fill(struct gvmd *d, struct snapshot_plan_disk *pd, int64_t image_id,
-                     const char *overlay, const char *tag, const char *param,
-                     struct gvm_error *err)
+/* Taken on storage, in the catalog, or by an earlier disk of the plan? */
+static int plan_path_taken(struct gvmd *d, const struct snapshot_plan *p,
+                           const struct snapshot_plan_disk *pd, const char *path,
+                           struct gvm_error *err)
 {
+    for (const struct snapshot_plan_disk *o = p->v; o < pd; o++)
+        if (o->vol.id == pd->vol.id && strcmp(o->overlay, path) == 0)
+            return 1;
+    return path_taken(d, &pd->vol, path, err);
+}
+
+/* "<dir of the active image>/<stem>.<tag>.qcow2", or the first of
+ * "<stem>.<tag>-2.qcow2", "-3".. that is free. */
+static char *default_overlay(struct gvmd *d, const struct snapshot_plan *p,
+                             const struct snapshot_plan_disk *pd, int64_t dom_id,
+                             const char *tag, struct gvm_error *err)
+{
+    _cleanup_free_ char *stem = overlay_stem(d, &pd->active, dom_id, err);
+    const char *slash = strrchr(pd->active.path, '/');
+    int dirlen = slash ? (int)(slash - pd->active.path) + 1 : 0;
+
+    if (!stem)
+        return NULL;
+    for (int n = 1; n <= 1000; n++) {
+        char *out = NULL;
+        char num[16] = "";
+        if (n > 1)
+            snprintf(num, sizeof(num), "-%d", n);
+        if (asprintf(&out, "%.*s%s.%s%s.qcow2", dirlen, pd->active.path,
+                     stem, tag, num) < 0) {
+            gvm_error_oom(err);
+            return NULL;
+        }
+        int r = plan_path_taken(d, p, pd, out, err);
+        if (r == 0)
+            return out;
+        free(out);
+        if (r < 0)
+            return NULL;
+    }
+    gvm_error_set(err, GVM_ERR_ALREADY_EXISTS, "No free overlay name "
+                  "%s.%s-N.qcow2 beside %s:%s.", stem, tag, pd->vol.name,
+                  pd->active.path);
+    return NULL;
+}
+
+/* Fill the last disk of p: its active image, volume and overlay path (the
+ * given one, else the default for tag). */
+static int plan_fill(struct gvmd *d, struct snapshot_plan *p, int64_t image_id,
+                     int64_t dom_id, const char *overlay, const char *tag,
+                     const char *param, struct gvm_error *err)
+{
+    struct snapshot_plan_disk *pd = &p->v[p->n - 1];
+
     if (catalog_image_get(d->cat, image_id, &pd->active, err) < 0)
         return -1;
     if (catalog_volume_get_by_id(d->cat, pd->active.volume_id, &pd->vol, err) < 0)
@@ -135,7 +264,7 @@ static int plan_fill(struct gvmd *d, struct snapshot_plan_disk *pd, int64_t imag
             return -1;
         pd->overlay = strdup(overlay);
     } else {
-        pd->overlay = default_overlay(d, &pd->active, tag, err);
+        pd->overlay = default_overlay(d, p, pd, dom_id, tag, err);
         if (!pd->overlay)
             return -1;
     }
@@ -230,7 +359,8 @@ int snapshot_plan_create_disk(struct gvmd *d, struct snapshot_plan *p,
     pd->target = strdup(target);
     if (!pd->target)
         return gvm_error_oom(err);
-    return plan_fill(d, pd, image_id, overlay, name, "disks", err);
+    return plan_fill(d, p, image_id, dom ? dom->id : 0, overlay, name,
+                     "disks", err);
 }
 
 int snapshot_plan_revert_disk(struct gvmd *d, struct snapshot_plan *p,
@@ -255,27 +385,9 @@ int snapshot_plan_revert_disk(struct gvmd *d, struct snapshot_plan *p,
     pd->target = strdup(s->disks[i].target);
     if (!pd->target)
         return gvm_error_oom(err);
-    /* A free name: <stem>.<snapshot>-rN.qcow2 */
-    for (int n = 1;; n++) {
-        snprintf(tag, sizeof(tag), "%s-r%d", s->name, n);
-        catalog_image_clear(&pd->active);
-        catalog_volume_clear(&pd->vol);
-        free(pd->overlay);
-        pd->overlay = NULL;
-        if (plan_fill(d, pd, s->disks[i].image_id, NULL, tag, "snapshot", err) < 0)
-            return -1;
-        int r = path_taken(d, &pd->vol, pd->overlay, err);
-        if (r < 0)
-            return -1;
-        if (r == 0)
-            break;
-        if (n > 1000) {
-            gvm_error_set(err, GVM_ERR_ALREADY_EXISTS, "No free overlay "
-                          "name for reverting %s.", s->name);
-            return -1;
-        }
-    }
-    return 0;
+    snprintf(tag, sizeof(tag), "%s-revert", s->name);
+    return plan_fill(d, p, s->disks[i].image_id, dom->id, NULL, tag,
+                     "snapshot", err);
 }
 
 int snapshot_plan_check_paths(struct gvmd *d, struct snapshot_plan *p,
@@ -333,6 +445,23 @@ json_t *snapshot_plan_json(struct gvmd *d, const struct snapshot_plan *p)
         }
     }
     return a;
+}
+
+int snapshot_plan_add_active(const struct snapshot_plan *p, json_t *result,
+                              struct gvm_error *err)
+{
+    json_t *a = json_array();
+
+    if (gvm_json_set(result, "active", a) < 0)
+        return gvm_error_oom(err);
+    for (size_t i = 0; i < p->n; i++) {
+        _cleanup_free_ char *name = resolve_name(p->v[i].vol.name, p->v[i].overlay);
+        if (!name || gvm_json_append(a, json_pack("{s:s, s:s}", "target",
+                                                  p->v[i].target, "image-name",
+                                                  name)) < 0)
+            return gvm_error_oom(err);
+    }
+    return 0;
 }
 
 int snapshot_plan_run(struct gvmd *d, const struct job_type *type,

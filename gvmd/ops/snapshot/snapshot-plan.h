@@ -45,18 +45,24 @@ int snapshot_plan_create_disk(struct gvmd *d, struct snapshot_plan *p,
                               json_t *dj, const struct catalog_domain *dom,
                               size_t i, const char *name, struct gvm_error *err);
 /* Add disk i of snapshot s to p for a revert of domain dom: a new overlay
- * on its frozen image, under the first free name "<stem>.<s>-rN.qcow2". */
+ * on its frozen image, under the first free name of
+ * "<BASE>.<s>-revert.qcow2", "<BASE>.<s>-revert-2.qcow2".. (snapshot-plan.c). */
 int snapshot_plan_revert_disk(struct gvmd *d, struct snapshot_plan *p,
                               const struct catalog_snapshot *s,
                               const struct catalog_domain *dom, size_t i,
                               struct gvm_error *err);
 
-/* Checks every plan needs: overlay paths free and distinct. */
+/* Checks every plan needs: overlay paths free and distinct (a default
+ * path is free already; a given one may not be). */
 int snapshot_plan_check_paths(struct gvmd *d, struct snapshot_plan *p,
                               struct gvm_error *err);
 /* The "disks" JSON the overlay job runs from (snapshot-overlay.h); NULL
  * when out of memory. */
 json_t *snapshot_plan_json(struct gvmd *d, const struct snapshot_plan *p);
+/* Set "active" in a snapshot-create/-revert result: [{target, image-name}],
+ * the plan's overlays, which are the disks' active images once it ran. */
+int snapshot_plan_add_active(const struct snapshot_plan *p, json_t *result,
+                              struct gvm_error *err);
 /* Run the overlay job of type with params, locking the plan's active
  * images for writing, and wait for it (snapshot-run.h). */
 int snapshot_plan_run(struct gvmd *d, const struct job_type *type,

@@ -20,7 +20,8 @@
  * Decisions on the offline path:
  *   - quiesce: true is refused (Unsupported): nothing runs inside an offline
  *     domain, its disks are quiescent already.  atomic: always all or none.
- *   - overlay paths default as snapshot-plan.c says.
+ *   - overlay paths default as snapshot-plan.c says; the result names the
+ *     disks' new active images ("active": [{target, image-name}]).
  *   - snapshot-revert {snapshot, branch?}: new overlays on the snapshot's
  *     frozen images become active and the snapshot becomes current; with
  *     `branch`, a snapshot named `branch` of those fresh overlays is taken
@@ -55,6 +56,21 @@
 #include "snapshot.h"
 #include "virt-define.h"
 
+/* The result of create and revert: the snapshot's node (snapshot-tree.h)
+ * with the disks' new active images, so nobody has to guess the names. */
+static int result_json(struct gvmd *d, int64_t id, const struct snapshot_plan *p,
+                       json_t **result, struct gvm_error *err)
+{
+    *result = snapshot_tree_json_by_id(d, id, err);
+    if (!*result)
+        return -1;
+    if (snapshot_plan_add_active(p, *result, err) < 0) {
+        json_decref(*result);
+        *result = NULL;
+        return -1;
+    }
+    return 0;
+}
 
 int snapshot_create(struct gvmd *d, json_t *params, json_t **result,
                     struct gvm_error *err)
@@ -145,8 +161,10 @@ int snapshot_create(struct gvmd *d, json_t *params, json_t **result,
     _cleanup_free_ char *warn = !live && domain ? virt_define_sync_id(d, dom.id) : NULL;
     if (catalog_snapshot_find(d->cat, name, &existing, err) < 0)
         return -1;
-    *result = snapshot_tree_json_by_id(d, existing.id, err);
+    int64_t sid = existing.id;
     catalog_snapshot_clear(&existing);
+    if (result_json(d, sid, &p, result, err) < 0)
+        return -1;
     return virt_define_warn(result, warn, err);
 }
 
@@ -220,7 +238,8 @@ int snapshot_revert(struct gvmd *d, json_t *params, json_t **result,
         }
         return 0;
     }
-    *result = snapshot_tree_json_by_id(d, s.id, err);
+    if (result_json(d, s.id, &p, result, err) < 0)
+        return -1;
     return virt_define_warn(result, warn, err);
 }
 
