@@ -25,6 +25,8 @@
 #   base is left byte for byte as it was and the data goes into the child.
 . "$GVM_TESTDIR/lib.sh"
 . "$GVM_TESTDIR/lib-image.sh"
+# Every refusal's message is checked for bare catalog ids at the end.
+export GVM_COLLECT_ERRORS=1
 
 start_gvmd
 
@@ -283,6 +285,7 @@ e=$(rpc_err snapshot-create '{"name":"b1","disks":[{"image":"local:bare/top.qcow
 assert_eq AlreadyExists "$(err_class "$e")" "duplicate snapshot name"
 e=$(rpc_err snapshot-revert '{"snapshot":"b1"}') || check_fail "revert of a bare snapshot"
 assert_eq Unsupported "$(err_class "$e")" "revert of a bare snapshot"
+assert_error_names
 
 stop_gvmd
 exit $_test_failed
