@@ -178,7 +178,8 @@ int catalog_image_get(struct catalog *cat, int64_t id,
     }
     if (rc == SQLITE_DONE)
         gvm_error_set(err, GVM_ERR_NOT_FOUND,
-                      "No image with id %lld is in the catalog.", (long long)id);
+                      "No image with id %lld is in the catalog; "
+                      "image-list shows those that are.", (long long)id);
     else
         catalog_sql_error(cat, err, "reading an image");
     return -1;
@@ -280,7 +281,8 @@ static int exec_one(struct catalog *cat, sqlite3_stmt *st, const char *what,
     }
     if (sqlite3_changes(catalog_db(cat)) == 0) {
         gvm_error_set(err, GVM_ERR_NOT_FOUND,
-                      "No image with id %lld is in the catalog.", (long long)id);
+                      "No image with id %lld is in the catalog; "
+                      "image-list shows those that are.", (long long)id);
         return -1;
     }
     return 0;
