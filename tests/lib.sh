@@ -173,10 +173,25 @@ audit_clean() {
     return 0
 }
 # rpc_err METHOD JSON-PARAMS: expects an error; prints the error object.
+# With GVM_COLLECT_ERRORS set, its message is also appended to
+# $TEST_TMP/errors.log (for assert_error_names).
 rpc_err() {
     if out=$("$GVMCTL" --socket "$GVM_SOCK" --json --params "$2" "$1" 2>&1); then
         check_fail "$1 $2 succeeded but should have failed: $out"; return 1; fi
+    [ -z "${GVM_COLLECT_ERRORS:-}" ] ||
+        printf '%s\t%s\n' "$1" "$(printf '%s' "$out" | jq -r '.message // .error.message // .' 2>/dev/null || printf '%s' "$out")" >>"$TEST_TMP/errors.log"
     printf '%s\n' "$out"
+}
+# assert_error_names: no error message collected in $TEST_TMP/errors.log
+# (rpc_err with GVM_COLLECT_ERRORS) names an image or anything else by a
+# bare catalog id: images are VOLUME:PATH, snapshots and domains go by
+# name (jobs have no other name than "job N", which is allowed).
+assert_error_names() {
+    local _bad
+    [ -s "$TEST_TMP/errors.log" ] || { check_fail "no error message was collected"; return 1; }
+    _bad=$(grep -E '[Ii]mage [0-9]+\b|id [0-9]+' "$TEST_TMP/errors.log")
+    [ -z "$_bad" ] || check_fail "error messages with bare catalog ids:
+$_bad"
 }
 
 # ---- gluster --------------------------------------------------------------

@@ -67,6 +67,29 @@ static void row_to_domain(sqlite3_stmt *st, struct catalog_domain *out)
     out->created = sqlite3_column_int64(st, 3);
 }
 
+/* InUse: image_id is already a disk of domain other, said with names. */
+static void taken(struct catalog *cat, int64_t image_id, int64_t other,
+                  struct gvm_error *err)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    bool row;
+
+    if (catalog_prepare(cat, "SELECT v.name || ':' || i.path, k.target, "
+                        "d.name FROM images i JOIN volumes v ON v.id = "
+                        "i.volume_id JOIN disks k ON k.image_id = i.id JOIN "
+                        "domains d ON d.id = k.domain_id WHERE i.id = ? AND "
+                        "d.id = ?", &st, err) < 0)
+        return;
+    sqlite3_bind_int64(st, 1, image_id);
+    sqlite3_bind_int64(st, 2, other);
+    row = sqlite3_step(st) == SQLITE_ROW;
+    gvm_error_set(err, GVM_ERR_IN_USE, "Image %s is already disk %s of "
+                  "domain %s; detach it there (domain-detach) first.",
+                  row ? (const char *)sqlite3_column_text(st, 0) : "?",
+                  row ? (const char *)sqlite3_column_text(st, 1) : "?",
+                  row ? (const char *)sqlite3_column_text(st, 2) : "?");
+}
+
 static int add_txn(struct catalog *cat, void *opaque, struct gvm_error *err)
 {
     struct catalog_domain *d = opaque;
@@ -105,9 +128,7 @@ static int add_txn(struct catalog *cat, void *opaque, struct gvm_error *err)
         if (r < 0)
             return -1;
         if (r > 0) {
-            gvm_error_set(err, GVM_ERR_IN_USE, "Image %lld is already a disk "
-                          "of domain %lld.", (long long)d->disks[i].image_id,
-                          (long long)other);
+            taken(cat, d->disks[i].image_id, other, err);
             return -1;
         }
         if (catalog_domain_set_disk(cat, d->id, d->disks[i].target,
@@ -175,8 +196,9 @@ int catalog_domain_get(struct catalog *cat, int64_t id,
     int r = find_by(cat, DOMAIN_COLUMNS "WHERE id = ?", NULL, id, out, err);
 
     if (r == 0) {
-        gvm_error_set(err, GVM_ERR_NOT_FOUND, "No domain has id %lld.",
-                      (long long)id);
+        gvm_error_set(err, GVM_ERR_NOT_FOUND, "The catalog refers to "
+                      "domain %lld, which is not attached any more; run "
+                      "chain-audit.", (long long)id);
         return -1;
     }
     return r < 0 ? -1 : 0;
@@ -213,8 +235,9 @@ int catalog_domain_remove(struct catalog *cat, int64_t id,
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
     int64_t c;
 
-    if (catalog_prepare(cat, "SELECT count(*) FROM snapshots WHERE "
-                        "domain_id = ?", &st, err) < 0)
+    if (catalog_prepare(cat, "SELECT count(*), (SELECT name FROM domains "
+                        "WHERE id = ?1) FROM snapshots WHERE domain_id = ?1",
+                        &st, err) < 0)
         return -1;
     sqlite3_bind_int64(st, 1, id);
     if (sqlite3_step(st) != SQLITE_ROW) {
@@ -223,9 +246,11 @@ int catalog_domain_remove(struct catalog *cat, int64_t id,
     }
     c = sqlite3_column_int64(st, 0);
     if (c > 0) {
-        gvm_error_set(err, GVM_ERR_IN_USE, "Domain %lld has %lld snapshot(s); "
-                      "delete them (metadata-only keeps the files) before "
-                      "detaching it.", (long long)id, (long long)c);
+        const char *name = (const char *)sqlite3_column_text(st, 1);
+
+        gvm_error_set(err, GVM_ERR_IN_USE, "Domain %s has %lld snapshot(s); "
+                      "delete them first (snapshot-delete; metadata-only "
+                      "keeps the files).", name ? name : "?", (long long)c);
         return -1;
     }
     sqlite3_finalize(steal_pointer(&st));
@@ -237,8 +262,9 @@ int catalog_domain_remove(struct catalog *cat, int64_t id,
         return -1;
     }
     if (sqlite3_changes(catalog_db(cat)) == 0) {
-        gvm_error_set(err, GVM_ERR_NOT_FOUND, "No domain has id %lld.",
-                      (long long)id);
+        gvm_error_set(err, GVM_ERR_NOT_FOUND, "The catalog refers to "
+                      "domain %lld, which is not attached any more; run "
+                      "chain-audit.", (long long)id);
         return -1;
     }
     return 0;
@@ -282,8 +308,9 @@ int catalog_domain_set_disk(struct catalog *cat, int64_t domain_id,
     if (sqlite3_step(st) != SQLITE_DONE) {
         if (sqlite3_extended_errcode(catalog_db(cat)) ==
             SQLITE_CONSTRAINT_FOREIGNKEY) {
-            gvm_error_set(err, GVM_ERR_NOT_FOUND, "No image has id %lld.",
-                          (long long)image_id);
+            gvm_error_set(err, GVM_ERR_NOT_FOUND, "The image of disk %s "
+                          "was removed from the catalog meanwhile; run the "
+                          "command again.", target);
             return -1;
         }
         catalog_sql_error(cat, err, "recording a domain's disk");

@@ -96,10 +96,9 @@ int catalog_image_add(struct catalog *cat, struct catalog_image *img,
                           "Image '%s' is already in the catalog.", img->path);
         } else if (ext == SQLITE_CONSTRAINT_FOREIGNKEY) {
             gvm_error_set(err, GVM_ERR_NOT_FOUND,
-                          "Cannot catalogue image '%s': its volume (id %lld) "
-                          "or backing image (id %lld) is not in the catalog.",
-                          img->path, (long long)img->volume_id,
-                          (long long)img->backing_id);
+                          "Cannot catalogue image '%s': its volume or its "
+                          "backing image left the catalog meanwhile; run the "
+                          "command again.", img->path);
         } else {
             catalog_sql_error(cat, err, "adding an image");
         }
@@ -146,15 +145,14 @@ int catalog_image_restore(struct catalog *cat, const struct catalog_image *img,
     if (sqlite3_step(st) != SQLITE_DONE) {
         int ext = sqlite3_extended_errcode(catalog_db(cat));
         if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY)
-            gvm_error_set(err, GVM_ERR_CONFLICT, "Image %lld (%s) cannot be put "
+            gvm_error_set(err, GVM_ERR_CONFLICT, "Image %s:%s cannot be put "
                           "back in the catalog: its id or path is taken.",
-                          (long long)img->id, img->path);
+                          img->volume ? img->volume : "?", img->path);
         else if (ext == SQLITE_CONSTRAINT_FOREIGNKEY)
-            gvm_error_set(err, GVM_ERR_CONFLICT, "Image %lld (%s) cannot be put "
-                          "back in the catalog: its volume (id %lld) or backing "
-                          "image (id %lld) is gone.", (long long)img->id,
-                          img->path, (long long)img->volume_id,
-                          (long long)img->backing_id);
+            gvm_error_set(err, GVM_ERR_CONFLICT, "Image %s:%s cannot be put "
+                          "back in the catalog: its volume or its backing "
+                          "image is gone.", img->volume ? img->volume : "?",
+                          img->path);
         else
             catalog_sql_error(cat, err, "restoring an image");
         return -1;
@@ -180,7 +178,8 @@ int catalog_image_get(struct catalog *cat, int64_t id,
     }
     if (rc == SQLITE_DONE)
         gvm_error_set(err, GVM_ERR_NOT_FOUND,
-                      "No image with id %lld is in the catalog.", (long long)id);
+                      "No image with id %lld is in the catalog; "
+                      "image-list shows those that are.", (long long)id);
     else
         catalog_sql_error(cat, err, "reading an image");
     return -1;
@@ -282,7 +281,8 @@ static int exec_one(struct catalog *cat, sqlite3_stmt *st, const char *what,
     }
     if (sqlite3_changes(catalog_db(cat)) == 0) {
         gvm_error_set(err, GVM_ERR_NOT_FOUND,
-                      "No image with id %lld is in the catalog.", (long long)id);
+                      "No image with id %lld is in the catalog; "
+                      "image-list shows those that are.", (long long)id);
         return -1;
     }
     return 0;

@@ -16,7 +16,8 @@
 
 #define JOB_COLUMNS \
     "id, type, status, cancelled, error, progress_current, progress_total, " \
-    "images, live, op_id, params, checkpoint, created, updated"
+    "images, live, op_id, params, checkpoint, created, updated, started, " \
+    "finished, image_names"
 
 void catalog_job_clear(struct catalog_job *j)
 {
@@ -27,6 +28,7 @@ void catalog_job_clear(struct catalog_job *j)
     free(j->op_id);
     free(j->params);
     free(j->checkpoint);
+    free(j->image_names);
     memset(j, 0, sizeof(*j));
 }
 
@@ -56,6 +58,14 @@ static int row_to_job(sqlite3_stmt *st, struct catalog_job *j,
     j->checkpoint = catalog_column_strdup(st, 11);
     j->created = sqlite3_column_int64(st, 12);
     j->updated = sqlite3_column_int64(st, 13);
+    j->started = sqlite3_column_int64(st, 14);      /* NULL reads as 0 */
+    j->finished = sqlite3_column_int64(st, 15);
+    j->image_names = catalog_column_strdup(st, 16);
+    if (sqlite3_column_type(st, 16) != SQLITE_NULL && !j->image_names) {
+        catalog_job_clear(j);
+        gvm_error_set(err, GVM_ERR_INTERNAL, "Out of memory reading job.");
+        return -1;
+    }
     if (!j->type || !j->status || !j->images || !j->params) {
         catalog_job_clear(j);
         gvm_error_set(err, GVM_ERR_INTERNAL, "Out of memory reading job.");
@@ -83,8 +93,9 @@ static int check_lock(struct catalog *cat, const struct catalog_job_lock *l,
     catalog_bind_text(st, 2, l->write ? "write" : "read");
     rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) {
-        gvm_error_set(err, GVM_ERR_NOT_FOUND, "Image %lld is not catalogued.",
-                      (long long)l->image_id);
+        gvm_error_set(err, GVM_ERR_NOT_FOUND, "An image the job would lock "
+                      "left the catalog meanwhile (it was deleted); nothing "
+                      "was started: run the command again.");
         return -1;
     }
     if (rc != SQLITE_ROW) {
@@ -96,8 +107,8 @@ static int check_lock(struct catalog *cat, const struct catalog_job_lock *l,
     if (holder)
         *holder = sqlite3_column_int64(st, 3);
     gvm_error_set(err, GVM_ERR_IN_USE,
-                  "Image %lld (%s:%s) is locked by job %lld (%s, %s lock).",
-                  (long long)l->image_id,
+                  "Image %s:%s is locked by job %lld (%s, %s lock); wait "
+                  "for the job or cancel it.",
                   (const char *)sqlite3_column_text(st, 1),
                   (const char *)sqlite3_column_text(st, 2),
                   (long long)sqlite3_column_int64(st, 3),
@@ -135,11 +146,12 @@ static int insert_job(struct catalog *cat, struct catalog_job *j,
     if (catalog_prepare(cat,
             "INSERT INTO jobs (type, status, cancelled, error, "
             "progress_current, progress_total, images, live, op_id, params, "
-            "checkpoint, created, updated, id) "
-            "VALUES (?, 'created', 0, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "checkpoint, created, updated, id, image_names) "
+            "VALUES (?, 'created', 0, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             &st, err) < 0)
         return -1;
     sqlite3_bind_int64(st, 11, id);
+    catalog_bind_text(st, 12, j->image_names);
     catalog_bind_text(st, 1, j->type);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)j->progress_current);
     sqlite3_bind_int64(st, 3, (sqlite3_int64)j->progress_total);
@@ -284,6 +296,15 @@ int catalog_job_list(struct catalog *cat, struct catalog_job **out, size_t *n,
                            "jobs", (void **)out, n, err);
 }
 
+/* A time column: 0 (not known) is NULL. */
+static void bind_time(sqlite3_stmt *st, int idx, int64_t t)
+{
+    if (t)
+        sqlite3_bind_int64(st, idx, t);
+    else
+        sqlite3_bind_null(st, idx);
+}
+
 int catalog_job_update(struct catalog *cat, const struct catalog_job *j,
                        struct gvm_error *err)
 {
@@ -295,7 +316,8 @@ int catalog_job_update(struct catalog *cat, const struct catalog_job *j,
     if (catalog_prepare(cat,
             "UPDATE jobs SET status = ?, cancelled = ?, error = ?, "
             "progress_current = ?, progress_total = ?, checkpoint = ?, "
-            "updated = ? WHERE id = ?", &st, err) < 0)
+            "updated = ?, started = ?, finished = ? WHERE id = ?", &st,
+            err) < 0)
         return -1;
     catalog_bind_text(st, 1, j->status);
     sqlite3_bind_int(st, 2, j->cancelled);
@@ -304,7 +326,9 @@ int catalog_job_update(struct catalog *cat, const struct catalog_job *j,
     sqlite3_bind_int64(st, 5, (sqlite3_int64)j->progress_total);
     catalog_bind_text(st, 6, j->checkpoint);
     sqlite3_bind_int64(st, 7, catalog_now());
-    sqlite3_bind_int64(st, 8, j->id);
+    bind_time(st, 8, j->started);
+    bind_time(st, 9, j->finished);
+    sqlite3_bind_int64(st, 10, j->id);
     if (sqlite3_step(st) != SQLITE_DONE) {
         catalog_sql_error(cat, err, "job update");
         return -1;

@@ -2,7 +2,8 @@
 /*
  * catalog-job.h — jobs, the image locks they hold, and the operation
  * journal in the catalog (catalog-job.c, catalog-journal.c; SQL against
- * the jobs, job_images and journal tables of db/schema/0001-init.sql).
+ * the jobs, job_images and journal tables of db/schema/0001-init.sql and
+ * the columns 0004-job-times.sql adds).
  *
  * Errors as in catalog.h: functions fill err (NotFound, InUse where they
  * say so, Internal for sqlite failures) and return -1.
@@ -30,6 +31,9 @@ struct catalog_job {
     char *params;               /* JSON text: what run/recover need      */
     char *checkpoint;           /* JSON text or NULL: job-defined        */
     int64_t created, updated;
+    int64_t started, finished;  /* epoch seconds, 0: not (yet) known    */
+    char *image_names;          /* JSON text: VOLUME:PATH of each image,
+                                 * NULL for a row of an older catalog  */
 };
 void catalog_job_clear(struct catalog_job *j);
 void catalog_jobs_free(struct catalog_job *j, size_t n);
@@ -63,7 +67,8 @@ int catalog_job_find_opid(struct catalog *cat, const char *type,
 /* All jobs ordered by id. */
 int catalog_job_list(struct catalog *cat, struct catalog_job **out, size_t *n,
                      struct gvm_error *err);
-/* Write status, cancelled, error, progress, checkpoint (and updated). */
+/* Write status, cancelled, error, progress, checkpoint, started, finished
+ * (and updated). */
 int catalog_job_update(struct catalog *cat, const struct catalog_job *j,
                        struct gvm_error *err);
 /* Release every image lock the job holds. */

@@ -196,8 +196,8 @@ int catalog_snapshot_get(struct catalog *cat, int64_t id,
     int r = get_by(cat, SNAP_COLUMNS "WHERE id = ?", NULL, id, out, err);
 
     if (r == 0) {
-        gvm_error_set(err, GVM_ERR_NOT_FOUND, "No snapshot has id %lld.",
-                      (long long)id);
+        gvm_error_set(err, GVM_ERR_NOT_FOUND, "Snapshot %lld is no longer "
+                      "in the catalog (deleted meanwhile).", (long long)id);
         return -1;
     }
     return r < 0 ? -1 : 0;

@@ -100,10 +100,17 @@ static int attach(struct gvmd *d, const char *name, const char *uuid,
         if (rr < 0)
             return -1;
         if (rr > 0) {
-            gvm_error_set(err, GVM_ERR_IN_USE, "Image %" PRId64 " of disk %s "
-                          "is frozen by snapshot %" PRId64 " and no longer "
-                          "written; attach the active overlay on top of it.",
-                          ids[i], targets[i], sid);
+            _cleanup_free_ char *img = resolve_image_name(d, ids[i]);
+            _cleanup_catsnap_ struct catalog_snapshot snap = { 0 };
+            struct gvm_error e = { 0 };
+
+            if (catalog_snapshot_get(d->cat, sid, &snap, &e) < 0)
+                gvm_error_clear(&e);
+            gvm_error_set(err, GVM_ERR_IN_USE, "Image %s of disk %s is "
+                          "frozen by snapshot '%s' and no longer written; "
+                          "attach the active overlay on top of it.",
+                          img ? img : "?", targets[i],
+                          snap.name ? snap.name : "?");
             return -1;
         }
     }

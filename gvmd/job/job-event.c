@@ -3,16 +3,25 @@
  * job-event.c — a job as JOB (PROTOCOL.md) and the announcement of its
  * status changes: the job-status-change event handed to the sink the
  * daemon registered (jobs_config.on_event), and a wake-up of every waiter.
- * The job's error becomes the ERROR object here, when it is listed.
+ * The job's error becomes the ERROR object here, when it is listed; its
+ * times are epoch seconds or null, its images named as job-store.c named
+ * them when the job was created.
  */
 #include <inttypes.h>
 
 #include "job-internal.h"
 #include "jsonutil.h"
 
+/* A time member: epoch seconds, null while not known. */
+static json_t *time_json(int64_t t)
+{
+    return t ? json_integer((json_int_t)t) : json_null();
+}
+
 json_t *job_event_json_locked(struct job *job)
 {
-    json_t *j = json_pack("{s:I, s:s, s:s, s:b, s:{s:I, s:I}, s:O, s:b}",
+    json_t *j = json_pack("{s:I, s:s, s:s, s:b, s:{s:I, s:I}, s:O, s:O*, "
+                          "s:o, s:o, s:o, s:b}",
                           "id", (json_int_t)job->id,
                           "type", job->type_name,
                           "status", job_status_name(job->status),
@@ -21,6 +30,10 @@ json_t *job_event_json_locked(struct job *job)
                           "current", (json_int_t)atomic_load(&job->cur),
                           "total", (json_int_t)atomic_load(&job->total),
                           "images", job->images,
+                          "image-names", job->image_names,
+                          "created", time_json(job->created),
+                          "started", time_json(job->started),
+                          "finished", time_json(job->finished),
                           "live", job->live);
     if (!j)
         return NULL;

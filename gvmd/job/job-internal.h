@@ -38,6 +38,8 @@ struct job {
     bool cancelled;               /* as reported                          */
     struct gvm_error error;       /* why it failed; cls NONE: it did not  */
     json_t *images;               /* array of ids                         */
+    json_t *image_names;          /* their VOLUME:PATH, same order        */
+    int64_t created, started, finished;  /* epoch s, 0: not (yet) known   */
     json_t *params;
     char *op_id;
     bool live;
@@ -122,7 +124,8 @@ int job_store_load(struct jobs *jobs, struct gvm_error *err);
 /*
  * The catalog part of jobs_create: with op_id, a job of the type already
  * started with it is looked up first (return 1, row->id set); else the row
- * is inserted with its locks (return 0, row filled).  One transaction.
+ * is inserted with its locks (return 0, row filled, row->image_names the
+ * images' VOLUME:PATH).  One transaction.
  */
 int job_store_create(struct jobs *jobs, const struct job_type *type,
                      json_t *params, json_t *images,

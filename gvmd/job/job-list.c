@@ -115,6 +115,7 @@ void job_free(struct job *job)
     free(job->live_domain);
     free(job->live_disk);
     json_decref(job->images);
+    json_decref(job->image_names);
     json_decref(job->params);
     pthread_mutex_destroy(&job->persist_lock);
     free(job);

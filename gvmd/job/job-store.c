@@ -12,6 +12,11 @@
  * A job keeps its error as a struct gvm_error; the row holds it as the
  * JSON text of the ERROR object (gvm_error_to_json), converted here in
  * both directions.
+ *
+ * Times.  The row's created is set when it is inserted; started when a
+ * state at or past running is first written, finished when "concluded" is:
+ * the times are written with the state they date, so they survive a
+ * restart as the state does.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -20,6 +25,7 @@
 
 #include "job-internal.h"
 #include "jsonutil.h"
+#include "resolve.h"
 
 #define PERSIST_MS 1000
 
@@ -70,10 +76,13 @@ static void error_from_text(const char *text, struct gvm_error *err)
 
 /* ---- status changes and progress -------------------------------------------- */
 
-/* Copy what is to be written into row (under jobs->lock). */
+/* Copy what is to be written into row (under jobs->lock), dating the
+ * first start and the conclusion. */
 static void fill_row(struct job *job, const struct job_state *next,
                      struct catalog_job *row)
 {
+    enum job_status st = next ? next->status : job->status;
+
     const struct gvm_error *error = next && next->set_error ? next->error
                                                             : &job->error;
 
@@ -83,6 +92,12 @@ static void fill_row(struct job *job, const struct job_state *next,
     row->error = error ? error_to_text(error) : NULL;
     row->progress_current = atomic_load(&job->cur);
     row->progress_total = atomic_load(&job->total);
+    row->started = job->started;
+    row->finished = job->finished;
+    if (!row->started && st != JOB_CREATED && st != JOB_CONCLUDED)
+        row->started = catalog_now();
+    if (!row->finished && st == JOB_CONCLUDED)
+        row->finished = catalog_now();
 }
 
 static int write_row(struct job *job, const struct catalog_job *row,
@@ -105,9 +120,12 @@ static int write_row(struct job *job, const struct catalog_job *row,
     return catalog_commit(cat, err);
 }
 
-static void publish_locked(struct job *job, const struct job_state *next)
+static void publish_locked(struct job *job, const struct job_state *next,
+                           const struct catalog_job *row)
 {
     job->status = next->status;
+    job->started = row->started;
+    job->finished = row->finished;
     if (next->cancelled >= 0)
         job->cancelled = next->cancelled;
     if (next->set_error) {
@@ -140,7 +158,7 @@ int job_store_save(struct job *job, const struct job_state *next, bool release,
          * job did change, and memory must not lie about it either. */
         if (next) {
             GVM_LOCK_GUARD(&jobs->lock);
-            publish_locked(job, next);
+            publish_locked(job, next, &row);
         }
     }
     catalog_job_clear(&row);
@@ -161,6 +179,30 @@ void job_store_save_progress(struct job *job)
 {
     if (gvm_now_ms() - atomic_load(&job->last_persist_ms) >= PERSIST_MS)
         job_store_save_or_log(job, NULL, false);
+}
+
+/* ---- image names ---------------------------------------------------------------- */
+
+/* VOLUME:PATH of each image id of images ("image ID" for one not
+ * catalogued), NULL on ENOMEM.  Calls the catalog: not under jobs->lock. */
+static json_t *image_names(struct jobs *jobs, json_t *images)
+{
+    json_t *names = json_array();
+    size_t i;
+    json_t *v;
+
+    json_array_foreach(images, i, v) {
+        _cleanup_free_ char *s = NULL;
+
+        if (!names)
+            return NULL;
+        s = resolve_image_name(jobs->d, json_integer_value(v));
+        if (gvm_json_append(names, s ? json_string(s) : NULL) < 0) {
+            json_decref(names);
+            return NULL;
+        }
+    }
+    return names;
 }
 
 /* ---- loading ------------------------------------------------------------------ */
@@ -187,11 +229,24 @@ static int load_row(struct jobs *jobs, const struct catalog_job *row,
     job->live = row->live;
     atomic_store(&job->cur, row->progress_current);
     atomic_store(&job->total, row->progress_total);
+    job->created = row->created;
+    job->started = row->started;
+    job->finished = row->finished;
     if (!job->type_name || (row->op_id && !job->op_id))
         goto oom;
     if (!job->images || !json_is_array(job->images)) {
         json_decref(job->images);
         job->images = json_array();
+    }
+    /* A row of an older catalog has no names: those of now. */
+    job->image_names = row->image_names ? json_loads(row->image_names, 0, &jerr)
+                                        : NULL;
+    if (!json_is_array(job->image_names) ||
+        json_array_size(job->image_names) != json_array_size(job->images)) {
+        json_decref(job->image_names);
+        job->image_names = image_names(jobs, job->images);
+        if (!job->image_names)
+            goto oom;
     }
     if (!job->params) {
         /* Recovery will conclude it: its type cannot work without them. */
@@ -231,8 +286,13 @@ int job_store_create(struct jobs *jobs, const struct job_type *type,
                      struct gvm_error *err)
 {
     struct catalog *cat = jobs->d->cat;
+    _cleanup_json_ json_t *names = image_names(jobs, images);
     int found = 0;
 
+    if (!names) {
+        gvm_error_set(err, GVM_ERR_INTERNAL, "Out of memory creating a job.");
+        return -1;
+    }
     /* The op-id lookup and the insertion in one transaction: two calls
      * with the same op-id cannot both create a job. */
     if (catalog_begin(cat, err) < 0)
@@ -250,7 +310,9 @@ int job_store_create(struct jobs *jobs, const struct job_type *type,
         row->params = json_dumps(params, JSON_COMPACT | JSON_SORT_KEYS);
         row->op_id = op_id ? strdup(op_id) : NULL;
         row->live = type->live;
-        if (!row->type || !row->images || !row->params || (op_id && !row->op_id)) {
+        row->image_names = json_dumps(names, JSON_COMPACT);
+        if (!row->type || !row->images || !row->params || !row->image_names ||
+            (op_id && !row->op_id)) {
             catalog_rollback(cat);
             catalog_job_clear(row);
             gvm_error_set(err, GVM_ERR_INTERNAL, "Out of memory creating a job.");

@@ -187,6 +187,10 @@ bool job_daemon_stopping(struct job *job)
 
 void job_set_progress(struct job *job, uint64_t current, uint64_t total)
 {
+    /* libvirt reports 0/0 for a block job it has not sized yet or is
+     * winding up: the last real progress is the true one. */
+    if (current == 0 && total == 0 && atomic_load(&job->total) > 0)
+        return;
     atomic_store(&job->total, total);
     atomic_store(&job->cur, current);
     job_store_save_progress(job);
@@ -423,6 +427,13 @@ static struct job *job_from_row(struct jobs *jobs, const struct job_type *type,
     job->params = json_incref(params);
     job->op_id = steal_pointer(&row->op_id);
     job->live = type->live;
+    job->created = row->created;
+    job->image_names = row->image_names ? json_loads(row->image_names, 0, NULL)
+                                        : NULL;
+    if (!job->image_names) {
+        job_free(job);
+        return NULL;
+    }
     return job;
 }
 

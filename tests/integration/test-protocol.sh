@@ -20,9 +20,12 @@ ask() { printf '%s\n' "$1" | raw --expect 1 --timeout-ms 10000; }
 # field JQ-FILTER JSON
 field() { printf '%s' "$2" | jq -c "$1" 2>/dev/null || echo "<not JSON: $2>"; }
 # expect_error WHAT JSON-REPLY CODE CLASS [ID]  (one jq run: jq starts slowly)
+# Every message is kept in $TEST_TMP/errors.log for assert_error_names.
 expect_error() {
     got=$(printf '%s' "$2" | jq -r '[.error.code, .error.data.class, (.id|tojson),
         .jsonrpc, (.error.message|type)] | map(tostring) | join(" ")' 2>/dev/null)
+    printf '%s\t%s\n' "$1" "$(printf '%s' "$2" | jq -r '.error.message // empty' 2>/dev/null)" \
+        >>"$TEST_TMP/errors.log"
     assert_eq "$3 $4 ${5:-null} 2.0 string" "$got" "$1: code class id jsonrpc message ($2)"
 }
 # expect_errors: a table on stdin, one request a line, fields separated by
@@ -302,6 +305,8 @@ until r=$(ask '{"jsonrpc":"2.0","method":"query-version","id":"back"}') && [ "$(
 done
 
 alive "the whole protocol test"
+# No error names anything by a bare catalog id (issue 16).
+assert_error_names
 stop_gvmd
 [ ! -e "$GVM_SOCK" ] || check_fail "socket file left behind"
 if grep -q 'AddressSanitizer\|runtime error' "$GVMD_DIR/gvmd.log"; then

@@ -27,6 +27,8 @@
 #   base is left byte for byte as it was and the data goes into the child.
 . "$GVM_TESTDIR/lib.sh"
 . "$GVM_TESTDIR/lib-image.sh"
+# Every refusal's message is checked for bare catalog ids at the end.
+export GVM_COLLECT_ERRORS=1
 
 start_gvmd
 
@@ -289,6 +291,7 @@ e=$(rpc_err snapshot-create '{"name":"b1","disks":[{"image":"local:bare/top.qcow
 assert_eq AlreadyExists "$(err_class "$e")" "duplicate snapshot name"
 e=$(rpc_err snapshot-revert '{"snapshot":"b1"}') || check_fail "revert of a bare snapshot"
 assert_eq Unsupported "$(err_class "$e")" "revert of a bare snapshot"
+assert_error_names
 
 # ---- overlay names: BASE.SNAPNAME.qcow2, never growing; "-2" when taken ------------------
 echo keep >"$ROOT/bare/m.n1.qcow2"

@@ -71,8 +71,8 @@ int chain_commit_only_child(struct gvmd *d, int64_t id, int64_t allowed,
         other = resolve_image_name(d, ids[i]);
         me = resolve_image_name(d, id);
         gvm_error_set(err, GVM_ERR_IN_USE, "The image %s is also the backing "
-                      "file of %s (id %" PRId64 "), outside %s: %s",
-                      me ? me : "?", other ? other : "?", ids[i], chain, why);
+                      "file of %s, outside %s: %s", me ? me : "?",
+                      other ? other : "?", chain, why);
         return -1;
     }
     return 0;

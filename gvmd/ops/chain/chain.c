@@ -60,14 +60,18 @@ static int lock_chain(struct gvmd *d, int64_t id, int64_t avoid,
         _cleanup_catimg_ struct catalog_image row = { 0 };
 
         if (id == avoid) {
-            gvm_error_param(err, "backing", "The new backing file has image "
-                            "%" PRId64 " (the image being rebased) in its own "
-                            "chain: the rebase would make a loop.", avoid);
+            _cleanup_free_ char *name = resolve_image_name(d, avoid);
+
+            gvm_error_param(err, "backing", "The new backing file has %s "
+                            "(the image being rebased) in its own chain: the "
+                            "rebase would make a loop.", name ? name : "?");
             return -1;
         }
         if (depth >= IMG_MAX_CHAIN_DEPTH || *n >= max) {
+            _cleanup_free_ char *name = resolve_image_name(d, id);
+
             gvm_error_set(err, GVM_ERR_CORRUPT, "The catalogued chain below "
-                          "image %" PRId64 " is deeper than %d images.", id,
+                          "%s is deeper than %d images.", name ? name : "?",
                           IMG_MAX_CHAIN_DEPTH);
             return -1;
         }

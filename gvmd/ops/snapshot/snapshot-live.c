@@ -46,6 +46,7 @@
 #include "jsonutil.h"
 #include "live.h"
 #include "domain-attach.h"
+#include "resolve.h"
 #include "snapshot-live.h"
 #include "snapshot-overlay.h"
 #include "virt-snapshot.h"
@@ -92,9 +93,10 @@ int snapshot_live_domain(struct gvmd *d, const char *key,
         !running) {
         free(*live);
         *live = NULL;
-        gvm_error_set(err, GVM_ERR_NOT_FOUND, "%s Attach it with domain-attach "
-                      "(libvirt %s).", e.message, verr.message[0]
-                      ? verr.message : "does not run it");
+        /* e already says to attach it: libvirt's answer goes in once. */
+        gvm_error_set(err, GVM_ERR_NOT_FOUND, "%s (libvirt: %s)", e.message,
+                      verr.message[0] ? verr.message
+                                      : "the domain does not run.");
         return -1;
     }
     log_info("Domain %s runs but is not attached: attaching it from its XML "
@@ -224,12 +226,15 @@ static int live_plan_make(struct gvmd *d, const char *domain, const char *name,
         if (live_source_image(d, &disk->src, &id, err) < 0)
             return -1;
         if (id != v[i].image) {
+            _cleanup_free_ char *want = resolve_image_name(d, v[i].image);
+            _cleanup_free_ char *runs = id ? resolve_image_name(d, id) : NULL;
+
             gvm_error_set(err, GVM_ERR_CONFLICT, "Disk %s of running domain %s "
-                          "does not run on image %" PRId64 ", the active image "
-                          "the catalog records (it runs on %s); nothing was "
-                          "changed: run chain-audit.", v[i].target, domain,
-                          v[i].image, id ? "another catalogued image"
-                                         : "an image not in the catalog");
+                          "does not run on %s, the active image the catalog "
+                          "records (it runs on %s); nothing was changed: run "
+                          "chain-audit.", v[i].target, domain,
+                          want ? want : "?",
+                          runs ? runs : "an image not in the catalog");
             return -1;
         }
         if (overlay_source(d, &disk->src, &v[i], &lp->src[i], err) < 0)

@@ -324,9 +324,13 @@ int snapshot_plan_create_disk(struct gvmd *d, struct snapshot_plan *p,
             return -1;
         }
         if (image_id && image_id != dom->disks[k].image_id) {
-            gvm_error_param(err, "disks", "Image %" PRId64 " is not the "
-                            "active image of disk %s of domain %s.",
-                            image_id, dom->disks[k].target, dom->name);
+            _cleanup_free_ char *img = resolve_image_name(d, image_id);
+            _cleanup_free_ char *act = resolve_image_name(d, dom->disks[k].image_id);
+
+            gvm_error_param(err, "disks", "Image %s is not the active image "
+                            "of disk %s of domain %s (%s is); snapshot the "
+                            "disk by its target.", img ? img : "?",
+                            dom->disks[k].target, dom->name, act ? act : "?");
             return -1;
         }
         image_id = dom->disks[k].image_id;
@@ -337,18 +341,28 @@ int snapshot_plan_create_disk(struct gvmd *d, struct snapshot_plan *p,
         if (r < 0)
             return -1;
         if (r > 0) {
-            gvm_error_param(err, "disks", "Image %" PRId64 " is a disk of "
-                            "domain %" PRId64 "; snapshot it through "
-                            "'domain'.", image_id, other);
+            _cleanup_free_ char *img = resolve_image_name(d, image_id);
+            _cleanup_catdom_ struct catalog_domain od = { 0 };
+
+            if (catalog_domain_get(d->cat, other, &od, err) < 0)
+                return -1;
+            gvm_error_param(err, "disks", "Image %s is a disk of domain %s; "
+                            "snapshot it through 'domain'.", img ? img : "?",
+                            od.name);
             return -1;
         }
         r = catalog_snapshot_frozen_by(d->cat, image_id, &sid, err);
         if (r < 0)
             return -1;
         if (r > 0) {
-            gvm_error_set(err, GVM_ERR_IN_USE, "Image %" PRId64 " is "
-                          "frozen by snapshot %" PRId64 "; snapshot the "
-                          "overlay on top of it instead.", image_id, sid);
+            _cleanup_free_ char *img = resolve_image_name(d, image_id);
+            _cleanup_catsnap_ struct catalog_snapshot s = { 0 };
+
+            if (catalog_snapshot_get(d->cat, sid, &s, err) < 0)
+                return -1;
+            gvm_error_set(err, GVM_ERR_IN_USE, "Image %s is frozen by "
+                          "snapshot '%s'; snapshot the overlay on top of it "
+                          "instead.", img ? img : "?", s.name);
             return -1;
         }
         if (!target) {

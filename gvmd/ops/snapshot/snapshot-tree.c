@@ -198,7 +198,7 @@ json_t *snapshot_tree_json_by_id(struct gvmd *d, int64_t id,
             r = snap_json(d, &all[i], all, n, err);
     }
     if (!r && !gvm_error_isset(err))
-        gvm_error_set(err, GVM_ERR_NOT_FOUND, "No snapshot has id %" PRId64 ".", id);
+        gvm_error_set(err, GVM_ERR_NOT_FOUND, "Snapshot %" PRId64 " is no longer in the catalog (deleted meanwhile).", id);
     catalog_snapshots_free(all, n);
     return r;
 }
