@@ -248,17 +248,21 @@ run_rpc() {
     echo "# building the rpc fuzz target" >&2
     mkdir -p "$work/rpc-obj"
     "$src/db/embed-schema.sh" "$work/rpc-obj/schema.c" "$src"/db/schema/*.sql || return 1
+    # The handlers' typed parameters, generated from the method table as
+    # the meson build does (gvmd/rpc/meson.build).
+    python3 "$src/gvmd/rpc/gen-params.py" "$src/proto/methods.def" \
+        "$work/rpc-obj/rpc-params.h" "$work/rpc-obj/rpc-params.c" || return 1
     # Every daemon source but main.c (the process; the target starts the
     # daemon with daemon.c as main.c does), compiled directly with the fuzzer's instrumentation, two at a
     # time.
-    local list=("$here/fuzz-rpc.c" "$work/rpc-obj/schema.c")
+    local list=("$here/fuzz-rpc.c" "$work/rpc-obj/schema.c" "$work/rpc-obj/rpc-params.c")
     # (store-faulty.c: test builds' GVMD_FAULT, which the fuzzer leaves out)
     while IFS= read -r s; do
         case $(basename "$s") in main.c|store-faulty.c) ;; *) list+=("$s") ;; esac
     done < <(find "$src/gvmd" -name '*.c' | sort)
     # shellcheck disable=SC2046,SC2086
     if ! printf '%s\n' "${list[@]}" |
-        CFL="${CFLAGS[*]} $(pkg-config --cflags $pkgs)" OBJ=$work/rpc-obj \
+        CFL="${CFLAGS[*]} -I$work/rpc-obj $(pkg-config --cflags $pkgs)" OBJ=$work/rpc-obj \
         xargs -P "$(nproc 2>/dev/null || echo 2)" -I{} sh -c \
             'o=$OBJ/$(basename "{}" .c).o; clang $CFL -c "{}" -o "$o" 2>"$o.log" || { cat "$o.log"; exit 255; }' \
             >"$work/build-rpc.log" 2>&1; then

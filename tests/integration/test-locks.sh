@@ -51,8 +51,10 @@ hold() {
         [ $i -lt 200 ] || fail "qemu-io did not write $1 in 20 s"
         sleep 0.1
     done
-    qemu-img info "$1" 2>&1 | grep -q 'write" lock' ||
-        fail "qemu-io holds $1 but qemu-img info does not see its lock"
+    probe=$(qemu-img info "$1" 2>&1)
+    case $probe in *'write" lock'*) ;;
+    *) fail "qemu-io holds $1 but qemu-img info does not see its lock; it said: $probe; the holder: $(cat "$TEST_TMP/holder.log"); alive: $(kill -0 "$HOLDER" 2>/dev/null && echo yes || echo no)";;
+    esac
 }
 unhold() { kill_pid "$HOLDER"; settle "$HELD"; }
 
