@@ -12,7 +12,8 @@
 # ratio B/A.  IMAGE_BACKENDS as for chain.sh ("dir" to leave gluster out).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
-[ $# -ge 2 ] || { echo "usage: $0 BUILD-A BUILD-B [REPEATS]" >&2; exit 2; }
+# (run-all.sh --bench runs every script here without arguments: skipped.)
+[ $# -ge 2 ] || { echo "SKIP: builds.sh compares two builds: $0 BUILD-A BUILD-B [REPEATS]" >&2; exit 77; }
 a=$(cd "$1" && pwd) b=$(cd "$2" && pwd) n=${3:-3}
 out=$(mktemp -d /tmp/gvm-bench-builds.XXXXXX)
 trap 'rm -rf "$out"' EXIT
