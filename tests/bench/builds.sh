@@ -17,6 +17,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 a=$(cd "$1" && pwd) b=$(cd "$2" && pwd) n=${3:-3}
 out=$(mktemp -d /tmp/gvm-bench-builds.XXXXXX)
 trap 'rm -rf "$out"' EXIT
+[ -n "${BENCH_KEEP:-}" ] && trap - EXIT && echo "# rows kept in $out" >&2
 
 drop() { sync; [ "$(id -u)" -eq 0 ] && echo 3 >/proc/sys/vm/drop_caches; return 0; }
 
@@ -25,10 +26,10 @@ for i in $(seq 1 "$n"); do
     for w in $order; do
         if [ "$w" = A ]; then bd=$a; else bd=$b; fi
         drop
-        # chain.sh's table: op volume tool seconds MiB/s
+        # chain.sh's table: op volume tool... seconds MiB/s (the tool is words)
         GVMD=$bd/gvmd/gvmd GVMCTL=$bd/client/gvmctl BENCH_GVMD_ONLY=1 \
             bash "$here/chain.sh" "$bd" 2>"$out/err-$w-$i" |
-            awk -v w="$w" '$3 ~ /^gvmd/ && $4 ~ /^[0-9.]+$/ { print w, $1, $2, $4 }' >>"$out/rows" ||
+            awk -v w="$w" '$3 == "gvmd" && $(NF - 1) ~ /^[0-9.]+$/ { print w, $1, $2, $(NF - 1) }' >>"$out/rows" ||
             { echo "chain.sh failed with $bd:" >&2; tail -5 "$out/err-$w-$i" >&2; exit 1; }
         drop
         # rpc.sh: query-version over persistent connections, per client
@@ -49,14 +50,18 @@ awk '
     { k = $2 SUBSEP $3; v[$1, k, ++c[$1, k]] = $4; keys[k] = 1 }
     function med(w, k,   n, i, j, t, x) {
         n = c[w, k]; for (i = 1; i <= n; i++) x[i] = v[w, k, i]
-        for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (x[j] < x[i]) { t = x[i]; x[i] = x[j]; x[j] = t }
+        for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (x[j] + 0 < x[i] + 0) { t = x[i]; x[i] = x[j]; x[j] = t }
         lo = x[1]; hi = x[n]
-        return n % 2 ? x[(n + 1) / 2] : (x[n / 2] + x[n / 2 + 1]) / 2
+        # (mawk: no conditional expression in a return)
+        if (n % 2) return x[(n + 1) / 2]
+        return (x[n / 2] + x[n / 2 + 1]) / 2
     }
     END {
         for (k in keys) {
             split(k, p, SUBSEP)
             ma = med("A", k); sa = hi - lo; mb = med("B", k); sb = hi - lo
-            printf "%-8s %-42s %10.3f %10.3f %10.3f %10.3f %7.2f\n", p[1], p[2], ma, sa, mb, sb, ma > 0 ? mb / ma : 0
+            r = 0
+            if (ma > 0) r = mb / ma
+            printf "%-8s %-42s %10.3f %10.3f %10.3f %10.3f %7.2f\n", p[1], p[2], ma, sa, mb, sb, r
         }
     }' "$out/rows" | sort
