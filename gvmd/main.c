@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -59,10 +60,10 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     struct gvmd *d = arg;
 
     (void)what;
-    if (d->stopping)
+    if (atomic_load(&d->stopping))
         return;
     log_info("Received %s; shutting down.", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-    d->stopping = true;
+    atomic_store(&d->stopping, true);
     notify_systemd("STOPPING=1");
     control_stop_accepting(d->ctl);
     event_base_loopexit(d->base, NULL);
@@ -90,6 +91,7 @@ int main(int argc, char **argv)
     int rc, exit_code = 1;
 
     memset(&d, 0, sizeof(d));
+    atomic_init(&d.stopping, false);
     gvm_error_clear(&err);
     rc = config_parse(argc, argv, &d.cfg);
     if (rc != 0) {

@@ -11,6 +11,7 @@
 #ifndef GVMD_GVMD_H
 #define GVMD_GVMD_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "config.h"
@@ -36,7 +37,9 @@ struct gvmd {
     struct control *ctl;     /* its sockets (control.c)              */
     struct jobs *jobs;       /* the job runner (job.c)               */
     struct virt *virt;       /* the libvirt connection (virt.c)      */
-    volatile bool stopping;
+    /* Set by the loop thread at SIGTERM/SIGINT, read by RPC workers
+     * (rpc_call_abandoned): atomic, as threads share it. */
+    atomic_bool stopping;
 };
 
 #endif

@@ -350,7 +350,7 @@ static void process(struct conn *c)
     if (c->overflow)
         evbuffer_drain(in, evbuffer_get_length(in));    /* nothing new runs */
     /* Once shutdown began, nothing new is started; replies still go out. */
-    while (c->bev && !c->ctl->d->stopping && c->inflight < CONN_MAX_INFLIGHT &&
+    while (c->bev && !atomic_load(&c->ctl->d->stopping) && c->inflight < CONN_MAX_INFLIGHT &&
            evbuffer_get_length(bufferevent_get_output(c->bev)) < CONN_MAX_OUTPUT) {
         size_t len = evbuffer_get_length(in), n;
         struct evbuffer_ptr p;

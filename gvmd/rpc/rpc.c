@@ -849,7 +849,7 @@ bool rpc_call_abandoned(const struct rpc_call *call)
     /* A call that changes state runs to its end: its client may come back
      * for the result with the same op-id, or look at the job.  At shutdown
      * nobody waits for a read either (the workers are being drained). */
-    return (control_conn_is_closed(call->conn) || call->rpc->d->stopping) &&
+    return (control_conn_is_closed(call->conn) || atomic_load(&call->rpc->d->stopping)) &&
            !(call->m->flags & GVM_M_MUTATING);
 }
 
