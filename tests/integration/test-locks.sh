@@ -38,17 +38,29 @@ settle() {
 # holder which then died of the probe's lock made gvmd's refusals look
 # broken).  Hence the probe before (settle) and after the write only.
 hold() {
+    local try
     settle "$1"
-    stdbuf -oL qemu-io -f qcow2 -c "write -P 0x11 0 64k" -c "sleep 20000" "$1" \
-        >"$TEST_TMP/holder.log" 2>&1 &
-    HOLDER=$!
-    HELD=$1
-    track_pid "$HOLDER"
-    i=0
-    until grep -q '^wrote 65536/65536' "$TEST_TMP/holder.log"; do
-        i=$((i+1))
-        kill -0 "$HOLDER" 2>/dev/null || fail "qemu-io holding $1 died: $(cat "$TEST_TMP/holder.log")"
-        [ $i -lt 200 ] || fail "qemu-io did not write $1 in 20 s"
+    # On a FUSE mount a process's locks are released asynchronously after
+    # it closed the file: the settle probe's shared locks can still be
+    # registered when the holder opens, which then dies refusing to share.
+    # That refusal (and only it) is waited out, for up to 5 s.
+    for try in $(seq 1 50); do
+        stdbuf -oL qemu-io -f qcow2 -c "write -P 0x11 0 64k" -c "sleep 20000" "$1" \
+            >"$TEST_TMP/holder.log" 2>&1 &
+        HOLDER=$!
+        HELD=$1
+        track_pid "$HOLDER"
+        i=0
+        until grep -q '^wrote 65536/65536' "$TEST_TMP/holder.log"; do
+            i=$((i+1))
+            if ! kill -0 "$HOLDER" 2>/dev/null; then
+                grep -q 'Failed to get .* lock' "$TEST_TMP/holder.log" && [ "$try" -lt 50 ] && break
+                fail "qemu-io holding $1 died: $(cat "$TEST_TMP/holder.log")"
+            fi
+            [ $i -lt 200 ] || fail "qemu-io did not write $1 in 20 s"
+            sleep 0.1
+        done
+        grep -q '^wrote 65536/65536' "$TEST_TMP/holder.log" && break
         sleep 0.1
     done
     probe=$(qemu-img info "$1" 2>&1)
