@@ -215,7 +215,7 @@ static void send_error(struct conn *c, const struct gvm_error *err)
     send_reply(c, NULL, NULL, err);
 }
 
-char *rpc_error_line(const struct gvm_error *err)
+static char *rpc_error_line(const struct gvm_error *err)
 {
     _cleanup_json_ json_t *r = reply_object(NULL, NULL, err);
 
@@ -743,8 +743,8 @@ static void handle_request(struct rpc *rpc, struct conn *c, json_t *req,
     call_clear(&call);
 }
 
-void rpc_handle_message(struct rpc *rpc, struct conn *c, const char *buf,
-                        size_t len)
+static void rpc_handle_message(struct rpc *rpc, struct conn *c,
+                               const char *buf, size_t len)
 {
     _cleanup_json_ json_t *msg = NULL;
     struct gvm_error err;

@@ -45,14 +45,10 @@ int rpc_new(struct gvmd *d, const struct rpc_method *table, size_t n,
             struct rpc **out);
 void rpc_free(struct rpc *rpc);
 
-/* One message (without its '\n') from connection c.  Replies are queued on
- * c, now or when a worker finishes.  Loop thread only. */
-void rpc_handle_message(struct rpc *rpc, struct conn *c, const char *buf,
-                        size_t len);
-/* The error reply with id null as a malloc'd line without '\n' (framing
- * errors, refused connections). */
-char *rpc_error_line(const struct gvm_error *err);
-/* rpc as the protocol of control's sockets (control_new). */
+/* rpc as the protocol of control's sockets (control_new): each message
+ * (without its '\n') is parsed and answered on its connection, now or when
+ * a worker finishes (loop thread only); errors that answer no request get
+ * a reply line with id null. */
 struct control_protocol rpc_protocol(struct rpc *rpc);
 
 /* ---- for handlers ------------------------------------------------------- */
